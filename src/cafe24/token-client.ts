@@ -1,0 +1,193 @@
+import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
+import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { type Secret, scrub } from '../commons/secret.ts';
+import { mallIdSchema } from '../config.ts';
+import {
+  describeSchemaIssues,
+  oauthErrorSchema,
+  type TokenSet,
+  tokenResponseSchema,
+} from './token-response.ts';
+
+/** Anything larger is not a token response; reading it whole would only cost memory. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+export type TokenClientOptions = {
+  /** `https://{mall_id}.cafe24api.com` or a sandbox; `{mall_id}` is substituted. */
+  apiBaseUrl: string;
+  clientId: string;
+  /** Resolved lazily and once per container (it may come from Secrets Manager). */
+  clientSecret: () => Promise<Secret>;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+  dispatcher?: Dispatcher;
+};
+
+export type CodeExchangeRequest = { mallId: string; code: Secret; redirectUri: string };
+
+/** Cafe24's OAuth token endpoint over undici. Every failure is an ExchangeFailure with its kind. */
+export class Cafe24TokenClient {
+  readonly #options: TokenClientOptions;
+  readonly #dispatcher: Dispatcher;
+
+  constructor(options: TokenClientOptions) {
+    this.#options = options;
+    this.#dispatcher =
+      options.dispatcher ??
+      new Agent({ connect: { timeout: options.connectTimeoutMs }, keepAliveTimeout: 10_000 });
+  }
+
+  tokenUrl(mallId: string): URL {
+    if (!mallIdSchema.safeParse(mallId).success) {
+      throw new ExchangeFailure(
+        'final',
+        'mall_id is not a valid Cafe24 mall id (letters, digits, "-" or "_")',
+      );
+    }
+    const base = this.#options.apiBaseUrl.replaceAll('{mall_id}', mallId).replace(/\/+$/, '');
+    return new URL(`${base}/api/v2/oauth/token`);
+  }
+
+  async exchangeCode(exchange: CodeExchangeRequest): Promise<TokenSet> {
+    const body = new URLSearchParams({
+      grant_type: 'authorization_code',
+      code: exchange.code.reveal(),
+      redirect_uri: exchange.redirectUri,
+    });
+    return this.#post(this.tokenUrl(exchange.mallId), body, [exchange.code]);
+  }
+
+  async #post(url: URL, form: URLSearchParams, secrets: Secret[]): Promise<TokenSet> {
+    const clientSecret = await this.#options.clientSecret();
+    const basic = Buffer.from(`${this.#options.clientId}:${clientSecret.reveal()}`).toString('base64');
+    const redact = (text: string) => scrub(text, [...secrets, clientSecret]);
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(url, {
+        method: 'POST',
+        dispatcher: this.#dispatcher,
+        headers: {
+          authorization: `Basic ${basic}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: form.toString(),
+        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
+      });
+    } catch (error) {
+      throw classifyNetworkError(error, url, this.#options);
+    }
+    const text = await readLimited(response).catch((error: unknown) => {
+      throw classifyNetworkError(error, url, this.#options);
+    });
+    return classifyResponse(response.statusCode, response.headers, text, redact);
+  }
+}
+
+/** The one place an HTTP answer becomes tokens or a failure of a kind. */
+export function classifyResponse(
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  text: string | undefined,
+  redact: (text: string) => string,
+): TokenSet {
+  if (status === 200) {
+    if (text === undefined) {
+      throw new ExchangeFailure('final', `Cafe24 answered 200 with a body over ${MAX_BODY_BYTES} bytes`);
+    }
+    const json = parseJson(text);
+    if (json === undefined) {
+      // The code was most likely consumed: sending it again could only be refused (or revoke the tokens).
+      throw new ExchangeFailure('final', 'Cafe24 answered 200 with a body that is not JSON');
+    }
+    const parsed = tokenResponseSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new ExchangeFailure(
+        'final',
+        `Cafe24 answered 200 without a usable token: ${describeSchemaIssues(parsed.error)}`,
+      );
+    }
+    return parsed.data;
+  }
+  const oauth = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
+  const detail = oauth.success
+    ? `${oauth.data.error}${oauth.data.error_description ? `: ${redact(oauth.data.error_description)}` : ''}`
+    : describeNonJson(headers, text);
+  const message = `Cafe24 answered HTTP ${status} (${detail})`;
+  if (status === 429) {
+    return failWith(
+      new ExchangeFailure('transient', message, { retryAfterMs: retryAfterMs(headers['retry-after']) }),
+    );
+  }
+  if (status === 408 || status >= 500) return failWith(new ExchangeFailure('transient', message));
+  return failWith(new ExchangeFailure('final', message));
+}
+
+function failWith(failure: ExchangeFailure): never {
+  throw failure;
+}
+
+function classifyNetworkError(error: unknown, url: URL, options: TokenClientOptions): ExchangeFailure {
+  if (error instanceof ExchangeFailure) return error;
+  if (error instanceof undiciErrors.ConnectTimeoutError) {
+    return new ExchangeFailure(
+      'transient',
+      `could not connect to ${url.host} within ${options.connectTimeoutMs} ms: if this runs in a private subnet, ` +
+        'check its route 0.0.0.0/0 to a NAT gateway and the security group allows outbound HTTPS',
+    );
+  }
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+    return new ExchangeFailure(
+      'transient',
+      `no answer from ${url.host} within ${options.requestTimeoutMs} ms`,
+    );
+  }
+  return new ExchangeFailure('transient', `request to ${url.host} failed: ${describeError(error)}`);
+}
+
+/** The body as text, or undefined when it exceeds MAX_BODY_BYTES (the rest is discarded). */
+async function readLimited(response: Dispatcher.ResponseData): Promise<string | undefined> {
+  const declared = Number(response.headers['content-length']);
+  if (declared > MAX_BODY_BYTES) {
+    response.body.destroy();
+    return undefined;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) {
+      response.body.destroy();
+      return undefined;
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function describeNonJson(
+  headers: Record<string, string | string[] | undefined>,
+  text: string | undefined,
+): string {
+  if (text === undefined) return 'body too large';
+  const type = String(headers['content-type'] ?? 'no content type').split(';')[0];
+  return text.trim() === '' ? 'empty body' : `${type} body, not an OAuth error`;
+}
+
+/** Retry-After as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
+export function retryAfterMs(header: string | string[] | undefined, now = Date.now()): number | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}

@@ -1,0 +1,30 @@
+/**
+ * How a failure is handled, decided in one place (`classify*` in src/cafe24/token-client.ts):
+ * - `final`: the answer will not change; record it and never send the code again.
+ * - `transient`: may succeed if tried again while the code is alive.
+ * - `expired`: the code outlived its one minute; recorded, never sent.
+ */
+export type FailureKind = 'final' | 'transient' | 'expired';
+
+export class ExchangeFailure extends Error {
+  override name = 'ExchangeFailure';
+  readonly kind: FailureKind;
+  /** Delay the server asked for (429 Retry-After), in ms. */
+  readonly retryAfterMs: number | undefined;
+  constructor(kind: FailureKind, message: string, options: { retryAfterMs?: number; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.kind = kind;
+    this.retryAfterMs = options.retryAfterMs;
+  }
+}
+
+/** A message safe to log or store: Error messages only, never a stack holding request data. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' && !error.message.includes(code)
+      ? `${error.message} (${code})`
+      : error.message;
+  }
+  return String(error);
+}

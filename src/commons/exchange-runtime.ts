@@ -1,0 +1,34 @@
+import { Cafe24TokenClient } from '../cafe24/token-client.ts';
+import { type Config, loadConfig } from '../config.ts';
+import type { ExchangeDeps } from '../domain/exchange-code.ts';
+import { PostgresCodeStore } from '../store/codes.ts';
+import { createPool, type Pool } from '../store/pool.ts';
+import { MemoryTokenStash } from '../store/token-stash.ts';
+import { clientSecretSource } from './client-secret.ts';
+import { logger } from './logger.ts';
+
+export type ExchangeRuntime = { config: Config; deps: ExchangeDeps; pool: Pool; close(): Promise<void> };
+
+/** Everything an exchange needs, wired from the environment. */
+export function createExchangeRuntime(config: Config = loadConfig()): ExchangeRuntime {
+  const pool = createPool(config.database, {
+    max: config.exchangeConcurrency,
+    applicationName: 'cafe24-token-exchange',
+  });
+  const cafe24 = new Cafe24TokenClient({
+    apiBaseUrl: config.cafe24.apiBaseUrl,
+    clientId: config.cafe24.clientId,
+    clientSecret: clientSecretSource(config.cafe24.clientSecret, config.sqs.region),
+    connectTimeoutMs: config.cafe24.connectTimeoutMs,
+    requestTimeoutMs: config.cafe24.requestTimeoutMs,
+  });
+  const deps: ExchangeDeps = {
+    codes: new PostgresCodeStore(pool),
+    cafe24,
+    stash: new MemoryTokenStash(),
+    log: logger,
+    redirectUri: config.cafe24.redirectUri,
+    policy: { codeLifetimeMs: config.codes.lifetimeMs, expiryMarginMs: config.codes.expiryMarginMs },
+  };
+  return { config, deps, pool, close: () => pool.end() };
+}

@@ -1,0 +1,173 @@
+import { z } from 'zod';
+import { Secret } from './commons/secret.ts';
+
+/** A Cafe24 mall id: it becomes a host name label, so nothing but letters, digits, `-` and `_`. */
+export const mallIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be a Cafe24 mall id: letters, digits, "-" or "_"');
+
+const optionalText = z
+  .string()
+  .trim()
+  .transform((value) => value || undefined)
+  .optional();
+
+const integer = (min: number, max: number, fallback: number) =>
+  z.coerce
+    .number({ error: `must be a whole number from ${min} to ${max}` })
+    .int(`must be a whole number from ${min} to ${max}`)
+    .min(min, `must be at least ${min}`)
+    .max(max, `must be at most ${max}`)
+    .default(fallback);
+
+const url = (what: string) => z.url(`must be a URL (${what})`);
+
+/**
+ * The environment, the one source of truth for configuration. Names are the design's contract;
+ * the tunables after them have defaults that follow Cafe24's one-minute code life.
+ */
+export const envSchema = z
+  .object({
+    DATABASE_URL: url('postgres://user:password@host:5432/db').optional(),
+    PGHOST: optionalText,
+    PGPORT: integer(1, 65_535, 5432),
+    PGUSER: optionalText,
+    PGPASSWORD: optionalText,
+    PGDATABASE: optionalText,
+
+    CAFE24_MALL_ID: mallIdSchema.optional(),
+    CAFE24_CLIENT_ID: z
+      .string({ error: 'is required: the app client id from Cafe24 Developers' })
+      .trim()
+      .min(1, 'is required: the app client id from Cafe24 Developers'),
+    CAFE24_CLIENT_SECRET: optionalText,
+    CAFE24_CLIENT_SECRET_ARN: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
+      .optional(),
+    CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
+    CAFE24_API_BASE_URL: z
+      .string()
+      .default('https://{mall_id}.cafe24api.com')
+      .refine(
+        (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
+        'must be a URL; {mall_id} is substituted',
+      ),
+
+    SQS_QUEUE_URL: url('the exchange queue').optional(),
+    SQS_DLQ_URL: url('the dead-letter queue').optional(),
+    AWS_REGION: optionalText,
+    AWS_ENDPOINT_URL_SQS: url('a local SQS endpoint').optional(),
+
+    CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
+    CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
+    CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
+    CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
+    EXCHANGE_CONCURRENCY: integer(1, 100, 10),
+  })
+  .superRefine((env, ctx) => {
+    if (!env.DATABASE_URL && !env.PGHOST) {
+      ctx.addIssue({ code: 'custom', path: ['PGHOST'], message: 'is required (or set DATABASE_URL)' });
+    }
+    if (!env.CAFE24_CLIENT_SECRET === !env.CAFE24_CLIENT_SECRET_ARN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CAFE24_CLIENT_SECRET'],
+        message: env.CAFE24_CLIENT_SECRET
+          ? 'and CAFE24_CLIENT_SECRET_ARN are both set: keep one'
+          : 'is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
+      });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export type Config = {
+  database: {
+    connectionString?: string;
+    host?: string;
+    port: number;
+    user?: string;
+    password?: Secret;
+    database?: string;
+  };
+  cafe24: {
+    mallId?: string;
+    clientId: string;
+    clientSecret: { value: Secret } | { arn: string };
+    redirectUri: string;
+    apiBaseUrl: string;
+    connectTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
+  codes: { lifetimeMs: number; expiryMarginMs: number };
+  exchangeConcurrency: number;
+  sqs: { queueUrl?: string; dlqUrl?: string; region?: string; endpoint?: string };
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(
+      `Invalid configuration; fix these environment variables:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+    this.problems = problems;
+  }
+}
+
+/** Reads the environment once; every problem is named in one error, no value is echoed. */
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(source);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`),
+    );
+  }
+  const env = parsed.data;
+  return {
+    database: {
+      connectionString: env.DATABASE_URL,
+      host: env.PGHOST,
+      port: env.PGPORT,
+      user: env.PGUSER,
+      password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
+      database: env.PGDATABASE,
+    },
+    cafe24: {
+      mallId: env.CAFE24_MALL_ID,
+      clientId: env.CAFE24_CLIENT_ID,
+      clientSecret: env.CAFE24_CLIENT_SECRET
+        ? { value: new Secret(env.CAFE24_CLIENT_SECRET) }
+        : { arn: env.CAFE24_CLIENT_SECRET_ARN as string },
+      redirectUri: env.CAFE24_REDIRECT_URI,
+      apiBaseUrl: env.CAFE24_API_BASE_URL,
+      connectTimeoutMs: env.CAFE24_CONNECT_TIMEOUT_MS,
+      requestTimeoutMs: env.CAFE24_REQUEST_TIMEOUT_MS,
+    },
+    codes: {
+      lifetimeMs: env.CODE_LIFETIME_SECONDS * 1000,
+      expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
+    },
+    exchangeConcurrency: env.EXCHANGE_CONCURRENCY,
+    sqs: {
+      queueUrl: env.SQS_QUEUE_URL,
+      dlqUrl: env.SQS_DLQ_URL,
+      region: env.AWS_REGION,
+      endpoint: env.AWS_ENDPOINT_URL_SQS,
+    },
+  };
+}
+
+/** The `{ … }` part of a Config that a command needs, or a ConfigError naming what is missing. */
+export function requireSqs(
+  config: Config,
+  needs: Array<'queueUrl' | 'dlqUrl'>,
+): Required<Pick<Config['sqs'], 'queueUrl'>> & Config['sqs'] {
+  const names = { queueUrl: 'SQS_QUEUE_URL', dlqUrl: 'SQS_DLQ_URL' } as const;
+  const missing = needs
+    .filter((need) => !config.sqs[need])
+    .map((need) => `${names[need]} is required for this command`);
+  if (missing.length > 0) throw new ConfigError(missing);
+  return config.sqs as Required<Pick<Config['sqs'], 'queueUrl'>> & Config['sqs'];
+}

@@ -1,0 +1,87 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
+import { z } from 'zod';
+import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
+import { logger } from '../commons/logger.ts';
+import { mallIdSchema } from '../config.ts';
+import { exchangeCode, exchangeRequested, flushStash, type ManualResult } from '../domain/exchange-code.ts';
+import { parseMessageBody } from '../messages.ts';
+
+/** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
+const manualEventSchema = z.strictObject({
+  codeId: z
+    .union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/)])
+    .transform(String)
+    .optional(),
+  mallId: mallIdSchema.optional(),
+});
+
+export type ManualEvent = z.input<typeof manualEventSchema>;
+
+class RecordFailure extends Error {
+  override name = 'RecordFailure';
+}
+
+/** The exchange Lambda: validates, maps and delegates to the domain's `exchangeCode`. */
+export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
+  async function handleRecord(runtime: ExchangeRuntime, record: SQSRecord): Promise<void> {
+    const parsed = parseMessageBody(record.body);
+    if (!parsed.ok) {
+      logger.error('malformed message', { messageId: record.messageId, reason: parsed.reason });
+      throw new RecordFailure(parsed.reason);
+    }
+    const result = await exchangeCode(runtime.deps, parsed.message.codeId);
+    if (result.status === 'retry') {
+      logger.warn('code not finished, message will be retried', {
+        messageId: record.messageId,
+        codeId: result.codeId,
+        reason: result.reason,
+      });
+      throw new RecordFailure(result.reason);
+    }
+  }
+
+  return async function handler(
+    event: SQSEvent | ManualEvent,
+    context?: Context,
+  ): Promise<SQSBatchResponse | ManualResult> {
+    if (context) logger.addContext(context);
+    const runtime = getRuntime();
+    await flushStash(runtime.deps);
+    if ('Records' in event && Array.isArray(event.Records)) {
+      const limit = pLimit(runtime.config.exchangeConcurrency);
+      return processPartialResponse(
+        event,
+        (record: SQSRecord) => limit(() => handleRecord(runtime, record)),
+        new BatchProcessor(EventType.SQS),
+        {
+          context,
+          throwOnFullBatchFailure: false,
+        },
+      );
+    }
+    const manual = manualEventSchema.safeParse(event);
+    if (!manual.success) {
+      throw new Error(
+        'unrecognised event: send an SQS event, {}, {"codeId": N} or {"mallId": "..."} ' +
+          `(${manual.error.issues.map((issue) => `${issue.path.join('.') || 'event'}: ${issue.message}`).join('; ')})`,
+      );
+    }
+    const mallId = manual.data.mallId ?? runtime.config.cafe24.mallId;
+    if (manual.data.codeId === undefined && mallId === undefined) {
+      throw new Error('{} exchanges the newest pending code of CAFE24_MALL_ID, which is not set');
+    }
+    const result = await exchangeRequested(runtime.deps, { codeId: manual.data.codeId, mallId });
+    logger.info('manual exchange', { result });
+    return result;
+  };
+}
+
+let runtime: ExchangeRuntime | undefined;
+
+/** Built on the first invocation and kept for the container's life (pool, HTTP agent, secret). */
+export const handler = createExchangeHandler(() => {
+  runtime ??= createExchangeRuntime();
+  return runtime;
+});

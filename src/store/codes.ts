@@ -1,0 +1,133 @@
+import type { TokenSet } from '../cafe24/token-response.ts';
+import { Secret } from '../commons/secret.ts';
+import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
+import type { Pool } from './pool.ts';
+
+const CLAIM = `
+update cafe24.oauth_authorization_codes
+   set status = 'exchanging', claimed_at = now(), attempts = attempts + 1, updated_at = now()
+ where id = $1 and status = 'pending'
+returning id::text, mall_id, code, redirect_uri,
+          extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;
+
+const STATE = `
+select status, last_error, extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
+  from cafe24.oauth_authorization_codes
+ where id = $1`;
+
+const UPSERT_TOKEN = `
+insert into cafe24.oauth_tokens as t
+       (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
+        scopes, token_type, issued_at, shop_no, code_id, status, updated_at)
+values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, 'active', now())
+on conflict (mall_id) do update
+   set access_token = excluded.access_token, expires_at = excluded.expires_at,
+       refresh_token = excluded.refresh_token, refresh_token_expires_at = excluded.refresh_token_expires_at,
+       client_id = excluded.client_id, user_id = excluded.user_id, scopes = excluded.scopes,
+       token_type = excluded.token_type, issued_at = excluded.issued_at, shop_no = excluded.shop_no,
+       code_id = excluded.code_id, status = 'active', updated_at = now()
+ where t.issued_at <= excluded.issued_at
+returning id`;
+
+const MARK_EXCHANGED = `
+update cafe24.oauth_authorization_codes
+   set status = 'exchanged', finished_at = now(), updated_at = now(), last_error = $2
+ where id = $1 and status <> 'exchanged'`;
+
+const MARK_FINAL = `
+update cafe24.oauth_authorization_codes
+   set status = $2, finished_at = now(), updated_at = now(), last_error = $3
+ where id = $1 and status in ('pending', 'exchanging')`;
+
+const NEWEST_PENDING = `
+select id::text from cafe24.oauth_authorization_codes
+ where mall_id = $1 and status = 'pending'
+ order by created_at desc, id desc
+ limit 1`;
+
+/** The exchange's view of `cafe24.oauth_authorization_codes` and `cafe24.oauth_tokens`. */
+export class PostgresCodeStore implements CodeStore {
+  readonly #pool: Pool;
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
+    const claimed = await this.#pool.query(CLAIM, [codeId, lifetimeMs]);
+    const row = claimed.rows[0];
+    if (row) {
+      return {
+        claimed: true,
+        code: {
+          id: row.id,
+          mallId: row.mall_id,
+          code: new Secret(row.code as string),
+          redirectUri: row.redirect_uri ?? undefined,
+          remainingMs: Number(row.remaining_ms),
+        },
+      };
+    }
+    const state = (await this.#pool.query(STATE, [codeId])).rows[0];
+    if (!state) return { claimed: false, status: 'missing' };
+    return {
+      claimed: false,
+      status: state.status as CodeStatus,
+      lastError: state.last_error ?? undefined,
+      claimedAgoMs: state.claimed_ago_ms === null ? undefined : Number(state.claimed_ago_ms),
+    };
+  }
+
+  async recordAttempt(codeId: string): Promise<void> {
+    await this.#pool.query(
+      'update cafe24.oauth_authorization_codes set attempts = attempts + 1, updated_at = now() where id = $1',
+      [codeId],
+    );
+  }
+
+  async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query('begin');
+      const upserted = await client.query(UPSERT_TOKEN, [
+        code.mallId,
+        tokens.accessToken.reveal(),
+        tokens.expiresAt,
+        tokens.refreshToken.reveal(),
+        tokens.refreshTokenExpiresAt,
+        tokens.clientId ?? null,
+        tokens.userId ?? null,
+        tokens.scopes ?? null,
+        tokens.tokenType ?? null,
+        tokens.issuedAt,
+        tokens.shopNo ?? null,
+        code.id,
+      ]);
+      const outcome: StoreOutcome = upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
+      await client.query(MARK_EXCHANGED, [
+        code.id,
+        outcome === 'stored'
+          ? null
+          : 'exchanged, but the mall already had a token issued later; that one was kept',
+      ]);
+      await client.query('commit');
+      return outcome;
+    } catch (error) {
+      broken = true;
+      await client.query('rollback').catch(() => {});
+      throw error;
+    } finally {
+      // A connection that failed mid-transaction is discarded, not pooled.
+      client.release(broken);
+    }
+  }
+
+  async recordFailure(codeId: string, status: 'failed' | 'expired', reason: string): Promise<void> {
+    await this.#pool.query(MARK_FINAL, [codeId, status, reason]);
+  }
+
+  async newestPending(mallId: string): Promise<string | undefined> {
+    const result = await this.#pool.query(NEWEST_PENDING, [mallId]);
+    return result.rows[0]?.id;
+  }
+}

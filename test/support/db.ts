@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+
+export type TestDatabase = { name: string; url: string; pool: pg.Pool; drop(): Promise<void> };
+
+/** A fresh, migrated database cloned from the run's template. */
+export async function createTestDatabase(options: { template?: string } = {}): Promise<TestDatabase> {
+  const serverUrl = inject('postgresUrl');
+  const name = `test_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name} template ${options.template ?? 'template_migrated'}`);
+  } finally {
+    await admin.end();
+  }
+  const url = serverUrl.replace(/\/[^/]*$/, `/${name}`);
+  const pool = new pg.Pool({ connectionString: url, max: 20 });
+  return {
+    name,
+    url,
+    pool,
+    async drop() {
+      await pool.end();
+      const cleanup = new pg.Client({ connectionString: serverUrl });
+      await cleanup.connect();
+      await cleanup.query(`drop database if exists ${name} with (force)`);
+      await cleanup.end();
+    },
+  };
+}
+
+/** Environment for the exchange runtime, pointing at a test database and a sandbox. */
+export function pgEnv(url: string): Record<string, string> {
+  return { DATABASE_URL: url };
+}
