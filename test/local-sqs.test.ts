@@ -1,0 +1,397 @@
+import {
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { describe, expect, test } from 'vitest';
+import { createSqsClient } from '../src/aws/sqs.ts';
+import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda-runner.ts';
+import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
+import { exchangeMessage, parseMessageBody } from '../src/messages.ts';
+import { redrive } from '../src/relay/redrive.ts';
+import { waitFor } from './support/wait.ts';
+
+type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };
+
+/** Each test gets its own emulator, so the tests run concurrently; stopped when the test ends. */
+async function localSqs(test: Cleanup, options: LocalSqsOptions = {}): Promise<LocalSqs> {
+  const sqs = await startLocalSqs(options);
+  test.onTestFinished(() => sqs.stop());
+  return sqs;
+}
+
+function runner(test: Cleanup, options: LambdaRunnerOptions) {
+  const started = startLambdaRunner(options);
+  test.onTestFinished(() => started.stop());
+  return started;
+}
+
+async function sendAll(client: SQSClient, queueUrl: string, bodies: string[]): Promise<void> {
+  for (let index = 0; index < bodies.length; index += 10) {
+    const chunk = bodies.slice(index, index + 10);
+    const output = await client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: chunk.map((body, position) => ({ Id: String(position), MessageBody: body })),
+      }),
+    );
+    expect(output.Failed ?? []).toEqual([]);
+  }
+}
+
+/** Every message the queue holds, visible or in flight. */
+async function depth(client: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
+  );
+}
+
+async function drain(client: SQSClient, queueUrl: string): Promise<Message[]> {
+  const messages: Message[] = [];
+  for (;;) {
+    const output = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 30,
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    if (!output.Messages?.length) return messages;
+    messages.push(...output.Messages);
+  }
+}
+
+const codeIdOf = (record: { body?: string; Body?: string }) =>
+  JSON.parse(record.body ?? record.Body ?? '').codeId;
+
+describe('lambda runner on fauxqs', () => {
+  test.concurrent('invokes the handler with Lambda-shaped records and deletes the successes', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    await sqs.client.send(
+      new SendMessageCommand({
+        QueueUrl: sqs.queueUrl,
+        MessageBody: exchangeMessage(1),
+        MessageAttributes: { source: { DataType: 'String', StringValue: 'relay' } },
+      }),
+    );
+    await sendAll(sqs.client, sqs.queueUrl, [exchangeMessage(2), exchangeMessage(3)]);
+    const records: SQSRecord[] = [];
+    const contexts: Array<{ requestId: string; remaining: number; name: string }> = [];
+    const run = runner(context, {
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      functionName: 'exchange-test',
+      handler: async (event, context) => {
+        records.push(...event.Records);
+        contexts.push({
+          requestId: context.awsRequestId,
+          remaining: context.getRemainingTimeInMillis(),
+          name: context.functionName,
+        });
+        return { batchItemFailures: [] };
+      },
+    });
+
+    await waitFor(async () => records.length === 3 && (await depth(sqs.client, sqs.queueUrl)) === 0, 5_000);
+    expect(records.map(codeIdOf).sort()).toEqual(['1', '2', '3']);
+    for (const record of records) {
+      expect(record).toMatchObject({
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:cafe24-token-exchange',
+        awsRegion: 'us-east-1',
+        messageId: expect.any(String),
+        receiptHandle: expect.any(String),
+        md5OfBody: expect.stringMatching(/^[0-9a-f]{32}$/),
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: expect.stringMatching(/^[0-9]{13}$/),
+          SenderId: expect.any(String),
+          ApproximateFirstReceiveTimestamp: expect.stringMatching(/^[0-9]{13}$/),
+        },
+      });
+    }
+    const first = records.find((record) => codeIdOf(record) === '1')!;
+    expect(first.messageAttributes.source).toMatchObject({ dataType: 'String', stringValue: 'relay' });
+    expect(contexts[0]).toMatchObject({
+      name: 'exchange-test',
+      requestId: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    expect(contexts[0]!.remaining).toBeGreaterThan(50_000);
+    expect(run.invocations).toBe(contexts.length);
+  });
+
+  test.concurrent('a reported failure comes back with receive count 2, then dead-letters', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context, { visibilityTimeoutSeconds: 1, maxReceiveCount: 2 });
+    await sendAll(sqs.client, sqs.queueUrl, [exchangeMessage(10), exchangeMessage(11)]);
+    const seen: Array<{ codeId: string; receiveCount: string }> = [];
+    runner(context, {
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      handler: async (event): Promise<SQSBatchResponse> => {
+        for (const record of event.Records) {
+          seen.push({ codeId: codeIdOf(record), receiveCount: record.attributes.ApproximateReceiveCount });
+        }
+        const failing = event.Records.filter((record) => codeIdOf(record) === '10');
+        return { batchItemFailures: failing.map((record) => ({ itemIdentifier: record.messageId })) };
+      },
+    });
+
+    await waitFor(
+      async () => (await depth(sqs.client, sqs.dlqUrl)) === 1,
+      8_000,
+      'the DLQ to hold one message',
+    );
+    expect(seen.filter((entry) => entry.codeId === '10').map((entry) => entry.receiveCount)).toEqual([
+      '1',
+      '2',
+    ]);
+    expect(seen.filter((entry) => entry.codeId === '11').map((entry) => entry.receiveCount)).toEqual(['1']);
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(0);
+    const dead = await drain(sqs.client, sqs.dlqUrl);
+    expect(dead.map(codeIdOf)).toEqual(['10']);
+  });
+
+  test.concurrent('a throwing handler fails the whole batch', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context, { visibilityTimeoutSeconds: 1 });
+    await sendAll(sqs.client, sqs.queueUrl, [exchangeMessage(20), exchangeMessage(21)]);
+    const batches: SQSEvent['Records'][] = [];
+    const reports: Array<{ records: number; failures: number; error?: unknown }> = [];
+    runner(context, {
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      maximumConcurrency: 1,
+      onInvoke: (info) => reports.push(info),
+      handler: async (event) => {
+        batches.push(event.Records);
+        if (batches.length === 1) throw new Error('boom');
+      },
+    });
+
+    await waitFor(async () => batches.length >= 2 && (await depth(sqs.client, sqs.queueUrl)) === 0, 5_000);
+    expect(batches[0]!.map(codeIdOf).sort()).toEqual(['20', '21']);
+    expect(reports[0]).toMatchObject({
+      records: 2,
+      failures: 2,
+      error: expect.objectContaining({ message: 'boom' }),
+    });
+    const retried = batches.slice(1).flat();
+    expect(retried.map(codeIdOf).sort()).toEqual(['20', '21']);
+    expect(retried.map((record) => record.attributes.ApproximateReceiveCount)).toEqual(['2', '2']);
+  });
+
+  test.concurrent('an itemIdentifier outside the batch fails the whole batch', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context, { visibilityTimeoutSeconds: 60 });
+    await sendAll(sqs.client, sqs.queueUrl, [exchangeMessage(30)]);
+    const reports: Array<{ failures: number; error?: unknown }> = [];
+    const run = runner(context, {
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      onInvoke: (info) => reports.push(info),
+      handler: async () => ({ batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] }),
+    });
+
+    await waitFor(() => reports.length === 1, 5_000);
+    await run.stop(); // waits for the invocation, deletes included
+    expect(reports[0]).toMatchObject({ failures: 1, error: expect.any(Error) });
+    // Not deleted: still in flight until its visibility timeout.
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(1);
+  });
+
+  test.concurrent('never runs more than maximumConcurrency invocations at once', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    await sendAll(
+      sqs.client,
+      sqs.queueUrl,
+      Array.from({ length: 12 }, (_, index) => exchangeMessage(index + 1)),
+    );
+    let active = 0;
+    let peak = 0;
+    let handled = 0;
+    const run = runner(context, {
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      batchSize: 1,
+      maximumConcurrency: 3,
+      handler: async (event) => {
+        active += 1;
+        peak = Math.max(peak, active);
+        // Simulated work, so that invocations overlap.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        active -= 1;
+        handled += event.Records.length;
+      },
+    });
+
+    await waitFor(() => handled === 12, 5_000);
+    expect(peak).toBe(3);
+    expect(run.invocations).toBe(12);
+    await waitFor(async () => (await depth(sqs.client, sqs.queueUrl)) === 0, 2_000);
+  });
+
+  test.concurrent('stop() returns promptly while polling an empty queue', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    const run = startLambdaRunner({
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      waitTimeSeconds: 20,
+      handler: async () => {},
+    });
+    const started = Date.now();
+    await run.stop();
+    expect(Date.now() - started).toBeLessThan(1_000);
+  });
+});
+
+describe('redrive', () => {
+  test.concurrent('dry run lists kind, code id and receive count and leaves the DLQ intact', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    await sendAll(sqs.client, sqs.dlqUrl, [exchangeMessage(41), exchangeMessage(42), 'secret-code-xyz']);
+    const lines: string[] = [];
+
+    const result = await redrive({
+      client: sqs.client,
+      dlqUrl: sqs.dlqUrl,
+      queueUrl: sqs.queueUrl,
+      dryRun: true,
+      log: (line) => lines.push(line),
+    });
+
+    expect(result).toMatchObject({ mode: 'dry-run', moved: 0, failed: 0 });
+    const listed = [...(result.messages ?? [])].sort((a, b) =>
+      (a.codeId ?? '').localeCompare(b.codeId ?? ''),
+    );
+    expect(listed).toEqual([
+      { kind: 'unparseable', codeId: undefined, receiveCount: 1, messageId: expect.any(String) },
+      { kind: 'exchange', codeId: '41', receiveCount: 1, messageId: expect.any(String) },
+      { kind: 'exchange', codeId: '42', receiveCount: 1, messageId: expect.any(String) },
+    ]);
+    expect(lines.join('\n')).not.toContain('secret-code-xyz');
+    expect(lines.join('\n')).toContain('codeId=41');
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(0);
+    // Released with visibility 0: all three can be received again at once.
+    expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(3);
+  });
+
+  test.concurrent('moves every message back exactly once, attributes included', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    const codeIds = Array.from({ length: 13 }, (_, index) => String(100 + index));
+    await sendAll(sqs.client, sqs.dlqUrl, codeIds.map(exchangeMessage));
+    await sqs.client.send(
+      new SendMessageCommand({
+        QueueUrl: sqs.dlqUrl,
+        MessageBody: exchangeMessage(200),
+        MessageAttributes: { source: { DataType: 'String', StringValue: 'relay' } },
+      }),
+    );
+    const lines: string[] = [];
+
+    const result = await redrive({
+      client: sqs.client,
+      dlqUrl: sqs.dlqUrl,
+      queueUrl: sqs.queueUrl,
+      log: (line) => lines.push(line),
+    });
+
+    expect(result).toMatchObject({ mode: 'receive-send-delete', moved: 14, failed: 0 });
+    expect(lines.some((line) => line.includes('StartMessageMoveTask is not available'))).toBe(true);
+    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(0);
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(14);
+    const back = await drain(sqs.client, sqs.queueUrl);
+    expect(back.map(codeIdOf).sort()).toEqual([...codeIds, '200'].sort());
+    const withAttribute = back.find((message) => codeIdOf(message) === '200')!;
+    expect(withAttribute.MessageAttributes?.source?.StringValue).toBe('relay');
+  });
+
+  test.concurrent('maxMessages caps a manual move', async (context) => {
+    const { expect } = context;
+    const sqs = await localSqs(context);
+    await sendAll(
+      sqs.client,
+      sqs.dlqUrl,
+      Array.from({ length: 7 }, (_, index) => exchangeMessage(index + 1)),
+    );
+
+    const result = await redrive({
+      client: sqs.client,
+      dlqUrl: sqs.dlqUrl,
+      queueUrl: sqs.queueUrl,
+      maxMessages: 5,
+    });
+
+    expect(result).toMatchObject({ mode: 'receive-send-delete', moved: 5, failed: 0 });
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(5);
+    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(2);
+  });
+});
+
+describe('createSqsClient', () => {
+  test('sends to AWS_ENDPOINT_URL_SQS, not to the unresolvable host in the queue URL', async (context) => {
+    const sqs = await localSqs(context);
+    expect(new URL(sqs.queueUrl).hostname).toBe('sqs.us-east-1.localhost');
+    const saved = process.env.AWS_ENDPOINT_URL_SQS;
+    process.env.AWS_ENDPOINT_URL_SQS = sqs.endpoint;
+    const client = createSqsClient({ region: 'us-east-1' });
+    context.onTestFinished(() => {
+      client.destroy();
+      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_SQS;
+      else process.env.AWS_ENDPOINT_URL_SQS = saved;
+    });
+    await client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: exchangeMessage(7) }));
+    expect(await depth(sqs.client, sqs.queueUrl)).toBe(1);
+  });
+});
+
+describe('message body contract', () => {
+  test('accepts the contract body and builds it', () => {
+    expect(parseMessageBody('{"kind":"exchange","codeId":"42"}')).toEqual({
+      ok: true,
+      message: { kind: 'exchange', codeId: '42' },
+    });
+    expect(JSON.parse(exchangeMessage(42n))).toEqual({ kind: 'exchange', codeId: '42' });
+    expect(exchangeMessage('9223372036854775807')).toBe('{"kind":"exchange","codeId":"9223372036854775807"}');
+    expect(() => exchangeMessage(0)).toThrow(/codeId/);
+    expect(() => exchangeMessage(1.5)).toThrow(/codeId/);
+  });
+
+  test.each([
+    ['invalid JSON', '{"kind":"exchange",', /not valid JSON/],
+    ['a non-object', '["exchange","1"]', /must be a JSON object/],
+    ['a missing codeId', '{"kind":"exchange"}', /codeId is required/],
+    ['an extra field', '{"kind":"exchange","codeId":"1","code":"abc"}', /unexpected field: code/],
+    ['a wrong kind', '{"kind":"refresh","codeId":"1"}', /unknown kind "refresh"/],
+    ['a missing kind', '{"codeId":"1"}', /kind is required/],
+    ['a non-numeric codeId', '{"kind":"exchange","codeId":"1a"}', /codeId must be a positive integer/],
+    ['a numeric (not string) codeId', '{"kind":"exchange","codeId":1}', /codeId must be a string/],
+    ['a codeId beyond bigint', '{"kind":"exchange","codeId":"9223372036854775808"}', /out of range/],
+  ])('rejects %s with a clear reason', (_name, body, reason) => {
+    const result = parseMessageBody(body);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.reason).toMatch(reason);
+    expect(result.reason).not.toContain(body);
+  });
+
+  test('does not echo secret-looking values in the reason', () => {
+    const result = parseMessageBody('{"kind":"exchange","codeId":"SECRET-CODE"}');
+    expect(result).toEqual({ ok: false, reason: expect.not.stringContaining('SECRET') });
+  });
+});

@@ -1,0 +1,78 @@
+import { createExchangeRuntime, type ExchangeRuntime } from '../../src/commons/exchange-runtime.ts';
+import { loadConfig } from '../../src/config.ts';
+import { createExchangeHandler } from '../../src/handlers/exchange.ts';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../../src/local/cafe24-sandbox.ts';
+import { createTestDatabase, type TestDatabase } from './db.ts';
+
+export const CLIENT_ID = 'test-client-id';
+export const CLIENT_SECRET = 'test-client-secret-5f1c9e';
+export const REDIRECT_URI = 'https://app.example.com/cafe24/callback';
+export const MALL = 'testmall';
+
+export type ExchangeStack = {
+  db: TestDatabase;
+  sandbox: Cafe24Sandbox;
+  runtime: ExchangeRuntime;
+  handler: ReturnType<typeof createExchangeHandler>;
+  env: Record<string, string>;
+  /** INSERTs a code as the OAuth callback does; `ageMs` backdates created_at. Returns its id. */
+  insertCode(code: string, options?: { mallId?: string; ageMs?: number }): Promise<string>;
+  /** A fresh code from the sandbox, stored as the callback would. */
+  newCode(mallId?: string): Promise<{ id: string; code: string }>;
+  codeRow(id: string): Promise<Record<string, unknown>>;
+  tokenRow(mallId?: string): Promise<Record<string, unknown> | undefined>;
+  stop(): Promise<void>;
+};
+
+/** Embedded PostgreSQL 17 database + Cafe24 sandbox + the real exchange handler, wired by env. */
+export async function startExchangeStack(extraEnv: Record<string, string> = {}): Promise<ExchangeStack> {
+  const db = await createTestDatabase();
+  const sandbox = await startCafe24Sandbox({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUri: REDIRECT_URI,
+  });
+  const env = {
+    DATABASE_URL: db.url,
+    CAFE24_MALL_ID: MALL,
+    CAFE24_CLIENT_ID: CLIENT_ID,
+    CAFE24_CLIENT_SECRET: CLIENT_SECRET,
+    CAFE24_REDIRECT_URI: REDIRECT_URI,
+    CAFE24_API_BASE_URL: sandbox.baseUrl,
+    ...extraEnv,
+  };
+  const runtime = createExchangeRuntime(loadConfig(env));
+  const handler = createExchangeHandler(() => runtime);
+  const insertCode = async (code: string, options: { mallId?: string; ageMs?: number } = {}) => {
+    const { rows } = await db.pool.query(
+      `insert into cafe24.oauth_authorization_codes (mall_id, code, created_at)
+       values ($1, $2, now() - $3 * interval '1 millisecond') returning id::text`,
+      [options.mallId ?? MALL, code, options.ageMs ?? 0],
+    );
+    return rows[0].id as string;
+  };
+  return {
+    db,
+    sandbox,
+    runtime,
+    handler,
+    env,
+    insertCode,
+    async newCode(mallId = MALL) {
+      const code = sandbox.issueCode(mallId);
+      return { id: await insertCode(code, { mallId }), code };
+    },
+    async codeRow(id) {
+      return (await db.pool.query('select * from cafe24.oauth_authorization_codes where id = $1', [id]))
+        .rows[0];
+    },
+    async tokenRow(mallId = MALL) {
+      return (await db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0];
+    },
+    async stop() {
+      await runtime.close();
+      await sandbox.stop();
+      await db.drop();
+    },
+  };
+}
