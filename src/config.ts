@@ -67,20 +67,51 @@ export const envSchema = z.object({
 
 const present = (value: string | undefined) => (value ?? '').trim() !== '';
 
-/** Rules across variables, checked on the raw environment so they are reported with every other problem. */
-function crossFieldProblems(source: NodeJS.ProcessEnv): string[] {
-  const problems: string[] = [];
-  if (!present(source.DATABASE_URL) && !present(source.PGHOST))
-    problems.push('PGHOST is required (or set DATABASE_URL)');
+const databaseKeys = {
+  DATABASE_URL: true,
+  PGHOST: true,
+  PGPORT: true,
+  PGUSER: true,
+  PGPASSWORD: true,
+  PGDATABASE: true,
+} as const;
+const sqsKeys = {
+  SQS_QUEUE_URL: true,
+  SQS_DLQ_URL: true,
+  AWS_REGION: true,
+  AWS_ENDPOINT_URL_SQS: true,
+} as const;
+
+function databaseProblems(source: NodeJS.ProcessEnv): string[] {
+  return !present(source.DATABASE_URL) && !present(source.PGHOST)
+    ? ['PGHOST is required (or set DATABASE_URL)']
+    : [];
+}
+
+function secretProblems(source: NodeJS.ProcessEnv): string[] {
   const secret = present(source.CAFE24_CLIENT_SECRET);
   if (secret && present(source.CAFE24_CLIENT_SECRET_ARN)) {
-    problems.push('CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set: keep one');
-  } else if (!secret && !present(source.CAFE24_CLIENT_SECRET_ARN)) {
-    problems.push(
-      'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
-    );
+    return ['CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set: keep one'];
   }
-  return problems;
+  if (!secret && !present(source.CAFE24_CLIENT_SECRET_ARN)) {
+    return [
+      'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
+    ];
+  }
+  return [];
+}
+
+/** Parses with `schema`; every problem (field or cross-field) is named in one ConfigError, no value echoed. */
+function parseEnv<T extends z.ZodType>(schema: T, source: NodeJS.ProcessEnv, extra: string[]): z.output<T> {
+  const parsed = schema.safeParse(source);
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
+    ...extra,
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  return parsed.data;
 }
 
 export type Env = z.infer<typeof envSchema>;
@@ -105,8 +136,10 @@ export type Config = {
   };
   codes: { lifetimeMs: number; expiryMarginMs: number };
   exchangeConcurrency: number;
-  sqs: { queueUrl?: string; dlqUrl?: string; region?: string; endpoint?: string };
+  sqs: SqsConfig;
 };
+
+export type SqsConfig = { queueUrl?: string; dlqUrl?: string; region?: string; endpoint?: string };
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -119,26 +152,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the environment once; every problem is named in one error, no value is echoed. */
+/** The exchange's configuration (database and Cafe24), read once; every problem named in one error. */
 export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  const parsed = envSchema.safeParse(source);
-  const problems = [
-    ...(parsed.success
-      ? []
-      : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
-    ...crossFieldProblems(source),
-  ];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-  const env = parsed.data;
+  const env = parseEnv(envSchema, source, [...databaseProblems(source), ...secretProblems(source)]);
   return {
-    database: {
-      connectionString: env.DATABASE_URL,
-      host: env.PGHOST,
-      port: env.PGPORT,
-      user: env.PGUSER,
-      password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
-      database: env.PGDATABASE,
-    },
+    database: databaseFrom(env),
     cafe24: {
       mallId: env.CAFE24_MALL_ID,
       clientId: env.CAFE24_CLIENT_ID,
@@ -155,24 +173,40 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
     },
     exchangeConcurrency: env.EXCHANGE_CONCURRENCY,
-    sqs: {
-      queueUrl: env.SQS_QUEUE_URL,
-      dlqUrl: env.SQS_DLQ_URL,
-      region: env.AWS_REGION,
-      endpoint: env.AWS_ENDPOINT_URL_SQS,
-    },
+    sqs: sqsFrom(env),
   };
 }
 
-/** The `{ … }` part of a Config that a command needs, or a ConfigError naming what is missing. */
-export function requireSqs(
-  config: Config,
-  needs: Array<'queueUrl' | 'dlqUrl'>,
-): Required<Pick<Config['sqs'], 'queueUrl'>> & Config['sqs'] {
-  const names = { queueUrl: 'SQS_QUEUE_URL', dlqUrl: 'SQS_DLQ_URL' } as const;
-  const missing = needs
-    .filter((need) => !config.sqs[need])
-    .map((need) => `${names[need]} is required for this command`);
-  if (missing.length > 0) throw new ConfigError(missing);
-  return config.sqs as Required<Pick<Config['sqs'], 'queueUrl'>> & Config['sqs'];
+/** For commands that need only the database (migrate, relay, status). */
+export function loadDatabaseConfig(source: NodeJS.ProcessEnv = process.env): Config['database'] {
+  return databaseFrom(parseEnv(envSchema.pick(databaseKeys), source, databaseProblems(source)));
+}
+
+/** For commands that talk to SQS; `needs` names the queues they cannot do without. */
+export function loadSqsConfig(
+  source: NodeJS.ProcessEnv = process.env,
+  needs: Array<'SQS_QUEUE_URL' | 'SQS_DLQ_URL'> = ['SQS_QUEUE_URL'],
+): SqsConfig {
+  const missing = needs.filter((name) => !present(source[name])).map((name) => `${name} is required`);
+  return sqsFrom(parseEnv(envSchema.pick(sqsKeys), source, missing));
+}
+
+function databaseFrom(env: Pick<Env, keyof typeof databaseKeys>): Config['database'] {
+  return {
+    connectionString: env.DATABASE_URL,
+    host: env.PGHOST,
+    port: env.PGPORT,
+    user: env.PGUSER,
+    password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
+    database: env.PGDATABASE,
+  };
+}
+
+function sqsFrom(env: Pick<Env, keyof typeof sqsKeys>): SqsConfig {
+  return {
+    queueUrl: env.SQS_QUEUE_URL,
+    dlqUrl: env.SQS_DLQ_URL,
+    region: env.AWS_REGION,
+    endpoint: env.AWS_ENDPOINT_URL_SQS,
+  };
 }

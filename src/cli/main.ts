@@ -3,10 +3,20 @@ import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config.ts';
 import { exchangeCommand } from './exchange.ts';
 import { migrateCommand } from './migrate.ts';
+import { parseMax, redriveCommand } from './redrive.ts';
+import { relayCommand } from './relay.ts';
+import { statusCommand } from './status.ts';
 
 const positiveId = (value: string) => {
   if (!/^[1-9][0-9]{0,18}$/.test(value)) throw new InvalidArgumentError('must be a positive whole number');
   return value;
+};
+
+const positiveInteger = (value: string) => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new InvalidArgumentError('must be a positive whole number');
+  return number;
 };
 
 const program = new Command('cafe24-tokens')
@@ -16,7 +26,18 @@ const program = new Command('cafe24-tokens')
 program
   .command('migrate')
   .description('apply the SQL migrations in db/migrations (re-running is a no-op)')
+  .option(
+    '--aws-lambda-function <name>',
+    'RDS only: also make the INSERT trigger invoke this relay Lambda through aws_lambda.invoke',
+  )
+  .option('--aws-lambda-region <region>', 'the relay Lambda region, when it differs from the database')
   .action(migrateCommand);
+
+program
+  .command('relay')
+  .description('publish new codes to SQS: LISTEN, catch up on every (re)connect, sweep periodically')
+  .option('--sweep-seconds <n>', 'how often to sweep for codes no NOTIFY announced', positiveInteger, 30)
+  .action(relayCommand);
 
 program
   .command('exchange')
@@ -26,6 +47,19 @@ program
   .option('--code-id <id>', 'the authorization code row id', positiveId)
   .option('--mall <mall_id>', 'the mall whose newest pending code to exchange')
   .action(exchangeCommand);
+
+program
+  .command('redrive')
+  .description('move dead-lettered messages from SQS_DLQ_URL back to SQS_QUEUE_URL')
+  .option('--dry-run', 'list what is in the DLQ (kind, code id, receive count) and move nothing')
+  .option('--max <n>', 'move at most n messages (moves by hand instead of a message move task)', parseMax)
+  .action(redriveCommand);
+
+program
+  .command('status')
+  .description("every mall's token expiry, the codes by status and the latest failures (never a token)")
+  .option('--json', 'print the report as JSON')
+  .action(statusCommand);
 
 try {
   await program.parseAsync();

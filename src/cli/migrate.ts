@@ -1,18 +1,20 @@
-import { loadConfig } from '../config.ts';
-import { clientConfig, migrate } from '../store/migrate.ts';
+import { loadDatabaseConfig } from '../config.ts';
+import { clientConfig, enableAwsLambdaRelay, migrate } from '../store/migrate.ts';
 
-export async function migrateCommand(): Promise<void> {
-  const config = loadMigrateConfig();
-  const applied = await migrate(clientConfig(config));
+export async function migrateCommand(options: {
+  awsLambdaFunction?: string;
+  awsLambdaRegion?: string;
+}): Promise<void> {
+  const connection = clientConfig(loadDatabaseConfig());
+  const applied = await migrate(connection);
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
-}
-
-/** Migrations need only the database settings. */
-function loadMigrateConfig() {
-  return loadConfig({
-    CAFE24_CLIENT_ID: '-',
-    CAFE24_CLIENT_SECRET: '-',
-    CAFE24_REDIRECT_URI: 'https://-',
-    ...process.env,
-  }).database;
+  if (options.awsLambdaFunction) {
+    await enableAwsLambdaRelay(connection, {
+      functionName: options.awsLambdaFunction,
+      region: options.awsLambdaRegion,
+    });
+    process.stdout.write(
+      `INSERT trigger invokes relay Lambda ${options.awsLambdaFunction} through aws_lambda\n`,
+    );
+  }
 }

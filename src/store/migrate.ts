@@ -1,6 +1,10 @@
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
-import type pg from 'pg';
+import pg from 'pg';
+
+const { Client } = pg;
+
 import type { Config } from '../config.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../db/migrations', import.meta.url));
@@ -36,4 +40,35 @@ export async function migrate(
     log: options.log ?? (() => {}),
   });
   return applied.map((migration) => migration.name);
+}
+
+export const AWS_LAMBDA_RELAY_SQL = fileURLToPath(
+  new URL('../../db/optional/aws-lambda-relay.sql', import.meta.url),
+);
+
+/**
+ * The RDS path: makes the codes trigger also call `aws_lambda.invoke(<relay>, …, 'Event')`. Needs the
+ * `aws_lambda` extension (RDS) at INSERT time only; without it the trigger warns and the INSERT succeeds.
+ */
+export async function enableAwsLambdaRelay(
+  connection: pg.ClientConfig,
+  target: { functionName: string; region?: string },
+): Promise<void> {
+  const client = new Client(connection);
+  await client.connect();
+  try {
+    await client.query('begin');
+    await client.query(await readFile(AWS_LAMBDA_RELAY_SQL, 'utf8'));
+    await client.query(
+      `insert into cafe24.relay_lambda (function_name, region) values ($1, $2)
+       on conflict (singleton) do update set function_name = excluded.function_name, region = excluded.region`,
+      [target.functionName, target.region ?? null],
+    );
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    await client.end();
+  }
 }

@@ -1,0 +1,100 @@
+import { loadDatabaseConfig } from '../config.ts';
+import { createPool } from '../store/pool.ts';
+import { readStatus, type StatusReport } from '../store/status.ts';
+
+/** `cafe24-tokens status`: every mall's token expiry and the codes pipeline at a glance; never a token. */
+export async function statusCommand(options: { json?: boolean }): Promise<void> {
+  const pool = createPool(loadDatabaseConfig(), { max: 1, applicationName: 'cafe24-tokens status' });
+  try {
+    const report = await readStatus(pool);
+    process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+  } finally {
+    await pool.end();
+  }
+}
+
+/** The report as text tables; built from the report alone, which holds no token text to leak. */
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [`Status at ${timestamp(report.now)}`, ''];
+
+  lines.push(`Tokens (${report.tokens.length} mall${report.tokens.length === 1 ? '' : 's'})`);
+  if (report.tokens.length === 0) {
+    lines.push('  no rows in cafe24.oauth_tokens');
+  } else {
+    lines.push(
+      ...table([
+        ['MALL', 'STATUS', 'ACCESS TOKEN', 'REFRESH TOKEN', 'ISSUED'],
+        ...report.tokens.map((token) => [
+          token.mallId,
+          token.status,
+          expiry('expires in', 'EXPIRED', token.expiresInSeconds),
+          expiry('refresh expires in', 'refresh EXPIRED', token.refreshExpiresInSeconds),
+          timestamp(token.issuedAt),
+        ]),
+      ]),
+    );
+  }
+
+  const { byStatus, unpublishedPending, oldestPendingAgeSeconds } = report.codes;
+  lines.push('', 'Codes');
+  lines.push(
+    `  ${Object.entries(byStatus)
+      .map(([status, count]) => `${status} ${count}`)
+      .join(', ')}`,
+  );
+  lines.push(
+    byStatus.pending === 0
+      ? '  nothing pending'
+      : `  pending: ${unpublishedPending} not yet published to SQS, oldest ${formatDuration(oldestPendingAgeSeconds ?? 0)} old`,
+  );
+
+  lines.push('', `Recent failures (newest first, ${report.recentFailures.length} shown)`);
+  if (report.recentFailures.length === 0) {
+    lines.push('  no failed or expired codes');
+  } else {
+    lines.push(
+      ...table([
+        ['ID', 'MALL', 'STATUS', 'ATTEMPTS', 'CREATED', 'FINISHED', 'LAST ERROR'],
+        ...report.recentFailures.map((code) => [
+          code.id,
+          code.mallId,
+          code.status,
+          String(code.attempts),
+          timestamp(code.createdAt),
+          code.finishedAt ? timestamp(code.finishedAt) : '-',
+          // One line per code, whatever the error text holds.
+          code.lastError?.replace(/\s+/g, ' ').trim() || '-',
+        ]),
+      ]),
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** "1h 59m", "13d 23h", "3m", "45s": the two largest units (one below an hour), rounded down. */
+export function formatDuration(seconds: number): string {
+  const total = Math.floor(Math.abs(seconds));
+  const days = Math.floor(total / 86_400);
+  const hours = Math.floor((total % 86_400) / 3_600);
+  const minutes = Math.floor((total % 3_600) / 60);
+  if (days > 0) return `${days}d ${hours}h`;
+  if (hours > 0) return `${hours}h ${minutes}m`;
+  if (minutes > 0) return `${minutes}m`;
+  return `${total}s`;
+}
+
+function expiry(alive: string, dead: string, seconds: number): string {
+  return seconds > 0 ? `${alive} ${formatDuration(seconds)}` : `${dead} ${formatDuration(seconds)} ago`;
+}
+
+function timestamp(date: Date): string {
+  return `${date.toISOString().slice(0, 19).replace('T', ' ')}Z`;
+}
+
+/** Left-aligned columns, two spaces apart, indented under their heading. */
+function table(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+  return rows.map((row) =>
+    `  ${row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ')}`.trimEnd(),
+  );
+}

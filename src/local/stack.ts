@@ -1,0 +1,182 @@
+import { createSqsClient } from '../aws/sqs.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
+import { logger } from '../commons/logger.ts';
+import { loadConfig } from '../config.ts';
+import { createExchangeHandler } from '../handlers/exchange.ts';
+import { type Relay, startRelay } from '../relay/relay.ts';
+import { sqsPublisher } from '../relay/sqs-publisher.ts';
+import { clientConfig, migrate } from '../store/migrate.ts';
+import { createPool, type Pool } from '../store/pool.ts';
+import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
+import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
+import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
+import { type LocalSqs, startLocalSqs } from './sqs.ts';
+
+/** The deployed settings (template.yaml's defaults; test/template.test.ts keeps the two in step). */
+export const DEPLOYED = {
+  exchangeTimeoutSeconds: 75,
+  visibilityTimeoutSeconds: 450,
+  maxReceiveCount: 5,
+  batchSize: 10,
+  maximumConcurrency: 5,
+} as const;
+
+/** Local stand-ins for the app's Cafe24 credentials; the sandbox accepts exactly these. */
+export const LOCAL_APP = {
+  mallId: 'localmall',
+  clientId: 'local-client-id',
+  clientSecret: 'local-client-secret',
+  redirectUri: 'http://localhost:3000/cafe24/callback',
+} as const;
+
+export type LocalStackOptions = {
+  /** Use this database instead of an embedded one (migrations are applied to it). */
+  databaseUrl?: string;
+  /** Where the embedded cluster keeps its data between runs. */
+  dataDir?: string;
+  /** Dev mode: the sandbox accepts any code it has not seen, so a plain INSERT shows the pipeline. */
+  acceptUnknownCodes?: boolean;
+  sandboxPort?: number;
+  sqsPort?: number;
+  visibilityTimeoutSeconds?: number;
+  maxReceiveCount?: number;
+  batchSize?: number;
+  maximumConcurrency?: number;
+  sweepIntervalMs?: number;
+  /** Extra environment for the exchange (timeouts, say). */
+  env?: Record<string, string>;
+  onInvoke?: (info: InvokeInfo) => void;
+  onPublished?: (count: number) => void;
+};
+
+export type LocalStack = {
+  databaseUrl: string;
+  postgres: EmbeddedPostgres | undefined;
+  sandbox: Cafe24Sandbox;
+  sqs: LocalSqs;
+  /** The running relay; undefined between stopRelay() and startRelay(). */
+  readonly relay: Relay | undefined;
+  stopRelay(): Promise<void>;
+  startRelay(): void;
+  runner: LambdaRunner;
+  runtime: ExchangeRuntime;
+  /** A pool for the caller's own queries. */
+  pool: Pool;
+  /** The environment the exchange Lambda runs with (no secret from it is ever printed). */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+};
+
+/**
+ * The whole pipeline on one machine: PostgreSQL 17, migrations, the SQS emulator with queue and DLQ as
+ * deployed, the Cafe24 sandbox, the relay, and a Lambda-style runner calling the real exchange handler.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const stops: Array<() => Promise<unknown>> = [];
+  const stop = async () => {
+    for (const step of stops.reverse()) await step().catch(() => {});
+  };
+  try {
+    let postgres: EmbeddedPostgres | undefined;
+    let databaseUrl = options.databaseUrl;
+    if (!databaseUrl) {
+      postgres = await startEmbeddedPostgres({
+        dataDir: options.dataDir ?? '.local/postgres',
+        persistent: true,
+      });
+      stops.push(() => postgres!.stop());
+      databaseUrl = postgres.url();
+    }
+    await migrate({ connectionString: databaseUrl });
+
+    const sandbox = await startCafe24Sandbox({
+      clientId: LOCAL_APP.clientId,
+      clientSecret: LOCAL_APP.clientSecret,
+      redirectUri: LOCAL_APP.redirectUri,
+      acceptUnknownCodes: options.acceptUnknownCodes ?? false,
+      ...(options.sandboxPort === undefined ? {} : { port: options.sandboxPort }),
+    });
+    stops.push(() => sandbox.stop());
+
+    const sqs = await startLocalSqs({
+      ...(options.sqsPort === undefined ? {} : { port: options.sqsPort }),
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? DEPLOYED.visibilityTimeoutSeconds,
+      maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
+    });
+    stops.push(() => sqs.stop());
+
+    const env: Record<string, string> = {
+      DATABASE_URL: databaseUrl,
+      CAFE24_MALL_ID: LOCAL_APP.mallId,
+      CAFE24_CLIENT_ID: LOCAL_APP.clientId,
+      CAFE24_CLIENT_SECRET: LOCAL_APP.clientSecret,
+      CAFE24_REDIRECT_URI: LOCAL_APP.redirectUri,
+      CAFE24_API_BASE_URL: sandbox.baseUrl,
+      SQS_QUEUE_URL: sqs.queueUrl,
+      SQS_DLQ_URL: sqs.dlqUrl,
+      AWS_REGION: sqs.region,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
+      ...options.env,
+    };
+    const runtime = createExchangeRuntime(loadConfig(env));
+    stops.push(() => runtime.close());
+
+    const pool = createPool(runtime.config.database, { max: 8, applicationName: 'cafe24-token-relay' });
+    stops.push(() => pool.end());
+    const publish = sqsPublisher(
+      createSqsClient({ region: sqs.region, endpoint: sqs.endpoint }),
+      sqs.queueUrl,
+    );
+    const newRelay = () =>
+      startRelay({
+        pool,
+        connection: clientConfig(runtime.config.database),
+        publish,
+        log: logger,
+        sweepIntervalMs: options.sweepIntervalMs ?? 5_000,
+        ...(options.onPublished ? { onPublished: options.onPublished } : {}),
+      });
+    let relay: Relay | undefined = newRelay();
+    stops.push(() => relay?.stop() ?? Promise.resolve());
+
+    const runner = startLambdaRunner({
+      client: sqs.client,
+      queueUrl: sqs.queueUrl,
+      handler: createExchangeHandler(() => runtime) as Parameters<typeof startLambdaRunner>[0]['handler'],
+      batchSize: options.batchSize ?? DEPLOYED.batchSize,
+      maximumBatchingWindowMs: 0,
+      maximumConcurrency: options.maximumConcurrency ?? DEPLOYED.maximumConcurrency,
+      functionName: 'cafe24-token-exchange',
+      timeoutMs: DEPLOYED.exchangeTimeoutSeconds * 1000,
+      ...(options.onInvoke ? { onInvoke: options.onInvoke } : {}),
+      log: (line) => logger.warn('runner', { detail: line }),
+    });
+    stops.push(() => runner.stop());
+
+    return {
+      databaseUrl,
+      postgres,
+      sandbox,
+      sqs,
+      runner,
+      runtime,
+      pool,
+      env,
+      stop,
+      get relay() {
+        return relay;
+      },
+      async stopRelay() {
+        await relay?.stop();
+        relay = undefined;
+      },
+      startRelay() {
+        relay ??= newRelay();
+      },
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

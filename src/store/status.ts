@@ -1,0 +1,130 @@
+import type { CodeStatus } from '../domain/ports.ts';
+import type { Pool } from './pool.ts';
+
+export type MallTokenStatus = {
+  mallId: string;
+  status: string;
+  issuedAt: Date;
+  expiresAt: Date;
+  refreshTokenExpiresAt: Date;
+  /** Seconds until the access token expires; negative once it has. */
+  expiresInSeconds: number;
+  /** Seconds until the refresh token expires; negative once it has. */
+  refreshExpiresInSeconds: number;
+};
+
+export type FailedCode = {
+  id: string;
+  mallId: string;
+  status: 'failed' | 'expired';
+  attempts: number;
+  createdAt: Date;
+  finishedAt: Date | null;
+  lastError: string | null;
+};
+
+export type StatusReport = {
+  /** The instant every duration is measured from. */
+  now: Date;
+  tokens: MallTokenStatus[];
+  codes: {
+    byStatus: Record<CodeStatus, number>;
+    /** Pending codes the relay has not handed to SQS yet. */
+    unpublishedPending: number;
+    /** Age of the oldest pending code; null when none is pending. */
+    oldestPendingAgeSeconds: number | null;
+  };
+  /** Failed and expired codes, newest first. */
+  recentFailures: FailedCode[];
+};
+
+// The token columns themselves are never selected: a status view has no use for them.
+const TOKENS = `
+select mall_id, status, issued_at, expires_at, refresh_token_expires_at
+  from cafe24.oauth_tokens
+ order by mall_id`;
+
+const CODES_SUMMARY = `
+select now() as now,
+       count(*) filter (where status = 'pending')::int                          as pending,
+       count(*) filter (where status = 'exchanging')::int                       as exchanging,
+       count(*) filter (where status = 'exchanged')::int                        as exchanged,
+       count(*) filter (where status = 'failed')::int                           as failed,
+       count(*) filter (where status = 'expired')::int                          as expired,
+       count(*) filter (where status = 'pending' and published_at is null)::int as unpublished_pending,
+       min(created_at) filter (where status = 'pending')                        as oldest_pending_at
+  from cafe24.oauth_authorization_codes`;
+
+const RECENT_FAILURES = `
+select id::text, mall_id, status, attempts, created_at, finished_at, last_error
+  from cafe24.oauth_authorization_codes
+ where status in ('failed', 'expired')
+ order by coalesce(finished_at, created_at) desc, id desc
+ limit $1`;
+
+const secondsBetween = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000;
+
+/**
+ * Every mall's token expiry, the codes table's counts and its latest failures, read in one read-only
+ * snapshot so the numbers agree with each other. Durations are measured from `now` (default: the
+ * database's clock, which stamped the rows).
+ */
+export async function readStatus(
+  pool: Pool,
+  options: { now?: Date; recentLimit?: number } = {},
+): Promise<StatusReport> {
+  const recentLimit = options.recentLimit ?? 20;
+  if (!Number.isInteger(recentLimit) || recentLimit < 0) {
+    throw new RangeError('recentLimit must be a whole number, 0 or more');
+  }
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query('begin transaction isolation level repeatable read read only');
+    const summary = (await client.query(CODES_SUMMARY)).rows[0];
+    const tokens = (await client.query(TOKENS)).rows;
+    const failures = (await client.query(RECENT_FAILURES, [recentLimit])).rows;
+    await client.query('commit');
+
+    const now: Date = options.now ?? summary.now;
+    return {
+      now,
+      tokens: tokens.map((row) => ({
+        mallId: row.mall_id,
+        status: row.status,
+        issuedAt: row.issued_at,
+        expiresAt: row.expires_at,
+        refreshTokenExpiresAt: row.refresh_token_expires_at,
+        expiresInSeconds: secondsBetween(now, row.expires_at),
+        refreshExpiresInSeconds: secondsBetween(now, row.refresh_token_expires_at),
+      })),
+      codes: {
+        byStatus: {
+          pending: summary.pending,
+          exchanging: summary.exchanging,
+          exchanged: summary.exchanged,
+          failed: summary.failed,
+          expired: summary.expired,
+        },
+        unpublishedPending: summary.unpublished_pending,
+        oldestPendingAgeSeconds:
+          summary.oldest_pending_at === null ? null : secondsBetween(summary.oldest_pending_at, now),
+      },
+      recentFailures: failures.map((row) => ({
+        id: row.id,
+        mallId: row.mall_id,
+        status: row.status,
+        attempts: row.attempts,
+        createdAt: row.created_at,
+        finishedAt: row.finished_at,
+        lastError: row.last_error,
+      })),
+    };
+  } catch (error) {
+    broken = true;
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}

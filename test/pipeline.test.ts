@@ -1,0 +1,248 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres } from '../src/local/postgres.ts';
+import { type LocalStack, startLocalStack } from '../src/local/stack.ts';
+import { exchangeMessage } from '../src/messages.ts';
+import { redrive } from '../src/relay/redrive.ts';
+import { captureOutput } from './support/capture.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { waitFor } from './support/wait.ts';
+
+const logs = captureOutput();
+let db: TestDatabase;
+let stack: LocalStack;
+let mallSeq = 0;
+const newMall = () => `pipe${++mallSeq}`;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  stack = await startLocalStack({
+    databaseUrl: db.url,
+    visibilityTimeoutSeconds: 1,
+    maxReceiveCount: 2,
+    sweepIntervalMs: 60_000,
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await db?.drop();
+});
+
+async function insertCodes(malls: string[]): Promise<Array<{ id: string; code: string; mall: string }>> {
+  const codes = malls.map((mall) => stack.sandbox.issueCode(mall));
+  const { rows } = await db.pool.query(
+    `insert into cafe24.oauth_authorization_codes (mall_id, code)
+     select * from unnest($1::text[], $2::text[]) returning id::text`,
+    [malls, codes],
+  );
+  return rows.map((row, i) => ({ id: row.id as string, code: codes[i]!, mall: malls[i]! }));
+}
+
+const statusOf = async (id: string) =>
+  (await db.pool.query('select status from cafe24.oauth_authorization_codes where id = $1', [id])).rows[0]
+    ?.status;
+
+const countIn = async (ids: string[], status: string) =>
+  Number(
+    (
+      await db.pool.query(
+        'select count(*) from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and status = $2',
+        [ids, status],
+      )
+    ).rows[0].count,
+  );
+
+describe('trigger → relay → SQS → runner → exchange handler', () => {
+  it('turns an INSERT into a token row', async () => {
+    const [entry] = await insertCodes([newMall()]);
+    await waitFor(
+      async () => (await statusOf(entry!.id)) === 'exchanged',
+      10_000,
+      'the code to be exchanged',
+    );
+    const { rows } = await db.pool.query('select access_token from cafe24.oauth_tokens where mall_id = $1', [
+      entry!.mall,
+    ]);
+    expect(rows[0].access_token).toBe(stack.sandbox.issuedTokens(entry!.mall)!.accessToken);
+  });
+
+  it('exchanges every code inserted while no relay ran, once one starts', async () => {
+    await stack.stopRelay();
+    const entries = await insertCodes(Array.from({ length: 25 }, newMall));
+    // Nothing moves without a relay: the codes stay unpublished.
+    expect(
+      await countIn(
+        entries.map((e) => e.id),
+        'pending',
+      ),
+    ).toBe(25);
+    stack.startRelay();
+    await waitFor(
+      async () =>
+        (await countIn(
+          entries.map((e) => e.id),
+          'exchanged',
+        )) === 25,
+      15_000,
+      '25 exchanges',
+    );
+    for (const entry of entries) expect(stack.sandbox.tokenRequests({ code: entry.code })).toHaveLength(1);
+  });
+
+  it('exchanges 200 codes inserted in one transaction with exactly 200 token requests', async () => {
+    const entries = await insertCodes(Array.from({ length: 200 }, newMall));
+    const ids = entries.map((e) => e.id);
+    await waitFor(async () => (await countIn(ids, 'exchanged')) === 200, 30_000, '200 exchanges');
+    const { rows } = await db.pool.query(
+      'select count(*) from cafe24.oauth_tokens where mall_id = any($1::text[])',
+      [entries.map((e) => e.mall)],
+    );
+    expect(Number(rows[0].count)).toBe(200);
+    const requested = entries.reduce(
+      (sum, e) => sum + stack.sandbox.tokenRequests({ code: e.code }).length,
+      0,
+    );
+    expect(requested).toBe(200);
+  });
+
+  it('dead-letters a message that keeps failing; redrive brings it back once the cause is fixed', async () => {
+    // The cause: claiming codes of this mall fails in the database.
+    const broken = newMall();
+    const late = newMall();
+    await db.pool.query(`
+      create or replace function test_refuse_claim() returns trigger language plpgsql as $$
+      begin raise exception 'simulated claim failure'; end $$;
+      create trigger test_refuse_claim before update on cafe24.oauth_authorization_codes
+        for each row when (new.mall_id in ('${broken}', '${late}') and new.status = 'exchanging')
+        execute function test_refuse_claim();`);
+    const [alive, dead] = await insertCodes([broken, late]);
+    const dlqDepth = async () => {
+      const result = await redrive({
+        client: stack.sqs.client,
+        dlqUrl: stack.sqs.dlqUrl,
+        queueUrl: stack.sqs.queueUrl,
+        dryRun: true,
+        waitTimeSeconds: 0,
+      });
+      return result.messages ?? [];
+    };
+    await waitFor(async () => (await dlqDepth()).length === 2, 20_000, 'both messages in the DLQ');
+    const listed = await dlqDepth();
+    expect(listed.map((m) => m.codeId).sort()).toEqual([alive!.id, dead!.id].sort());
+    expect(listed.every((m) => m.kind === 'exchange' && m.receiveCount >= 2)).toBe(true);
+    expect(await statusOf(alive!.id)).toBe('pending');
+
+    // Fixed; one of the two codes outlived its minute meanwhile.
+    await db.pool.query('drop trigger test_refuse_claim on cafe24.oauth_authorization_codes');
+    await db.pool.query(
+      `update cafe24.oauth_authorization_codes set created_at = now() - interval '2 minutes' where id = $1`,
+      [dead!.id],
+    );
+    const moved = await redrive({
+      client: stack.sqs.client,
+      dlqUrl: stack.sqs.dlqUrl,
+      queueUrl: stack.sqs.queueUrl,
+    });
+    expect(moved).toMatchObject({ moved: 2, failed: 0 });
+    await waitFor(
+      async () => (await statusOf(alive!.id)) === 'exchanged',
+      10_000,
+      'the redriven code exchanged',
+    );
+    await waitFor(
+      async () => (await statusOf(dead!.id)) === 'expired',
+      10_000,
+      'the dead code recorded expired',
+    );
+    expect(stack.sandbox.tokenRequests({ code: alive!.code })).toHaveLength(1);
+    expect(stack.sandbox.tokenRequests({ code: dead!.code })).toHaveLength(0);
+  });
+
+  it('an SQS message for a code id that does not exist ends in the DLQ, logged', async () => {
+    await stack.sqs.client.send(
+      new SendMessageCommand({ QueueUrl: stack.sqs.queueUrl, MessageBody: exchangeMessage('987654') }),
+    );
+    await waitFor(
+      async () => {
+        const result = await redrive({
+          client: stack.sqs.client,
+          dlqUrl: stack.sqs.dlqUrl,
+          queueUrl: stack.sqs.queueUrl,
+          dryRun: true,
+          waitTimeSeconds: 0,
+        });
+        return (result.messages ?? []).some((m) => m.codeId === '987654');
+      },
+      20_000,
+      'the orphan message in the DLQ',
+    );
+    expect(logs.text()).toContain('no authorization code with id 987654');
+  });
+
+  it('never logs a code, a token or the client secret', () => {
+    expect(logs.text().length).toBeGreaterThan(1_000);
+    for (const secret of [...stack.sandbox.knownSecrets(), stack.env.CAFE24_CLIENT_SECRET!]) {
+      expect(logs.text()).not.toContain(secret);
+    }
+  });
+});
+
+describe('relay across a Postgres restart', () => {
+  it('reconnects and later codes still flow', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-restart-'));
+    let postgres = await startEmbeddedPostgres({ dataDir, persistent: true });
+    const port = postgres.port;
+    const local = await startLocalStack({ databaseUrl: postgres.url(), sweepIntervalMs: 60_000 });
+    try {
+      const insert = async (mall: string) => {
+        const code = local.sandbox.issueCode(mall);
+        const { rows } = await local.pool.query(
+          'insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2) returning id::text',
+          [mall, code],
+        );
+        return rows[0].id as string;
+      };
+      const exchanged = (id: string) => async () =>
+        (
+          await local.pool
+            .query('select status from cafe24.oauth_authorization_codes where id = $1', [id])
+            .catch(() => ({ rows: [] as Array<{ status: string }> }))
+        ).rows[0]?.status === 'exchanged';
+
+      const before = await insert('restart-a');
+      await waitFor(exchanged(before), 10_000, 'exchange before the restart');
+
+      await postgres.stop();
+      postgres = await startEmbeddedPostgres({ dataDir, port, persistent: true });
+      // The relay notices within its reconnect backoff; NOTIFY works again once it is listening.
+      await waitFor(
+        async () => logs.text().includes('listening again after reconnect'),
+        20_000,
+        'the relay to reconnect',
+      );
+      const after = await waitForInsert(() => insert('restart-b'));
+      await waitFor(exchanged(after), 10_000, 'exchange after the restart');
+    } finally {
+      await local.stop();
+      await postgres.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** The first INSERT after a restart may meet a pooled connection that died with the old server. */
+async function waitForInsert(insert: () => Promise<string>): Promise<string> {
+  let id: string | undefined;
+  await waitFor(
+    async () => {
+      id = await insert().catch(() => undefined);
+      return id !== undefined;
+    },
+    10_000,
+    'an INSERT to succeed',
+  );
+  return id!;
+}

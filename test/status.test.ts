@@ -1,0 +1,268 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { formatDuration, formatStatus } from '../src/cli/status.ts';
+import { readStatus, type StatusReport } from '../src/store/status.ts';
+import { createTestDatabase, pgEnv, type TestDatabase } from './support/db.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
+
+const HOUR = 3_600;
+const DAY = 24 * HOUR;
+let db: TestDatabase;
+let report: StatusReport;
+
+/** Token text that must never reach the report or the screen. */
+const tokenText = (mall: string) => ({ access: `ACCESS-${mall}-s3cr3t`, refresh: `REFRESH-${mall}-s3cr3t` });
+
+async function insertToken(mall: string, expiresIn: string, refreshExpiresIn: string, issuedAgo: string) {
+  const { access, refresh } = tokenText(mall);
+  await db.pool.query(
+    `insert into cafe24.oauth_tokens (mall_id, access_token, refresh_token, expires_at, refresh_token_expires_at, issued_at)
+     values ($1, $2, $3, now() + $4::interval, now() + $5::interval, now() - $6::interval)`,
+    [mall, access, refresh, expiresIn, refreshExpiresIn, issuedAgo],
+  );
+}
+
+async function insertCode(fields: {
+  mall: string;
+  status: string;
+  createdAgo: string;
+  finishedAgo?: string;
+  published?: boolean;
+  attempts?: number;
+  lastError?: string;
+}): Promise<string> {
+  const { rows } = await db.pool.query(
+    `insert into cafe24.oauth_authorization_codes
+            (mall_id, code, status, created_at, finished_at, published_at, attempts, last_error)
+     values ($1, 'CODE-' || $1 || '-s3cr3t', $2, now() - $3::interval, now() - $4::interval,
+             case when $5 then now() end, $6, $7)
+     returning id::text`,
+    [
+      fields.mall,
+      fields.status,
+      fields.createdAgo,
+      fields.finishedAgo ?? null,
+      fields.published ?? false,
+      fields.attempts ?? 0,
+      fields.lastError ?? null,
+    ],
+  );
+  return rows[0].id;
+}
+
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  await insertToken('valid', '2 hours', '14 days', '0 seconds');
+  await insertToken('access-expired', '-3 minutes', '13 days 21 hours', '2 hours 3 minutes');
+  await insertToken('refresh-expired', '-14 days -22 hours', '-1 day -2 hours -30 minutes', '15 days');
+
+  ids.pendingOld = await insertCode({ mall: 'valid', status: 'pending', createdAgo: '40 seconds' });
+  ids.pendingPublished = await insertCode({
+    mall: 'valid',
+    status: 'pending',
+    createdAgo: '5 seconds',
+    published: true,
+  });
+  ids.exchanging = await insertCode({
+    mall: 'valid',
+    status: 'exchanging',
+    createdAgo: '2 seconds',
+    attempts: 1,
+  });
+  ids.exchanged = await insertCode({
+    mall: 'valid',
+    status: 'exchanged',
+    createdAgo: '1 hour',
+    finishedAgo: '1 hour',
+    attempts: 1,
+  });
+  ids.failedOld = await insertCode({
+    mall: 'access-expired',
+    status: 'failed',
+    createdAgo: '3 days',
+    finishedAgo: '3 days',
+    attempts: 1,
+    lastError: 'invalid_grant: the code was already used',
+  });
+  ids.expired = await insertCode({
+    mall: 'valid',
+    status: 'expired',
+    createdAgo: '10 minutes',
+    finishedAgo: '9 minutes',
+    attempts: 3,
+    lastError: 'code older than 57 s after 3 transient failures (503)',
+  });
+  ids.failedNew = await insertCode({
+    mall: 'refresh-expired',
+    status: 'failed',
+    createdAgo: '2 minutes',
+    finishedAgo: '2 minutes',
+    attempts: 1,
+    lastError: 'invalid_client:\nredirect_uri mismatch',
+  });
+  report = await readStatus(db.pool);
+});
+
+afterAll(async () => {
+  await db?.drop();
+});
+
+describe('readStatus', () => {
+  it('reports each mall with its expiries, negative once expired', () => {
+    const byMall = Object.fromEntries(report.tokens.map((token) => [token.mallId, token]));
+    expect(report.tokens.map((token) => token.mallId)).toEqual([
+      'access-expired',
+      'refresh-expired',
+      'valid',
+    ]);
+    const near = (actual: number, expected: number) => expect(Math.abs(actual - expected)).toBeLessThan(5);
+
+    near(byMall.valid!.expiresInSeconds, 2 * HOUR);
+    near(byMall.valid!.refreshExpiresInSeconds, 14 * DAY);
+    near(byMall['access-expired']!.expiresInSeconds, -3 * 60);
+    near(byMall['access-expired']!.refreshExpiresInSeconds, 13 * DAY + 21 * HOUR);
+    near(byMall['refresh-expired']!.expiresInSeconds, -(14 * DAY + 22 * HOUR));
+    near(byMall['refresh-expired']!.refreshExpiresInSeconds, -(DAY + 2.5 * HOUR));
+    expect(byMall.valid).toMatchObject({
+      status: 'active',
+      issuedAt: expect.any(Date),
+      expiresAt: expect.any(Date),
+      refreshTokenExpiresAt: expect.any(Date),
+    });
+    expect(Object.keys(byMall.valid!).sort()).toEqual([
+      'expiresAt',
+      'expiresInSeconds',
+      'issuedAt',
+      'mallId',
+      'refreshExpiresInSeconds',
+      'refreshTokenExpiresAt',
+      'status',
+    ]);
+  });
+
+  it('counts codes per status, the unpublished pending ones and the oldest pending age', () => {
+    expect(report.codes.byStatus).toEqual({ pending: 2, exchanging: 1, exchanged: 1, failed: 2, expired: 1 });
+    expect(report.codes.unpublishedPending).toBe(1);
+    expect(report.codes.oldestPendingAgeSeconds).toBeGreaterThanOrEqual(40);
+    expect(report.codes.oldestPendingAgeSeconds).toBeLessThan(45);
+  });
+
+  it('lists failed and expired codes newest first, with their last error', () => {
+    expect(report.recentFailures).toEqual([
+      {
+        id: ids.failedNew,
+        mallId: 'refresh-expired',
+        status: 'failed',
+        attempts: 1,
+        createdAt: expect.any(Date),
+        finishedAt: expect.any(Date),
+        lastError: 'invalid_client:\nredirect_uri mismatch',
+      },
+      expect.objectContaining({
+        id: ids.expired,
+        status: 'expired',
+        attempts: 3,
+        lastError: expect.any(String),
+      }),
+      expect.objectContaining({ id: ids.failedOld, lastError: 'invalid_grant: the code was already used' }),
+    ]);
+  });
+
+  it('measures from a given instant and caps the failure list', async () => {
+    const later = new Date(report.now.getTime() + 3 * HOUR * 1000);
+    const capped = await readStatus(db.pool, { now: later, recentLimit: 1 });
+    expect(capped.now).toEqual(later);
+    const valid = capped.tokens.find((token) => token.mallId === 'valid')!;
+    expect(Math.abs(valid.expiresInSeconds - -HOUR)).toBeLessThan(5);
+    expect(capped.recentFailures.map((code) => code.id)).toEqual([ids.failedNew]);
+  });
+
+  it('reads an empty database as zeros', async () => {
+    const empty = await createTestDatabase();
+    try {
+      const nothing = await readStatus(empty.pool);
+      expect(nothing).toMatchObject({
+        tokens: [],
+        codes: {
+          byStatus: { pending: 0, exchanging: 0, exchanged: 0, failed: 0, expired: 0 },
+          unpublishedPending: 0,
+          oldestPendingAgeSeconds: null,
+        },
+        recentFailures: [],
+      });
+      expect(formatStatus(nothing)).toContain('no rows in cafe24.oauth_tokens');
+    } finally {
+      await empty.drop();
+    }
+  });
+});
+
+describe('formatStatus', () => {
+  it('prints expiries in words and the failures, and never a token or a code', () => {
+    const text = formatStatus(report);
+    const line = (mall: string) =>
+      text.split('\n').find((row) => row.trimStart().startsWith(`${mall} `)) ?? '';
+
+    expect(line('valid')).toMatch(/active\s+expires in 1h 59m\s+refresh expires in 13d 23h/);
+    expect(line('access-expired')).toMatch(/EXPIRED 3m ago\s+refresh expires in 13d 20h/);
+    expect(line('refresh-expired')).toMatch(/EXPIRED 14d 22h ago\s+refresh EXPIRED 1d 2h ago/);
+    expect(text).toContain('pending 2, exchanging 1, exchanged 1, failed 2, expired 1');
+    expect(text).toMatch(/1 not yet published to SQS, oldest 4\ds old/);
+
+    const failures = text.slice(text.indexOf('Recent failures'));
+    const order = [ids.failedNew, ids.expired, ids.failedOld].map((id) => failures.indexOf(`\n  ${id} `));
+    expect(order.every((position) => position > 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(failures).toContain('invalid_client: redirect_uri mismatch');
+    expect(failures).toContain('invalid_grant: the code was already used');
+
+    for (const mall of ['valid', 'access-expired', 'refresh-expired']) {
+      const { access, refresh } = tokenText(mall);
+      expect(text).not.toContain(access);
+      expect(text).not.toContain(refresh);
+      expect(JSON.stringify(report)).not.toContain(access);
+      expect(JSON.stringify(report)).not.toContain(refresh);
+    }
+    expect(text).not.toContain('s3cr3t');
+  });
+
+  it.each([
+    [2 * HOUR - 1, '1h 59m'],
+    [14 * DAY - 1, '13d 23h'],
+    [-(3 * 60 + 10), '3m'],
+    [59.9, '59s'],
+    [0, '0s'],
+  ])('formatDuration(%d) is %s', (seconds, expected) => {
+    expect(formatDuration(seconds)).toBe(expected);
+  });
+});
+
+describe('cafe24-tokens status', () => {
+  it('prints the report as JSON with --json and exits 0', async () => {
+    const { stdout } = await run(process.execPath, ['src/cli/main.ts', 'status', '--json'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...pgEnv(db.url) },
+    });
+    const json = JSON.parse(stdout);
+    expect(json.tokens).toHaveLength(3);
+    expect(json.codes.byStatus.failed).toBe(2);
+    expect(json.recentFailures[0].id).toBe(ids.failedNew);
+    expect(stdout).not.toContain('s3cr3t');
+  });
+
+  it('prints the tables without --json', async () => {
+    const { stdout } = await run(process.execPath, ['src/cli/main.ts', 'status'], {
+      cwd: root,
+      env: { PATH: process.env.PATH, ...pgEnv(db.url) },
+    });
+    expect(stdout).toMatch(/valid\s+active\s+expires in 1h 5\dm/);
+    expect(stdout).toContain('Recent failures (newest first, 3 shown)');
+    expect(stdout).not.toContain('s3cr3t');
+  });
+});

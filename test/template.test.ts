@@ -1,0 +1,421 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Ajv } from 'ajv';
+import formats from 'ajv-formats';
+import { describe, expect, it } from 'vitest';
+import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
+import { envSchema, loadConfig, loadDatabaseConfig, loadSqsConfig } from '../src/config.ts';
+import { parseMessageBody } from '../src/messages.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const samSchemaPath = join(root, '..', 'shared', 'vendor', 'sam.schema.json');
+const template = await readTemplate(join(root, 'template.yaml'));
+const envJson = JSON.parse(readFileSync(join(root, 'env.json'), 'utf8')) as Record<
+  string,
+  Record<string, unknown>
+>;
+
+type Props = Record<string, unknown>;
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+
+const resource = (logicalId: string): Resource => {
+  const found = template.Resources[logicalId];
+  if (!found) throw new Error(`template.yaml has no ${logicalId}`);
+  return found;
+};
+const props = (logicalId: string) => (resource(logicalId).Properties ?? {}) as Props;
+const globals = (template.Globals?.Function ?? {}) as Props;
+const functionIds = serverlessFunctions(template).map(([id]) => id);
+const ref = (name: string) => ({ Ref: name });
+const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
+const parameter = (value: unknown) => {
+  const name = (value as { Ref?: string }).Ref;
+  const found = name === undefined ? undefined : template.Parameters?.[name];
+  if (!found) throw new Error(`expected a Ref to a parameter, got ${JSON.stringify(value)}`);
+  return found;
+};
+/** Globals merged under the function's own properties, as SAM does. */
+const setting = (logicalId: string, key: string) => props(logicalId)[key] ?? globals[key];
+const declaredEnv = (logicalId: string): Props => ({
+  ...((globals.Environment as { Variables?: Props } | undefined)?.Variables ?? {}),
+  ...((props(logicalId).Environment as { Variables?: Props } | undefined)?.Variables ?? {}),
+});
+const events = (logicalId: string) =>
+  Object.values((props(logicalId).Events ?? {}) as Record<string, { Type: string; Properties: Props }>);
+const statementsOf = (logicalId: string): Statement[] =>
+  ((props(logicalId).Policies ?? []) as unknown[]).flatMap((policy) =>
+    typeof policy === 'object' && policy !== null && 'Statement' in policy
+      ? ((policy as { Statement: Statement[] }).Statement ?? [])
+      : [],
+  );
+const actions = (statement: Statement) => [statement.Action].flat();
+const alarms = Object.values(template.Resources)
+  .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+  .map((r) => r.Properties as Props & { Dimensions: Array<{ Name: string; Value: unknown }> });
+
+/**
+ * Variables of src/config.ts a function deliberately does not declare, with the reason. Everything else
+ * the code reads must be in the function's Environment.
+ */
+const notDeclared: Record<string, Record<string, string>> = {
+  ExchangeFunction: {
+    DATABASE_URL: 'PG* variables instead: a URL would carry the password in one more place',
+    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
+    SQS_QUEUE_URL: 'the exchange sends nothing; the event source mapping feeds it',
+    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
+    AWS_REGION: 'set by Lambda',
+    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+  },
+  RelayFunction: {
+    DATABASE_URL: 'PG* variables instead',
+    CAFE24_MALL_ID: 'the relay never talks to Cafe24',
+    CAFE24_CLIENT_ID: 'the relay never talks to Cafe24',
+    CAFE24_CLIENT_SECRET: 'the relay never talks to Cafe24',
+    CAFE24_CLIENT_SECRET_ARN: 'the relay never talks to Cafe24',
+    CAFE24_REDIRECT_URI: 'the relay never talks to Cafe24',
+    CAFE24_API_BASE_URL: 'the relay never talks to Cafe24',
+    CAFE24_CONNECT_TIMEOUT_MS: 'the relay never talks to Cafe24',
+    CAFE24_REQUEST_TIMEOUT_MS: 'the relay never talks to Cafe24',
+    CODE_LIFETIME_SECONDS: 'the exchange decides expiry',
+    CODE_EXPIRY_MARGIN_SECONDS: 'the exchange decides expiry',
+    EXCHANGE_CONCURRENCY: 'the exchange only',
+    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
+    AWS_REGION: 'set by Lambda',
+    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+  },
+};
+/** Read by the runtime or libraries rather than src/config.ts. */
+const runtimeVariables = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME'];
+
+describe('template.yaml', () => {
+  it('is a SAM template whose functions run Node 24 on arm64 with source maps and a service name', () => {
+    expect(template.Transform).toBe('AWS::Serverless-2016-10-31');
+    expect(globals.Runtime).toBe('nodejs24.x');
+    expect(globals.Architectures).toEqual(['arm64']);
+    expect(declaredEnv(functionIds[0] as string)).toMatchObject({
+      POWERTOOLS_SERVICE_NAME: 'cafe24-token-issuer',
+      NODE_OPTIONS: expect.stringContaining('--enable-source-maps'),
+    });
+    expect(functionIds.sort()).toEqual(['ExchangeFunction', 'RelayFunction']);
+    for (const id of functionIds) {
+      expect(setting(id, 'Runtime'), id).toBe('nodejs24.x');
+      expect(setting(id, 'Architectures'), id).toEqual(['arm64']);
+    }
+  });
+
+  it.each(functionIds)('builds %s with esbuild as ESM from a handler file that exists', (id) => {
+    const metadata = resource(id).Metadata as { BuildMethod: string; BuildProperties: Props };
+    expect(metadata.BuildMethod).toBe('esbuild');
+    expect(metadata.BuildProperties).toMatchObject({
+      Format: 'esm',
+      Minify: true,
+      Sourcemap: true,
+      Target: 'es2024',
+      OutExtension: ['.js=.mjs'],
+      Banner: [
+        expect.stringMatching(
+          /^js=import \{ createRequire \} from 'module'; const require = createRequire\(import\.meta\.url\);$/,
+        ),
+      ],
+    });
+    const entryPoints = metadata.BuildProperties.EntryPoints as string[];
+    expect(entryPoints).toHaveLength(1);
+    const entry = entryPoints[0] as string;
+    expect(entry).toMatch(/^src\/handlers\/[a-z-]+\.ts$/);
+    const file = join(root, String(props(id).CodeUri ?? '.'), entry);
+    expect(existsSync(file), `${entry} is missing`).toBe(true);
+    expect(readFileSync(file, 'utf8')).toMatch(/export (const|async function|function) handler\b/);
+    expect(props(id).Handler).toBe(`${basename(entry, extname(entry))}.handler`);
+  });
+
+  it('feeds the exchange function from the queue with per-record failures, no batching delay and bounded concurrency', () => {
+    const sqs = events('ExchangeFunction').filter((e) => e.Type === 'SQS');
+    expect(sqs).toHaveLength(1);
+    const source = (sqs[0] as { Properties: Props }).Properties;
+    expect(source.Queue).toEqual(getAtt('ExchangeQueue', 'Arn'));
+    expect(source.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(source.MaximumBatchingWindowInSeconds).toBe(0);
+    const maximumConcurrency = parameter((source.ScalingConfig as Props).MaximumConcurrency);
+    expect(maximumConcurrency).toMatchObject({ Type: 'Number', Default: 5, MinValue: 2 });
+    // Without a batching window SQS caps a batch at 10.
+    expect(parameter(source.BatchSize)).toMatchObject({ Type: 'Number', Default: 10, MaxValue: 10 });
+    // The pool and the in-process limit follow the batch: every record of a batch is exchanged at once.
+    expect(declaredEnv('ExchangeFunction').EXCHANGE_CONCURRENCY).toEqual(source.BatchSize);
+  });
+
+  it('gives the exchange function headroom over the code’s one minute and the queue 6 × that as visibility', () => {
+    const timeout = setting('ExchangeFunction', 'Timeout') as number;
+    expect(timeout).toBeGreaterThan(60);
+    expect(timeout).toBeLessThanOrEqual(120);
+    expect(props('ExchangeQueue').VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
+  });
+
+  it('dead-letters after at least five receives into a longer-lived, encrypted DLQ that only the queue may use', () => {
+    const queue = props('ExchangeQueue');
+    const dlq = props('ExchangeDeadLetterQueue');
+    const redrive = queue.RedrivePolicy as { deadLetterTargetArn: unknown; maxReceiveCount: unknown };
+    expect(redrive.deadLetterTargetArn).toEqual(getAtt('ExchangeDeadLetterQueue', 'Arn'));
+    const maxReceiveCount = parameter(redrive.maxReceiveCount);
+    expect(maxReceiveCount.Default as number).toBeGreaterThanOrEqual(5);
+    expect(maxReceiveCount.MinValue as number).toBeGreaterThanOrEqual(5);
+    expect(dlq.MessageRetentionPeriod).toBe(14 * 24 * 60 * 60);
+    expect(dlq.MessageRetentionPeriod as number).toBeGreaterThan(queue.MessageRetentionPeriod as number);
+    expect(queue.SqsManagedSseEnabled).toBe(true);
+    expect(dlq.SqsManagedSseEnabled).toBe(true);
+    // The queue ARN is spelled out from its name (a GetAtt would be a dependency cycle): they must agree.
+    const queueName = (queue.QueueName as { 'Fn::Sub': string })['Fn::Sub'];
+    expect(dlq.RedriveAllowPolicy).toEqual({
+      redrivePermission: 'byQueue',
+      sourceQueueArns: [
+        { 'Fn::Sub': `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${queueName}` },
+      ],
+    });
+  });
+
+  it('sweeps with the relay every minute and lets it send to the exchange queue only', () => {
+    const schedules = events('RelayFunction').filter((e) => e.Type === 'Schedule');
+    expect(schedules.map((e) => e.Properties.Schedule)).toEqual(['rate(1 minute)']);
+    expect(declaredEnv('RelayFunction').SQS_QUEUE_URL).toEqual(ref('ExchangeQueue'));
+    expect(props('RelayFunction').Policies).toContainEqual({
+      SQSSendMessagePolicy: { QueueName: getAtt('ExchangeQueue', 'QueueName') },
+    });
+    expect(JSON.stringify(props('ExchangeFunction').Policies)).not.toMatch(/SQSSendMessagePolicy|sqs:/);
+  });
+
+  it('puts both functions in the VPC with the VPC access role', () => {
+    const vpc = globals.VpcConfig as Props;
+    expect(parameter(vpc.SubnetIds).Type).toBe('List<AWS::EC2::Subnet::Id>');
+    expect(parameter(vpc.SecurityGroupIds).Type).toBe('List<AWS::EC2::SecurityGroup::Id>');
+    for (const id of functionIds) expect(props(id).Policies, id).toContain('AWSLambdaVPCAccessExecutionRole');
+  });
+
+  it('never puts the client secret in configuration, and may read exactly the one secret it names', () => {
+    const text = JSON.stringify(template);
+    expect(text).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure/);
+    for (const id of functionIds)
+      expect(Object.keys(declaredEnv(id)), id).not.toContain('CAFE24_CLIENT_SECRET');
+    expect(declaredEnv('ExchangeFunction').CAFE24_CLIENT_SECRET_ARN).toEqual(ref('ClientSecretArn'));
+    expect(template.Parameters?.ClientSecretArn?.NoEcho).toBeUndefined();
+    expect(template.Parameters?.DatabasePassword?.NoEcho).toBe(true);
+
+    const secretStatements = functionIds.flatMap((id) =>
+      statementsOf(id)
+        .filter((s) => actions(s).some((action) => action.startsWith('secretsmanager:')))
+        .map((s) => ({ id, ...s })),
+    );
+    expect(secretStatements).toEqual([
+      {
+        id: 'ExchangeFunction',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: ref('ClientSecretArn'),
+      },
+    ]);
+    // Nor through a SAM policy template or a managed policy.
+    for (const id of functionIds)
+      expect(JSON.stringify(props(id).Policies), id).not.toMatch(/SecretsManager/);
+    for (const id of functionIds) {
+      for (const statement of statementsOf(id)) expect(statement.Resource, id).not.toBe('*');
+    }
+  });
+
+  it('has nothing reachable over HTTP', () => {
+    for (const id of functionIds) {
+      expect(
+        events(id).map((e) => e.Type),
+        id,
+      ).not.toEqual(expect.arrayContaining([expect.stringMatching(/Api/)]));
+      expect(props(id).FunctionUrlConfig, id).toBeUndefined();
+    }
+    expect(globals.FunctionUrlConfig).toBeUndefined();
+    const types = Object.values(template.Resources).map((r) => r.Type);
+    expect(types.filter((type) => /ApiGateway|Serverless::(Http)?Api|Lambda::Url/.test(type))).toEqual([]);
+  });
+
+  it('alarms on dead letters, on each function’s errors and on messages older than a code lives', () => {
+    const dlq = alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
+    expect(dlq).toHaveLength(1);
+    expect(dlq[0]).toMatchObject({
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('ExchangeDeadLetterQueue', 'QueueName') }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+
+    const age = alarms.filter((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
+    expect(age).toHaveLength(1);
+    expect(age[0]).toMatchObject({
+      Namespace: 'AWS/SQS',
+      Dimensions: [{ Name: 'QueueName', Value: getAtt('ExchangeQueue', 'QueueName') }],
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(age[0]?.Threshold as number).toBeLessThanOrEqual(60);
+
+    const errors = alarms.filter((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda');
+    expect(errors.map((a) => a.Dimensions).sort()).toEqual(
+      functionIds.map((id) => [{ Name: 'FunctionName', Value: ref(id) }]).sort(),
+    );
+    for (const alarm of errors)
+      expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+
+    // Alarm actions only when a topic is given.
+    expect(template.Parameters?.AlarmTopicArn?.Default).toBe('');
+    const notify = { 'Fn::If': ['HasAlarmTopic', [ref('AlarmTopicArn')], ref('AWS::NoValue')] };
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual(notify);
+  });
+
+  it('outputs the queue URLs, the function ARNs and the policy the database role needs to wake the relay', () => {
+    const outputs = template.Outputs ?? {};
+    expect(outputs.ExchangeQueueUrl?.Value).toEqual(ref('ExchangeQueue'));
+    expect(outputs.ExchangeDeadLetterQueueUrl?.Value).toEqual(ref('ExchangeDeadLetterQueue'));
+    expect(outputs.ExchangeFunctionArn?.Value).toEqual(getAtt('ExchangeFunction', 'Arn'));
+    expect(outputs.RelayFunctionArn?.Value).toEqual(getAtt('RelayFunction', 'Arn'));
+    const policy =
+      (outputs.RdsInvokeRelayPolicy?.Value as { 'Fn::Sub': string } | undefined)?.['Fn::Sub'] ?? '';
+    const relayArn = 'arn:aws:lambda:ap-northeast-2:123456789012:function:stack-RelayFunction-abc';
+    expect(JSON.parse(policy.replace(`\${RelayFunction.Arn}`, relayArn))).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: relayArn }],
+    });
+  });
+
+  it('refers only to parameters, resources, conditions and pseudo parameters that exist', () => {
+    const parameters = Object.keys(template.Parameters ?? {});
+    const resources = Object.keys(template.Resources);
+    const conditions = Object.keys(template.Conditions ?? {});
+    const problems: string[] = [];
+    const known = (name: string) =>
+      name.startsWith('AWS::') || parameters.includes(name) || resources.includes(name);
+    const walk = (node: unknown): void => {
+      if (Array.isArray(node)) {
+        node.forEach(walk);
+        return;
+      }
+      if (typeof node !== 'object' || node === null) return;
+      for (const [key, value] of Object.entries(node)) {
+        if (key === 'Ref' && !known(String(value))) problems.push(`Ref ${String(value)}`);
+        if (key === 'Fn::GetAtt' && !resources.includes(String((value as string[])[0])))
+          problems.push(`GetAtt ${String(value)}`);
+        if (key === 'Fn::If' && !conditions.includes(String((value as string[])[0])))
+          problems.push(`If ${String(value)}`);
+        if (key === 'Fn::Sub') {
+          const [text, variables] = [value].flat() as [string, Record<string, unknown> | undefined];
+          for (const [, name] of text.matchAll(/\$\{([^}!]+)\}/g)) {
+            const head = (name as string).split('.')[0] as string;
+            if (!known(head) && !(variables && head in variables)) problems.push(`Sub \${${name}}`);
+          }
+        }
+        walk(value);
+      }
+    };
+    walk(template.Resources);
+    walk(template.Outputs);
+    walk(template.Globals);
+    walk(template.Conditions);
+    expect(problems).toEqual([]);
+  });
+
+  it.skipIf(!existsSync(samSchemaPath))('is valid against the SAM JSON schema', () => {
+    // The schema declares draft-04; its keywords read the same in Ajv's default draft-07.
+    const { $schema: _draft, ...schema } = JSON.parse(readFileSync(samSchemaPath, 'utf8')) as Props;
+    const ajv = new Ajv({ strict: false, allErrors: false });
+    formats.default(ajv);
+    const validate = ajv.compile(schema);
+    const valid = validate(template);
+    expect(validate.errors ?? [], JSON.stringify(validate.errors?.slice(0, 5), null, 2)).toEqual([]);
+    expect(valid).toBe(true);
+  });
+});
+
+describe('environment', () => {
+  const configKeys = Object.keys(envSchema.shape);
+
+  it.each(functionIds)('%s declares every variable the code reads, or it is deliberately absent', (id) => {
+    const declared = Object.keys(declaredEnv(id));
+    const absent = notDeclared[id] ?? {};
+    expect(configKeys.filter((key) => !declared.includes(key) && !(key in absent))).toEqual([]);
+    expect(declared.filter((key) => key in absent)).toEqual([]);
+    // And nothing the code does not know (a typo would be silently ignored).
+    expect(declared.filter((key) => !configKeys.includes(key) && !runtimeVariables.includes(key))).toEqual(
+      [],
+    );
+  });
+
+  it('env.json declares exactly what the template declares, per function', () => {
+    expect(Object.keys(envJson).sort()).toEqual([...functionIds].sort());
+    for (const id of functionIds) {
+      expect(Object.keys(envJson[id] ?? {}).sort(), id).toEqual(Object.keys(declaredEnv(id)).sort());
+      for (const [key, value] of Object.entries(envJson[id] ?? {}))
+        expect(typeof value, `${id}.${key}`).toBe('string');
+      // Literal values in the template are what env.json says too (no drift in timeouts and the like).
+      for (const [key, value] of Object.entries(declaredEnv(id))) {
+        if (typeof value === 'string' && !key.startsWith('PG'))
+          expect(envJson[id]?.[key], `${id}.${key}`).toBe(value);
+      }
+    }
+  });
+
+  it('env.json configures each function completely, as its code reads it', () => {
+    const exchange = envJson.ExchangeFunction as NodeJS.ProcessEnv;
+    const config = loadConfig(exchange);
+    expect(config.cafe24.clientSecret).toEqual({ arn: exchange.CAFE24_CLIENT_SECRET_ARN });
+    expect(config.cafe24.apiBaseUrl).toContain('{mall_id}');
+    const relay = envJson.RelayFunction as NodeJS.ProcessEnv;
+    expect(loadDatabaseConfig(relay).host).toBe('host.docker.internal');
+    expect(loadSqsConfig(relay).queueUrl).toBe(relay.SQS_QUEUE_URL);
+  });
+
+  it('has parameter defaults and patterns the code accepts', () => {
+    const arnPattern = new RegExp(String(template.Parameters?.ClientSecretArn?.AllowedPattern));
+    expect(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN).toMatch(arnPattern);
+    const base = template.Parameters?.Cafe24ApiBaseUrl?.Default;
+    expect(
+      loadConfig({ ...(envJson.ExchangeFunction as NodeJS.ProcessEnv), CAFE24_API_BASE_URL: String(base) })
+        .cafe24.apiBaseUrl,
+    ).toBe('https://{mall_id}.cafe24api.com');
+  });
+});
+
+describe('events/', () => {
+  const event = (name: string) => JSON.parse(readFileSync(join(root, 'events', name), 'utf8')) as Props;
+  type Record_ = { messageId: string; body: string; md5OfBody: string; eventSource: string };
+
+  it.each(['exchange-sqs-one.json', 'exchange-sqs-batch.json'])(
+    '%s is an SQS event as Lambda delivers it',
+    (name) => {
+      const records = event(name).Records as Record_[];
+      expect(records.length).toBeGreaterThan(0);
+      for (const record of records) {
+        expect(record.eventSource).toBe('aws:sqs');
+        expect(record.md5OfBody).toBe(createHash('md5').update(record.body).digest('hex'));
+      }
+      expect(new Set(records.map((r) => r.messageId)).size).toBe(records.length);
+    },
+  );
+
+  it('has one well-formed exchange message alone, and a batch with exactly one malformed body', () => {
+    const [one] = event('exchange-sqs-one.json').Records as Record_[];
+    expect(parseMessageBody(one?.body ?? '')).toEqual({
+      ok: true,
+      message: { kind: 'exchange', codeId: '1' },
+    });
+    const batch = (event('exchange-sqs-batch.json').Records as Record_[]).map(
+      (r) => parseMessageBody(r.body).ok,
+    );
+    expect(batch.filter((ok) => !ok)).toHaveLength(1);
+    expect(batch.filter((ok) => ok).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('has the manual events, a scheduled event and the database trigger’s payload', () => {
+    expect(event('exchange-manual.json')).toEqual({});
+    expect(event('exchange-manual-code.json')).toEqual({ codeId: 1 });
+    expect(event('relay-scheduled.json')).toMatchObject({
+      source: 'aws.events',
+      'detail-type': 'Scheduled Event',
+    });
+    expect(event('relay-rds.json')).toEqual({ source: 'rds-trigger', codeId: '1' });
+  });
+});
