@@ -57,7 +57,7 @@ export async function buildFunctions(options: BuildOptionsInput = {}): Promise<F
   for (const [logicalId, resource] of functions) {
     const bundle = await buildFunction(logicalId, resource, dirname(templatePath), outdir);
     bundles.push(bundle);
-    options.log?.(describeBundle(bundle, outdir));
+    options.log?.(describeBundle(bundle));
   }
   return bundles;
 }
@@ -201,13 +201,12 @@ function checkBundle(logicalId: string, metafile: Metafile, external: string[]):
     throw new Error(`${logicalId}: the bundle is not fit to ship:\n  ${problems.join('\n  ')}`);
 }
 
-function describeBundle(bundle: FunctionBundle, outdir: string): string {
+function describeBundle(bundle: FunctionBundle): string {
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(1)} KB`;
-  const where = relative(process.cwd(), bundle.outfile) || bundle.outfile;
-  const inputs = Object.keys(bundle.metafile.inputs).length;
+  const where = relative(process.cwd(), bundle.outfile);
   return (
-    `${bundle.logicalId.padEnd(18)} ${where.padEnd(Math.max(32, relative(process.cwd(), outdir).length + 24))} ` +
-    `${kb(bundle.bytes)} (gzip ${kb(bundle.gzipBytes)}), map ${kb(bundle.mapBytes)}, ${inputs} inputs`
+    `${bundle.logicalId.padEnd(18)} ${where.padEnd(32)} ${kb(bundle.bytes)} (gzip ${kb(bundle.gzipBytes)}), ` +
+    `map ${kb(bundle.mapBytes)}, ${Object.keys(bundle.metafile.inputs).length} inputs`
   );
 }
 

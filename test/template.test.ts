@@ -7,6 +7,7 @@ import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
 import { envSchema, loadConfig, loadDatabaseConfig, loadSqsConfig } from '../src/config.ts';
+import { DEPLOYED } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -150,6 +151,17 @@ describe('template.yaml', () => {
     expect(timeout).toBeGreaterThan(60);
     expect(timeout).toBeLessThanOrEqual(120);
     expect(props('ExchangeQueue').VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
+  });
+
+  it('matches the settings the local stack imitates (src/local/stack.ts DEPLOYED)', () => {
+    const source = events('ExchangeFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
+    expect({
+      exchangeTimeoutSeconds: setting('ExchangeFunction', 'Timeout'),
+      visibilityTimeoutSeconds: props('ExchangeQueue').VisibilityTimeout,
+      maxReceiveCount: parameter((props('ExchangeQueue').RedrivePolicy as Props).maxReceiveCount).Default,
+      batchSize: parameter(source.BatchSize).Default,
+      maximumConcurrency: parameter((source.ScalingConfig as Props).MaximumConcurrency).Default,
+    }).toEqual(DEPLOYED);
   });
 
   it('dead-letters after at least five receives into a longer-lived, encrypted DLQ that only the queue may use', () => {

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
 import { ConfigError } from '../config.ts';
+import { devCommand } from './dev.ts';
 import { exchangeCommand } from './exchange.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
@@ -60,6 +61,16 @@ program
   .description("every mall's token expiry, the codes by status and the latest failures (never a token)")
   .option('--json', 'print the report as JSON')
   .action(statusCommand);
+
+program
+  .command('dev')
+  .description(
+    'the whole pipeline locally (npm start): PostgreSQL 17, SQS emulator, Cafe24 sandbox, relay, runner',
+  )
+  .option('--pg-port <port>', 'embedded PostgreSQL port', positiveInteger, 54320)
+  .option('--sqs-port <port>', 'SQS emulator port', positiveInteger, 4566)
+  .option('--sandbox-port <port>', 'Cafe24 sandbox port', positiveInteger, 8787)
+  .action(devCommand);
 
 try {
   await program.parseAsync();

@@ -1,5 +1,6 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { mallIdSchema } from '../config.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
 
 type LogFn = (message: string, ...attributes: Record<string, unknown>[]) => void;
@@ -78,6 +79,9 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
   };
 
   if (code.code.reveal().trim() === '') return finish('failed', 'the code row holds an empty code', 0);
+  if (!mallIdSchema.safeParse(code.mallId).success) {
+    return finish('failed', 'mall_id is not a valid Cafe24 mall id (letters, digits, "-" or "_")', 0);
+  }
   const ageS = ((deps.policy.codeLifetimeMs - code.remainingMs) / 1000).toFixed(1);
   // Absolute deadline on this process's clock, from the database's view of the code's age.
   const deadline = now() + code.remainingMs - deps.policy.expiryMarginMs;
@@ -92,7 +96,7 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
   let attempts = 0;
   for (;;) {
     attempts += 1;
-    if (attempts > 1) await deps.codes.recordAttempt(code.id);
+    await deps.codes.recordAttempt(code.id);
     let tokens: TokenSet;
     try {
       tokens = await deps.cafe24.exchangeCode({

@@ -24,7 +24,7 @@ export type StoreOutcome = 'stored' | 'newer-token-kept';
 export type CodeStore = {
   /** pending → exchanging, atomically: of any number of concurrent callers exactly one gets `claimed`. */
   claim(codeId: string, lifetimeMs: number): Promise<ClaimResult>;
-  /** One more token request is about to be sent for this code. */
+  /** A token request is about to be sent for this code (counted in `attempts`). */
   recordAttempt(codeId: string): Promise<void>;
   /** One transaction: UPSERT the tokens (never over a newer issue) and mark the code exchanged. */
   recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome>;

@@ -34,6 +34,7 @@ export type LocalStackOptions = {
   databaseUrl?: string;
   /** Where the embedded cluster keeps its data between runs. */
   dataDir?: string;
+  postgresPort?: number;
   /** Dev mode: the sandbox accepts any code it has not seen, so a plain INSERT shows the pipeline. */
   acceptUnknownCodes?: boolean;
   sandboxPort?: number;
@@ -83,6 +84,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       postgres = await startEmbeddedPostgres({
         dataDir: options.dataDir ?? '.local/postgres',
         persistent: true,
+        ...(options.postgresPort === undefined ? {} : { port: options.postgresPort }),
       });
       stops.push(() => postgres!.stop());
       databaseUrl = postgres.url();

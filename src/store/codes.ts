@@ -5,7 +5,7 @@ import type { Pool } from './pool.ts';
 
 const CLAIM = `
 update cafe24.oauth_authorization_codes
-   set status = 'exchanging', claimed_at = now(), attempts = attempts + 1, updated_at = now()
+   set status = 'exchanging', claimed_at = now(), updated_at = now()
  where id = $1 and status = 'pending'
 returning id::text, mall_id, code, redirect_uri,
           extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;

@@ -1,0 +1,404 @@
+/**
+ * The built bundles, run the way `sam local invoke -e events/<file> --env-vars env.json` runs them: a
+ * fresh Node process per invocation, with only env.json's variables (pointed at this test's PostgreSQL 17,
+ * Cafe24 sandbox and SQS emulator) plus what Lambda itself sets. The bundles live outside the checkout,
+ * so anything left out of them cannot be found in node_modules by accident.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
+import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const envJson = JSON.parse(readFileSync(join(root, 'env.json'), 'utf8')) as Record<
+  string,
+  Record<string, string>
+>;
+const hasRelay = existsSync(join(root, 'src/handlers/relay.ts'));
+
+const CLIENT_ID = 'bundle-client-id';
+const CLIENT_SECRET = 'bundle-client-secret-7d2a91';
+const REDIRECT_URI = 'https://app.example.com/cafe24/callback';
+const MANUAL_MALL = 'manualmall';
+const REGION = 'ap-northeast-2';
+
+/** What Lambda (and sam local invoke) sets beside the function's own variables. */
+const lambdaEnv = {
+  AWS_REGION: REGION,
+  AWS_ACCESS_KEY_ID: 'local',
+  AWS_SECRET_ACCESS_KEY: 'local',
+  TZ: 'UTC',
+  PATH: process.env.PATH ?? '',
+};
+
+/** Stands in for Lambda's runtime: imports the bundle, invokes its handler once, writes the outcome. */
+const RUNNER = `
+import { randomUUID } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+const [bundle, eventFile, resultFile, functionName, timeoutMs] = process.argv.slice(1);
+const deadline = Date.now() + Number(timeoutMs);
+const context = {
+  functionName, functionVersion: '$LATEST', memoryLimitInMB: '512', awsRequestId: randomUUID(),
+  invokedFunctionArn: 'arn:aws:lambda:${REGION}:123456789012:function:' + functionName,
+  logGroupName: '/aws/lambda/' + functionName, logStreamName: 'local', callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => deadline - Date.now(),
+};
+let outcome;
+try {
+  const { handler } = await import(pathToFileURL(bundle).href);
+  const result = await handler(JSON.parse(await readFile(eventFile, 'utf8')), context);
+  outcome = { ok: true, result: result ?? null };
+} catch (error) {
+  outcome = { ok: false, error: { name: error?.name, message: error?.message } };
+}
+await writeFile(resultFile, JSON.stringify(outcome));
+process.exit(0); // Lambda freezes the process; its open pool would otherwise keep it alive.
+`;
+
+type Outcome<T> = { ok: true; result: T } | { ok: false; error: { name: string; message: string } };
+
+let workdir: string;
+let bundles: Map<string, FunctionBundle>;
+let db: TestDatabase;
+let sandbox: Cafe24Sandbox;
+let secrets: FakeSecretsManager;
+let logs = '';
+
+beforeAll(async () => {
+  workdir = await mkdtemp(join(tmpdir(), 'cafe24-bundle-'));
+  const only = hasRelay ? ['ExchangeFunction', 'RelayFunction'] : ['ExchangeFunction'];
+  bundles = new Map(
+    (await buildFunctions({ outdir: join(workdir, 'dist'), only })).map((b) => [b.logicalId, b]),
+  );
+  db = await createTestDatabase();
+  sandbox = await startCafe24Sandbox({
+    clientId: CLIENT_ID,
+    clientSecret: CLIENT_SECRET,
+    redirectUri: REDIRECT_URI,
+  });
+  secrets = await startFakeSecretsManager({
+    [envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN as string]: JSON.stringify({
+      client_secret: CLIENT_SECRET,
+    }),
+  });
+});
+
+afterAll(async () => {
+  await secrets?.stop();
+  await sandbox?.stop();
+  await db?.drop();
+  if (workdir) await rm(workdir, { recursive: true, force: true });
+});
+
+/** env.json's variables for a function, with the database pointed at this test's. */
+function functionEnv(logicalId: string, overrides: Record<string, string>): Record<string, string> {
+  const declared = envJson[logicalId];
+  if (!declared) throw new Error(`env.json has no ${logicalId}`);
+  const url = new URL(db.url);
+  const env = {
+    ...declared,
+    PGHOST: url.hostname,
+    PGPORT: url.port,
+    PGUSER: decodeURIComponent(url.username),
+    PGPASSWORD: decodeURIComponent(url.password),
+    PGDATABASE: url.pathname.slice(1),
+    ...overrides,
+  };
+  // Values change, the set of variables does not: the bundle sees what the template declares.
+  expect(Object.keys(env).sort()).toEqual(Object.keys(declared).sort());
+  return env;
+}
+
+async function invoke<T>(
+  logicalId: string,
+  event: unknown,
+  env: Record<string, string>,
+  timeoutMs: number,
+): Promise<Outcome<T>> {
+  const bundle = bundles.get(logicalId);
+  if (!bundle) throw new Error(`${logicalId} was not built`);
+  const id = createHash('sha1').update(`${Date.now()}${Math.random()}`).digest('hex').slice(0, 8);
+  const eventFile = join(workdir, `event-${id}.json`);
+  const resultFile = join(workdir, `result-${id}.json`);
+  await writeFile(eventFile, JSON.stringify(event));
+  const { stdout, stderr } = await promisify(execFile)(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      RUNNER,
+      bundle.outfile,
+      eventFile,
+      resultFile,
+      logicalId,
+      String(timeoutMs),
+    ],
+    { env, cwd: workdir, timeout: timeoutMs + 5_000 },
+  );
+  logs += stdout + stderr;
+  return JSON.parse(await readFile(resultFile, 'utf8')) as Outcome<T>;
+}
+
+function eventFile(name: string): unknown {
+  return JSON.parse(readFileSync(join(root, 'events', name), 'utf8'));
+}
+
+/** The event with each code id replaced, in order, by an inserted one (md5OfBody kept true to the body). */
+function withCodeIds<T>(event: T, ids: string[]): T {
+  const queue = [...ids];
+  const next = () => {
+    const id = queue.shift();
+    if (id === undefined) throw new Error('the event names more codes than were inserted');
+    return id;
+  };
+  const copy = structuredClone(event) as Record<string, unknown>;
+  if (Array.isArray(copy.Records)) {
+    for (const record of copy.Records as SQSEvent['Records']) {
+      let body: unknown;
+      try {
+        body = JSON.parse(record.body);
+      } catch {
+        continue; // the malformed record stays malformed
+      }
+      if (typeof body === 'object' && body !== null && 'codeId' in body) {
+        record.body = JSON.stringify({ ...body, codeId: next() });
+        record.md5OfBody = createHash('md5').update(record.body).digest('hex');
+      }
+    }
+  } else if ('codeId' in copy) {
+    copy.codeId = typeof copy.codeId === 'number' ? Number(next()) : next();
+  }
+  expect(queue, 'every inserted code is named by the event').toEqual([]);
+  return copy as T;
+}
+
+/** A fresh code from the sandbox, stored the way the OAuth callback stores it. */
+async function insertCode(mallId: string): Promise<{ id: string; code: string }> {
+  const code = sandbox.issueCode(mallId);
+  const { rows } = await db.pool.query<{ id: string }>(
+    'insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2) returning id::text',
+    [mallId, code],
+  );
+  return { id: (rows[0] as { id: string }).id, code };
+}
+
+async function codeStatus(id: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ status: string }>(
+    'select status from cafe24.oauth_authorization_codes where id = $1',
+    [id],
+  );
+  return rows[0]?.status;
+}
+
+async function tokenCodeId(mallId: string): Promise<string | undefined> {
+  const { rows } = await db.pool.query<{ code_id: string }>(
+    'select code_id::text from cafe24.oauth_tokens where mall_id = $1',
+    [mallId],
+  );
+  return rows[0]?.code_id;
+}
+
+describe('the exchange bundle', () => {
+  const exchangeEnv = () => ({
+    ...functionEnv('ExchangeFunction', {
+      CAFE24_MALL_ID: MANUAL_MALL,
+      CAFE24_CLIENT_ID: CLIENT_ID,
+      CAFE24_REDIRECT_URI: REDIRECT_URI,
+      CAFE24_API_BASE_URL: sandbox.baseUrl,
+    }),
+    ...lambdaEnv,
+    // Where the bundled SDK finds "Secrets Manager" here; in AWS it is the regional endpoint.
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+  });
+  const exchange = <T>(event: unknown) => invoke<T>('ExchangeFunction', event, exchangeEnv(), 75_000);
+
+  it('carries neither the SQS client nor native code', () => {
+    const inputs = Object.keys(bundles.get('ExchangeFunction')?.metafile.inputs ?? {});
+    expect(inputs.length).toBeGreaterThan(0);
+    expect(
+      inputs.filter((input) => input.includes('@aws-sdk/client-sqs/') || input.endsWith('.node')),
+    ).toEqual([]);
+    expect(inputs.some((input) => input.includes('@aws-sdk/client-secrets-manager/'))).toBe(true);
+  });
+
+  it('exchanges the code of events/exchange-sqs-one.json, reading the client secret by its ARN', async () => {
+    const { id, code } = await insertCode('onemall');
+    const outcome = await exchange<SQSBatchResponse>(withCodeIds(eventFile('exchange-sqs-one.json'), [id]));
+    expect(outcome).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(await codeStatus(id)).toBe('exchanged');
+    expect(await tokenCodeId('onemall')).toBe(id);
+    expect(sandbox.tokenRequests({ code })).toHaveLength(1);
+    expect(secrets.requests).toContain(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN);
+
+    // The same message again (a duplicate delivery): acknowledged, and the code is not sent twice.
+    const again = await exchange<SQSBatchResponse>(withCodeIds(eventFile('exchange-sqs-one.json'), [id]));
+    expect(again).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    expect(sandbox.tokenRequests({ code })).toHaveLength(1);
+  });
+
+  it('reports only the malformed record of events/exchange-sqs-batch.json as failed', async () => {
+    const event = eventFile('exchange-sqs-batch.json') as SQSEvent;
+    const wellFormed = event.Records.filter((record) => {
+      try {
+        return 'codeId' in JSON.parse(record.body);
+      } catch {
+        return false;
+      }
+    });
+    const malformed = event.Records.filter((record) => !wellFormed.includes(record));
+    const malls = wellFormed.map((_, index) => `batchmall${index}`);
+    const codes = await Promise.all(malls.map((mall) => insertCode(mall)));
+
+    const outcome = await exchange<SQSBatchResponse>(
+      withCodeIds(
+        event,
+        codes.map((c) => c.id),
+      ),
+    );
+    expect(outcome).toEqual({
+      ok: true,
+      result: { batchItemFailures: malformed.map((record) => ({ itemIdentifier: record.messageId })) },
+    });
+    expect(malformed).toHaveLength(1);
+    for (const [index, { id, code }] of codes.entries()) {
+      expect(await codeStatus(id)).toBe('exchanged');
+      expect(await tokenCodeId(malls[index] as string)).toBe(id);
+      expect(sandbox.tokenRequests({ code })).toHaveLength(1);
+    }
+  });
+
+  it('exchanges the code events/exchange-manual-code.json names', async () => {
+    const { id, code } = await insertCode('codemall');
+    const outcome = await exchange<{ status: string; codeId: string; mallId: string }>(
+      withCodeIds(eventFile('exchange-manual-code.json'), [id]),
+    );
+    expect(outcome).toMatchObject({
+      ok: true,
+      result: { status: 'exchanged', codeId: id, mallId: 'codemall' },
+    });
+    expect(JSON.stringify(outcome)).not.toContain(code);
+    expect(await tokenCodeId('codemall')).toBe(id);
+  });
+
+  it('exchanges the newest pending code of CAFE24_MALL_ID for events/exchange-manual.json ({})', async () => {
+    const older = await insertCode(MANUAL_MALL);
+    const newer = await insertCode(MANUAL_MALL);
+    const outcome = await exchange<{ status: string; codeId: string }>(eventFile('exchange-manual.json'));
+    expect(outcome).toMatchObject({ ok: true, result: { status: 'exchanged', codeId: newer.id } });
+    expect(await codeStatus(newer.id)).toBe('exchanged');
+    expect(await codeStatus(older.id)).toBe('pending');
+    expect(sandbox.tokenRequests({ code: older.code })).toHaveLength(0);
+    expect(JSON.stringify(outcome)).not.toContain(newer.code);
+  });
+});
+
+describe.runIf(hasRelay)('the relay bundle', () => {
+  let sqs: LocalSqs;
+
+  beforeAll(async () => {
+    sqs = await startLocalSqs({
+      region: REGION,
+      queueName: 'bundle-exchange',
+      dlqName: 'bundle-exchange-dlq',
+    });
+  });
+  afterAll(async () => {
+    await sqs?.stop();
+  });
+
+  const relay = <T>(event: unknown) =>
+    invoke<T>(
+      'RelayFunction',
+      event,
+      {
+        ...functionEnv('RelayFunction', { SQS_QUEUE_URL: sqs.queueUrl }),
+        ...lambdaEnv,
+        // A local emulator instead of the regional SQS endpoint (deliberately not in the template).
+        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      },
+      30_000,
+    );
+
+  async function queued(): Promise<string[]> {
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    return Messages.map((message) => message.Body ?? '');
+  }
+
+  it('publishes unpublished codes on events/relay-scheduled.json', async () => {
+    const { id } = await insertCode('relaymall');
+    const outcome = await relay<{ published: number; failed: number }>(eventFile('relay-scheduled.json'));
+    expect(outcome).toMatchObject({ ok: true, result: { failed: 0 } });
+    expect(outcome.ok && outcome.result.published).toBeGreaterThanOrEqual(1);
+    expect(await queued()).toContain(JSON.stringify({ kind: 'exchange', codeId: id }));
+  });
+
+  it('publishes the code events/relay-rds.json announces', async () => {
+    const { id } = await insertCode('relaymall');
+    const outcome = await relay<{ published: number; waitedFor: unknown }>(
+      withCodeIds(eventFile('relay-rds.json'), [id]),
+    );
+    expect(outcome).toMatchObject({
+      ok: true,
+      result: { published: 1, waitedFor: { codeId: id, seen: true } },
+    });
+    expect(await queued()).toContain(JSON.stringify({ kind: 'exchange', codeId: id }));
+  });
+});
+
+it('logs no code, token or client secret', () => {
+  expect(logs.length).toBeGreaterThan(0);
+  for (const secret of [CLIENT_SECRET, ...sandbox.knownSecrets()]) expect(logs).not.toContain(secret);
+});
+
+type FakeSecretsManager = { endpoint: string; requests: string[]; stop(): Promise<void> };
+
+/** GetSecretValue over the AWS JSON 1.1 protocol, for the bundled SDK; nothing else. */
+async function startFakeSecretsManager(values: Record<string, string>): Promise<FakeSecretsManager> {
+  const requests: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const reply = (status: number, body: unknown) => {
+        res.writeHead(status, { 'content-type': 'application/x-amz-json-1.1' });
+        res.end(JSON.stringify(body));
+      };
+      if (req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
+        return reply(400, { __type: 'InvalidRequestException', message: 'only GetSecretValue' });
+      }
+      const { SecretId } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { SecretId: string };
+      requests.push(SecretId);
+      const value = values[SecretId];
+      if (value === undefined) {
+        return reply(400, {
+          __type: 'ResourceNotFoundException',
+          message: 'Secrets Manager can’t find the secret',
+        });
+      }
+      return reply(200, { ARN: SecretId, Name: 'cafe24', SecretString: value, VersionId: 'v1' });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    requests,
+    stop: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
