@@ -21,13 +21,16 @@ const integer = (min: number, max: number, fallback: number) =>
     .default(fallback);
 
 const url = (what: string) => z.url(`must be a URL (${what})`);
+/** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
+const optionalUrl = (what: string) =>
+  z.preprocess((value) => (value === '' ? undefined : value), url(what).optional());
 
 /**
  * The environment, the one source of truth for configuration. Names are the design's contract;
  * the tunables after them have defaults that follow Cafe24's one-minute code life.
  */
 export const envSchema = z.object({
-  DATABASE_URL: url('postgres://user:password@host:5432/db').optional(),
+  DATABASE_URL: optionalUrl('postgres://user:password@host:5432/db'),
   PGHOST: optionalText,
   PGPORT: integer(1, 65_535, 5432),
   PGUSER: optionalText,
@@ -53,10 +56,10 @@ export const envSchema = z.object({
       'must be a URL; {mall_id} is substituted',
     ),
 
-  SQS_QUEUE_URL: url('the exchange queue').optional(),
-  SQS_DLQ_URL: url('the dead-letter queue').optional(),
+  SQS_QUEUE_URL: optionalUrl('the exchange queue'),
+  SQS_DLQ_URL: optionalUrl('the dead-letter queue'),
   AWS_REGION: optionalText,
-  AWS_ENDPOINT_URL_SQS: url('a local SQS endpoint').optional(),
+  AWS_ENDPOINT_URL_SQS: optionalUrl('a local SQS endpoint'),
 
   CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
   CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
@@ -180,6 +183,19 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
 /** For commands that need only the database (migrate, relay, status). */
 export function loadDatabaseConfig(source: NodeJS.ProcessEnv = process.env): Config['database'] {
   return databaseFrom(parseEnv(envSchema.pick(databaseKeys), source, databaseProblems(source)));
+}
+
+/** The relay's settings (database and queue), every problem of both named at once. */
+export function loadRelayConfig(source: NodeJS.ProcessEnv = process.env): {
+  database: Config['database'];
+  sqs: SqsConfig & { queueUrl: string };
+} {
+  const missing = present(source.SQS_QUEUE_URL) ? [] : ['SQS_QUEUE_URL is required'];
+  const env = parseEnv(envSchema.pick({ ...databaseKeys, ...sqsKeys }), source, [
+    ...databaseProblems(source),
+    ...missing,
+  ]);
+  return { database: databaseFrom(env), sqs: sqsFrom(env) as SqsConfig & { queueUrl: string } };
 }
 
 /** For commands that talk to SQS; `needs` names the queues they cannot do without. */

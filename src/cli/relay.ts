@@ -1,6 +1,6 @@
 import { createSqsClient } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
-import { loadDatabaseConfig, loadSqsConfig } from '../config.ts';
+import { loadRelayConfig } from '../config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { sqsPublisher } from '../relay/sqs-publisher.ts';
 import { clientConfig } from '../store/migrate.ts';
@@ -8,13 +8,13 @@ import { createPool } from '../store/pool.ts';
 
 /** `cafe24-tokens relay`: runs until SIGINT or SIGTERM. */
 export async function relayCommand(options: { sweepSeconds: number }): Promise<void> {
-  const database = loadDatabaseConfig();
-  const sqs = loadSqsConfig();
+  const { database, sqs } = loadRelayConfig();
   const pool = createPool(database, { max: 6, applicationName: 'cafe24-token-relay' });
+  const sqsClient = createSqsClient(sqs);
   const relay = startRelay({
     pool,
     connection: clientConfig(database),
-    publish: sqsPublisher(createSqsClient(sqs), sqs.queueUrl as string),
+    publish: sqsPublisher(sqsClient, sqs.queueUrl),
     log: logger,
     sweepIntervalMs: options.sweepSeconds * 1000,
     onPublished: (count) => logger.info('published', { count }),
@@ -29,4 +29,6 @@ export async function relayCommand(options: { sweepSeconds: number }): Promise<v
   });
   await relay.stop();
   await pool.end();
+  sqsClient.destroy();
+  logger.info('relay stopped', { published: relay.stats.published });
 }

@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { createSqsClient } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
-import { loadDatabaseConfig, loadSqsConfig } from '../config.ts';
+import { loadRelayConfig } from '../config.ts';
 import { exchangeMessage } from '../messages.ts';
 import { drainOutbox, type Publisher } from '../relay/outbox.ts';
 import { sqsPublisher } from '../relay/sqs-publisher.ts';
@@ -71,10 +71,9 @@ let runtime: RelayRuntime | undefined;
 
 export const handler = createRelayHandler(() => {
   if (!runtime) {
-    const database = loadDatabaseConfig();
-    const sqs = loadSqsConfig();
+    const { database, sqs } = loadRelayConfig();
     const pool = createPool(database, { max: 2, applicationName: 'cafe24-token-relay' });
-    runtime = { pool, publish: sqsPublisher(createSqsClient(sqs), sqs.queueUrl as string) };
+    runtime = { pool, publish: sqsPublisher(createSqsClient(sqs), sqs.queueUrl) };
   }
   return runtime;
 });

@@ -1,4 +1,5 @@
 import type { Pool } from '../store/pool.ts';
+import { withTransaction } from '../store/transaction.ts';
 
 /** One queue message per code; `id` doubles as the batch entry id. */
 export type OutboxEntry = { id: string; body: string };
@@ -51,30 +52,12 @@ async function publishBatch(
   toBody: (codeId: string) => string,
   batchSize: number,
 ) {
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('begin');
+  return withTransaction(pool, async (client) => {
     const { rows } = await client.query<{ id: string }>(CLAIM_UNPUBLISHED, [batchSize]);
-    if (rows.length === 0) {
-      await client.query('commit');
-      return { claimed: 0, published: 0, failed: 0 };
-    }
-    let result: PublishResult;
-    try {
-      result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
-    } catch (error) {
-      await client.query('rollback');
-      throw error;
-    }
+    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
+    const result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
     if (result.published.length > 0) await client.query(MARK_PUBLISHED, [result.published]);
-    await client.query('commit');
     return { claimed: rows.length, published: result.published.length, failed: result.failed.length };
-  } catch (error) {
-    broken = true;
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+  });
 }

@@ -2,6 +2,7 @@ import type { TokenSet } from '../cafe24/token-response.ts';
 import { Secret } from '../commons/secret.ts';
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
+import { withTransaction } from './transaction.ts';
 
 const CLAIM = `
 update cafe24.oauth_authorization_codes
@@ -85,10 +86,7 @@ export class PostgresCodeStore implements CodeStore {
   }
 
   async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
-    const client = await this.#pool.connect();
-    let broken = false;
-    try {
-      await client.query('begin');
+    return withTransaction(this.#pool, async (client) => {
       const upserted = await client.query(UPSERT_TOKEN, [
         code.mallId,
         tokens.accessToken.reveal(),
@@ -110,16 +108,8 @@ export class PostgresCodeStore implements CodeStore {
           ? null
           : 'exchanged, but the mall already had a token issued later; that one was kept',
       ]);
-      await client.query('commit');
       return outcome;
-    } catch (error) {
-      broken = true;
-      await client.query('rollback').catch(() => {});
-      throw error;
-    } finally {
-      // A connection that failed mid-transaction is discarded, not pooled.
-      client.release(broken);
-    }
+    });
   }
 
   async recordFailure(codeId: string, status: 'failed' | 'expired', reason: string): Promise<void> {

@@ -3,11 +3,24 @@ import { logger } from '../commons/logger.ts';
 import type { Config } from '../config.ts';
 
 /** bigint ids and counts arrive as strings; keep them so (ids are opaque, never arithmetic). */
+/**
+ * A client that never crashes the process with an unhandled 'error': when the server goes away (a restart,
+ * a failover) at a moment no query or pool listener is attached, such as mid-handshake, pg would throw.
+ * Queries still fail with the error, and the pool still drops the client.
+ */
+class SteadyClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => {});
+  }
+}
+
 export function createPool(
   database: Config['database'],
   options: { max?: number; applicationName?: string } = {},
 ) {
   const pool = new pg.Pool({
+    Client: SteadyClient,
     connectionString: database.connectionString,
     host: database.host,
     port: database.port,

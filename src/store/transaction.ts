@@ -1,0 +1,32 @@
+import type pg from 'pg';
+import type { Pool } from './pool.ts';
+
+/**
+ * Runs `work` in one transaction on a pooled client. While checked out, a client that loses its server
+ * between queries emits 'error' with no pool listener attached; that would crash the process, so it is
+ * caught here, and a client that failed is destroyed instead of returned to the pool.
+ */
+export async function withTransaction<T>(
+  pool: Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
+  try {
+    await client.query('begin');
+    const result = await work(client);
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    broken ??= error as Error;
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
+  }
+}

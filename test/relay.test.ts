@@ -1,0 +1,188 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startEmbeddedPostgres } from '../src/local/postgres.ts';
+import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
+import type { OutboxEntry, Publisher } from '../src/relay/outbox.ts';
+import { startRelay } from '../src/relay/relay.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { waitFor } from './support/wait.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const quiet = { info() {}, warn() {}, error() {} };
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db.drop());
+
+const insertCodes = async (n: number) =>
+  (
+    await db.pool.query(
+      `insert into cafe24.oauth_authorization_codes (mall_id, code)
+       select 'relaymall', 'code-' || g from generate_series(1, $1) g returning id::text`,
+      [n],
+    )
+  ).rows.map((row) => row.id as string);
+
+function recordingPublisher(options: { failFirst?: number; delayMs?: number } = {}) {
+  const sent: OutboxEntry[] = [];
+  let calls = 0;
+  const publish: Publisher = async (entries) => {
+    calls += 1;
+    if (calls <= (options.failFirst ?? 0)) throw new Error('SQS unavailable (simulated)');
+    if (options.delayMs) await new Promise((resolve) => setTimeout(resolve, options.delayMs));
+    sent.push(...entries);
+    return { published: entries.map((e) => e.id), failed: [] };
+  };
+  return { publish, sent };
+}
+
+describe('relay', () => {
+  it('two relays at once publish every code, none twice', async () => {
+    const sink = recordingPublisher({ delayMs: 2 });
+    const relays = [1, 2].map(() =>
+      startRelay({
+        pool: db.pool,
+        connection: { connectionString: db.url },
+        publish: sink.publish,
+        log: quiet,
+        sweepIntervalMs: 60_000,
+      }),
+    );
+    try {
+      const ids: string[] = [];
+      for (let burst = 0; burst < 6; burst++) ids.push(...(await insertCodes(50)));
+      await waitFor(
+        () => ids.every((id) => sink.sent.some((e) => e.id === id)),
+        15_000,
+        'every code published',
+      );
+      const counts = new Map<string, number>();
+      for (const entry of sink.sent) counts.set(entry.id, (counts.get(entry.id) ?? 0) + 1);
+      expect([...counts.values()].filter((n) => n > 1)).toEqual([]);
+    } finally {
+      await Promise.all(relays.map((relay) => relay.stop()));
+    }
+  });
+
+  it('backs off and retries while SQS fails, losing nothing', async () => {
+    const sink = recordingPublisher({ failFirst: 3 });
+    const relay = startRelay({
+      pool: db.pool,
+      connection: { connectionString: db.url },
+      publish: sink.publish,
+      log: quiet,
+      sweepIntervalMs: 60_000,
+    });
+    try {
+      const ids = await insertCodes(15);
+      await waitFor(
+        () => ids.every((id) => sink.sent.some((e) => e.id === id)),
+        15_000,
+        'publication after SQS recovers',
+      );
+      expect(relay.stats.errors).toBeGreaterThanOrEqual(1);
+      const { rows } = await db.pool.query(
+        'select count(*) from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and published_at is null',
+        [ids],
+      );
+      expect(Number(rows[0].count)).toBe(0);
+    } finally {
+      await relay.stop();
+    }
+  });
+});
+
+describe('cafe24-tokens relay (the process)', () => {
+  let sqs: LocalSqs;
+  beforeAll(async () => {
+    sqs = await startLocalSqs();
+  });
+  afterAll(() => sqs.stop());
+
+  function spawnRelay(env: Record<string, string>): {
+    child: ChildProcess;
+    output: () => string;
+    exited: Promise<number | null>;
+  } {
+    const child = spawn(process.execPath, ['src/cli/main.ts', 'relay'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        SQS_QUEUE_URL: sqs.queueUrl,
+        AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+        AWS_REGION: sqs.region,
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout?.on('data', (chunk) => (text += chunk));
+    child.stderr?.on('data', (chunk) => (text += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    return { child, output: () => text, exited };
+  }
+
+  async function stopsWithin(relay: ReturnType<typeof spawnRelay>, ms: number) {
+    const started = Date.now();
+    relay.child.kill('SIGTERM');
+    const code = await Promise.race([
+      relay.exited,
+      new Promise((resolve) => setTimeout(() => resolve('timeout'), ms)),
+    ]);
+    return { code, elapsed: Date.now() - started };
+  }
+
+  it('stops on SIGTERM within a few seconds while reconnecting to a Postgres that went away', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-relay-proc-'));
+    const postgres = await startEmbeddedPostgres({ dataDir, persistent: false });
+    const relay = spawnRelay({ DATABASE_URL: postgres.url() });
+    try {
+      await waitFor(() => relay.output().includes('"listening"'), 15_000, 'the relay to listen');
+      await postgres.stop();
+      await waitFor(
+        () => relay.output().includes('reconnecting'),
+        15_000,
+        'the relay to start reconnecting',
+      ).catch((error: Error) => {
+        throw new Error(`${error.message}\n${relay.output().slice(-3_000)}`);
+      });
+      const { code, elapsed } = await stopsWithin(relay, 5_000);
+      expect(code, relay.output().slice(-2_000)).toBe(0);
+      expect(elapsed).toBeLessThan(5_000);
+    } finally {
+      relay.child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops on SIGTERM while it cannot reach Postgres at all', async () => {
+    const relay = spawnRelay({
+      DATABASE_URL: `postgres://postgres:postgres@127.0.0.1:${await freePort()}/postgres`,
+    });
+    try {
+      await waitFor(
+        () => relay.output().includes('cannot listen yet'),
+        15_000,
+        'the relay to retry its first connect',
+      );
+      const { code, elapsed } = await stopsWithin(relay, 5_000);
+      expect(code, relay.output().slice(-2_000)).toBe(0);
+      expect(elapsed).toBeLessThan(5_000);
+    } finally {
+      relay.child.kill('SIGKILL');
+    }
+  });
+
+  it('names every missing setting and exits 2', async () => {
+    const relay = spawnRelay({ DATABASE_URL: '', PGHOST: '', SQS_QUEUE_URL: '' });
+    expect(await relay.exited).toBe(2);
+    expect(relay.output()).toContain('PGHOST is required (or set DATABASE_URL)');
+    expect(relay.output()).toContain('SQS_QUEUE_URL is required');
+  });
+});
