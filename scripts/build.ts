@@ -39,7 +39,10 @@ export type FunctionBundle = {
 const forbiddenInputs: Record<string, Array<{ pattern: RegExp; what: string }>> = {
   '*': [{ pattern: /\.node$/, what: 'a native addon' }],
   ExchangeFunction: [
-    { pattern: /node_modules\/@aws-sdk\/client-sqs\//, what: 'the SQS client (the exchange sends nothing)' },
+    {
+      pattern: /(^|node_modules\/)@aws-sdk\/client-sqs(\/|$)/,
+      what: 'the SQS client (the exchange sends nothing)',
+    },
   ],
 };
 
@@ -189,6 +192,9 @@ function checkBundle(logicalId: string, metafile: Metafile, external: string[]):
   for (const output of Object.values(metafile.outputs)) {
     for (const imported of output.imports) {
       if (!imported.external) continue;
+      for (const rule of rules) {
+        if (rule.pattern.test(imported.path)) problems.push(`imports ${rule.what}: ${imported.path}`);
+      }
       const declared = external.some((pattern) =>
         new RegExp(`^${pattern.replaceAll('*', '.*')}$`).test(imported.path),
       );

@@ -1,65 +1,71 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { Secret } from './commons/secret.ts';
 
 /** A Cafe24 mall id: it becomes a host name label, so nothing but letters, digits, `-` and `_`. */
 export const mallIdSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be a Cafe24 mall id: letters, digits, "-" or "_"');
+  .check(z.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be a Cafe24 mall id: letters, digits, "-" or "_"'));
 
-const optionalText = z
-  .string()
-  .trim()
-  .transform((value) => value || undefined)
-  .optional();
+/** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
+const unsetIfBlank = <T extends z.ZodMiniType>(schema: T) =>
+  z.pipe(
+    z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value)),
+    z.optional(schema),
+  );
+
+const optionalText = unsetIfBlank(z.string().check(z.trim()));
 
 const integer = (min: number, max: number, fallback: number) =>
-  z.coerce
-    .number({ error: `must be a whole number from ${min} to ${max}` })
-    .int(`must be a whole number from ${min} to ${max}`)
-    .min(min, `must be at least ${min}`)
-    .max(max, `must be at most ${max}`)
-    .default(fallback);
+  z._default(
+    z.coerce
+      .number({ error: `must be a whole number from ${min} to ${max}` })
+      .check(
+        z.int(`must be a whole number from ${min} to ${max}`),
+        z.minimum(min, `must be at least ${min}`),
+        z.maximum(max, `must be at most ${max}`),
+      ),
+    fallback,
+  );
 
 const url = (what: string) => z.url(`must be a URL (${what})`);
-/** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
-const optionalUrl = (what: string) =>
-  z.preprocess((value) => (value === '' ? undefined : value), url(what).optional());
 
 /**
  * The environment, the one source of truth for configuration. Names are the design's contract;
  * the tunables after them have defaults that follow Cafe24's one-minute code life.
  */
 export const envSchema = z.object({
-  DATABASE_URL: optionalUrl('postgres://user:password@host:5432/db'),
+  DATABASE_URL: unsetIfBlank(url('postgres://user:password@host:5432/db')),
   PGHOST: optionalText,
   PGPORT: integer(1, 65_535, 5432),
   PGUSER: optionalText,
   PGPASSWORD: optionalText,
   PGDATABASE: optionalText,
 
-  CAFE24_MALL_ID: mallIdSchema.optional(),
+  CAFE24_MALL_ID: unsetIfBlank(mallIdSchema),
   CAFE24_CLIENT_ID: z
     .string({ error: 'is required: the app client id from Cafe24 Developers' })
-    .trim()
-    .min(1, 'is required: the app client id from Cafe24 Developers'),
+    .check(z.trim(), z.minLength(1, 'is required: the app client id from Cafe24 Developers')),
   CAFE24_CLIENT_SECRET: optionalText,
-  CAFE24_CLIENT_SECRET_ARN: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')
-    .optional(),
+  CAFE24_CLIENT_SECRET_ARN: unsetIfBlank(
+    z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
+  ),
   CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
-  CAFE24_API_BASE_URL: z
-    .string()
-    .default('https://{mall_id}.cafe24api.com')
-    .refine(
-      (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
-      'must be a URL; {mall_id} is substituted',
-    ),
+  CAFE24_API_BASE_URL: z._default(
+    z
+      .string()
+      .check(
+        z.refine(
+          (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
+          'must be a URL; {mall_id} is substituted',
+        ),
+      ),
+    'https://{mall_id}.cafe24api.com',
+  ),
 
-  SQS_QUEUE_URL: optionalUrl('the exchange queue'),
-  SQS_DLQ_URL: optionalUrl('the dead-letter queue'),
+  SQS_QUEUE_URL: unsetIfBlank(url('the exchange queue')),
+  SQS_DLQ_URL: unsetIfBlank(url('the dead-letter queue')),
   AWS_REGION: optionalText,
-  AWS_ENDPOINT_URL_SQS: optionalUrl('a local SQS endpoint'),
+  AWS_ENDPOINT_URL_SQS: unsetIfBlank(url('a local SQS endpoint')),
 
   CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
   CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
@@ -105,7 +111,11 @@ function secretProblems(source: NodeJS.ProcessEnv): string[] {
 }
 
 /** Parses with `schema`; every problem (field or cross-field) is named in one ConfigError, no value echoed. */
-function parseEnv<T extends z.ZodType>(schema: T, source: NodeJS.ProcessEnv, extra: string[]): z.output<T> {
+function parseEnv<T extends z.ZodMiniType>(
+  schema: T,
+  source: NodeJS.ProcessEnv,
+  extra: string[],
+): z.output<T> {
   const parsed = schema.safeParse(source);
   const problems = [
     ...(parsed.success
@@ -182,7 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
 
 /** For commands that need only the database (migrate, relay, status). */
 export function loadDatabaseConfig(source: NodeJS.ProcessEnv = process.env): Config['database'] {
-  return databaseFrom(parseEnv(envSchema.pick(databaseKeys), source, databaseProblems(source)));
+  return databaseFrom(parseEnv(z.pick(envSchema, databaseKeys), source, databaseProblems(source)));
 }
 
 /** The relay's settings (database and queue), every problem of both named at once. */
@@ -191,7 +201,7 @@ export function loadRelayConfig(source: NodeJS.ProcessEnv = process.env): {
   sqs: SqsConfig & { queueUrl: string };
 } {
   const missing = present(source.SQS_QUEUE_URL) ? [] : ['SQS_QUEUE_URL is required'];
-  const env = parseEnv(envSchema.pick({ ...databaseKeys, ...sqsKeys }), source, [
+  const env = parseEnv(z.pick(envSchema, { ...databaseKeys, ...sqsKeys }), source, [
     ...databaseProblems(source),
     ...missing,
   ]);
@@ -204,7 +214,7 @@ export function loadSqsConfig(
   needs: Array<'SQS_QUEUE_URL' | 'SQS_DLQ_URL'> = ['SQS_QUEUE_URL'],
 ): SqsConfig {
   const missing = needs.filter((name) => !present(source[name])).map((name) => `${name} is required`);
-  return sqsFrom(parseEnv(envSchema.pick(sqsKeys), source, missing));
+  return sqsFrom(parseEnv(z.pick(envSchema, sqsKeys), source, missing));
 }
 
 function databaseFrom(env: Pick<Env, keyof typeof databaseKeys>): Config['database'] {

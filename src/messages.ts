@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 
 const codeIdPattern = /^[1-9][0-9]{0,18}$/;
 const maxBigint = 9_223_372_036_854_775_807n;
@@ -6,11 +6,13 @@ const maxBigint = 9_223_372_036_854_775_807n;
 /** A bigserial id as a decimal string: positive, no leading zero, within int8. */
 const codeIdSchema = z
   .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-  .regex(codeIdPattern, 'must be a positive integer as a decimal string')
-  // zod runs every check even after the regex fails, hence the guard before BigInt().
-  .refine(
-    (value) => !codeIdPattern.test(value) || BigInt(value) <= maxBigint,
-    'is out of range for a bigint id',
+  .check(
+    z.regex(codeIdPattern, 'must be a positive integer as a decimal string'),
+    // zod runs every check even after the regex fails, hence the guard before BigInt().
+    z.refine(
+      (value) => !codeIdPattern.test(value) || BigInt(value) <= maxBigint,
+      'is out of range for a bigint id',
+    ),
   );
 
 export const exchangeMessageSchema = z.strictObject({
@@ -26,8 +28,8 @@ export const queueMessageSchema = z.discriminatedUnion('kind', [exchangeMessageS
 export type QueueMessage = z.infer<typeof queueMessageSchema>;
 export type MessageKind = QueueMessage['kind'];
 
-const knownKinds: readonly MessageKind[] = queueMessageSchema.options.map(
-  (option) => option.shape.kind.value,
+const knownKinds: readonly MessageKind[] = queueMessageSchema.def.options.map(
+  (option) => option.shape.kind.def.values[0] as MessageKind,
 );
 
 export type ParseMessageResult = { ok: true; message: QueueMessage } | { ok: false; reason: string };

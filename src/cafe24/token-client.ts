@@ -1,7 +1,8 @@
-import { Agent, type Dispatcher, request, errors as undiciErrors } from 'undici';
+import type { Dispatcher } from 'undici';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
 import { type Secret, scrub } from '../commons/secret.ts';
 import { mallIdSchema } from '../config.ts';
+import { Agent, request, undiciErrorCode } from './http.ts';
 import {
   describeSchemaIssues,
   oauthErrorSchema,
@@ -129,7 +130,7 @@ function failWith(failure: ExchangeFailure): never {
 
 function classifyNetworkError(error: unknown, url: URL, options: TokenClientOptions): ExchangeFailure {
   if (error instanceof ExchangeFailure) return error;
-  if (error instanceof undiciErrors.ConnectTimeoutError) {
+  if (undiciErrorCode(error) === 'UND_ERR_CONNECT_TIMEOUT') {
     return new ExchangeFailure(
       'transient',
       `could not connect to ${url.host} within ${options.connectTimeoutMs} ms: if this runs in a private subnet, ` +

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { Secret } from '../commons/secret.ts';
 
 const KST_OFFSET = '+09:00';
@@ -20,33 +20,41 @@ export function parseCafe24Timestamp(text: string): Date | undefined {
   return Number.isNaN(date.getTime()) ? undefined : date;
 }
 
-const timestamp = z.string().transform((text, ctx) => {
-  const date = parseCafe24Timestamp(text);
-  if (!date) ctx.addIssue({ code: 'custom', message: 'is not a Cafe24 timestamp (YYYY-MM-DDTHH:mm:ss.SSS)' });
-  return date ?? z.NEVER;
-});
+const timestamp = z.pipe(
+  z.string(),
+  z.transform((text, ctx) => {
+    const date = parseCafe24Timestamp(text);
+    if (!date)
+      ctx.issues.push({
+        code: 'custom',
+        message: 'is not a Cafe24 timestamp (YYYY-MM-DDTHH:mm:ss.SSS)',
+        input: text,
+      });
+    return date ?? z.NEVER;
+  }),
+);
 
-const token = z
-  .string()
-  .min(1)
-  .transform((value) => new Secret(value));
+const token = z.pipe(
+  z.string().check(z.minLength(1)),
+  z.transform((value) => new Secret(value)),
+);
 
 /** The token endpoint's answer (authorization_code and refresh_token grants share it). */
-export const tokenResponseSchema = z
-  .object({
+export const tokenResponseSchema = z.pipe(
+  z.object({
     access_token: token,
     expires_at: timestamp,
     refresh_token: token,
     refresh_token_expires_at: timestamp,
-    client_id: z.string().optional(),
-    mall_id: z.string().min(1),
-    user_id: z.string().optional(),
-    scopes: z.array(z.string()).optional(),
+    client_id: z.optional(z.string()),
+    mall_id: z.string().check(z.minLength(1)),
+    user_id: z.optional(z.string()),
+    scopes: z.optional(z.array(z.string())),
     issued_at: timestamp,
-    shop_no: z.union([z.string(), z.number().transform(String)]).optional(),
-    token_type: z.string().min(1).optional(),
-  })
-  .transform((response) => ({
+    shop_no: z.optional(z.union([z.string(), z.pipe(z.number(), z.transform(String))])),
+    token_type: z.optional(z.string().check(z.minLength(1))),
+  }),
+  z.transform((response) => ({
     accessToken: response.access_token,
     expiresAt: response.expires_at,
     refreshToken: response.refresh_token,
@@ -58,18 +66,19 @@ export const tokenResponseSchema = z
     issuedAt: response.issued_at,
     shopNo: response.shop_no,
     tokenType: response.token_type,
-  }));
+  })),
+);
 
 export type TokenSet = z.output<typeof tokenResponseSchema>;
 
 /** Token-endpoint errors use the OAuth shape. */
 export const oauthErrorSchema = z.object({
-  error: z.string().min(1).max(200),
-  error_description: z.string().max(1_000).optional(),
+  error: z.string().check(z.minLength(1), z.maxLength(200)),
+  error_description: z.optional(z.string().check(z.maxLength(1_000))),
 });
 
 /** Which fields failed, never their values (they hold tokens). */
-export function describeSchemaIssues(error: z.ZodError): string {
+export function describeSchemaIssues(error: z.core.$ZodError): string {
   return error.issues
     .slice(0, 5)
     .map((issue) => `${issue.path.join('.') || 'body'} ${issue.message.toLowerCase()}`)

@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
 import { logger } from '../commons/logger.ts';
 import { mallIdSchema } from '../config.ts';
@@ -10,11 +10,13 @@ import { parseMessageBody } from '../messages.ts';
 
 /** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
 const manualEventSchema = z.strictObject({
-  codeId: z
-    .union([z.number().int().positive(), z.string().regex(/^[1-9][0-9]*$/)])
-    .transform(String)
-    .optional(),
-  mallId: mallIdSchema.optional(),
+  codeId: z.optional(
+    z.pipe(
+      z.union([z.number().check(z.int(), z.positive()), z.string().check(z.regex(/^[1-9][0-9]*$/))]),
+      z.transform(String),
+    ),
+  ),
+  mallId: z.optional(mallIdSchema),
 });
 
 export type ManualEvent = z.input<typeof manualEventSchema>;

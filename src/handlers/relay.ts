@@ -1,5 +1,5 @@
 import type { Context } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { createSqsClient } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
 import { loadRelayConfig } from '../config.ts';
@@ -11,7 +11,7 @@ import { createPool, type Pool } from '../store/pool.ts';
 /** What the aws_lambda trigger sends; anything else (the one-minute schedule) just drains. */
 const rdsTriggerSchema = z.object({
   source: z.literal('rds-trigger'),
-  codeId: z.string().regex(/^[1-9][0-9]*$/),
+  codeId: z.string().check(z.regex(/^[1-9][0-9]*$/)),
 });
 
 export type RelayRuntime = { pool: Pool; publish: Publisher };
