@@ -1,0 +1,198 @@
+import { describe, expect, it } from 'vitest';
+import type { TokenSet } from '../src/cafe24/token-response.ts';
+import { ExchangeFailure } from '../src/commons/errors.ts';
+import { Secret } from '../src/commons/secret.ts';
+import { type ExchangeDeps, exchangeCode, flushStash } from '../src/domain/exchange-code.ts';
+import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenIssuer } from '../src/domain/ports.ts';
+import { MemoryTokenStash } from '../src/store/token-stash.ts';
+
+type Row = {
+  id: string;
+  mallId: string;
+  code: string;
+  ageMs: number;
+  status: CodeStatus;
+  claimedAgoMs?: number;
+  lastError?: string;
+  attempts: number;
+};
+
+/** An in-memory CodeStore with the Postgres store's semantics, for the domain's edge cases. */
+class FakeCodes implements CodeStore {
+  rows = new Map<string, Row>();
+  stored: Array<{ codeId: string; tokens: TokenSet }> = [];
+  failStores = 0;
+  add(row: Partial<Row> & { id: string }) {
+    this.rows.set(row.id, { mallId: 'shop', code: 'code', ageMs: 0, status: 'pending', attempts: 0, ...row });
+  }
+  async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
+    const row = this.rows.get(codeId);
+    if (!row) return { claimed: false, status: 'missing' };
+    if (row.status !== 'pending') {
+      return { claimed: false, status: row.status, lastError: row.lastError, claimedAgoMs: row.claimedAgoMs };
+    }
+    row.status = 'exchanging';
+    row.claimedAgoMs = 0;
+    return {
+      claimed: true,
+      code: {
+        id: codeId,
+        mallId: row.mallId,
+        code: new Secret(row.code),
+        redirectUri: undefined,
+        remainingMs: lifetimeMs - row.ageMs,
+      },
+    };
+  }
+  async recordAttempt(codeId: string) {
+    this.rows.get(codeId)!.attempts += 1;
+  }
+  async recordSuccess(code: { id: string }, tokens: TokenSet): Promise<StoreOutcome> {
+    if (this.failStores > 0) {
+      this.failStores -= 1;
+      throw new Error('connection terminated');
+    }
+    this.stored.push({ codeId: code.id, tokens });
+    this.rows.get(code.id)!.status = 'exchanged';
+    return 'stored';
+  }
+  async recordFailure(codeId: string, status: 'failed' | 'expired', reason: string) {
+    const row = this.rows.get(codeId)!;
+    row.status = status;
+    row.lastError = reason;
+  }
+  async newestPending() {
+    return undefined;
+  }
+}
+
+const tokens = (): TokenSet => ({
+  accessToken: new Secret('a'),
+  refreshToken: new Secret('r'),
+  expiresAt: new Date('2030-01-01T02:00:00Z'),
+  refreshTokenExpiresAt: new Date('2030-01-15T00:00:00Z'),
+  issuedAt: new Date('2030-01-01T00:00:00Z'),
+  mallId: 'shop',
+  clientId: undefined,
+  userId: undefined,
+  scopes: undefined,
+  shopNo: undefined,
+  tokenType: undefined,
+});
+
+function setup(answers: Array<TokenSet | ExchangeFailure>) {
+  let clock = 1_000_000;
+  const codes = new FakeCodes();
+  const sent: string[] = [];
+  const cafe24: TokenIssuer = {
+    async exchangeCode(request) {
+      sent.push(request.code.reveal());
+      const answer = answers.shift();
+      if (!answer) throw new Error('no answer scripted');
+      if (answer instanceof ExchangeFailure) throw answer;
+      return answer;
+    },
+  };
+  const deps: ExchangeDeps = {
+    codes,
+    cafe24,
+    stash: new MemoryTokenStash(),
+    log: { info() {}, warn() {}, error() {} },
+    redirectUri: 'https://app/cb',
+    policy: { codeLifetimeMs: 60_000, expiryMarginMs: 3_000, storeRetryMs: 1_000 },
+    now: () => clock,
+    sleep: async (ms) => {
+      clock += ms;
+    },
+  };
+  return { codes, sent, deps, advance: (ms: number) => (clock += ms) };
+}
+
+describe('exchangeCode (domain, with fakes)', () => {
+  it('does not wait out a Retry-After that runs past the code life: records expired', async () => {
+    const { codes, sent, deps } = setup([
+      new ExchangeFailure('transient', 'HTTP 429', { retryAfterMs: 120_000 }),
+    ]);
+    codes.add({ id: '1', ageMs: 10_000 });
+    const result = await exchangeCode(deps, '1');
+    expect(result).toMatchObject({
+      status: 'expired',
+      reason: expect.stringMatching(/after 1 attempt\(s\); last: HTTP 429/),
+    });
+    expect(sent).toHaveLength(1);
+    expect(codes.rows.get('1')!.attempts).toBe(1);
+  });
+
+  it('retries transient failures while the code lives, then stores', async () => {
+    const { codes, sent, deps } = setup([
+      new ExchangeFailure('transient', 'HTTP 503'),
+      new ExchangeFailure('transient', 'connection reset'),
+      tokens(),
+    ]);
+    codes.add({ id: '1' });
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'exchanged', attempts: 3 });
+    expect(sent).toHaveLength(3);
+    expect(codes.rows.get('1')!.attempts).toBe(3);
+  });
+
+  it('never sends a code with less than the margin left', async () => {
+    const { codes, sent, deps } = setup([tokens()]);
+    codes.add({ id: '1', ageMs: 57_500 });
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'expired', attempts: 0 });
+    expect(sent).toEqual([]);
+  });
+
+  it('a claim in progress elsewhere asks to be retried; an abandoned one is recorded failed, never resent', async () => {
+    const { codes, sent, deps } = setup([tokens()]);
+    codes.add({ id: '1', status: 'exchanging', claimedAgoMs: 5_000 });
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'retry' });
+    codes.add({ id: '2', status: 'exchanging', claimedAgoMs: 10 * 60_000 });
+    expect(await exchangeCode(deps, '2')).toMatchObject({ status: 'already-done', state: 'failed' });
+    expect(codes.rows.get('2')!.lastError).toMatch(/exchange interrupted 600 s ago/);
+    expect(sent).toEqual([]);
+  });
+
+  it('stashes issued tokens the store cannot take, and stores them on the next delivery or invocation', async () => {
+    const { codes, sent, deps } = setup([tokens(), tokens()]);
+    codes.add({ id: '1' });
+    codes.failStores = 100;
+    expect(await exchangeCode(deps, '1')).toMatchObject({
+      status: 'retry',
+      reason: expect.stringMatching(/kept for the next delivery/),
+    });
+    expect(await deps.stash.codeIds()).toEqual(['1']);
+
+    codes.failStores = 0;
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'exchanged', attempts: 0 });
+    expect(codes.stored).toHaveLength(1);
+    expect(sent).toHaveLength(1);
+
+    codes.add({ id: '2' });
+    codes.failStores = 100;
+    await exchangeCode(deps, '2');
+    codes.failStores = 0;
+    expect(await flushStash(deps)).toBe(1);
+    expect(codes.rows.get('2')!.status).toBe('exchanged');
+    expect(sent).toHaveLength(2);
+  });
+
+  it('records final answers and unusable rows without retrying', async () => {
+    const { codes, sent, deps } = setup([
+      new ExchangeFailure('final', 'HTTP 400 (invalid_grant: Code time expired)'),
+    ]);
+    codes.add({ id: '1' });
+    codes.add({ id: '2', code: '   ' });
+    codes.add({ id: '3', mallId: "x'; drop table t; --" });
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'failed', attempts: 1 });
+    expect(await exchangeCode(deps, '2')).toMatchObject({
+      status: 'failed',
+      reason: 'the code row holds an empty code',
+    });
+    expect(await exchangeCode(deps, '3')).toMatchObject({
+      status: 'failed',
+      reason: expect.stringMatching(/not a valid Cafe24 mall id/),
+    });
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'already-done', state: 'failed' });
+    expect(sent).toHaveLength(1);
+  });
+});
