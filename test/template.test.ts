@@ -395,18 +395,18 @@ describe('events/', () => {
   const event = (name: string) => JSON.parse(readFileSync(join(root, 'events', name), 'utf8')) as Props;
   type Record_ = { messageId: string; body: string; md5OfBody: string; eventSource: string };
 
-  it.each(['exchange-sqs-one.json', 'exchange-sqs-batch.json'])(
-    '%s is an SQS event as Lambda delivers it',
-    (name) => {
-      const records = event(name).Records as Record_[];
-      expect(records.length).toBeGreaterThan(0);
-      for (const record of records) {
-        expect(record.eventSource).toBe('aws:sqs');
-        expect(record.md5OfBody).toBe(createHash('md5').update(record.body).digest('hex'));
-      }
-      expect(new Set(records.map((r) => r.messageId)).size).toBe(records.length);
-    },
-  );
+  it.each([
+    'exchange-sqs-one.json',
+    'exchange-sqs-batch.json',
+  ])('%s is an SQS event as Lambda delivers it', (name) => {
+    const records = event(name).Records as Record_[];
+    expect(records.length).toBeGreaterThan(0);
+    for (const record of records) {
+      expect(record.eventSource).toBe('aws:sqs');
+      expect(record.md5OfBody).toBe(createHash('md5').update(record.body).digest('hex'));
+    }
+    expect(new Set(records.map((r) => r.messageId)).size).toBe(records.length);
+  });
 
   it('has one well-formed exchange message alone, and a batch with exactly one malformed body', () => {
     const [one] = event('exchange-sqs-one.json').Records as Record_[];
