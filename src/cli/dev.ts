@@ -5,7 +5,7 @@ import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
 
-export type DevOptions = { pgPort: number; sqsPort: number; sandboxPort: number };
+export type DevOptions = { pgPort: number; sqsPort: number; sandboxPort: number; dataDir?: string };
 
 /**
  * `npm start`: the whole pipeline on this machine. Embedded PostgreSQL 17 (data kept in .local/), or the
@@ -17,14 +17,16 @@ export async function devCommand(options: DevOptions): Promise<void> {
   if (!process.env.POWERTOOLS_LOG_LEVEL && !process.env.LOG_LEVEL) logger.setLogLevel('WARN');
   const started = Date.now();
   const stack = await startLocalStack({
-    ...(external ? { databaseUrl: external } : { dataDir: PROJECT_DATA, postgresPort: options.pgPort }),
+    ...(external
+      ? { databaseUrl: external }
+      : { dataDir: options.dataDir ?? PROJECT_DATA, postgresPort: options.pgPort }),
     acceptUnknownCodes: true,
     sandboxPort: options.sandboxPort,
     sqsPort: options.sqsPort,
     sweepIntervalMs: 10_000,
   });
+  const stopWatching = await watchExchanges(stack);
   printBanner(stack, Date.now() - started, external !== undefined);
-  const stopWatching = watchExchanges(stack);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -72,14 +74,14 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
 }
 
 /** Prints each code as it reaches a final state, with the time from INSERT to that state. */
-function watchExchanges(stack: LocalStack): () => void {
-  let since: string | undefined;
+async function watchExchanges(stack: LocalStack): Promise<() => void> {
+  // From now on, by the database's clock: every code finishing after the banner is shown.
+  let since = (await stack.pool.query('select now()::text as now')).rows[0].now as string;
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
     busy = true;
     try {
-      since ??= (await stack.pool.query('select now()::text as now')).rows[0].now as string;
       const { rows } = await stack.pool.query(
         `select id::text, mall_id, status, attempts, last_error, finished_at::text,
                 round(extract(epoch from finished_at - created_at) * 1000) as ms

