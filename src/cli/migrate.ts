@@ -1,5 +1,6 @@
 import { loadDatabaseConfig } from '../config.ts';
-import { clientConfig, enableAwsLambdaRelay, migrate } from '../store/migrate.ts';
+import { enableAwsLambdaRelay, migrate } from '../store/migrate.ts';
+import { clientConfig } from '../store/pool.ts';
 
 export async function migrateCommand(options: {
   awsLambdaFunction?: string;

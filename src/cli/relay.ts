@@ -3,8 +3,7 @@ import { logger } from '../commons/logger.ts';
 import { loadRelayConfig } from '../config.ts';
 import { startRelay } from '../relay/relay.ts';
 import { sqsPublisher } from '../relay/sqs-publisher.ts';
-import { clientConfig } from '../store/migrate.ts';
-import { createPool } from '../store/pool.ts';
+import { clientConfig, createPool } from '../store/pool.ts';
 
 /** `cafe24-tokens relay`: runs until SIGINT or SIGTERM. */
 export async function relayCommand(options: { sweepSeconds: number }): Promise<void> {

@@ -88,7 +88,10 @@ export function startListener(options: {
       stopping.abort();
       await subscribed;
       // `close()` ends the current client; if pg-listen is mid-reconnect, the throwing retryInterval ends it.
-      await Promise.race([current?.close().catch(() => {}), abortableDelay(maxRetryMs, undefined)]);
+      // The bound's timer is cleared once close() is done: left running, it kept the process alive 2 s.
+      const bound = new AbortController();
+      await Promise.race([current?.close().catch(() => {}), abortableDelay(maxRetryMs, bound.signal)]);
+      bound.abort();
     },
   };
 }

@@ -5,21 +5,7 @@ import pg from 'pg';
 
 const { Client } = pg;
 
-import type { Config } from '../config.ts';
-
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../db/migrations', import.meta.url));
-
-/** Connection settings for a one-off client (migrations, the relay's listener). */
-export function clientConfig(database: Config['database']): pg.ClientConfig {
-  return {
-    connectionString: database.connectionString,
-    host: database.host,
-    port: database.port,
-    user: database.user,
-    password: database.password?.reveal(),
-    database: database.database,
-  };
-}
 
 /**
  * Applies the numbered SQL files in db/migrations that have not run yet, under node-pg-migrate's

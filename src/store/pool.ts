@@ -2,7 +2,6 @@ import pg from 'pg';
 import { logger } from '../commons/logger.ts';
 import type { Config } from '../config.ts';
 
-/** bigint ids and counts arrive as strings; keep them so (ids are opaque, never arithmetic). */
 /**
  * A client that never crashes the process with an unhandled 'error': when the server goes away (a restart,
  * a failover) at a moment no query or pool listener is attached, such as mid-handshake, pg would throw.
@@ -15,18 +14,26 @@ class SteadyClient extends pg.Client {
   }
 }
 
-export function createPool(
-  database: Config['database'],
-  options: { max?: number; applicationName?: string } = {},
-) {
-  const pool = new pg.Pool({
-    Client: SteadyClient,
+/** Connection settings for pg from the configuration (a pool, a migration, the relay's listener). */
+export function clientConfig(database: Config['database']): pg.ClientConfig {
+  return {
     connectionString: database.connectionString,
     host: database.host,
     port: database.port,
     user: database.user,
     password: database.password?.reveal(),
     database: database.database,
+  };
+}
+
+/** bigint ids arrive as strings and stay so: ids are opaque, never arithmetic. */
+export function createPool(
+  database: Config['database'],
+  options: { max?: number; applicationName?: string } = {},
+) {
+  const pool = new pg.Pool({
+    Client: SteadyClient,
+    ...clientConfig(database),
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'cafe24-token-issuer',
     connectionTimeoutMillis: 5_000,
