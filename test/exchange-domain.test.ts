@@ -29,7 +29,13 @@ class FakeCodes implements CodeStore {
     const row = this.rows.get(codeId);
     if (!row) return { claimed: false, status: 'missing' };
     if (row.status !== 'pending') {
-      return { claimed: false, status: row.status, lastError: row.lastError, claimedAgoMs: row.claimedAgoMs };
+      return {
+        claimed: false,
+        status: row.status,
+        lastError: row.lastError,
+        claimedAgoMs: row.claimedAgoMs,
+        attempts: row.attempts,
+      };
     }
     row.status = 'exchanging';
     row.claimedAgoMs = 0;
@@ -146,9 +152,13 @@ describe('exchangeCode (domain, with fakes)', () => {
     const { codes, sent, deps } = setup([tokens()]);
     codes.add({ id: '1', status: 'exchanging', claimedAgoMs: 5_000 });
     expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'retry' });
-    codes.add({ id: '2', status: 'exchanging', claimedAgoMs: 10 * 60_000 });
+    codes.add({ id: '2', status: 'exchanging', claimedAgoMs: 10 * 60_000, attempts: 1 });
     expect(await exchangeCode(deps, '2')).toMatchObject({ status: 'already-done', state: 'failed' });
     expect(codes.rows.get('2')!.lastError).toMatch(/exchange interrupted 600 s ago/);
+    // Abandoned before its first request: the code never left, so it expired rather than failed.
+    codes.add({ id: '3', status: 'exchanging', claimedAgoMs: 10 * 60_000, attempts: 0 });
+    expect(await exchangeCode(deps, '3')).toMatchObject({ status: 'already-done', state: 'expired' });
+    expect(codes.rows.get('3')!.lastError).toMatch(/not sent: claimed 600 s ago/);
     expect(sent).toEqual([]);
   });
 

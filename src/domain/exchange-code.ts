@@ -58,7 +58,8 @@ export async function exchangeCode(deps: ExchangeDeps, codeId: string): Promise<
     if (claim.status === 'missing') {
       return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}` };
     }
-    if (claim.status === 'exchanging') return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0);
+    if (claim.status === 'exchanging')
+      return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0, claim.attempts);
     if (claim.status === 'pending') return { status: 'retry', codeId, reason: 'the code is still pending' };
     return { status: 'already-done', codeId, state: claim.status, reason: claim.lastError };
   }
@@ -174,6 +175,7 @@ async function resumeOrWait(
   deps: ExchangeDeps,
   codeId: string,
   claimedAgoMs: number,
+  attempts: number,
 ): Promise<ExchangeResult> {
   const stashed = await deps.stash.take(codeId);
   if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
@@ -181,8 +183,16 @@ async function resumeOrWait(
   if (claimedAgoMs < abandonedAfterMs) {
     return { status: 'retry', codeId, reason: 'being exchanged by another delivery; will check again' };
   }
+  const ago = Math.round(claimedAgoMs / 1000);
+  if (attempts === 0) {
+    // Claimed, never sent (the worker stopped first), and dead by now: expired, not consumed.
+    const reason = `not sent: claimed ${ago} s ago by a worker that stopped before sending; the code has expired`;
+    await deps.codes.recordFailure(codeId, 'expired', reason);
+    deps.log.warn('code expired', { codeId, reason });
+    return { status: 'already-done', codeId, state: 'expired', reason };
+  }
   // Never resend: the code may have been consumed. Cafe24 needs a new install for this mall.
-  const reason = `exchange interrupted ${Math.round(claimedAgoMs / 1000)} s ago with no result recorded; the code cannot be sent again`;
+  const reason = `exchange interrupted ${ago} s ago with no result recorded; the code cannot be sent again`;
   await deps.codes.recordFailure(codeId, 'failed', reason);
   deps.log.warn('code failed', { codeId, reason });
   return { status: 'already-done', codeId, state: 'failed', reason };

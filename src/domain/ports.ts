@@ -15,7 +15,14 @@ export type ClaimedCode = {
 
 export type ClaimResult =
   | { claimed: true; code: ClaimedCode }
-  | { claimed: false; status: CodeStatus; lastError: string | undefined; claimedAgoMs: number | undefined }
+  | {
+      claimed: false;
+      status: CodeStatus;
+      lastError: string | undefined;
+      claimedAgoMs: number | undefined;
+      /** Token requests sent so far: 0 means the code never left the database. */
+      attempts: number;
+    }
   | { claimed: false; status: 'missing' };
 
 export type StoreOutcome = 'stored' | 'newer-token-kept';

@@ -12,7 +12,7 @@ returning id::text, mall_id, code, redirect_uri,
           extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;
 
 const STATE = `
-select status, last_error, extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
+select status, last_error, attempts, extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
   from cafe24.oauth_authorization_codes
  where id = $1`;
 
@@ -75,6 +75,7 @@ export class PostgresCodeStore implements CodeStore {
       status: state.status as CodeStatus,
       lastError: state.last_error ?? undefined,
       claimedAgoMs: state.claimed_ago_ms === null ? undefined : Number(state.claimed_ago_ms),
+      attempts: state.attempts,
     };
   }
 
