@@ -1,4 +1,3 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { Config } from '../config.ts';
 import { Secret } from './secret.ts';
 
@@ -22,6 +21,8 @@ export function clientSecretSource(
 }
 
 async function fetchSecret(arn: string, region?: string): Promise<Secret> {
+  // Loaded on first use: the SDK costs ~75 ms of start-up, which a plain CAFE24_CLIENT_SECRET never pays.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
   const client = new SecretsManagerClient(region ? { region } : {});
   const answer = await client.send(new GetSecretValueCommand({ SecretId: arn }));
   const text = answer.SecretString;

@@ -19,6 +19,9 @@ export type RelayOptions = {
   onPublished?: (count: number) => void;
 };
 
+/** Drains in parallel by default. */
+export const RELAY_CONCURRENCY = 4;
+
 export type Relay = {
   /** Drain now (also what NOTIFY, reconnects and the sweep do). */
   wake(): void;
@@ -32,7 +35,7 @@ export type Relay = {
  */
 export function startRelay(options: RelayOptions): Relay {
   const { pool, publish, log } = options;
-  const concurrency = options.concurrency ?? 4;
+  const concurrency = options.concurrency ?? RELAY_CONCURRENCY;
   const stats = { published: 0, failed: 0, errors: 0 };
   let stopped = false;
   let draining: Promise<void> | undefined;

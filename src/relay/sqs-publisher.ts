@@ -1,21 +1,47 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { Publisher } from './outbox.ts';
+import { describeError } from '../commons/errors.ts';
+import type { OutboxEntry, Publisher } from './outbox.ts';
 
-/** SendMessageBatch: up to 10 entries; entry ids are code ids, so the answer maps back to rows. */
+/** SQS takes at most 10 entries per SendMessageBatch. */
+const SQS_BATCH = 10;
+
+/**
+ * SendMessageBatch, 10 entries a call, the calls in parallel. Entry ids are code ids, so each answer maps
+ * back to rows; a call that fails outright fails its entries only.
+ */
 export function sqsPublisher(client: SQSClient, queueUrl: string): Publisher {
   return async (entries) => {
-    const answer = await client.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: entries.map(({ id, body }) => ({ Id: id, MessageBody: body })),
-      }),
+    const chunks: OutboxEntry[][] = [];
+    for (let i = 0; i < entries.length; i += SQS_BATCH) chunks.push(entries.slice(i, i + SQS_BATCH));
+    const answers = await Promise.allSettled(
+      chunks.map((chunk) =>
+        client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: chunk.map(({ id, body }) => ({ Id: id, MessageBody: body })),
+          }),
+        ),
+      ),
     );
-    return {
-      published: (answer.Successful ?? []).map((entry) => entry.Id as string),
-      failed: (answer.Failed ?? []).map((entry) => ({
-        id: entry.Id as string,
-        reason: `${entry.Code ?? 'error'}: ${entry.Message ?? 'no message'}`,
-      })),
-    };
+    const result: Awaited<ReturnType<Publisher>> = { published: [], failed: [] };
+    answers.forEach((answer, index) => {
+      if (answer.status === 'rejected') {
+        const reason = describeError(answer.reason);
+        for (const { id } of chunks[index] ?? []) result.failed.push({ id, reason });
+        return;
+      }
+      for (const entry of answer.value.Successful ?? []) result.published.push(entry.Id as string);
+      for (const entry of answer.value.Failed ?? []) {
+        result.failed.push({
+          id: entry.Id as string,
+          reason: `${entry.Code ?? 'error'}: ${entry.Message ?? 'no message'}`,
+        });
+      }
+    });
+    // Nothing accepted at all: an outage, not a refusal; let the caller back off.
+    if (result.published.length === 0 && answers.every((answer) => answer.status === 'rejected')) {
+      throw (answers[0] as PromiseRejectedResult).reason;
+    }
+    return result;
   };
 }
