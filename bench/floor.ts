@@ -1,0 +1,206 @@
+import {
+  CreateQueueCommand,
+  DeleteMessageCommand,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import pg from 'pg';
+import { Agent, request } from 'undici';
+import { createSqsClient } from '../src/aws/sqs.ts';
+import type { TokenSet } from '../src/cafe24/token-response.ts';
+import { Secret } from '../src/commons/secret.ts';
+import { LOCAL_APP } from '../src/local/stack.ts';
+import { exchangeMessage } from '../src/messages.ts';
+import { PostgresCodeStore } from '../src/store/codes.ts';
+import { type BenchEnvironment, sleep } from './environment.ts';
+import { median, round } from './stats.ts';
+
+export type FloorResult = {
+  samples: number;
+  /** Median milliseconds of each unavoidable step, measured alone. */
+  notifyRoundTripMs: number;
+  sqsSendReceiveMs: number;
+  tokenCallMs: number;
+  storeTransactionMs: number;
+  floorMs: number;
+  /** Does a parked long poll return as soon as a message lands? Median ms from SendMessage's answer. */
+  longPollWake: { samples: number; afterSendAckMs: number; sendMs: number };
+};
+
+/**
+ * The floor: what the pipeline cannot avoid, each step timed in isolation against the same PostgreSQL,
+ * SQS emulator and sandbox the pipeline uses (medians). Floor = their sum.
+ */
+export async function measureFloor(env: BenchEnvironment, samples = 200): Promise<FloorResult> {
+  env.stack.sandbox.setFault(undefined);
+  const notifyRoundTripMs = median(await notifyRoundTrips(env, samples));
+  const sqs = await sqsRoundTrips(env, samples);
+  const tokenCallMs = median(await tokenCalls(env, samples));
+  const storeTransactionMs = median(await storeTransactions(env, samples));
+  const sqsSendReceiveMs = median(sqs.sendReceive);
+  return {
+    samples,
+    notifyRoundTripMs: round(notifyRoundTripMs, 3),
+    sqsSendReceiveMs: round(sqsSendReceiveMs, 3),
+    tokenCallMs: round(tokenCallMs, 3),
+    storeTransactionMs: round(storeTransactionMs, 3),
+    floorMs: round(notifyRoundTripMs + sqsSendReceiveMs + tokenCallMs + storeTransactionMs, 3),
+    longPollWake: {
+      samples: sqs.wake.length,
+      afterSendAckMs: round(median(sqs.wake.map((w) => w.afterAck)), 3),
+      sendMs: round(median(sqs.wake.map((w) => w.send)), 3),
+    },
+  };
+}
+
+/** INSERT + commit on one connection → the notification on a LISTENing one (the trigger's path). */
+async function notifyRoundTrips(env: BenchEnvironment, samples: number): Promise<number[]> {
+  const listener = new pg.Client({ connectionString: env.databaseUrl });
+  const writer = new pg.Client({ connectionString: env.databaseUrl });
+  await Promise.all([listener.connect(), writer.connect()]);
+  try {
+    await listener.query('listen bench_probe');
+    let arrived: (() => void) | undefined;
+    listener.on('notification', () => arrived?.());
+    const times: number[] = [];
+    for (let i = 0; i < samples + 10; i++) {
+      const notified = new Promise<void>((resolve) => {
+        arrived = resolve;
+      });
+      const started = performance.now();
+      await writer.query('insert into bench.notify_probe default values');
+      await notified;
+      if (i >= 10) times.push(performance.now() - started);
+    }
+    return times;
+  } finally {
+    await Promise.all([listener.end(), writer.end()]);
+  }
+}
+
+/**
+ * SendMessage then ReceiveMessage on a scratch queue of the same emulator, with a client configured as
+ * the relay's. Then the long-poll check: a receive parked first, a send, and how long after the send's
+ * answer the parked receive returns (the runner's pollers wait this way).
+ */
+async function sqsRoundTrips(env: BenchEnvironment, samples: number) {
+  const { sqs } = env.stack;
+  const client = createSqsClient({ region: sqs.region, endpoint: sqs.endpoint });
+  try {
+    const { QueueUrl: queueUrl } = await client.send(
+      new CreateQueueCommand({ QueueName: 'bench-floor', Attributes: { VisibilityTimeout: '30' } }),
+    );
+    const body = exchangeMessage('1234567');
+    const sendReceive: number[] = [];
+    for (let i = 0; i < samples + 10; i++) {
+      const started = performance.now();
+      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+      const received = await client.send(
+        new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 1, WaitTimeSeconds: 0 }),
+      );
+      const elapsed = performance.now() - started;
+      const message = received.Messages?.[0];
+      if (!message) throw new Error('the emulator did not return a message it had just accepted');
+      if (i >= 10) sendReceive.push(elapsed);
+      await client.send(
+        new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }),
+      );
+    }
+
+    const wake: Array<{ afterAck: number; send: number }> = [];
+    for (let i = 0; i < 50; i++) {
+      let returnedAt = 0;
+      const parked = client
+        .send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 5 }))
+        .then((output) => {
+          returnedAt = performance.now();
+          return output;
+        });
+      // Give the receive time to reach the emulator and park; nothing is in the queue meanwhile.
+      await sleep(20);
+      const started = performance.now();
+      await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
+      const acked = performance.now();
+      const output = await parked;
+      const message = output.Messages?.[0];
+      if (!message) throw new Error('the parked receive returned empty');
+      wake.push({ afterAck: returnedAt - acked, send: acked - started });
+      await client.send(
+        new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: message.ReceiptHandle! }),
+      );
+    }
+    return { sendReceive, wake };
+  } finally {
+    client.destroy();
+  }
+}
+
+/** One token request for a fresh code, over a keep-alive undici Agent as the token client uses. */
+async function tokenCalls(env: BenchEnvironment, samples: number): Promise<number[]> {
+  const { sandbox } = env.stack;
+  const agent = new Agent({ keepAliveTimeout: 10_000 });
+  const basic = Buffer.from(`${LOCAL_APP.clientId}:${LOCAL_APP.clientSecret}`).toString('base64');
+  try {
+    const times: number[] = [];
+    for (let i = 0; i < samples + 10; i++) {
+      const mall = env.newMall('floortok');
+      const code = sandbox.issueCode(mall);
+      const started = performance.now();
+      const response = await request(`${sandbox.origin}/${mall}/api/v2/oauth/token`, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          authorization: `Basic ${basic}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: LOCAL_APP.redirectUri,
+        }).toString(),
+      });
+      const text = await response.body.text();
+      JSON.parse(text);
+      const elapsed = performance.now() - started;
+      if (response.statusCode !== 200) throw new Error(`sandbox answered ${response.statusCode}`);
+      if (i >= 10) times.push(elapsed);
+    }
+    return times;
+  } finally {
+    await agent.close();
+  }
+}
+
+/** The exchange's own store transaction (BEGIN; UPSERT the token; mark the code; COMMIT) on a warm pool. */
+async function storeTransactions(env: BenchEnvironment, samples: number): Promise<number[]> {
+  const store = new PostgresCodeStore(env.pool);
+  const mall = env.newMall('floortx');
+  const { rows } = await env.pool.query<{ id: string }>(
+    `insert into cafe24.oauth_authorization_codes (mall_id, code, status, published_at)
+     values ($1, 'floor-code', 'exchanging', now()) returning id::text`,
+    [mall],
+  );
+  const code = { id: rows[0]!.id, mallId: mall };
+  const times: number[] = [];
+  for (let i = 0; i < samples + 10; i++) {
+    const now = Date.now();
+    const tokens: TokenSet = {
+      accessToken: new Secret(`access-${i}`),
+      refreshToken: new Secret(`refresh-${i}`),
+      expiresAt: new Date(now + 7_200_000),
+      refreshTokenExpiresAt: new Date(now + 1_209_600_000),
+      issuedAt: new Date(now),
+      clientId: LOCAL_APP.clientId,
+      mallId: mall,
+      userId: mall,
+      scopes: ['mall.read_order', 'mall.read_product', 'mall.read_store'],
+      shopNo: '1',
+      tokenType: 'Bearer',
+    };
+    const started = performance.now();
+    await store.recordSuccess(code, tokens);
+    if (i >= 10) times.push(performance.now() - started);
+  }
+  return times;
+}
