@@ -134,6 +134,8 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
     expect(listed.map((m) => m.codeId).sort()).toEqual([alive!.id, dead!.id].sort());
     expect(listed.every((m) => m.kind === 'exchange' && m.receiveCount >= 2)).toBe(true);
     expect(await statusOf(alive!.id)).toBe('pending');
+    // Each failed attempt said why, with the code id.
+    expect(logs.text()).toMatch(/exchange failed, message will be retried.*simulated claim failure/);
 
     // Fixed; one of the two codes outlived its minute meanwhile.
     await db.pool.query('drop trigger test_refuse_claim on cafe24.oauth_authorization_codes');

@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import pLimit from 'p-limit';
 import * as z from 'zod/mini';
+import { describeError } from '../commons/errors.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
 import { logger } from '../commons/logger.ts';
 import { mallIdSchema } from '../config.ts';
@@ -33,7 +34,16 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
       logger.error('malformed message', { messageId: record.messageId, reason: parsed.reason });
       throw new RecordFailure(parsed.reason);
     }
-    const result = await exchangeCode(runtime.deps, parsed.message.codeId);
+    const codeId = parsed.message.codeId;
+    const result = await exchangeCode(runtime.deps, codeId).catch((error: unknown) => {
+      // The database (or something unforeseen) failed before any final state: SQS tries again.
+      logger.error('exchange failed, message will be retried', {
+        messageId: record.messageId,
+        codeId,
+        error: describeError(error),
+      });
+      throw error;
+    });
     if (result.status === 'retry') {
       logger.warn('code not finished, message will be retried', {
         messageId: record.messageId,
