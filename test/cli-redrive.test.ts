@@ -1,16 +1,11 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  GetQueueAttributesCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { type Message, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describe, test } from 'vitest';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
 import { exchangeMessage } from '../src/messages.ts';
+import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -50,19 +45,6 @@ async function cli(args: string[], env: Record<string, string>): Promise<CliResu
   }
 }
 
-/** Every message the queue holds, visible or in flight. */
-async function depth(client: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await client.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-  );
-}
-
 /** One receive that leaves the message visible again at once, so it counts towards maxReceiveCount. */
 async function receiveAndLetGo(client: SQSClient, queueUrl: string): Promise<Message[]> {
   const output = await client.send(
@@ -85,7 +67,7 @@ describe('cafe24-tokens redrive', () => {
     await waitFor(
       async () =>
         (await receiveAndLetGo(sqs.client, sqs.queueUrl)).length === 0 &&
-        (await depth(sqs.client, sqs.dlqUrl)) === 1,
+        (await queueDepth(sqs.client, sqs.dlqUrl)) === 1,
       5_000,
       'the message to dead-letter',
     );
@@ -97,14 +79,14 @@ describe('cafe24-tokens redrive', () => {
     const row = listed.stdout.match(/^exchange\s+42\s+(\d+)\s+\S+$/m);
     expect(row, listed.stdout).not.toBeNull();
     expect(Number(row![1])).toBeGreaterThan(1);
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(0);
-    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(1);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
+    expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(1);
 
     const moved = await cli(['redrive'], sqsEnv(sqs));
     expect(moved.code).toBe(0);
     expect(moved.stdout).toBe('mode: receive-send-delete\nmoved: 1\nfailed: 0\n');
     expect(moved.stderr).toContain('StartMessageMoveTask is not available');
-    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(0);
+    expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(0);
     expect((await receiveAndLetGo(sqs.client, sqs.queueUrl)).map(codeIdOf)).toEqual(['42']);
   });
 
@@ -120,8 +102,8 @@ describe('cafe24-tokens redrive', () => {
     const moved = await cli(['redrive', '--max', '2'], sqsEnv(sqs));
     expect(moved.code).toBe(0);
     expect(moved.stdout).toBe('mode: receive-send-delete\nmoved: 2\nfailed: 0\n');
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(2);
-    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(1);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(2);
+    expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(1);
   });
 
   test.concurrent('refuses a bad --max and a missing DLQ URL with a non-zero exit', async (context) => {

@@ -1,5 +1,4 @@
 import {
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
@@ -13,6 +12,7 @@ import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
 import { exchangeMessage, parseMessageBody } from '../src/messages.ts';
 import { redrive } from '../src/relay/redrive.ts';
+import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
 
 type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };
@@ -41,19 +41,6 @@ async function sendAll(client: SQSClient, queueUrl: string, bodies: string[]): P
     );
     expect(output.Failed ?? []).toEqual([]);
   }
-}
-
-/** Every message the queue holds, visible or in flight. */
-async function depth(client: SQSClient, queueUrl: string): Promise<number> {
-  const { Attributes = {} } = await client.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return (
-    Number(Attributes.ApproximateNumberOfMessages) + Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-  );
 }
 
 async function drain(client: SQSClient, queueUrl: string): Promise<Message[]> {
@@ -104,7 +91,10 @@ describe('lambda runner on fauxqs', () => {
       },
     });
 
-    await waitFor(async () => records.length === 3 && (await depth(sqs.client, sqs.queueUrl)) === 0, 5_000);
+    await waitFor(
+      async () => records.length === 3 && (await queueDepth(sqs.client, sqs.queueUrl)) === 0,
+      5_000,
+    );
     expect(records.map(codeIdOf).sort()).toEqual(['1', '2', '3']);
     for (const record of records) {
       expect(record).toMatchObject({
@@ -150,7 +140,7 @@ describe('lambda runner on fauxqs', () => {
     });
 
     await waitFor(
-      async () => (await depth(sqs.client, sqs.dlqUrl)) === 1,
+      async () => (await queueDepth(sqs.client, sqs.dlqUrl)) === 1,
       8_000,
       'the DLQ to hold one message',
     );
@@ -159,7 +149,7 @@ describe('lambda runner on fauxqs', () => {
       '2',
     ]);
     expect(seen.filter((entry) => entry.codeId === '11').map((entry) => entry.receiveCount)).toEqual(['1']);
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(0);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
     const dead = await drain(sqs.client, sqs.dlqUrl);
     expect(dead.map(codeIdOf)).toEqual(['10']);
   });
@@ -181,7 +171,10 @@ describe('lambda runner on fauxqs', () => {
       },
     });
 
-    await waitFor(async () => batches.length >= 2 && (await depth(sqs.client, sqs.queueUrl)) === 0, 5_000);
+    await waitFor(
+      async () => batches.length >= 2 && (await queueDepth(sqs.client, sqs.queueUrl)) === 0,
+      5_000,
+    );
     expect(batches[0]!.map(codeIdOf).sort()).toEqual(['20', '21']);
     expect(reports[0]).toMatchObject({
       records: 2,
@@ -209,7 +202,7 @@ describe('lambda runner on fauxqs', () => {
     await run.stop(); // waits for the invocation, deletes included
     expect(reports[0]).toMatchObject({ failures: 1, error: expect.any(Error) });
     // Not deleted: still in flight until its visibility timeout.
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(1);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(1);
   });
 
   test.concurrent('never runs more than maximumConcurrency invocations at once', async (context) => {
@@ -241,7 +234,7 @@ describe('lambda runner on fauxqs', () => {
     await waitFor(() => handled === 12, 5_000);
     expect(peak).toBe(3);
     expect(run.invocations).toBe(12);
-    await waitFor(async () => (await depth(sqs.client, sqs.queueUrl)) === 0, 2_000);
+    await waitFor(async () => (await queueDepth(sqs.client, sqs.queueUrl)) === 0, 2_000);
   });
 
   test.concurrent('stop() returns promptly while polling an empty queue', async (context) => {
@@ -285,7 +278,7 @@ describe('redrive', () => {
     ]);
     expect(lines.join('\n')).not.toContain('secret-code-xyz');
     expect(lines.join('\n')).toContain('codeId=41');
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(0);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
     // Released with visibility 0: all three can be received again at once.
     expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(3);
   });
@@ -313,8 +306,8 @@ describe('redrive', () => {
 
     expect(result).toMatchObject({ mode: 'receive-send-delete', moved: 14, failed: 0 });
     expect(lines.some((line) => line.includes('StartMessageMoveTask is not available'))).toBe(true);
-    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(0);
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(14);
+    expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(0);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(14);
     const back = await drain(sqs.client, sqs.queueUrl);
     expect(back.map(codeIdOf).sort()).toEqual([...codeIds, '200'].sort());
     const withAttribute = back.find((message) => codeIdOf(message) === '200')!;
@@ -338,8 +331,8 @@ describe('redrive', () => {
     });
 
     expect(result).toMatchObject({ mode: 'receive-send-delete', moved: 5, failed: 0 });
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(5);
-    expect(await depth(sqs.client, sqs.dlqUrl)).toBe(2);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(5);
+    expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(2);
   });
 });
 
@@ -356,7 +349,7 @@ describe('createSqsClient', () => {
       else process.env.AWS_ENDPOINT_URL_SQS = saved;
     });
     await client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: exchangeMessage(7) }));
-    expect(await depth(sqs.client, sqs.queueUrl)).toBe(1);
+    expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(1);
   });
 });
 
