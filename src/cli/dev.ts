@@ -5,7 +5,13 @@ import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
 
-export type DevOptions = { pgPort: number; sqsPort: number; sandboxPort: number; dataDir?: string };
+export type DevOptions = {
+  pgPort: number;
+  sqsPort: number;
+  sandboxPort: number;
+  dataDir?: string;
+  listen?: string;
+};
 
 /**
  * `npm start`: the whole pipeline on this machine. Embedded PostgreSQL 17 (data kept in .local/), or the
@@ -21,6 +27,7 @@ export async function devCommand(options: DevOptions): Promise<void> {
       ? { databaseUrl: external }
       : { dataDir: options.dataDir ?? PROJECT_DATA, postgresPort: options.pgPort }),
     acceptUnknownCodes: true,
+    ...(options.listen ? { listen: options.listen } : {}),
     sandboxPort: options.sandboxPort,
     sqsPort: options.sqsPort,
     sweepIntervalMs: 10_000,

@@ -71,6 +71,10 @@ program
   .option('--sqs-port <port>', 'SQS emulator port', positiveInteger, 4566)
   .option('--sandbox-port <port>', 'Cafe24 sandbox port', positiveInteger, 8787)
   .option('--data-dir <dir>', 'where the embedded PostgreSQL keeps its data (default .local/postgres)')
+  .option(
+    '--listen <address>',
+    'also listen on this address, e.g. 0.0.0.0 for sam local invoke (default: this machine only)',
+  )
   .action(devCommand);
 
 try {

@@ -22,9 +22,21 @@ export type EmbeddedPostgresOptions = {
   port?: number;
   persistent?: boolean;
   onLog?: (line: string) => void;
+  /**
+   * Also accept password connections on this address (e.g. `0.0.0.0`, for `sam local invoke`'s
+   * containers); by default the server is reachable from this machine only.
+   */
+  listen?: string;
 };
 
 const require = createRequire(import.meta.url);
+
+const HBA_FILE = 'pg_hba_listen.conf';
+// Local connections as initdb sets them up, plus password logins from any host.
+const LISTEN_HBA = `local all all scram-sha-256
+host all all 0.0.0.0/0 scram-sha-256
+host all all ::/0 scram-sha-256
+`;
 const isRoot = userInfo().uid === 0;
 
 /**
@@ -49,7 +61,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     persistent: options.persistent ?? false,
     createPostgresUser: isRoot,
     // fsync off: a test and dev cluster, rebuilt at will; it roughly halves commit latency here.
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'],
+    postgresFlags: [
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      ...(options.listen
+        ? ['-c', `listen_addresses=${options.listen}`, '-c', `hba_file=${join(dataDir, HBA_FILE)}`]
+        : []),
+    ],
     onLog: (message: string) => log(String(message).trimEnd()),
     onError: (message: unknown) => log(String(message).trimEnd()),
   });
@@ -57,6 +79,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     await mkdir(dirname(dataDir), { recursive: true });
     await server.initialise();
   }
+  if (options.listen) await writeFile(join(dataDir, HBA_FILE), LISTEN_HBA, { mode: 0o644 });
   await server.start();
   const host = '127.0.0.1';
   return {

@@ -39,6 +39,8 @@ export type LocalStackOptions = {
   acceptUnknownCodes?: boolean;
   sandboxPort?: number;
   sqsPort?: number;
+  /** Listen on this address too (`0.0.0.0` lets `sam local invoke`'s containers reach the stack). */
+  listen?: string;
   visibilityTimeoutSeconds?: number;
   maxReceiveCount?: number;
   batchSize?: number;
@@ -85,6 +87,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         dataDir: options.dataDir ?? '.local/postgres',
         persistent: true,
         ...(options.postgresPort === undefined ? {} : { port: options.postgresPort }),
+        ...(options.listen ? { listen: options.listen } : {}),
       });
       stops.push(() => postgres!.stop());
       databaseUrl = postgres.url();
@@ -97,6 +100,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       redirectUri: LOCAL_APP.redirectUri,
       acceptUnknownCodes: options.acceptUnknownCodes ?? false,
       ...(options.sandboxPort === undefined ? {} : { port: options.sandboxPort }),
+      ...(options.listen ? { host: options.listen } : {}),
     });
     stops.push(() => sandbox.stop());
 
