@@ -66,6 +66,10 @@ export const envSchema = z.object({
   SQS_DLQ_URL: unsetIfBlank(url('the dead-letter queue')),
   AWS_REGION: optionalText,
   AWS_ENDPOINT_URL_SQS: unsetIfBlank(url('a local SQS endpoint')),
+  TOKEN_STASH_BUCKET: unsetIfBlank(
+    z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+  ),
+  AWS_ENDPOINT_URL_S3: unsetIfBlank(url('a local S3 endpoint')),
 
   CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
   CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
@@ -148,6 +152,8 @@ export type Config = {
     requestTimeoutMs: number;
   };
   codes: { lifetimeMs: number; expiryMarginMs: number };
+  /** Where issued tokens wait when the database cannot take them; memory only without a bucket. */
+  tokenStash: { bucket?: string; endpoint?: string };
   exchangeConcurrency: number;
   sqs: SqsConfig;
 };
@@ -186,6 +192,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
     },
     exchangeConcurrency: env.EXCHANGE_CONCURRENCY,
+    tokenStash: { bucket: env.TOKEN_STASH_BUCKET, endpoint: env.AWS_ENDPOINT_URL_S3 },
     sqs: sqsFrom(env),
   };
 }

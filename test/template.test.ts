@@ -68,6 +68,7 @@ const notDeclared: Record<string, Record<string, string>> = {
     SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
     AWS_REGION: 'set by Lambda',
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+    AWS_ENDPOINT_URL_S3: 'a local emulator only',
   },
   RelayFunction: {
     DATABASE_URL: 'PG* variables instead',
@@ -85,6 +86,8 @@ const notDeclared: Record<string, Record<string, string>> = {
     SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
     AWS_REGION: 'set by Lambda',
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+    TOKEN_STASH_BUCKET: 'the exchange only',
+    AWS_ENDPOINT_URL_S3: 'a local emulator only',
   },
 };
 /** Read by the runtime or libraries rather than src/config.ts. */

@@ -1,3 +1,4 @@
+import { S3TokenStash } from '../aws/s3-token-stash.ts';
 import { Cafe24TokenClient } from '../cafe24/token-client.ts';
 import { type Config, loadConfig } from '../config.ts';
 import type { ExchangeDeps } from '../domain/exchange-code.ts';
@@ -25,7 +26,14 @@ export function createExchangeRuntime(config: Config = loadConfig()): ExchangeRu
   const deps: ExchangeDeps = {
     codes: new PostgresCodeStore(pool),
     cafe24,
-    stash: new MemoryTokenStash(),
+    stash: config.tokenStash.bucket
+      ? new S3TokenStash({
+          bucket: config.tokenStash.bucket,
+          endpoint: config.tokenStash.endpoint,
+          region: config.sqs.region,
+          log: logger,
+        })
+      : new MemoryTokenStash(),
     log: logger,
     redirectUri: config.cafe24.redirectUri,
     policy: { codeLifetimeMs: config.codes.lifetimeMs, expiryMarginMs: config.codes.expiryMarginMs },
