@@ -41,6 +41,12 @@ async function insertCodes(malls: string[]): Promise<Array<{ id: string; code: s
   return rows.map((row, i) => ({ id: row.id as string, code: codes[i]!, mall: malls[i]! }));
 }
 
+/** What the DLQ holds, listed by a dry-run redrive (which leaves it in place). */
+async function dlqMessages() {
+  const { client, dlqUrl, queueUrl } = stack.sqs;
+  return (await redrive({ client, dlqUrl, queueUrl, dryRun: true, waitTimeSeconds: 0 })).messages ?? [];
+}
+
 const statusOf = async (id: string) =>
   (await db.pool.query('select status from cafe24.oauth_authorization_codes where id = $1', [id])).rows[0]
     ?.status;
@@ -119,18 +125,8 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
         for each row when (new.mall_id in ('${broken}', '${late}') and new.status = 'exchanging')
         execute function test_refuse_claim();`);
     const [alive, dead] = await insertCodes([broken, late]);
-    const dlqDepth = async () => {
-      const result = await redrive({
-        client: stack.sqs.client,
-        dlqUrl: stack.sqs.dlqUrl,
-        queueUrl: stack.sqs.queueUrl,
-        dryRun: true,
-        waitTimeSeconds: 0,
-      });
-      return result.messages ?? [];
-    };
-    await waitFor(async () => (await dlqDepth()).length === 2, 20_000, 'both messages in the DLQ');
-    const listed = await dlqDepth();
+    await waitFor(async () => (await dlqMessages()).length === 2, 20_000, 'both messages in the DLQ');
+    const listed = await dlqMessages();
     expect(listed.map((m) => m.codeId).sort()).toEqual([alive!.id, dead!.id].sort());
     expect(listed.every((m) => m.kind === 'exchange' && m.receiveCount >= 2)).toBe(true);
     expect(await statusOf(alive!.id)).toBe('pending');
@@ -168,16 +164,7 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
       new SendMessageCommand({ QueueUrl: stack.sqs.queueUrl, MessageBody: exchangeMessage('987654') }),
     );
     await waitFor(
-      async () => {
-        const result = await redrive({
-          client: stack.sqs.client,
-          dlqUrl: stack.sqs.dlqUrl,
-          queueUrl: stack.sqs.queueUrl,
-          dryRun: true,
-          waitTimeSeconds: 0,
-        });
-        return (result.messages ?? []).some((m) => m.codeId === '987654');
-      },
+      async () => (await dlqMessages()).some((m) => m.codeId === '987654'),
       20_000,
       'the orphan message in the DLQ',
     );

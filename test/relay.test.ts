@@ -42,18 +42,20 @@ function recordingPublisher(options: { failFirst?: number; delayMs?: number } = 
   return { publish, sent };
 }
 
+/** A relay on the test database that only NOTIFY and (re)connects wake. */
+const relayPublishingTo = (publish: Publisher) =>
+  startRelay({
+    pool: db.pool,
+    connection: { connectionString: db.url },
+    publish,
+    log: quiet,
+    sweepIntervalMs: 60_000,
+  });
+
 describe('relay', () => {
   it('two relays at once publish every code, none twice', async () => {
     const sink = recordingPublisher({ delayMs: 2 });
-    const relays = [1, 2].map(() =>
-      startRelay({
-        pool: db.pool,
-        connection: { connectionString: db.url },
-        publish: sink.publish,
-        log: quiet,
-        sweepIntervalMs: 60_000,
-      }),
-    );
+    const relays = [1, 2].map(() => relayPublishingTo(sink.publish));
     try {
       const ids: string[] = [];
       for (let burst = 0; burst < 6; burst++) ids.push(...(await insertCodes(50)));
@@ -72,13 +74,7 @@ describe('relay', () => {
 
   it('backs off and retries while SQS fails, losing nothing', async () => {
     const sink = recordingPublisher({ failFirst: 3 });
-    const relay = startRelay({
-      pool: db.pool,
-      connection: { connectionString: db.url },
-      publish: sink.publish,
-      log: quiet,
-      sweepIntervalMs: 60_000,
-    });
+    const relay = relayPublishingTo(sink.publish);
     try {
       const ids = await insertCodes(15);
       await waitFor(
