@@ -34,7 +34,17 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
       logger.error('malformed message', { messageId: record.messageId, reason: parsed.reason });
       throw new RecordFailure(parsed.reason);
     }
-    const codeId = parsed.message.codeId;
+    const message = parsed.message;
+    // One case per message kind; a new kind (token refresh, say) fails to compile until it is handled here.
+    switch (message.kind) {
+      case 'exchange':
+        return exchangeRecord(runtime, record, message.codeId);
+      default:
+        return message.kind satisfies never;
+    }
+  }
+
+  async function exchangeRecord(runtime: ExchangeRuntime, record: SQSRecord, codeId: string): Promise<void> {
     const result = await exchangeCode(runtime.deps, codeId).catch((error: unknown) => {
       // The database (or something unforeseen) failed before any final state: SQS tries again.
       logger.error('exchange failed, message will be retried', {
