@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import type { OutboxEntry, Publisher } from '../src/relay/outbox.ts';
 import { enableAwsLambdaRelay } from '../src/store/migrate.ts';
+import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { lambdaContext } from './support/events.ts';
 
@@ -26,6 +27,7 @@ begin
   status_code := 202;
 end $$;`;
 
+const logs = captureOutput();
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -102,6 +104,7 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
 
     const summary = await invocation;
     expect(summary).toMatchObject({ published: 1, waitedFor: { codeId: id, seen: true } });
+    expect(logs.text()).toContain('relay drained');
     expect(publish.sent.at(-1)).toEqual({ id, body: JSON.stringify({ kind: 'exchange', codeId: id }) });
   });
 
