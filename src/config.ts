@@ -39,6 +39,9 @@ export const envSchema = z.object({
   PGPORT: integer(1, 65_535, 5432),
   PGUSER: optionalText,
   PGPASSWORD: optionalText,
+  PGPASSWORD_SECRET_ARN: unsetIfBlank(
+    z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
+  ),
   PGDATABASE: optionalText,
 
   CAFE24_MALL_ID: unsetIfBlank(mallIdSchema),
@@ -86,6 +89,7 @@ const databaseKeys = {
   PGPORT: true,
   PGUSER: true,
   PGPASSWORD: true,
+  PGPASSWORD_SECRET_ARN: true,
   PGDATABASE: true,
 } as const;
 const sqsKeys = {
@@ -96,9 +100,13 @@ const sqsKeys = {
 } as const;
 
 function databaseProblems(source: NodeJS.ProcessEnv): string[] {
-  return !present(source.DATABASE_URL) && !present(source.PGHOST)
-    ? ['PGHOST is required (or set DATABASE_URL)']
-    : [];
+  const problems: string[] = [];
+  if (!present(source.DATABASE_URL) && !present(source.PGHOST))
+    problems.push('PGHOST is required (or set DATABASE_URL)');
+  if (present(source.PGPASSWORD) && present(source.PGPASSWORD_SECRET_ARN)) {
+    problems.push('PGPASSWORD and PGPASSWORD_SECRET_ARN are both set: keep one');
+  }
+  return problems;
 }
 
 function secretProblems(source: NodeJS.ProcessEnv): string[] {
@@ -140,6 +148,8 @@ export type Config = {
     port: number;
     user?: string;
     password?: Secret;
+    /** Read from Secrets Manager instead of PGPASSWORD (an RDS-managed secret, say). */
+    passwordSecretArn?: string;
     database?: string;
   };
   cafe24: {
@@ -231,6 +241,7 @@ function databaseFrom(env: Pick<Env, keyof typeof databaseKeys>): Config['databa
     port: env.PGPORT,
     user: env.PGUSER,
     password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
+    passwordSecretArn: env.PGPASSWORD_SECRET_ARN,
     database: env.PGDATABASE,
   };
 }

@@ -236,6 +236,24 @@ describe('template.yaml', () => {
     }
   });
 
+  it('lets both functions read the database password secret only when one is given, and only that one', () => {
+    expect(declaredEnv(functionIds[0] as string).PGPASSWORD_SECRET_ARN).toEqual(
+      ref('DatabasePasswordSecretArn'),
+    );
+    const policy = template.Resources.DatabasePasswordSecretPolicy as Resource & { Condition?: string };
+    expect(policy.Type).toBe('AWS::IAM::ManagedPolicy');
+    expect(policy.Condition).toBe('HasDatabasePasswordSecret');
+    const properties = policy.Properties as { Roles: unknown[]; PolicyDocument: { Statement: unknown[] } };
+    expect(properties.Roles).toEqual(functionIds.map((id) => ref(`${id}Role`)));
+    expect(properties.PolicyDocument.Statement).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: ref('DatabasePasswordSecretArn'),
+      },
+    ]);
+  });
+
   it('has nothing reachable over HTTP', () => {
     for (const id of functionIds) {
       expect(
@@ -299,7 +317,9 @@ describe('template.yaml', () => {
 
   it('refers only to parameters, resources, conditions and pseudo parameters that exist', () => {
     const parameters = Object.keys(template.Parameters ?? {});
-    const resources = Object.keys(template.Resources);
+    // The SAM transform adds `<Function>Role` for each function without a Role of its own.
+    const generatedRoles = functionIds.filter((id) => !props(id).Role).map((id) => `${id}Role`);
+    const resources = [...Object.keys(template.Resources), ...generatedRoles];
     const conditions = Object.keys(template.Conditions ?? {});
     const problems: string[] = [];
     const known = (name: string) =>

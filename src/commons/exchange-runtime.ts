@@ -5,8 +5,8 @@ import type { ExchangeDeps } from '../domain/exchange-code.ts';
 import { PostgresCodeStore } from '../store/codes.ts';
 import { createPool, type Pool } from '../store/pool.ts';
 import { MemoryTokenStash } from '../store/token-stash.ts';
-import { clientSecretSource } from './client-secret.ts';
 import { logger } from './logger.ts';
+import { clientSecretSource } from './secrets.ts';
 
 export type ExchangeRuntime = { config: Config; deps: ExchangeDeps; pool: Pool; close(): Promise<void> };
 

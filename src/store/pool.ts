@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { logger } from '../commons/logger.ts';
+import { databasePasswordSource } from '../commons/secrets.ts';
 import type { Config } from '../config.ts';
 
 /**
@@ -21,7 +22,9 @@ export function clientConfig(database: Config['database']): pg.ClientConfig {
     host: database.host,
     port: database.port,
     user: database.user,
-    password: database.password?.reveal(),
+    password:
+      database.password?.reveal() ??
+      (database.passwordSecretArn ? databasePasswordSource(database.passwordSecretArn) : undefined),
     database: database.database,
   };
 }

@@ -1,0 +1,82 @@
+import type { Config } from '../config.ts';
+import { Secret } from './secret.ts';
+
+/**
+ * A value from Secrets Manager, read on first use and kept `maxAgeMs` (rotated secrets are picked up
+ * after that). A failed read is not kept, so the next use tries again. The secret may be a plain string
+ * or JSON holding one of `keys`.
+ */
+export function secretsManagerValue(
+  arn: string,
+  options: { keys: string[]; maxAgeMs?: number; region?: string },
+): () => Promise<Secret> {
+  let cached: { value: Promise<Secret>; at: number } | undefined;
+  return () => {
+    const maxAgeMs = options.maxAgeMs ?? Number.POSITIVE_INFINITY;
+    if (!cached || Date.now() - cached.at > maxAgeMs) {
+      const value = fetchSecret(arn, options.keys, options.region).catch((error: unknown) => {
+        cached = undefined;
+        throw error;
+      });
+      cached = { value, at: Date.now() };
+    }
+    return cached.value;
+  };
+}
+
+/** The Cafe24 client secret: from the environment, or from Secrets Manager once per container. */
+export function clientSecretSource(
+  source: Config['cafe24']['clientSecret'],
+  region?: string,
+): () => Promise<Secret> {
+  if ('value' in source) return async () => source.value;
+  return secretsManagerValue(source.arn, { keys: ['client_secret', 'CAFE24_CLIENT_SECRET'], region });
+}
+
+const databasePasswords = new Map<string, () => Promise<Secret>>();
+
+/**
+ * The database password behind PGPASSWORD_SECRET_ARN (an RDS-managed secret is JSON with `password`),
+ * shared by every pool of the process and re-read every 5 minutes so a rotation is followed.
+ */
+export function databasePasswordSource(arn: string): () => Promise<string> {
+  let source = databasePasswords.get(arn);
+  if (!source) {
+    source = secretsManagerValue(arn, { keys: ['password'], maxAgeMs: 5 * 60_000 });
+    databasePasswords.set(arn, source);
+  }
+  const read = source;
+  return async () => (await read()).reveal();
+}
+
+async function fetchSecret(arn: string, keys: string[], region?: string): Promise<Secret> {
+  // Loaded on first use: the SDK costs ~75 ms of start-up, which plain configuration never pays.
+  const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
+  const client = new SecretsManagerClient(region ? { region } : {});
+  try {
+    const answer = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+    const text = answer.SecretString;
+    if (!text) throw new Error(`secret ${arn} has no SecretString`);
+    return new Secret(secretFromText(text, arn, keys));
+  } finally {
+    client.destroy();
+  }
+}
+
+/** A plain string, or a JSON object holding one of `keys`. */
+export function secretFromText(text: string, arn: string, keys: string[]): string {
+  if (!text.trimStart().startsWith('{')) return text.trim();
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new Error(`secret ${arn} looks like JSON but does not parse`);
+  }
+  const value = keys
+    .map((key) => json[key])
+    .find((candidate) => typeof candidate === 'string' && candidate !== '');
+  if (typeof value !== 'string') {
+    throw new Error(`secret ${arn} is JSON without a ${keys.map((key) => `"${key}"`).join(' or ')} string`);
+  }
+  return value;
+}
