@@ -122,7 +122,7 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
     expect(publish.sent.map((e) => e.id)).not.toContain(id);
   });
 
-  it('the scheduled run drains everything unpublished and marks it published', async () => {
+  it('the scheduled run drains everything unpublished and empties the outbox', async () => {
     const ids = await insertCodes(db.pool, 25);
     const publish = recordingPublisher();
     const handler = createRelayHandler(() => ({ pool: db.pool, publish }));
@@ -132,10 +132,7 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
     );
     expect(summary.published).toBeGreaterThanOrEqual(25);
     expect(publish.sent.map((e) => e.id)).toEqual(expect.arrayContaining(ids));
-    const { rows } = await db.pool.query(
-      'select count(*) from cafe24.oauth_authorization_codes where published_at is null and status = $1',
-      ['pending'],
-    );
+    const { rows } = await db.pool.query('select count(*) from cafe24.exchange_outbox');
     expect(Number(rows[0].count)).toBe(0);
   });
 

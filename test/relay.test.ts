@@ -84,7 +84,7 @@ describe('relay', () => {
       );
       expect(relay.stats.errors).toBeGreaterThanOrEqual(1);
       const { rows } = await db.pool.query(
-        'select count(*) from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and published_at is null',
+        'select count(*) from cafe24.exchange_outbox where code_id = any($1::bigint[])',
         [ids],
       );
       expect(Number(rows[0].count)).toBe(0);

@@ -8,13 +8,16 @@ import { clientSettings } from './clients.ts';
  * The endpoint is passed explicitly because the SDK otherwise sends each request to the host in its
  * QueueUrl, and an emulator's `sqs.<region>.localhost` URLs do not resolve everywhere.
  */
-export function createSqsClient(aws: AwsConfig, options: { maxAttempts?: number } = {}): SQSClient {
+export function createSqsClient(
+  aws: AwsConfig,
+  options: { maxAttempts?: number; requestTimeoutMs?: number } = {},
+): SQSClient {
   return new SQSClient({
     ...clientSettings(aws, 'sqs'),
     maxAttempts: options.maxAttempts ?? 3,
     retryMode: 'standard',
-    // Long polls last up to 20 s, so the request timeout sits above that.
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 25_000 },
+    // Long polls last up to 20 s, so the default request timeout sits above that.
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: options.requestTimeoutMs ?? 25_000 },
   });
 }
 

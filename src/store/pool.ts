@@ -35,14 +35,28 @@ export function clientConfig(
   };
 }
 
+/**
+ * No statement waits unboundedly, on any pool: a lock held by a frozen process, a runaway query or a
+ * transaction left open by a paused client all end in an error the caller retries or reports.
+ */
+export const WAITS = {
+  /** A row lock is normally held for milliseconds; longer means a stuck holder. */
+  lock_timeout: 3_000,
+  statement_timeout: 15_000,
+  /** A relay frozen mid-send loses its claim after this and another relay publishes its codes. */
+  idle_in_transaction_session_timeout: 15_000,
+};
+
 /** bigint ids arrive as strings and stay so: ids are opaque, never arithmetic. */
 export function createPool(
   connection: pg.ClientConfig,
-  options: { max?: number; applicationName?: string } = {},
+  options: { max?: number; applicationName?: string; waits?: Partial<typeof WAITS> } = {},
 ) {
   const pool = new pg.Pool({
     Client: SteadyClient,
     ...connection,
+    ...WAITS,
+    ...options.waits,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'cafe24-token-issuer',
     connectionTimeoutMillis: 5_000,

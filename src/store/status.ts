@@ -47,8 +47,10 @@ select mall_id, status, issued_at, expires_at, refresh_token_expires_at
 
 const CODES_SUMMARY = `
 select now() as now,
-       count(*) filter (where status = 'pending' and published_at is null)::int as unpublished_pending,
-       min(created_at) filter (where status = 'pending')                        as oldest_pending_at
+       (select count(*)::int
+          from cafe24.exchange_outbox o join cafe24.oauth_authorization_codes p on p.id = o.code_id
+         where p.status = 'pending')                      as unpublished_pending,
+       min(created_at) filter (where status = 'pending') as oldest_pending_at
   from cafe24.oauth_authorization_codes`;
 
 const CODES_BY_STATUS = `

@@ -17,7 +17,8 @@ export type RelayRuntime = {
 export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSize: number }): RelayRuntime {
   const connection = databaseConnection(config);
   const pool = createPool(connection, { max: options.poolSize, applicationName: 'cafe24-token-relay' });
-  const client = createSqsClient(config.aws);
+  // Sends only, while a transaction holds the claimed outbox rows: fail fast rather than hold them.
+  const client = createSqsClient(config.aws, { requestTimeoutMs: 5_000 });
   return {
     pool,
     connection,

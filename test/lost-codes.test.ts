@@ -1,0 +1,41 @@
+/**
+ * Ways the pipeline's own faults could lose a code (issue 10), each drilled on PostgreSQL 17 and the
+ * sandbox through the real exchange handler.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { claimUnpublished } from '../src/store/outbox.ts';
+import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+
+let stack: ExchangeStack;
+
+beforeAll(async () => {
+  stack = await startExchangeStack();
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe('a relay frozen mid-send', () => {
+  it('never makes an exchange wait: the relay holds outbox rows, the exchange claims code rows', async () => {
+    const { id } = await stack.newCode();
+    const frozen = await stack.db.pool.connect();
+    try {
+      // What a relay holds while SQS takes its batch, and keeps holding if it freezes right there.
+      await frozen.query('begin');
+      expect(await claimUnpublished(frozen, 50)).toContain(id);
+      expect(await stack.deliver(id)).toEqual({ batchItemFailures: [] });
+      expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged' });
+    } finally {
+      await frozen.query('rollback');
+      frozen.release();
+    }
+  });
+
+  it('bounds every wait on every pool: lock, statement and idle transaction', async () => {
+    const { rows } = await stack.runtime.pool.query(
+      `select current_setting('lock_timeout') as lock, current_setting('statement_timeout') as statement,
+              current_setting('idle_in_transaction_session_timeout') as idle`,
+    );
+    for (const value of Object.values(rows[0] as Record<string, string>)) expect(value).not.toBe('0');
+  });
+});
