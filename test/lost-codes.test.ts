@@ -39,3 +39,21 @@ describe('a relay frozen mid-send', () => {
     for (const value of Object.values(rows[0] as Record<string, string>)) expect(value).not.toBe('0');
   });
 });
+
+describe('mall ids differing in case', () => {
+  it('make one token row: a mall id is stored as Cafe24 spells it, lower case', async () => {
+    const upper = await stack.insertCode(stack.sandbox.issueCode('casemall'), { mallId: 'CASEMALL' });
+    const lower = await stack.insertCode(stack.sandbox.issueCode('casemall'), { mallId: 'casemall' });
+    expect(await stack.deliver(upper, lower)).toEqual({ batchItemFailures: [] });
+    const { rows } = await stack.db.pool.query(
+      `select mall_id from cafe24.oauth_tokens where lower(mall_id) = 'casemall'`,
+    );
+    expect(rows).toEqual([{ mall_id: 'casemall' }]);
+    expect((await stack.codeRow(upper)).mall_id).toBe('casemall');
+  });
+
+  it('are lower-cased wherever one is given: configuration, manual events, the CLI', async () => {
+    const manual = await stack.handler({ mallId: 'NoSuchMall' });
+    expect(manual).toEqual({ status: 'nothing-pending', mallId: 'nosuchmall' });
+  });
+});

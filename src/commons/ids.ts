@@ -2,15 +2,21 @@ import * as z from 'zod/mini';
 
 /**
  * The rule for a Cafe24 mall id, decided here once: it becomes a host name label
- * (`{mall_id}.cafe24api.com`), so nothing but letters, digits, `-` and `_`.
+ * (`{mall_id}.cafe24api.com`), so nothing but letters, digits, `-` and `_`; and Cafe24's mall ids are
+ * lower case, so any other spelling is lower-cased (the codes table's trigger does the same for rows).
  */
 export const MALL_ID_RULE = 'must be a Cafe24 mall id: letters, digits, "-" or "_"';
 const mallIdPattern = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
-export const mallIdSchema = z.string().check(z.regex(mallIdPattern, MALL_ID_RULE));
+export const mallIdSchema = z.string().check(z.regex(mallIdPattern, MALL_ID_RULE), z.toLowerCase());
 
 export function isMallId(value: string): boolean {
   return mallIdPattern.test(value);
+}
+
+/** The mall id as Cafe24 spells it. */
+export function normaliseMallId(value: string): string {
+  return value.toLowerCase();
 }
 
 const codeIdPattern = /^[1-9][0-9]{0,18}$/;
