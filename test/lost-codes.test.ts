@@ -4,8 +4,16 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimUnpublished } from '../src/store/outbox.ts';
-import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+import { readStatus } from '../src/store/status.ts';
+import { captureOutput } from './support/capture.ts';
+import {
+  CLIENT_ID,
+  CLIENT_SECRET,
+  type ExchangeStack,
+  startExchangeStack,
+} from './support/exchange-stack.ts';
 
+const logs = captureOutput();
 let stack: ExchangeStack;
 
 beforeAll(async () => {
@@ -55,5 +63,31 @@ describe('mall ids differing in case', () => {
   it('are lower-cased wherever one is given: configuration, manual events, the CLI', async () => {
     const manual = await stack.handler({ mallId: 'NoSuchMall' });
     expect(manual).toEqual({ status: 'nothing-pending', mallId: 'nosuchmall' });
+  });
+});
+
+describe('a Cafe24 (or a proxy) that echoes the request', () => {
+  it('leaves no encoding of the code, the client secret or the Basic credential in any field kept', async () => {
+    // Characters that URL- and form-encoding change, so each encoding differs from the code itself.
+    const code = 'Zx9/+q=w k&z~ü-echo';
+    const id = await stack.insertCode(code, { mallId: 'echomall' });
+    await stack.duringFault({ type: 'echo' }, async () => {
+      expect(await stack.deliver(id)).toEqual({ batchItemFailures: [] });
+    });
+    const row = await stack.codeRow(id);
+    expect(row.status).toBe('failed');
+    expect(row.last_error).toMatch(/^Cafe24 answered HTTP 400 \(invalid_request Basic \[redacted\]/);
+    const basic = Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64');
+    const report = JSON.stringify(await readStatus(stack.db.pool));
+    const kept = [String(row.last_error), report, logs.text()].join('\n');
+    for (const form of [
+      code,
+      encodeURIComponent(code),
+      new URLSearchParams({ code }).toString().slice('code='.length),
+      CLIENT_SECRET,
+      basic,
+    ]) {
+      expect(kept).not.toContain(form);
+    }
   });
 });
