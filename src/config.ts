@@ -109,6 +109,7 @@ const sections = {
     rules: () => [],
   },
   queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
+  requeue: { shape: { SQS_QUEUE_URL: optionalUrl('the exchange queue') }, rules: () => [] },
   dlq: { shape: { SQS_DLQ_URL: requiredUrl('the dead-letter queue') }, rules: () => [] },
   aws: {
     shape: {
@@ -133,7 +134,7 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 
 /** What each command needs; every command also reads `aws` (region, local endpoints). */
 export const commands = {
-  exchange: ['database', 'cafe24', 'clientSecret', 'exchange'],
+  exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'requeue'],
   relay: ['database', 'queue'],
   migrate: ['database'],
   status: ['database'],
@@ -188,6 +189,8 @@ type SectionConfigs = {
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
   queue: { url: string };
+  /** The exchange's own queue, to bring a record back in seconds; optional. */
+  requeue: { queueUrl?: string };
   dlq: { url: string };
   aws: AwsConfig;
 };
@@ -222,6 +225,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
+  requeue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
   dlq: (env) => ({ url: env.SQS_DLQ_URL }),
   aws: (env) => ({
     region: env.AWS_REGION,

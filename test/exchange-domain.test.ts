@@ -22,10 +22,16 @@ class FakeCodes implements CodeStore {
   rows = new Map<string, Row>();
   stored: Array<{ codeId: string; tokens: TokenSet }> = [];
   failStores = 0;
+  /** Claims that throw as a database outage would, before one succeeds. */
+  failClaims = 0;
   add(row: Partial<Row> & { id: string }) {
     this.rows.set(row.id, { mallId: 'shop', code: 'code', ageMs: 0, status: 'pending', attempts: 0, ...row });
   }
   async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
+    if (this.failClaims > 0) {
+      this.failClaims -= 1;
+      throw new Error('connection terminated unexpectedly');
+    }
     const row = this.rows.get(codeId);
     if (!row) return { claimed: false, status: 'missing' };
     if (row.status !== 'pending') {
@@ -49,6 +55,10 @@ class FakeCodes implements CodeStore {
         remainingMs: lifetimeMs - row.ageMs,
       },
     };
+  }
+  async release(codeId: string) {
+    const row = this.rows.get(codeId)!;
+    if (row.status === 'exchanging') row.status = 'pending';
   }
   async recordAttempt(codeId: string) {
     this.rows.get(codeId)!.attempts += 1;
@@ -115,6 +125,37 @@ function setup(answers: Array<TokenSet | ExchangeFailure>) {
 }
 
 describe('exchangeCode (domain, with fakes)', () => {
+  it('retries a database outage at claim time while the code lives, then exchanges in the same call', async () => {
+    const { codes, sent, deps } = setup([tokens()]);
+    codes.add({ id: '1' });
+    codes.failClaims = 4;
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'exchanged', attempts: 1 });
+    expect(sent).toHaveLength(1);
+  });
+
+  it('hands a database outage that outlasts the invocation back to the queue soon, nothing sent', async () => {
+    const { codes, sent, deps } = setup([tokens()]);
+    codes.add({ id: '1' });
+    codes.failClaims = 1_000;
+    const result = await exchangeCode(deps, '1', { budgetEndsAt: deps.now!() + 5_000 });
+    expect(result).toMatchObject({ status: 'retry', retryAfterMs: expect.any(Number) });
+    expect((result as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(5_000);
+    expect(sent).toHaveLength(0);
+  });
+
+  it("stops at the invocation's budget and gives the live code back, unsent since its last answer", async () => {
+    const { codes, sent, deps } = setup(
+      Array.from({ length: 20 }, () => new ExchangeFailure('transient', 'no answer within 10000 ms')),
+    );
+    codes.add({ id: '1' });
+    const result = await exchangeCode(deps, '1', { budgetEndsAt: deps.now!() + 3_000 });
+    expect(result).toMatchObject({ status: 'retry', reason: expect.stringMatching(/handed back/) });
+    expect(codes.rows.get('1')!.status).toBe('pending');
+    // Backoff 200, 400, 800 ms…: only the attempts that fit the 3 s budget were sent.
+    expect(sent.length).toBeGreaterThanOrEqual(2);
+    expect(sent.length).toBeLessThan(5);
+  });
+
   it('does not wait out a Retry-After that runs past the code life: records expired', async () => {
     const { codes, sent, deps } = setup([
       new ExchangeFailure('transient', 'HTTP 429', { retryAfterMs: 120_000 }),

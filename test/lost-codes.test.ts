@@ -91,3 +91,36 @@ describe('a Cafe24 (or a proxy) that echoes the request', () => {
     }
   });
 });
+
+describe('a short database outage at claim time', () => {
+  it('is retried in process while the code lives: exchanged in the same invocation, one request', async () => {
+    const { id, code } = await stack.newCode('outagemall');
+    // Every UPDATE of the codes table fails, as statements do while the database restarts or fails over.
+    await stack.db.pool.query(`
+      create or replace function test_outage() returns trigger language plpgsql as $$
+      begin raise exception 'the database is starting up' using errcode = '57P03'; end $$;
+      create trigger test_outage before update on cafe24.oauth_authorization_codes
+        for each statement execute function test_outage();`);
+    const delivered = stack.deliver(id);
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await stack.db.pool.query('drop trigger test_outage on cafe24.oauth_authorization_codes');
+    expect(await delivered).toEqual({ batchItemFailures: [] });
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged', attempts: 1 });
+    expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
+  });
+});
+
+describe("the Lambda's own deadline", () => {
+  it('bounds every wait: a hanging Cafe24 makes the invocation hand the live code back in time', async () => {
+    const { id, code } = await stack.newCode('deadlinemall');
+    const timeoutMs = 8_000;
+    const started = Date.now();
+    const response = await stack.duringFault({ type: 'hang' }, () => stack.deliver(id, { timeoutMs }));
+    // Returned before Lambda would have killed it (the request timeout alone is 10 s).
+    expect(Date.now() - started).toBeLessThan(timeoutMs);
+    expect(response.batchItemFailures).toHaveLength(1);
+    // The code lives on, unclaimed, for the redelivery: nothing lost, one request sent.
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
+  });
+});

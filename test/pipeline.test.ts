@@ -131,7 +131,7 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
     expect(listed.every((m) => m.kind === 'exchange' && m.receiveCount >= 2)).toBe(true);
     expect(await statusOf(alive!.id)).toBe('pending');
     // Each failed attempt said why, with the code id.
-    expect(logs.text()).toMatch(/exchange failed, message will be retried.*simulated claim failure/);
+    expect(logs.text()).toMatch(/database call failed, retrying.*simulated claim failure/);
 
     // Fixed; one of the two codes outlived its minute meanwhile.
     await db.pool.query('drop trigger test_refuse_claim on cafe24.oauth_authorization_codes');

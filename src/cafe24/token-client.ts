@@ -24,7 +24,7 @@ export type TokenClientOptions = {
   dispatcher?: Dispatcher;
 };
 
-export type CodeExchangeRequest = { mallId: string; code: Secret; redirectUri: string };
+export type CodeExchangeRequest = { mallId: string; code: Secret; redirectUri: string; timeoutMs?: number };
 
 /** Cafe24's OAuth token endpoint over undici. Every failure is an ExchangeFailure with its kind. */
 export class Cafe24TokenClient {
@@ -50,10 +50,11 @@ export class Cafe24TokenClient {
       code: exchange.code.reveal(),
       redirect_uri: exchange.redirectUri,
     });
-    return this.#post(this.tokenUrl(exchange.mallId), body, [exchange.code]);
+    return this.#post(this.tokenUrl(exchange.mallId), body, [exchange.code], exchange.timeoutMs);
   }
 
-  async #post(url: URL, form: URLSearchParams, secrets: Secret[]): Promise<TokenSet> {
+  async #post(url: URL, form: URLSearchParams, secrets: Secret[], timeoutMs?: number): Promise<TokenSet> {
+    const requestTimeoutMs = Math.max(0, Math.min(this.#options.requestTimeoutMs, timeoutMs ?? Infinity));
     const clientSecret = await this.#options.clientSecret();
     const basic = Buffer.from(`${this.#options.clientId}:${clientSecret.reveal()}`).toString('base64');
     const redact = (text: string) => scrub(text, [...secrets, clientSecret, new Secret(basic)]);
@@ -68,10 +69,10 @@ export class Cafe24TokenClient {
           accept: 'application/json',
         },
         body: form.toString(),
-        signal: AbortSignal.timeout(this.#options.requestTimeoutMs),
+        signal: AbortSignal.timeout(requestTimeoutMs),
       });
     } catch (error) {
-      throw classifyNetworkError(error, url, this.#options);
+      throw classifyNetworkError(error, url, { ...this.#options, requestTimeoutMs });
     }
     const text = await readLimited(response).catch((error: unknown) => {
       throw classifyNetworkError(error, url, this.#options);

@@ -39,7 +39,26 @@ export type ExchangeResult =
     }
   | { status: 'already-done'; codeId: string; state: 'exchanged' | 'failed' | 'expired'; reason?: string }
   | { status: 'failed' | 'expired'; codeId: string; mallId: string; reason: string; attempts: number }
-  | { status: 'retry'; codeId: string; reason: string };
+  | {
+      status: 'retry';
+      codeId: string;
+      reason: string;
+      /** Bring the message back this soon (a database outage, the invocation's time ran out). */
+      retryAfterMs?: number;
+    };
+
+export type ExchangeOptions = {
+  /**
+   * When this invocation must be done with the code (Lambda: its remaining time minus a margin): no
+   * request, backoff or store retry runs past it. No bound by default.
+   */
+  budgetEndsAt?: number;
+};
+
+/** How soon a record handed back to the queue should return: the code is still alive. */
+const HAND_BACK_MS = 2_000;
+/** A request is not started with less than this left of the invocation. */
+const MIN_REQUEST_MS = 1_000;
 
 const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -49,8 +68,24 @@ const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resol
  * answers, store the tokens and the code's state in one transaction, and stash tokens that could not be
  * stored so a later delivery stores them.
  */
-export async function exchangeCode(deps: ExchangeDeps, codeId: string): Promise<ExchangeResult> {
-  const claim = await deps.codes.claim(codeId, deps.policy.codeLifetimeMs);
+export async function exchangeCode(
+  deps: ExchangeDeps,
+  codeId: string,
+  options: ExchangeOptions = {},
+): Promise<ExchangeResult> {
+  const now = deps.now ?? Date.now;
+  const budgetEnd = options.budgetEndsAt ?? Number.POSITIVE_INFINITY;
+  // Before the claim the code's age is unknown; it cannot live longer than a lifetime from now.
+  const claimUntil = Math.min(now() + deps.policy.codeLifetimeMs, budgetEnd);
+  let claim: Awaited<ReturnType<CodeStore['claim']>>;
+  try {
+    claim = await retryDatabase(deps, 'claim', claimUntil, () =>
+      deps.codes.claim(codeId, deps.policy.codeLifetimeMs),
+    );
+  } catch (error) {
+    const reason = `database unavailable at claim (${describeError(error)}); nothing sent`;
+    return { status: 'retry', codeId, reason, retryAfterMs: HAND_BACK_MS };
+  }
   if (!claim.claimed) {
     if (claim.status === 'missing') {
       return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}` };
@@ -60,10 +95,14 @@ export async function exchangeCode(deps: ExchangeDeps, codeId: string): Promise<
     if (claim.status === 'pending') return { status: 'retry', codeId, reason: 'the code is still pending' };
     return { status: 'already-done', codeId, state: claim.status, reason: claim.lastError };
   }
-  return exchangeClaimed(deps, claim.code);
+  return exchangeClaimed(deps, claim.code, budgetEnd);
 }
 
-async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<ExchangeResult> {
+async function exchangeClaimed(
+  deps: ExchangeDeps,
+  code: ClaimedCode,
+  budgetEnd: number,
+): Promise<ExchangeResult> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepFor;
   const finish = async (
@@ -71,7 +110,9 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
     reason: string,
     attempts: number,
   ): Promise<ExchangeResult> => {
-    await deps.codes.recordFailure(code.id, status, reason);
+    await retryDatabase(deps, 'record the outcome', budgetEnd, () =>
+      deps.codes.recordFailure(code.id, status, reason),
+    );
     deps.log.warn(`code ${status}`, { codeId: code.id, mallId: code.mallId, reason, attempts });
     return { status, codeId: code.id, mallId: code.mallId, reason, attempts };
   };
@@ -89,16 +130,33 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
     );
   }
 
+  // The code outlives this invocation: give it back, unsent since the last answer, for a redelivery.
+  const handBack = async (why: string): Promise<ExchangeResult> => {
+    await deps.codes.release(code.id).catch(() => {});
+    const reason = `${why}; handed back while the code lives`;
+    deps.log.warn('code handed back', { codeId: code.id, mallId: code.mallId, reason });
+    return { status: 'retry', codeId: code.id, reason, retryAfterMs: HAND_BACK_MS };
+  };
+
   let attempts = 0;
   for (;;) {
+    if (budgetEnd - now() < MIN_REQUEST_MS) return handBack("the invocation's time ran out");
+    try {
+      await retryDatabase(deps, 'record the attempt', Math.min(deadline, budgetEnd), () =>
+        deps.codes.recordAttempt(code.id),
+      );
+    } catch (error) {
+      return handBack(`database unavailable before sending (${describeError(error)})`);
+    }
     attempts += 1;
-    await deps.codes.recordAttempt(code.id);
     let tokens: TokenSet;
     try {
       tokens = await deps.cafe24.exchangeCode({
         mallId: code.mallId,
         code: code.code,
         redirectUri: code.redirectUri ?? deps.redirectUri,
+        // The request never outlasts the invocation (it may outlast the code: sent in time, answered late).
+        timeoutMs: budgetEnd - now(),
       });
     } catch (error) {
       const failure =
@@ -112,6 +170,11 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
           attempts,
         );
       }
+      if (now() + delay + MIN_REQUEST_MS >= budgetEnd) {
+        return handBack(
+          `the invocation's time ran out after ${attempts} attempt(s); last: ${failure.message}`,
+        );
+      }
       deps.log.info('transient failure, retrying', {
         codeId: code.id,
         attempt: attempts,
@@ -121,7 +184,7 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
       await sleep(delay);
       continue;
     }
-    return storeIssued(deps, code, tokens, attempts);
+    return storeIssued(deps, code, tokens, attempts, budgetEnd);
   }
 }
 
@@ -131,10 +194,11 @@ async function storeIssued(
   code: { id: string; mallId: string },
   tokens: TokenSet,
   attempts: number,
+  budgetEnd = Number.POSITIVE_INFINITY,
 ) {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepFor;
-  const giveUpAt = now() + (deps.policy.storeRetryMs ?? 10_000);
+  const giveUpAt = Math.min(now() + (deps.policy.storeRetryMs ?? 10_000), budgetEnd);
   for (let attempt = 1; ; attempt += 1) {
     try {
       const token = await deps.codes.recordSuccess(code, tokens);
@@ -209,6 +273,35 @@ export async function flushStash(deps: ExchangeDeps): Promise<number> {
   return stored;
 }
 
+/**
+ * A database call retried with backoff until `until`, for outages of seconds (a failover, a restart):
+ * the code's one minute would not survive the queue's visibility timeout. Throws the last error after.
+ */
+async function retryDatabase<T>(
+  deps: ExchangeDeps,
+  what: string,
+  until: number,
+  work: () => Promise<T>,
+): Promise<T> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? sleepFor;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      const delay = backoffMs(attempt);
+      if (now() + delay >= until) throw error;
+      deps.log.warn('database call failed, retrying', {
+        what,
+        attempt,
+        delayMs: delay,
+        error: describeError(error),
+      });
+      await sleep(delay);
+    }
+  }
+}
+
 /** 200 ms, 400 ms, 800 ms … capped at 5 s, with ±20 % jitter so concurrent retries spread out. */
 export function backoffMs(attempt: number): number {
   const base = Math.min(5_000, 200 * 2 ** (attempt - 1));
@@ -219,10 +312,14 @@ export type ManualRequest = { codeId?: string; mallId?: string };
 export type ManualResult = ExchangeResult | { status: 'nothing-pending'; mallId: string };
 
 /** The seed's console run: a given code, or the newest pending code of a mall. */
-export async function exchangeRequested(deps: ExchangeDeps, request: ManualRequest): Promise<ManualResult> {
-  if (request.codeId !== undefined) return exchangeCode(deps, request.codeId);
+export async function exchangeRequested(
+  deps: ExchangeDeps,
+  request: ManualRequest,
+  options: ExchangeOptions = {},
+): Promise<ManualResult> {
+  if (request.codeId !== undefined) return exchangeCode(deps, request.codeId, options);
   if (request.mallId === undefined) throw new Error('name a code id or a mall id');
   const codeId = await deps.codes.newestPending(request.mallId);
   if (codeId === undefined) return { status: 'nothing-pending', mallId: request.mallId };
-  return exchangeCode(deps, codeId);
+  return exchangeCode(deps, codeId, options);
 }

@@ -33,6 +33,8 @@ export type StoreOutcome = 'stored' | 'newer-token-kept';
 export type CodeStore = {
   /** pending → exchanging, atomically: of any number of concurrent callers exactly one gets `claimed`. */
   claim(codeId: string, lifetimeMs: number): Promise<ClaimResult>;
+  /** exchanging → pending: the claimer gives the code back for a later delivery (its time ran out). */
+  release(codeId: string): Promise<void>;
   /** A token request is about to be sent for this code (counted in `attempts`). */
   recordAttempt(codeId: string): Promise<void>;
   /** One transaction: UPSERT the tokens (never over a newer issue) and mark the code exchanged. */
@@ -45,7 +47,13 @@ export type CodeStore = {
 
 /** Exchanges a code at Cafe24; throws ExchangeFailure. */
 export type TokenIssuer = {
-  exchangeCode(request: { mallId: string; code: Secret; redirectUri: string }): Promise<TokenSet>;
+  /** `timeoutMs` shortens the client's own request timeout (never lengthens it). */
+  exchangeCode(request: {
+    mallId: string;
+    code: Secret;
+    redirectUri: string;
+    timeoutMs?: number;
+  }): Promise<TokenSet>;
 };
 
 /**

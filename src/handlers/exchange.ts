@@ -6,7 +6,13 @@ import { describeError } from '../commons/errors.ts';
 import { codeIdSchema, mallIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { exchangeCode, exchangeRequested, flushStash, type ManualResult } from '../domain/exchange-code.ts';
+import {
+  type ExchangeOptions,
+  exchangeCode,
+  exchangeRequested,
+  flushStash,
+  type ManualResult,
+} from '../domain/exchange-code.ts';
 import { parseMessageBody } from '../queue/messages.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from './runtime/exchange.ts';
 
@@ -23,6 +29,9 @@ const manualEventSchema = z.strictObject({
 
 export type ManualEvent = z.input<typeof manualEventSchema>;
 
+/** Left for answering, releasing a claim and stashing tokens (an S3 write) once the budget is spent. */
+const DEADLINE_MARGIN_MS = 5_000;
+
 /** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
 class RecordNotDone extends Error {
   override name = 'RecordNotDone';
@@ -30,7 +39,11 @@ class RecordNotDone extends Error {
 
 /** The exchange Lambda: validates, maps and delegates to the domain's `exchangeCode`. */
 export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
-  async function handleRecord(runtime: ExchangeRuntime, record: SQSRecord): Promise<void> {
+  async function handleRecord(
+    runtime: ExchangeRuntime,
+    record: SQSRecord,
+    options: ExchangeOptions,
+  ): Promise<void> {
     const parsed = parseMessageBody(record.body);
     if (!parsed.ok) {
       logger.error('malformed message', { messageId: record.messageId, reason: parsed.reason });
@@ -40,14 +53,19 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     // One case per message kind; a new kind (token refresh, say) fails to compile until it is handled here.
     switch (message.kind) {
       case 'exchange':
-        return exchangeRecord(runtime, record, message.codeId);
+        return exchangeRecord(runtime, record, message.codeId, options);
       default:
         return message.kind satisfies never;
     }
   }
 
-  async function exchangeRecord(runtime: ExchangeRuntime, record: SQSRecord, codeId: string): Promise<void> {
-    const result = await exchangeCode(runtime.deps, codeId).catch((error: unknown) => {
+  async function exchangeRecord(
+    runtime: ExchangeRuntime,
+    record: SQSRecord,
+    codeId: string,
+    options: ExchangeOptions,
+  ): Promise<void> {
+    const result = await exchangeCode(runtime.deps, codeId, options).catch((error: unknown) => {
       // The database (or something unforeseen) failed before any final state: SQS tries again.
       logger.error('exchange failed, message will be retried', {
         messageId: record.messageId,
@@ -62,6 +80,8 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
         codeId: result.codeId,
         reason: result.reason,
       });
+      // The code is still alive: back in seconds, not after the queue's visibility timeout.
+      if (result.retryAfterMs !== undefined) await runtime.requeue(record, result.retryAfterMs);
       throw new RecordNotDone(result.reason);
     }
   }
@@ -72,12 +92,16 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
   ): Promise<SQSBatchResponse | ManualResult> {
     if (context) logger.addContext(context);
     const runtime = getRuntime();
+    // Every wait of this invocation ends before Lambda's own timeout would kill it mid-way.
+    const options: ExchangeOptions = context
+      ? { budgetEndsAt: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS }
+      : {};
     await flushStash(runtime.deps);
     if ('Records' in event && Array.isArray(event.Records)) {
       const limit = pLimit(runtime.config.exchange.concurrency);
       return processPartialResponse(
         event,
-        (record: SQSRecord) => limit(() => handleRecord(runtime, record)),
+        (record: SQSRecord) => limit(() => handleRecord(runtime, record, options)),
         new BatchProcessor(EventType.SQS),
         {
           context,
@@ -96,7 +120,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     if (manual.data.codeId === undefined && mallId === undefined) {
       throw new Error('{} exchanges the newest pending code of CAFE24_MALL_ID, which is not set');
     }
-    const result = await exchangeRequested(runtime.deps, { codeId: manual.data.codeId, mallId });
+    const result = await exchangeRequested(runtime.deps, { codeId: manual.data.codeId, mallId }, options);
     logger.info('manual exchange', { result });
     return result;
   };

@@ -23,6 +23,11 @@ update cafe24.oauth_authorization_codes
    set attempts = attempts + 1, updated_at = now()
  where id = $1`;
 
+const RELEASE = `
+update cafe24.oauth_authorization_codes
+   set status = 'pending', claimed_at = null, updated_at = now()
+ where id = $1 and status = 'exchanging'`;
+
 const MARK_EXCHANGED = `
 update cafe24.oauth_authorization_codes
    set status = 'exchanged', finished_at = now(), updated_at = now(), last_error = $2
@@ -70,6 +75,10 @@ export class PostgresCodeStore implements CodeStore {
       claimedAgoMs: state.claimed_ago_ms === null ? undefined : Number(state.claimed_ago_ms),
       attempts: state.attempts,
     };
+  }
+
+  async release(codeId: string): Promise<void> {
+    await this.#pool.query(RELEASE, [codeId]);
   }
 
   async recordAttempt(codeId: string): Promise<void> {

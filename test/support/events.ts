@@ -31,7 +31,9 @@ export function exchangeRecord(codeId: string): SQSRecord {
   return sqsRecord(JSON.stringify({ kind: 'exchange', codeId }));
 }
 
-export function lambdaContext(functionName = 'cafe24-token-exchange'): Context {
+/** A Lambda context whose remaining time counts down from `timeoutMs` (the exchange's 75 s by default). */
+export function lambdaContext(functionName = 'cafe24-token-exchange', timeoutMs = 75_000): Context {
+  const started = Date.now();
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
@@ -41,7 +43,7 @@ export function lambdaContext(functionName = 'cafe24-token-exchange'): Context {
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'test',
-    getRemainingTimeInMillis: () => 60_000,
+    getRemainingTimeInMillis: () => Math.max(0, timeoutMs - (Date.now() - started)),
     done: () => {},
     fail: () => {},
     succeed: () => {},

@@ -23,8 +23,11 @@ export type ExchangeStack = {
   newCode(mallId?: string): Promise<{ id: string; code: string }>;
   codeRow(id: string): Promise<Record<string, unknown>>;
   tokenRow(mallId?: string): Promise<Record<string, unknown> | undefined>;
-  /** One SQS event holding an exchange message per code id, to the real handler. */
-  deliver(...codeIds: string[]): Promise<SQSBatchResponse>;
+  /**
+   * One SQS event holding an exchange message per code id, to the real handler; a last argument
+   * `{ timeoutMs }` sets the invocation's time (the deployed 75 s by default).
+   */
+  deliver(...args: Array<string | { timeoutMs: number }>): Promise<SQSBatchResponse>;
   /** Runs `work` while the sandbox answers every request with `fault`, then clears it. */
   duringFault<T>(fault: SandboxFault, work: () => Promise<T>): Promise<T>;
   stop(): Promise<void>;
@@ -75,8 +78,11 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     async tokenRow(mallId = MALL) {
       return (await db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0];
     },
-    async deliver(...codeIds) {
-      return (await handler(sqsEvent(...codeIds.map(exchangeRecord)), lambdaContext())) as SQSBatchResponse;
+    async deliver(...args) {
+      const codeIds = args.filter((arg) => typeof arg === 'string');
+      const options = args.find((arg) => typeof arg !== 'string');
+      const context = lambdaContext(undefined, options?.timeoutMs);
+      return (await handler(sqsEvent(...codeIds.map(exchangeRecord)), context)) as SQSBatchResponse;
     },
     async duringFault(fault, work) {
       sandbox.setFault(fault);

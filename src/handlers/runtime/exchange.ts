@@ -1,6 +1,9 @@
+import type { SQSRecord } from 'aws-lambda';
 import { S3TokenStash } from '../../aws/s3-token-stash.ts';
 import { clientSecretSource } from '../../aws/secrets-manager.ts';
+import { sqsRequeue } from '../../aws/sqs-requeue.ts';
 import { Cafe24TokenClient } from '../../cafe24/token-client.ts';
+import { describeError } from '../../commons/errors.ts';
 import { logger } from '../../commons/logger.ts';
 import type { ConfigFor } from '../../config.ts';
 import type { ExchangeDeps } from '../../domain/exchange-code.ts';
@@ -9,10 +12,32 @@ import type { Pool } from '../../store/pool.ts';
 import { MemoryTokenStash } from '../../store/token-stash.ts';
 import { openPool } from './database.ts';
 
+/**
+ * Shortens a record's visibility on the exchange queue (SQS_QUEUE_URL) so it returns in seconds.
+ * Without a queue URL the record waits out the queue's visibility timeout, as SQS does by default.
+ */
+function requeueWith(config: ConfigFor<'exchange'>): ExchangeRuntime['requeue'] {
+  const queueUrl = config.requeue.queueUrl;
+  if (queueUrl === undefined) return async () => {};
+  const changeVisibility = sqsRequeue(config.aws, queueUrl);
+  return async (record, ms) => {
+    try {
+      await changeVisibility(record.receiptHandle, Math.max(1, Math.ceil(ms / 1000)));
+    } catch (error) {
+      logger.warn('could not shorten the visibility timeout', {
+        messageId: record.messageId,
+        error: describeError(error),
+      });
+    }
+  };
+}
+
 export type ExchangeRuntime = {
   config: ConfigFor<'exchange'>;
   deps: ExchangeDeps;
   pool: Pool;
+  /** Makes a record visible again in `ms` (rounded up to whole seconds); best effort. */
+  requeue(record: SQSRecord, ms: number): Promise<void>;
   close(): Promise<void>;
 };
 
@@ -44,5 +69,5 @@ export function createExchangeRuntime(config: ConfigFor<'exchange'>): ExchangeRu
       expiryMarginMs: config.exchange.expiryMarginMs,
     },
   };
-  return { config, deps, pool, close: () => pool.end() };
+  return { config, deps, pool, requeue: requeueWith(config), close: () => pool.end() };
 }
