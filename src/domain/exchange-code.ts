@@ -108,7 +108,10 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
     } catch (error) {
       const failure =
         error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
-      if (failure.kind === 'final') return finish('failed', failure.message, attempts);
+      // Refused client credentials fail every code alike; the code's failure names them.
+      if (failure.kind === 'final' || failure.kind === 'configuration') {
+        return finish('failed', failure.message, attempts);
+      }
       const delay = Math.max(backoffMs(attempts), failure.retryAfterMs ?? 0);
       if (now() + delay >= deadline) {
         return finish(
