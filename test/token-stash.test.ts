@@ -63,7 +63,7 @@ describe('the S3 token stash (rule 6 across containers)', () => {
     const first = container();
     try {
       expect((await first(id)).batchItemFailures).toHaveLength(1);
-      expect(await stashedKeys()).toEqual([`stash/${id}.json`]);
+      expect(await stashedKeys()).toEqual([`stash/authorization_code/${id}.json`]);
     } finally {
       await stack.db.pool.query('drop trigger test_refuse on cafe24.oauth_authorization_codes');
     }

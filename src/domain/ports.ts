@@ -46,12 +46,21 @@ export type TokenIssuer = {
   exchangeCode(request: { mallId: string; code: Secret; redirectUri: string }): Promise<TokenSet>;
 };
 
+/** Which grant issued stashed tokens, and so what they are keyed by: a code id, or a mall id. */
+export type StashGrant = 'authorization_code' | 'refresh_token';
+
+/** Issued tokens the database could not take yet. */
+export type StashEntry = { grant: StashGrant; key: string; mallId: string; tokens: TokenSet };
+
 /**
- * Where issued tokens wait when the database cannot take them (rule 6), until a retry or a redelivery
- * stores them. Keyed by code id.
+ * Where issued tokens wait when the database cannot take them (rules 6 and 8), until a retry, a
+ * redelivery or the next refresh of the mall stores them. Keyed by what was issued: a code's tokens by
+ * code id, a refreshed pair by mall id (it holds the mall's only live refresh token).
  */
 export type TokenStash = {
-  put(codeId: string, mallId: string, tokens: TokenSet): Promise<void>;
-  take(codeId: string): Promise<{ mallId: string; tokens: TokenSet } | undefined>;
-  codeIds(): Promise<string[]>;
+  put(entry: StashEntry): Promise<void>;
+  /** Removes and returns the entry: whoever took it stores it, or puts it back. */
+  take(grant: StashGrant, key: string): Promise<StashEntry | undefined>;
+  /** What this process holds (not a listing of any shared store). */
+  entries(): Promise<Array<{ grant: StashGrant; key: string }>>;
 };
