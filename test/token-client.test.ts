@@ -93,8 +93,18 @@ describe('Cafe24 token client', () => {
       'final',
       /invalid_grant: Code \[redacted\] time expired/,
     ],
-    [401, { error: 'invalid_client', error_description: 'Invalid client_secret' }, 'configuration', /HTTP 401/],
-    [400, { error: 'invalid_grant', error_description: 'Invalid client_secret' }, 'configuration', /CLIENT_SECRET/],
+    [
+      401,
+      { error: 'invalid_client', error_description: 'Invalid client_secret' },
+      'configuration',
+      /HTTP 401/,
+    ],
+    [
+      400,
+      { error: 'invalid_grant', error_description: 'Invalid client_secret' },
+      'configuration',
+      /CLIENT_SECRET/,
+    ],
     [401, 'Unauthorized', 'configuration', /client credentials/],
     [401, { error: 'invalid_grant', error_description: 'Invalid refresh_token' }, 'final', /invalid_grant/],
     [403, 'forbidden', 'final', /HTTP 403/],
@@ -197,7 +207,10 @@ describe('Cafe24 token client', () => {
     agent
       .get(ORIGIN)
       .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
-      .reply(401, { error: 'invalid_grant', error_description: `Invalid refresh_token ${REFRESH} (${SECRET})` });
+      .reply(401, {
+        error: 'invalid_grant',
+        error_description: `Invalid refresh_token ${REFRESH} (${SECRET})`,
+      });
     const error = (await refresh().catch((e: unknown) => e)) as ExchangeFailure;
     expect(error.kind).toBe('final');
     expect(error.message).toContain('Invalid refresh_token [redacted] ([redacted])');
