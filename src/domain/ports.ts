@@ -64,3 +64,52 @@ export type TokenStash = {
   /** What this process holds (not a listing of any shared store). */
   entries(): Promise<Array<{ grant: StashGrant; key: string }>>;
 };
+
+/** A token row as the refresh sees it, read under its lease. Times relative to the database's clock. */
+export type TokenRow = {
+  mallId: string;
+  status: 'active' | 'invalid';
+  accessToken: Secret;
+  refreshToken: Secret;
+  issuedAt: Date;
+  expiresAt: Date;
+  refreshTokenExpiresAt: Date;
+  /** expires_at − now(), by the database's clock. */
+  expiresInMs: number;
+  /** refresh_token_expires_at − now(), by the database's clock. */
+  refreshExpiresInMs: number;
+  invalidReason: string | undefined;
+};
+
+/** The per-mall refresh lease (rule 7): of any number of concurrent claimers, one gets `claimed`. */
+export type RefreshClaim =
+  | { status: 'claimed'; owner: string; row: TokenRow }
+  | { status: 'locked'; owner: string; leaseLeftMs: number }
+  | { status: 'missing' };
+
+/** `cafe24.oauth_tokens`, as the refresh needs it (Postgres in production, fakes in unit tests). */
+export type TokenStore = {
+  /** Takes the mall's lease for `leaseMs` and returns the row as it is now (the re-read of rule 7). */
+  claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim>;
+  /** Gives the lease back, if `owner` still holds it. */
+  release(mallId: string, owner: string): Promise<void>;
+  /** The row without taking the lease. */
+  read(mallId: string): Promise<TokenRow | undefined>;
+  /**
+   * One transaction that ends the refresh: UPSERT the pair (never over a newer issue, rule 10), record
+   * the success and release `owner`'s lease.
+   */
+  storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome>;
+  /**
+   * `invalid` with its reason, only while the row still holds `refused` (else someone rotated it: a
+   * race, not a dead mall). Releases the lease. Returns whether the row was marked.
+   */
+  markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean>;
+  /** A transient failure: counted, its reason kept, the row stays active; releases the lease. */
+  recordRefreshFailure(mallId: string, owner: string, reason: string): Promise<void>;
+};
+
+/** Refreshes a mall's tokens at Cafe24; throws ExchangeFailure. */
+export type TokenRefresher = {
+  refreshToken(request: { mallId: string; refreshToken: Secret }): Promise<TokenSet>;
+};
