@@ -79,6 +79,8 @@ export const envSchema = z.object({
   CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
   CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
   EXCHANGE_CONCURRENCY: integer(1, 100, 10),
+  // Due when the access token (2 h) expires within this; at most half its life, or every run would be due.
+  REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
 });
 
 const present = (value: string | undefined) => (value ?? '').trim() !== '';
@@ -165,6 +167,8 @@ export type Config = {
   /** Where issued tokens wait when the database cannot take them; memory only without a bucket. */
   tokenStash: { bucket?: string; endpoint?: string };
   exchangeConcurrency: number;
+  /** A mall is due for refresh when its access token expires within `aheadMs`. */
+  refresh: { aheadMs: number };
   sqs: SqsConfig;
 };
 
@@ -202,6 +206,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
       expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
     },
     exchangeConcurrency: env.EXCHANGE_CONCURRENCY,
+    refresh: { aheadMs: env.REFRESH_AHEAD_SECONDS * 1000 },
     tokenStash: { bucket: env.TOKEN_STASH_BUCKET, endpoint: env.AWS_ENDPOINT_URL_S3 },
     sqs: sqsFrom(env),
   };

@@ -34,7 +34,10 @@ class FakeTokens implements TokenStore {
   failStores = 0;
   claims = 0;
   #seq = 0;
-  constructor(readonly clock: () => number) {}
+  readonly clock: () => number;
+  constructor(clock: () => number) {
+    this.clock = clock;
+  }
 
   add(mallId: string, row: Partial<FakeRow> = {}) {
     const t = this.clock();
