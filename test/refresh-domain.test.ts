@@ -326,7 +326,17 @@ describe('refreshMall (domain, with fakes)', () => {
     expect(await t.deps.stash.entries()).toEqual([{ grant: 'authorization_code', key: '7' }]);
   });
 
-  it('missing mall', async () => {
+  it('gives the lease back at once when the stash or the database fails under it', async () => {
+    const t = setup();
+    t.deps.stash.take = async () => {
+      throw new Error('S3 unreachable');
+    };
+    await expect(refreshMall(t.deps, 'shop')).rejects.toThrow('S3 unreachable');
+    expect(t.tokens.rows.get('shop')!.lockedBy).toBeUndefined();
+    expect(t.sent).toEqual([]);
+  });
+
+  it('reports a missing mall', async () => {
     const t = setup();
     expect(await refreshMall(t.deps, 'nosuch')).toEqual({ status: 'missing', mallId: 'nosuch' });
   });

@@ -2,7 +2,7 @@ import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
 import type { Secret } from '../commons/secret.ts';
 import { backoffMs, type Log } from './exchange-code.ts';
-import type { StoreOutcome, TokenRefresher, TokenStash, TokenStore } from './ports.ts';
+import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
 
 export type RefreshPolicy = {
   /** Due when the access token expires within this (REFRESH_AHEAD_SECONDS). */
@@ -73,16 +73,9 @@ export async function refreshMall(
 ): Promise<RefreshResult> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepFor;
-  const { policy, log } = deps;
-  const aheadMs = options.aheadMs ?? policy.aheadMs;
-  const maxAttempts = policy.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
-  const refused: Secret[] = [];
-  let attempts = 0;
-  let lastTransient: string | undefined;
-  let lastRefusal: string | undefined;
-  let seenIssuedAt: number | undefined;
+  const { policy } = deps;
+  const state: CallState = { attempts: 0, refused: [] };
   let waitingSince: number | undefined;
-
   for (;;) {
     const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
     if (claim.status === 'missing') return { status: 'missing', mallId };
@@ -96,97 +89,143 @@ export async function refreshMall(
       continue;
     }
     waitingSince = undefined;
-    const { owner, row } = claim;
-    const leaseEndsAt = now() + policy.leaseMs;
-
-    // A pair this process refreshed but could not store holds the mall's only live refresh token.
-    const stashed = await deps.stash.take('refresh_token', mallId);
-    if (stashed) {
-      const stored = await storePair(deps, mallId, stashed.tokens, owner, attempts, leaseEndsAt);
-      if (stored.status !== 'refreshed') return stored;
-      log.info('stored a refreshed pair from the stash', { mallId, token: stored.token });
-      continue;
-    }
-
-    if (row.status === 'invalid') {
-      await deps.tokens.release(mallId, owner);
-      return { status: 'invalid', mallId, reason: row.invalidReason ?? 'marked invalid', attempts };
-    }
-
-    const seenRefused = refused.some((secret) => secret.reveal() === row.refreshToken.reveal());
-    if (row.refreshExpiresInMs <= 0 || seenRefused) {
-      const reason = seenRefused
-        ? (lastRefusal ?? 'Cafe24 refused the refresh token')
-        : `the refresh token expired at ${row.refreshTokenExpiresAt.toISOString()} and was not sent; ` +
-          'the mall must install the app again';
-      if (await deps.tokens.markInvalid(mallId, owner, row.refreshToken, reason)) {
-        log.warn('mall invalid', { mallId, reason, attempts });
-        return { status: 'invalid', mallId, reason, attempts };
-      }
-      continue;
-    }
-
-    // Changed since this call first read it: another process refreshed it, so even --force is done.
-    const changed = seenIssuedAt !== undefined && row.issuedAt.getTime() !== seenIssuedAt;
-    seenIssuedAt = row.issuedAt.getTime();
-    if ((!options.force || changed) && row.expiresInMs > aheadMs) {
-      await deps.tokens.release(mallId, owner);
-      return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
-    }
-
-    attempts += 1;
-    let tokens: TokenSet;
+    let outcome: RefreshResult | 'again';
     try {
-      tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
+      outcome = await underLease(deps, mallId, options, claim, state);
     } catch (error) {
-      const failure =
-        error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
-      if (failure.kind === 'configuration') {
-        await deps.tokens.release(mallId, owner);
-        log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
-          mallId,
-          reason: failure.message,
-        });
-        return { status: 'configuration-error', mallId, reason: failure.message };
-      }
-      if (failure.kind === 'final') {
-        refused.push(row.refreshToken);
-        lastRefusal =
-          `Cafe24 refused the refresh token: ${failure.message}` +
-          (lastTransient
-            ? `; an earlier attempt got no answer (${lastTransient}), so Cafe24 may have rotated the token then`
-            : '') +
-          '; the mall must install the app again';
-        // A re-read decides: marked only while the row still holds the refused token.
-        if (await deps.tokens.markInvalid(mallId, owner, row.refreshToken, lastRefusal)) {
-          log.warn('mall invalid', { mallId, reason: lastRefusal, attempts });
-          return { status: 'invalid', mallId, reason: lastRefusal, attempts };
-        }
-        log.info('refresh refused, but the row changed meanwhile; re-reading', { mallId });
-        continue;
-      }
-      lastTransient = failure.message;
-      await deps.tokens.recordRefreshFailure(mallId, owner, failure.message);
-      if (attempts >= maxAttempts) {
-        log.warn('refresh failed transiently; the mall stays active', {
-          mallId,
-          attempts,
-          reason: failure.message,
-        });
-        return { status: 'transient-failure', mallId, reason: failure.message, attempts };
-      }
-      const delay = Math.max(backoffMs(attempts), failure.retryAfterMs ?? 0);
-      log.info('transient refresh failure, retrying', {
+      // The database or the stash failed: give the lease back now rather than at its expiry.
+      await deps.tokens.release(mallId, claim.owner).catch(() => {});
+      throw error;
+    }
+    if (outcome !== 'again') return outcome;
+  }
+}
+
+/** What one refreshMall call remembers across its leases. */
+type CallState = {
+  attempts: number;
+  /** Refresh tokens Cafe24 refused in this call: never sent again. */
+  refused: Secret[];
+  lastRefusal?: string;
+  lastTransient?: string;
+  /** issued_at at this call's first read: a change means another process refreshed the mall. */
+  seenIssuedAt?: number;
+};
+
+/** One lease: at most one Cafe24 request, and the lease is released (or ends the refresh) before return. */
+async function underLease(
+  deps: RefreshDeps,
+  mallId: string,
+  options: RefreshOptions,
+  claim: { owner: string; row: TokenRow },
+  state: CallState,
+): Promise<RefreshResult | 'again'> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? sleepFor;
+  const { policy, log } = deps;
+  const { owner, row } = claim;
+  const leaseEndsAt = now() + policy.leaseMs;
+
+  // A pair this process refreshed but could not store holds the mall's only live refresh token.
+  const stashed = await deps.stash.take('refresh_token', mallId);
+  if (stashed) {
+    const stored = await storePair(deps, mallId, stashed.tokens, owner, state.attempts, leaseEndsAt);
+    if (stored.status !== 'refreshed') return stored;
+    log.info('stored a refreshed pair from the stash', { mallId, token: stored.token });
+    return 'again';
+  }
+
+  if (row.status === 'invalid') {
+    await deps.tokens.release(mallId, owner);
+    return {
+      status: 'invalid',
+      mallId,
+      reason: row.invalidReason ?? 'marked invalid',
+      attempts: state.attempts,
+    };
+  }
+
+  const seenRefused = state.refused.some((secret) => secret.reveal() === row.refreshToken.reveal());
+  if (row.refreshExpiresInMs <= 0 || seenRefused) {
+    const reason = seenRefused
+      ? (state.lastRefusal ?? 'Cafe24 refused the refresh token')
+      : `the refresh token expired at ${row.refreshTokenExpiresAt.toISOString()} and was not sent; ` +
+        'the mall must install the app again';
+    return markInvalid(deps, mallId, owner, row.refreshToken, reason, state.attempts);
+  }
+
+  // Changed since this call first read it: another process refreshed it, so even --force is done.
+  const changed = state.seenIssuedAt !== undefined && row.issuedAt.getTime() !== state.seenIssuedAt;
+  state.seenIssuedAt = row.issuedAt.getTime();
+  if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs)) {
+    await deps.tokens.release(mallId, owner);
+    return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
+  }
+
+  state.attempts += 1;
+  let tokens: TokenSet;
+  try {
+    tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
+  } catch (error) {
+    const failure =
+      error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+    if (failure.kind === 'configuration') {
+      await deps.tokens.release(mallId, owner);
+      log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
         mallId,
-        attempt: attempts,
-        delayMs: delay,
         reason: failure.message,
       });
-      await sleep(delay);
-      continue;
+      return { status: 'configuration-error', mallId, reason: failure.message };
     }
-    return storePair(deps, mallId, tokens, owner, attempts, leaseEndsAt);
+    if (failure.kind === 'final') {
+      state.refused.push(row.refreshToken);
+      state.lastRefusal =
+        `Cafe24 refused the refresh token: ${failure.message}` +
+        (state.lastTransient
+          ? `; an earlier attempt got no answer (${state.lastTransient}), so Cafe24 may have rotated the token then`
+          : '') +
+        '; the mall must install the app again';
+      return markInvalid(deps, mallId, owner, row.refreshToken, state.lastRefusal, state.attempts);
+    }
+    state.lastTransient = failure.message;
+    await deps.tokens.recordRefreshFailure(mallId, owner, failure.message);
+    if (state.attempts >= (policy.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)) {
+      log.warn('refresh failed transiently; the mall stays active', {
+        mallId,
+        attempts: state.attempts,
+        reason: failure.message,
+      });
+      return { status: 'transient-failure', mallId, reason: failure.message, attempts: state.attempts };
+    }
+    // Backoff without the lease: a refresh by another process meanwhile is seen at the next re-read.
+    const delay = Math.max(backoffMs(state.attempts), failure.retryAfterMs ?? 0);
+    log.info('transient refresh failure, retrying', {
+      mallId,
+      attempt: state.attempts,
+      delayMs: delay,
+      reason: failure.message,
+    });
+    await sleep(delay);
+    return 'again';
   }
+  return storePair(deps, mallId, tokens, owner, state.attempts, leaseEndsAt);
+}
+
+/** Rule 9: `invalid` only while the row still holds the refused token; otherwise re-read (a race). */
+async function markInvalid(
+  deps: RefreshDeps,
+  mallId: string,
+  owner: string,
+  refused: Secret,
+  reason: string,
+  attempts: number,
+): Promise<RefreshResult | 'again'> {
+  if (await deps.tokens.markInvalid(mallId, owner, refused, reason)) {
+    deps.log.warn('mall invalid', { mallId, reason, attempts });
+    return { status: 'invalid', mallId, reason, attempts };
+  }
+  deps.log.info('refresh token refused, but the row changed meanwhile; re-reading', { mallId });
+  return 'again';
 }
 
 /**
