@@ -242,6 +242,19 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
     expect(String(token)).toBe('[redacted]');
   });
 
+  it('exits 1 for a mall with no token row and 3 when the database cannot be reached', async () => {
+    expect(await cli(['--mall', 'nosuchmall'])).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('✗ nosuchmall missing'),
+    });
+    const down = await cli(['--mall', 'duemall'], { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/none' });
+    expect(down).toMatchObject({
+      code: 3,
+      stdout: expect.stringMatching(/! duemall failed transiently.*ECONNREFUSED/),
+    });
+    expect((await cli(['--due'], { DATABASE_URL: 'postgres://u:p@127.0.0.1:1/none' })).code).toBe(3);
+  });
+
   it('never lets a token or a secret reach the logs or the CLI output', () => {
     const secrets = [...stack.sandbox.knownSecrets(), CLIENT_SECRET, WRONG_SECRET];
     expect(secrets.length).toBeGreaterThan(20);

@@ -1,4 +1,5 @@
 import pLimit from 'p-limit';
+import { describeError } from '../commons/errors.ts';
 import { createRefreshRuntime } from '../commons/refresh-runtime.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
 
@@ -25,10 +26,20 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
   const runtime = createRefreshRuntime(undefined, { maxConnections: options.concurrency });
   const { deps } = runtime;
   const results: RefreshResult[] = [];
+  // The database (or the stash) failing is transient for the mall: reported on its line, exit 3.
+  const refreshOne = (mallId: string, force: boolean) =>
+    refreshMall(deps, mallId, { force }).catch(
+      (error: unknown): RefreshResult => ({
+        status: 'transient-failure',
+        mallId,
+        reason: `not refreshed: ${describeError(error)}`,
+        attempts: 0,
+      }),
+    );
   try {
     await flushRefreshStash(deps);
     if (options.mall !== undefined) {
-      const result = await refreshMall(deps, options.mall, { force: options.force ?? false });
+      const result = await refreshOne(options.mall, options.force ?? false);
       results.push(result);
       print(result);
     } else {
@@ -40,7 +51,7 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
           limit(async () => {
             // Refused client credentials fail every mall alike: stop instead of asking again per mall.
             if (stopped) return;
-            const result = await refreshMall(deps, mallId);
+            const result = await refreshOne(mallId, false);
             if (result.status === 'configuration-error') stopped = true;
             results.push(result);
             print(result);
@@ -50,6 +61,10 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
       process.stdout.write(`${summary(results, malls.length)}\n`);
     }
     await storeStashedBeforeExit(runtime.deps);
+  } catch (error) {
+    process.stderr.write(`error: ${describeError(error)}\n`);
+    process.exitCode = REFRESH_EXIT.transient;
+    return;
   } finally {
     await runtime.close();
   }
