@@ -184,9 +184,19 @@ describe('refreshMall (domain, with fakes)', () => {
   it('refreshes a due mall once and stores the rotated pair, releasing the lease', async () => {
     const t = setup();
     const next = pair(t.now());
-    t.sent.length = 0;
-    const result = await refreshMall({ ...t.deps, cafe24: { refreshToken: async () => next } }, 'shop');
-    expect(result).toMatchObject({ status: 'refreshed', token: 'stored', attempts: 1 });
+    t.deps.cafe24 = {
+      async refreshToken(request) {
+        t.sent.push(request.refreshToken.reveal());
+        expect(t.tokens.rows.get('shop')!.lockedBy).toBeDefined();
+        return next;
+      },
+    };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({
+      status: 'refreshed',
+      token: 'stored',
+      attempts: 1,
+    });
+    expect(t.sent).toEqual(['refresh-0']);
     expect(t.tokens.rows.get('shop')).toMatchObject({
       refresh: next.refreshToken.reveal(),
       lockedBy: undefined,
