@@ -69,6 +69,7 @@ const notDeclared: Record<string, Record<string, string>> = {
     AWS_REGION: 'set by Lambda',
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
     AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    REFRESH_AHEAD_SECONDS: 'the refresh only (its function and schedule)',
   },
   RelayFunction: {
     DATABASE_URL: 'PG* variables instead',
@@ -88,6 +89,7 @@ const notDeclared: Record<string, Record<string, string>> = {
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
     TOKEN_STASH_BUCKET: 'the exchange only',
     AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    REFRESH_AHEAD_SECONDS: 'the relay never refreshes',
   },
 };
 /** Read by the runtime or libraries rather than src/config.ts. */
