@@ -1,7 +1,7 @@
-import { createRefreshRuntime, type RefreshRuntime } from './commons/refresh-runtime.ts';
 import type { Secret } from './commons/secret.ts';
-import { type Config, loadConfig } from './config.ts';
+import { type ConfigFor, loadConfig } from './config.ts';
 import { accessTokenFor } from './domain/refresh-mall.ts';
+import { createRefreshRuntime, type RefreshRuntime } from './handlers/runtime/refresh.ts';
 import type { Pool } from './store/pool.ts';
 
 export { NoAccessToken } from './domain/refresh-mall.ts';
@@ -10,7 +10,7 @@ export type FreshAccessTokenOptions = {
   /** The token returned lives at least this long (default 5 minutes); shorter-lived ones are refreshed. */
   minValidityMs?: number;
   /** Default: read once from the environment (CAFE24_CLIENT_ID, CAFE24_CLIENT_SECRET, …). */
-  config?: Config;
+  config?: ConfigFor<'refresh'>;
 };
 
 const runtimes = new WeakMap<Pool, RefreshRuntime>();
@@ -28,7 +28,7 @@ export async function freshAccessToken(
 ): Promise<Secret> {
   let runtime = runtimes.get(pool);
   if (!runtime) {
-    runtime = createRefreshRuntime(options.config ?? loadConfig(), { pool });
+    runtime = createRefreshRuntime(options.config ?? loadConfig('refresh'), { pool });
     runtimes.set(pool, runtime);
   }
   return accessTokenFor(runtime.deps, mallId, options.minValidityMs ?? 5 * 60_000);

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayHandler } from '../src/handlers/relay.ts';
-import type { OutboxEntry, Publisher } from '../src/relay/outbox.ts';
+import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { enableAwsLambdaRelay } from '../src/store/migrate.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';

@@ -5,12 +5,12 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createExchangeRuntime, type ExchangeRuntime } from '../src/commons/exchange-runtime.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { type LambdaRunner, type SqsHandler, startLambdaRunner } from '../src/local/lambda-runner.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import { exchangeMessage } from '../src/messages.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
 import { CLAIM_SIZE } from '../src/relay/outbox.ts';
 import { RELAY_CONCURRENCY } from '../src/relay/relay.ts';
 import { captureOutput } from './support/capture.ts';
@@ -188,7 +188,7 @@ describe('drill 5: one message delivered 10 times at once to two runners', () =>
         }),
       );
       // Two Lambda containers: each its own pool, HTTP agent and stash.
-      for (let i = 0; i < 2; i++) containers.push(createExchangeRuntime(loadConfig(stack.env)));
+      for (let i = 0; i < 2; i++) containers.push(createExchangeRuntime(loadConfig('exchange', stack.env)));
       const runners = containers.map((runtime) =>
         runner(
           sqs,

@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRefreshRuntime, type RefreshRuntime } from '../src/commons/refresh-runtime.ts';
 import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { flushRefreshStash, refreshMall } from '../src/domain/refresh-mall.ts';
 import { freshAccessToken } from '../src/fresh-access-token.ts';
+import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
 import { captureOutput } from './support/capture.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { waitFor } from './support/wait.ts';
@@ -29,7 +29,7 @@ afterAll(async () => {
 
 /** One more process's worth of refresh wiring: its own pool, HTTP agent and stash. */
 function refreshProcess(env: Record<string, string> = {}): RefreshRuntime {
-  const runtime = createRefreshRuntime(loadConfig({ ...stack.env, ...env }));
+  const runtime = createRefreshRuntime(loadConfig('refresh', { ...stack.env, ...env }));
   runtimes.push(runtime);
   return runtime;
 }
@@ -232,7 +232,7 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
 
   it('freshAccessToken returns the stored token while valid and refreshes one about to expire', async () => {
     await install('reader');
-    const config = loadConfig(stack.env);
+    const config = loadConfig('refresh', stack.env);
     const stored = (await row('reader')).access_token;
     expect((await freshAccessToken(stack.db.pool, 'reader', { config })).reveal()).toBe(stored);
     await makeDue('reader', "interval '2 minutes'");

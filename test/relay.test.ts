@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedPostgres } from '../src/local/postgres.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import type { OutboxEntry, Publisher } from '../src/relay/outbox.ts';
+import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { waitFor } from './support/wait.ts';

@@ -1,14 +1,11 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  createExchangeRuntime,
-  createTokenStash,
-  type ExchangeRuntime,
-} from '../src/commons/exchange-runtime.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
+import { createTokenStash } from '../src/handlers/runtime/cafe24.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './support/events.ts';
@@ -45,7 +42,7 @@ afterAll(async () => {
 
 /** Another Lambda container: same configuration, its own memory. */
 function container() {
-  const runtime = createExchangeRuntime(loadConfig(stack.env));
+  const runtime = createExchangeRuntime(loadConfig('exchange', stack.env));
   runtime.deps.policy.storeRetryMs = 200;
   containers.push(runtime);
   const handler = createExchangeHandler(() => runtime);
@@ -91,7 +88,7 @@ describe('the S3 token stash (rule 6 across containers)', () => {
   });
 
   it('keeps a refreshed pair under stash/refresh_token/<mall>, and another container takes it whole', async () => {
-    const config = loadConfig(stack.env);
+    const config = loadConfig('refresh', stack.env);
     const tokens = {
       accessToken: new Secret('stash-access-5b2e'),
       refreshToken: new Secret('stash-refresh-9c4d'),
@@ -105,14 +102,17 @@ describe('the S3 token stash (rule 6 across containers)', () => {
       shopNo: '1',
       tokenType: 'Bearer',
     };
-    await createTokenStash(config).put({
+    await createTokenStash(config.refresh.stashBucket, config).put({
       grant: 'refresh_token',
       key: 'stashmall',
       mallId: 'stashmall',
       tokens,
     });
     expect(await stashedKeys()).toEqual(['stash/refresh_token/stashmall.json']);
-    const taken = await createTokenStash(config).take('refresh_token', 'stashmall');
+    const taken = await createTokenStash(config.refresh.stashBucket, config).take(
+      'refresh_token',
+      'stashmall',
+    );
     expect(taken).toMatchObject({ grant: 'refresh_token', key: 'stashmall', mallId: 'stashmall' });
     const { accessToken, refreshToken, ...rest } = taken!.tokens;
     expect([accessToken.reveal(), refreshToken.reveal()]).toEqual([

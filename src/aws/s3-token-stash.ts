@@ -1,18 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
-import type { Log } from '../domain/exchange-code.ts';
+import type { AwsConfig } from '../config.ts';
 import type { StashEntry, StashGrant, TokenStash } from '../domain/ports.ts';
 import { entryKey, MemoryTokenStash } from '../store/token-stash.ts';
+import { clientSettings } from './clients.ts';
 
-export type S3TokenStashOptions = {
-  bucket: string;
-  region?: string;
-  /** A local S3 endpoint (path-style addressing). */
-  endpoint?: string;
-  log: Log;
-};
+export type S3TokenStashOptions = { bucket: string; aws: AwsConfig; log: Log };
 
 /** The S3 object: the entry, its tokens encoded field by field without naming any field. */
 type StoredEntry = { grant: StashGrant; key: string; mallId: string; tokens: Record<string, unknown> };
@@ -22,8 +18,9 @@ const PREFIX = 'stash/';
 /**
  * Issued tokens the database could not take, kept in this container's memory and in an encrypted S3
  * bucket, so that a delivery of the same code on another container (a retry, a redrive days later) can
- * still store them. S3 is touched only when tokens are stashed and when a code is found mid-exchange:
- * never on the normal path. The bucket's lifecycle removes anything older than the DLQ's retention.
+ * still store them. For codes, S3 is touched only when tokens are stashed and when a code is found
+ * mid-exchange, never on the normal path; a refresh looks for its mall's pair before sending (one GET).
+ * The bucket's lifecycle removes anything older than the DLQ's retention.
  */
 export class S3TokenStash implements TokenStash {
   readonly #memory = new MemoryTokenStash();
@@ -81,20 +78,10 @@ export class S3TokenStash implements TokenStash {
   }
 
   #s3(): Promise<S3Client> {
+    const settings = clientSettings(this.#options.aws, 's3');
+    // A local endpoint serves every bucket under one host: path-style addressing.
     this.#client ??= import('@aws-sdk/client-s3').then(
-      ({ S3Client }) =>
-        new S3Client({
-          ...(this.#options.region ? { region: this.#options.region } : {}),
-          ...(this.#options.endpoint
-            ? {
-                endpoint: this.#options.endpoint,
-                forcePathStyle: true,
-                ...(process.env.AWS_ACCESS_KEY_ID
-                  ? {}
-                  : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-              }
-            : {}),
-        }),
+      ({ S3Client }) => new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings }),
     );
     return this.#client;
   }

@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import { type Secret, scrub } from '../commons/secret.ts';
-import { mallIdSchema } from '../config.ts';
 import { Agent, request, undiciErrorCode } from './http.ts';
 import {
   describeSchemaIssues,
@@ -40,12 +40,7 @@ export class Cafe24TokenClient {
   }
 
   tokenUrl(mallId: string): URL {
-    if (!mallIdSchema.safeParse(mallId).success) {
-      throw new ExchangeFailure(
-        'final',
-        'mall_id is not a valid Cafe24 mall id (letters, digits, "-" or "_")',
-      );
-    }
+    if (!isMallId(mallId)) throw new ExchangeFailure('final', `mall_id ${MALL_ID_RULE}`);
     const base = this.#options.apiBaseUrl.replaceAll('{mall_id}', mallId).replace(/\/+$/, '');
     return new URL(`${base}/api/v2/oauth/token`);
   }

@@ -1,7 +1,8 @@
 import pLimit from 'p-limit';
 import { describeError } from '../commons/errors.ts';
-import { createRefreshRuntime } from '../commons/refresh-runtime.ts';
+import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
+import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
 
 /**
  * Exit codes scripts can trust (README "Command line"):
@@ -23,7 +24,7 @@ export type RefreshCommandOptions = {
 export async function refreshCommand(options: RefreshCommandOptions): Promise<void> {
   if ((options.mall === undefined) === !options.due) throw new Error('give either --mall M or --due');
   if (options.force && options.due) throw new Error('--force refreshes one --mall, not every due mall');
-  const runtime = createRefreshRuntime(undefined, { maxConnections: options.concurrency });
+  const runtime = createRefreshRuntime(loadConfig('refresh'), { maxConnections: options.concurrency });
   const { deps } = runtime;
   const results: RefreshResult[] = [];
   // The database (or the stash) failing is transient for the mall: reported on its line, exit 3.

@@ -1,7 +1,8 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
-import { backoffMs, type Log } from './exchange-code.ts';
+import { backoffMs } from './exchange-code.ts';
 import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
 
 export type RefreshPolicy = {

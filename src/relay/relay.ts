@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import { describeError } from '../commons/errors.ts';
-import type { Log } from '../domain/exchange-code.ts';
-import { exchangeMessage } from '../messages.ts';
+import type { Log } from '../commons/log.ts';
+import { exchangeMessage } from '../queue/messages.ts';
+import type { Publisher } from '../queue/publisher.ts';
 import type { Pool } from '../store/pool.ts';
 import { startListener } from './listener.ts';
-import { drainOutbox, type Publisher } from './outbox.ts';
+import { drainOutbox } from './outbox.ts';
 
 export type RelayOptions = {
   pool: Pool;

@@ -1,5 +1,6 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { Secret } from '../commons/secret.ts';
+
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
 import { upsertTokens } from './tokens.ts';
@@ -15,6 +16,11 @@ returning id::text, mall_id, code, redirect_uri,
 const STATE = `
 select status, last_error, attempts, extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
   from cafe24.oauth_authorization_codes
+ where id = $1`;
+
+const RECORD_ATTEMPT = `
+update cafe24.oauth_authorization_codes
+   set attempts = attempts + 1, updated_at = now()
  where id = $1`;
 
 const MARK_EXCHANGED = `
@@ -67,15 +73,12 @@ export class PostgresCodeStore implements CodeStore {
   }
 
   async recordAttempt(codeId: string): Promise<void> {
-    await this.#pool.query(
-      'update cafe24.oauth_authorization_codes set attempts = attempts + 1, updated_at = now() where id = $1',
-      [codeId],
-    );
+    await this.#pool.query(RECORD_ATTEMPT, [codeId]);
   }
 
   async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
     return withTransaction(this.#pool, async (client) => {
-      const outcome = await upsertTokens(client, { mallId: code.mallId, tokens, codeId: code.id });
+      const outcome = await upsertTokens(client, code.mallId, tokens, code.id);
       await client.query(MARK_EXCHANGED, [
         code.id,
         outcome === 'stored'

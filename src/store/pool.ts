@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { logger } from '../commons/logger.ts';
-import { databasePasswordSource } from '../commons/secrets.ts';
-import type { Config } from '../config.ts';
+import type { DatabaseConfig } from '../config.ts';
 
 /**
  * A client that never crashes the process with an unhandled 'error': when the server goes away (a restart,
@@ -15,28 +14,35 @@ class SteadyClient extends pg.Client {
   }
 }
 
-/** Connection settings for pg from the configuration (a pool, a migration, the relay's listener). */
-export function clientConfig(database: Config['database']): pg.ClientConfig {
+/**
+ * Connection settings for pg from the configuration (a pool, a migration, the relay's listener).
+ * `readPassword` serves PGPASSWORD_SECRET_ARN: pg calls it for each new connection.
+ */
+export function clientConfig(
+  database: DatabaseConfig,
+  readPassword?: () => Promise<string>,
+): pg.ClientConfig {
+  if (database.passwordSecretArn !== undefined && readPassword === undefined) {
+    throw new Error('PGPASSWORD_SECRET_ARN is set but no Secrets Manager reader was wired');
+  }
   return {
     connectionString: database.connectionString,
     host: database.host,
     port: database.port,
     user: database.user,
-    password:
-      database.password?.reveal() ??
-      (database.passwordSecretArn ? databasePasswordSource(database.passwordSecretArn) : undefined),
+    password: database.password?.reveal() ?? readPassword,
     database: database.database,
   };
 }
 
 /** bigint ids arrive as strings and stay so: ids are opaque, never arithmetic. */
 export function createPool(
-  database: Config['database'],
+  connection: pg.ClientConfig,
   options: { max?: number; applicationName?: string } = {},
 ) {
   const pool = new pg.Pool({
     Client: SteadyClient,
-    ...clientConfig(database),
+    ...connection,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'cafe24-token-issuer',
     connectionTimeoutMillis: 5_000,

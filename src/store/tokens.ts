@@ -7,13 +7,15 @@ import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../domain
 import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 
-// Every statement the token lifecycle runs on cafe24.oauth_tokens, named, in one place.
+// Every statement on cafe24.oauth_tokens, named, in one place: the pair's UPSERT shared by both grants,
+// and the refresh's per-mall lease.
 
 /**
- * The one way tokens enter the table, for both grants: never over a token issued later (rules 5 and 10),
- * and whatever was issued makes the row `active` again (a new install revives an `invalid` mall).
+ * Rules 5 and 10: a token row is never replaced by an older issue. Any grant that stores a pair (a code's
+ * exchange, a refresh) goes through this one statement, and whatever was issued makes the row `active`
+ * again (a new install revives an `invalid` mall and clears its reason).
  */
-const UPSERT_TOKEN = `
+const UPSERT_TOKENS = `
 insert into cafe24.oauth_tokens as t
        (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
         scopes, token_type, issued_at, shop_no, code_id, status, updated_at)
@@ -83,14 +85,18 @@ select mall_id
  order by expires_at
  limit $2`;
 
-/** UPSERTs issued tokens on `client` (inside the caller's transaction). */
+/**
+ * Stores a mall's pair inside the caller's transaction, unless the row holds a newer issue.
+ * `codeId` names the code a pair came from (null for a refresh, which keeps the row's code id).
+ */
 export async function upsertTokens(
   client: pg.ClientBase,
-  issued: { mallId: string; tokens: TokenSet; codeId: string | null },
+  mallId: string,
+  tokens: TokenSet,
+  codeId: string | null,
 ): Promise<StoreOutcome> {
-  const { tokens } = issued;
-  const result = await client.query(UPSERT_TOKEN, [
-    issued.mallId,
+  const upserted = await client.query(UPSERT_TOKENS, [
+    mallId,
     tokens.accessToken.reveal(),
     tokens.expiresAt,
     tokens.refreshToken.reveal(),
@@ -101,9 +107,9 @@ export async function upsertTokens(
     tokens.tokenType ?? null,
     tokens.issuedAt,
     tokens.shopNo ?? null,
-    issued.codeId,
+    codeId,
   ]);
-  return result.rowCount === 1 ? 'stored' : 'newer-token-kept';
+  return upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
 }
 
 /** Who holds a lease: readable in the table (host and pid), unique per claim (the nonce). */
@@ -159,7 +165,7 @@ export class PostgresTokenStore implements TokenStore {
 
   async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
     return withTransaction(this.#pool, async (client) => {
-      const outcome = await upsertTokens(client, { mallId, tokens, codeId: null });
+      const outcome = await upsertTokens(client, mallId, tokens, null);
       if (outcome === 'stored') await client.query(MARK_REFRESHED, [mallId]);
       if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
       return outcome;
