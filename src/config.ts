@@ -32,6 +32,10 @@ const requiredUrl = (what: string) =>
       error: (issue) => (issue.input === undefined ? `is required (${what})` : `must be a URL (${what})`),
     }),
   );
+/** Read by the exchange and the refresh alike: both stash what Cafe24 issued when the database cannot take it. */
+const tokenStashBucket = unsetIfBlank(
+  z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+);
 const secretArn = unsetIfBlank(
   z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
 );
@@ -102,9 +106,15 @@ const sections = {
       CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
       CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
       EXCHANGE_CONCURRENCY: integer(1, 100, 10),
-      TOKEN_STASH_BUCKET: unsetIfBlank(
-        z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
-      ),
+      TOKEN_STASH_BUCKET: tokenStashBucket,
+    },
+    rules: () => [],
+  },
+  refresh: {
+    shape: {
+      // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
+      REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
+      TOKEN_STASH_BUCKET: tokenStashBucket,
     },
     rules: () => [],
   },
@@ -135,6 +145,7 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 /** What each command needs; every command also reads `aws` (region, local endpoints). */
 export const commands = {
   exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'requeue'],
+  refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
   relay: ['database', 'queue'],
   migrate: ['database'],
   status: ['database'],
@@ -175,6 +186,13 @@ export type ExchangeConfig = {
   stashBucket?: string;
 };
 
+export type RefreshConfig = {
+  /** A mall is due when its access token expires within this. */
+  aheadMs: number;
+  /** Where a refreshed pair waits when the database cannot take it; memory only without a bucket. */
+  stashBucket?: string;
+};
+
 export type AwsConfig = {
   region?: string;
   /** Local endpoints (an emulator); unset means AWS itself. */
@@ -188,6 +206,7 @@ type SectionConfigs = {
   cafe24: Cafe24Config;
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
+  refresh: RefreshConfig;
   queue: { url: string };
   /** The exchange's own queue, to bring a record back in seconds; optional. */
   requeue: { queueUrl?: string };
@@ -224,6 +243,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     concurrency: env.EXCHANGE_CONCURRENCY,
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
+  refresh: (env) => ({ aheadMs: env.REFRESH_AHEAD_SECONDS * 1000, stashBucket: env.TOKEN_STASH_BUCKET }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
   requeue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
   dlq: (env) => ({ url: env.SQS_DLQ_URL }),

@@ -230,6 +230,47 @@ describe('refresh', () => {
   });
 });
 
+describe('refresh faults', () => {
+  it('rotates, then never answers: the old refresh token is dead and the new one was never delivered', async () => {
+    const first = await expectTokens(await exchange(sandbox.issueCode(MALL)));
+    sandbox.failNext({ type: 'hang-after-processing' });
+    const client = new AbortController();
+    const lost = refresh(first.refresh_token, { signal: client.signal }).catch(() => 'no answer');
+    await vi.waitFor(() => expect(sandbox.issuedTokens(MALL)?.refreshToken).not.toBe(first.refresh_token));
+    client.abort();
+    expect(await lost).toBe('no answer');
+    await expectOAuthError(await refresh(first.refresh_token), 401, 'invalid_grant', 'Invalid refresh_token');
+    await expectTokens(await refresh(sandbox.issuedTokens(MALL)!.refreshToken));
+  });
+
+  it('answers invalid_grant to a refresh with 401 Invalid refresh_token, and the token stays dead', async () => {
+    const first = await expectTokens(await exchange(sandbox.issueCode(MALL)));
+    sandbox.failNext({ type: 'invalid-grant' });
+    await expectOAuthError(await refresh(first.refresh_token), 401, 'invalid_grant', 'Invalid refresh_token');
+    await expectOAuthError(await refresh(first.refresh_token), 401, 'invalid_grant', 'Invalid refresh_token');
+  });
+
+  it('refuses the client credentials without touching the refresh token, in both of Cafe24s shapes', async () => {
+    const first = await expectTokens(await exchange(sandbox.issueCode(MALL)));
+    sandbox.failNext({ type: 'invalid-client' });
+    await expectOAuthError(
+      await refresh(first.refresh_token),
+      401,
+      'invalid_client',
+      'Invalid client_secret',
+    );
+    sandbox.failNext({ type: 'invalid-client', error: 'invalid_grant' });
+    await expectOAuthError(await refresh(first.refresh_token), 400, 'invalid_grant', 'Invalid client_secret');
+    await expectOAuthError(
+      await refresh(first.refresh_token, { secret: 'wrong' }),
+      401,
+      'invalid_client',
+      'Invalid client_secret',
+    );
+    await expectTokens(await refresh(first.refresh_token));
+  });
+});
+
 describe('faults', () => {
   it('answers 503 once, then normally, without spending the code', async () => {
     const code = sandbox.issueCode(MALL);

@@ -113,7 +113,7 @@ it('drill 2: a Postgres restart mid-exchange loses no issued token and sends no 
     for (const token of tokens.rows) {
       expect(token.access_token).toBe(sandbox.issuedTokens(token.mall_id)!.accessToken);
     }
-    expect(await runtime.deps.stash.codeIds()).toEqual([]);
+    expect(await runtime.deps.stash.entries()).toEqual([]);
     expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(0);
 
     const text = logs.text();

@@ -211,7 +211,7 @@ describe('exchangeCode (domain, with fakes)', () => {
       status: 'retry',
       reason: expect.stringMatching(/kept for the next delivery/),
     });
-    expect(await deps.stash.codeIds()).toEqual(['1']);
+    expect(await deps.stash.entries()).toEqual([{ grant: 'authorization_code', key: '1' }]);
 
     codes.failStores = 0;
     expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'exchanged', attempts: 0 });

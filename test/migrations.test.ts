@@ -56,7 +56,16 @@ describe('migrations', () => {
     const after = await columns(db.pool, 'oauth_tokens');
     // Every seed column is still there with its type and nullability; only additions follow.
     expect(after.slice(0, seedColumns.length)).toEqual(seedColumns);
-    expect(after.slice(seedColumns.length).map((c) => c.column_name)).toEqual(['shop_no', 'code_id']);
+    expect(after.slice(seedColumns.length).map((c) => c.column_name)).toEqual([
+      'shop_no',
+      'code_id',
+      'refresh_locked_at',
+      'refresh_locked_by',
+      'invalid_reason',
+      'last_refreshed_at',
+      'refresh_failures',
+      'last_refresh_error',
+    ]);
   });
 
   it('a callback needs nothing but (mall_id, code), and the insert notifies the relay channel at commit', async () => {
@@ -82,5 +91,25 @@ describe('migrations', () => {
         `insert into cafe24.oauth_authorization_codes (mall_id, code, status) values ('m', 'c', 'done')`,
       ),
     ).rejects.toThrow(/oauth_authorization_codes_status_check/);
+  });
+
+  it('rejects a token status other than active or invalid', async () => {
+    await expect(
+      db.pool.query(`update cafe24.oauth_tokens set status = 'revoked' where mall_id = 'seedmall'`),
+    ).rejects.toThrow(/oauth_tokens_status_check/);
+  });
+
+  it('finds due malls with an index scan at 100,000 rows, not a table scan', async () => {
+    await db.pool.query(`
+      insert into cafe24.oauth_tokens (access_token, expires_at, refresh_token, mall_id)
+      select 'a', now() + (i % 7200) * interval '1 second', 'r', 'bulk' || i from generate_series(1, 100000) i;
+      analyze cafe24.oauth_tokens;`);
+    const { rows } = await db.pool.query(`explain
+      select mall_id from cafe24.oauth_tokens
+       where status = 'active' and expires_at <= now() + interval '1200 seconds'
+       order by expires_at limit 1000`);
+    const plan = rows.map((row) => row['QUERY PLAN']).join('\n');
+    expect(plan).toContain('ix_oauth_tokens_refresh_due');
+    expect(plan).not.toContain('Seq Scan');
   });
 });

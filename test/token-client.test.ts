@@ -93,7 +93,20 @@ describe('Cafe24 token client', () => {
       'final',
       /invalid_grant: Code \[redacted\] time expired/,
     ],
-    [401, { error: 'invalid_client', error_description: 'Invalid client_secret' }, 'final', /HTTP 401/],
+    [
+      401,
+      { error: 'invalid_client', error_description: 'Invalid client_secret' },
+      'configuration',
+      /HTTP 401/,
+    ],
+    [
+      400,
+      { error: 'invalid_grant', error_description: 'Invalid client_secret' },
+      'configuration',
+      /CLIENT_SECRET/,
+    ],
+    [401, 'Unauthorized', 'configuration', /client credentials/],
+    [401, { error: 'invalid_grant', error_description: 'Invalid refresh_token' }, 'final', /invalid_grant/],
     [403, 'forbidden', 'final', /HTTP 403/],
     [500, { error: 'server_error' }, 'transient', /HTTP 500/],
     [503, '<html><body>Service Unavailable</body></html>', 'transient', /HTTP 503 \(.*not an OAuth error\)/],
@@ -171,5 +184,36 @@ describe('Cafe24 token client', () => {
     expect(parseCafe24Timestamp('2021-03-01T12:00:00+00:00')?.toISOString()).toBe('2021-03-01T12:00:00.000Z');
     expect(parseCafe24Timestamp('yesterday')).toBeUndefined();
     expect(parseCafe24Timestamp('2021-13-45T12:00:00.000')).toBeUndefined();
+  });
+
+  it('refreshes with the same POST and parsing, and scrubs the refresh token from descriptions', async () => {
+    const REFRESH = 'the-refresh-token-value-123';
+    let seen: string | undefined;
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+      .reply(200, (options) => {
+        seen = String(options.body);
+        return body;
+      });
+    const refresh = () => client.refreshToken({ mallId: 'myshop', refreshToken: new Secret(REFRESH) });
+    const tokens = await refresh();
+    expect(Object.fromEntries(new URLSearchParams(seen))).toEqual({
+      grant_type: 'refresh_token',
+      refresh_token: REFRESH,
+    });
+    expect(tokens.issuedAt.toISOString()).toBe('2021-03-01T03:00:00.000Z');
+
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+      .reply(401, {
+        error: 'invalid_grant',
+        error_description: `Invalid refresh_token ${REFRESH} (${SECRET})`,
+      });
+    const error = (await refresh().catch((e: unknown) => e)) as ExchangeFailure;
+    expect(error.kind).toBe('final');
+    expect(error.message).toContain('Invalid refresh_token [redacted] ([redacted])');
+    expect(error.message).not.toContain(REFRESH);
   });
 });

@@ -1,8 +1,10 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
+import { createTokenStash } from '../src/handlers/runtime/cafe24.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { captureOutput } from './support/capture.ts';
@@ -63,7 +65,7 @@ describe('the S3 token stash (rule 6 across containers)', () => {
     const first = container();
     try {
       expect((await first(id)).batchItemFailures).toHaveLength(1);
-      expect(await stashedKeys()).toEqual([`stash/${id}.json`]);
+      expect(await stashedKeys()).toEqual([`stash/authorization_code/${id}.json`]);
     } finally {
       await stack.db.pool.query('drop trigger test_refuse on cafe24.oauth_authorization_codes');
     }
@@ -82,6 +84,42 @@ describe('the S3 token stash (rule 6 across containers)', () => {
   it('costs nothing on the normal path: no stash object for an ordinary exchange', async () => {
     const { id } = await stack.newCode('plainmall');
     expect(await container()(id)).toEqual({ batchItemFailures: [] });
+    expect(await stashedKeys()).toEqual([]);
+  });
+
+  it('keeps a refreshed pair under stash/refresh_token/<mall>, and another container takes it whole', async () => {
+    const config = loadConfig('refresh', stack.env);
+    const tokens = {
+      accessToken: new Secret('stash-access-5b2e'),
+      refreshToken: new Secret('stash-refresh-9c4d'),
+      expiresAt: new Date('2030-01-01T02:00:00.000Z'),
+      refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
+      issuedAt: new Date('2030-01-01T00:00:00.000Z'),
+      mallId: 'stashmall',
+      clientId: 'client',
+      userId: undefined,
+      scopes: ['mall.read_order'],
+      shopNo: '1',
+      tokenType: 'Bearer',
+    };
+    await createTokenStash(config.refresh.stashBucket, config).put({
+      grant: 'refresh_token',
+      key: 'stashmall',
+      mallId: 'stashmall',
+      tokens,
+    });
+    expect(await stashedKeys()).toEqual(['stash/refresh_token/stashmall.json']);
+    const taken = await createTokenStash(config.refresh.stashBucket, config).take(
+      'refresh_token',
+      'stashmall',
+    );
+    expect(taken).toMatchObject({ grant: 'refresh_token', key: 'stashmall', mallId: 'stashmall' });
+    const { accessToken, refreshToken, ...rest } = taken!.tokens;
+    expect([accessToken.reveal(), refreshToken.reveal()]).toEqual([
+      'stash-access-5b2e',
+      'stash-refresh-9c4d',
+    ]);
+    expect(rest).toMatchObject({ expiresAt: tokens.expiresAt, scopes: ['mall.read_order'], shopNo: '1' });
     expect(await stashedKeys()).toEqual([]);
   });
 

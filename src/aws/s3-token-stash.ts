@@ -4,33 +4,23 @@ import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
 import type { AwsConfig } from '../config.ts';
-import type { TokenStash } from '../domain/ports.ts';
-import { MemoryTokenStash } from '../store/token-stash.ts';
+import type { StashEntry, StashGrant, TokenStash } from '../domain/ports.ts';
+import { entryKey, MemoryTokenStash } from '../store/token-stash.ts';
 import { clientSettings } from './clients.ts';
 
 export type S3TokenStashOptions = { bucket: string; aws: AwsConfig; log: Log };
 
-type StoredTokens = {
-  mallId: string;
-  accessToken: string;
-  refreshToken: string;
-  expiresAt: string;
-  refreshTokenExpiresAt: string;
-  issuedAt: string;
-  clientId?: string;
-  userId?: string;
-  scopes?: string[];
-  shopNo?: string;
-  tokenType?: string;
-};
+/** The S3 object: the entry, its tokens encoded field by field without naming any field. */
+type StoredEntry = { grant: StashGrant; key: string; mallId: string; tokens: Record<string, unknown> };
 
 const PREFIX = 'stash/';
 
 /**
  * Issued tokens the database could not take, kept in this container's memory and in an encrypted S3
  * bucket, so that a delivery of the same code on another container (a retry, a redrive days later) can
- * still store them. S3 is touched only when tokens are stashed and when a code is found mid-exchange:
- * never on the normal path. The bucket's lifecycle removes anything older than the DLQ's retention.
+ * still store them. For codes, S3 is touched only when tokens are stashed and when a code is found
+ * mid-exchange, never on the normal path; a refresh looks for its mall's pair before sending (one GET).
+ * The bucket's lifecycle removes anything older than the DLQ's retention.
  */
 export class S3TokenStash implements TokenStash {
   readonly #memory = new MemoryTokenStash();
@@ -41,47 +31,50 @@ export class S3TokenStash implements TokenStash {
     this.#options = options;
   }
 
-  async put(codeId: string, mallId: string, tokens: TokenSet): Promise<void> {
-    await this.#memory.put(codeId, mallId, tokens);
+  async put(entry: StashEntry): Promise<void> {
+    await this.#memory.put(entry);
     try {
       const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+      const stored: StoredEntry = { ...entry, tokens: encodeTokens(entry.tokens) };
       await (await this.#s3()).send(
         new PutObjectCommand({
           Bucket: this.#options.bucket,
-          Key: key(codeId),
-          Body: JSON.stringify(serialize(mallId, tokens)),
+          Key: objectKey(entry.grant, entry.key),
+          Body: JSON.stringify(stored),
           ContentType: 'application/json',
         }),
       );
     } catch (error) {
       // Still in this container's memory; only a container recycle before the next delivery loses them.
       this.#options.log.error('durable token stash failed; tokens kept in memory only', {
-        codeId,
+        grant: entry.grant,
+        key: entry.key,
         error: describeError(error),
       });
     }
   }
 
-  async take(codeId: string): Promise<{ mallId: string; tokens: TokenSet } | undefined> {
-    const local = await this.#memory.take(codeId);
+  async take(grant: StashGrant, key: string): Promise<StashEntry | undefined> {
+    const local = await this.#memory.take(grant, key);
     const { GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
     const s3 = await this.#s3();
-    let stored: StoredTokens | undefined;
+    const Key = objectKey(grant, key);
+    let stored: StoredEntry | undefined;
     try {
-      const object = await s3.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key: key(codeId) }));
-      stored = JSON.parse(await object.Body!.transformToString()) as StoredTokens;
+      const object = await s3.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key }));
+      stored = JSON.parse(await object.Body!.transformToString()) as StoredEntry;
     } catch (error) {
       if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
     }
     // Taken: whoever took it stores it, or puts it back.
-    if (stored) await s3.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: key(codeId) }));
+    if (stored) await s3.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key }));
     if (local) return local;
-    return stored ? { mallId: stored.mallId, tokens: deserialize(stored) } : undefined;
+    return stored ? { ...stored, tokens: decodeTokens(stored.tokens) } : undefined;
   }
 
   /** This container's stash only: listing the bucket on every invocation would cost every exchange. */
-  codeIds(): Promise<string[]> {
-    return this.#memory.codeIds();
+  entries(): Promise<Array<{ grant: StashGrant; key: string }>> {
+    return this.#memory.entries();
   }
 
   #s3(): Promise<S3Client> {
@@ -94,38 +87,31 @@ export class S3TokenStash implements TokenStash {
   }
 }
 
-function key(codeId: string): string {
-  return `${PREFIX}${codeId}.json`;
+function objectKey(grant: StashGrant, key: string): string {
+  return `${PREFIX}${entryKey(grant, key)}.json`;
 }
 
-function serialize(mallId: string, tokens: TokenSet): StoredTokens {
-  return {
-    mallId,
-    accessToken: tokens.accessToken.reveal(),
-    refreshToken: tokens.refreshToken.reveal(),
-    expiresAt: tokens.expiresAt.toISOString(),
-    refreshTokenExpiresAt: tokens.refreshTokenExpiresAt.toISOString(),
-    issuedAt: tokens.issuedAt.toISOString(),
-    ...(tokens.clientId === undefined ? {} : { clientId: tokens.clientId }),
-    ...(tokens.userId === undefined ? {} : { userId: tokens.userId }),
-    ...(tokens.scopes === undefined ? {} : { scopes: tokens.scopes }),
-    ...(tokens.shopNo === undefined ? {} : { shopNo: tokens.shopNo }),
-    ...(tokens.tokenType === undefined ? {} : { tokenType: tokens.tokenType }),
-  };
+/** Secrets and dates tagged, every other value as it is: the response schema stays the one field list. */
+export function encodeTokens(tokens: TokenSet): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(tokens).map(([name, value]) => [
+      name,
+      value instanceof Secret
+        ? { secret: value.reveal() }
+        : value instanceof Date
+          ? { date: value.toISOString() }
+          : value,
+    ]),
+  );
 }
 
-function deserialize(stored: StoredTokens): TokenSet {
-  return {
-    mallId: stored.mallId,
-    accessToken: new Secret(stored.accessToken),
-    refreshToken: new Secret(stored.refreshToken),
-    expiresAt: new Date(stored.expiresAt),
-    refreshTokenExpiresAt: new Date(stored.refreshTokenExpiresAt),
-    issuedAt: new Date(stored.issuedAt),
-    clientId: stored.clientId,
-    userId: stored.userId,
-    scopes: stored.scopes,
-    shopNo: stored.shopNo,
-    tokenType: stored.tokenType,
-  };
+export function decodeTokens(stored: Record<string, unknown>): TokenSet {
+  return Object.fromEntries(
+    Object.entries(stored).map(([name, value]) => {
+      const tagged = value as { secret?: unknown; date?: unknown } | null;
+      if (typeof tagged?.secret === 'string') return [name, new Secret(tagged.secret)];
+      if (typeof tagged?.date === 'string') return [name, new Date(tagged.date)];
+      return [name, value];
+    }),
+  ) as TokenSet;
 }

@@ -24,7 +24,9 @@ export type TokenClientOptions = {
   dispatcher?: Dispatcher;
 };
 
+/** `timeoutMs` shortens the configured request timeout for this request (never lengthens it). */
 export type CodeExchangeRequest = { mallId: string; code: Secret; redirectUri: string; timeoutMs?: number };
+export type RefreshRequest = { mallId: string; refreshToken: Secret; timeoutMs?: number };
 
 /** Cafe24's OAuth token endpoint over undici. Every failure is an ExchangeFailure with its kind. */
 export class Cafe24TokenClient {
@@ -51,6 +53,15 @@ export class Cafe24TokenClient {
       redirect_uri: exchange.redirectUri,
     });
     return this.#post(this.tokenUrl(exchange.mallId), body, [exchange.code], exchange.timeoutMs);
+  }
+
+  /** The refresh_token grant: same endpoint, same answer, same classification as the exchange. */
+  async refreshToken(refresh: RefreshRequest): Promise<TokenSet> {
+    const body = new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: refresh.refreshToken.reveal(),
+    });
+    return this.#post(this.tokenUrl(refresh.mallId), body, [refresh.refreshToken], refresh.timeoutMs);
   }
 
   async #post(url: URL, form: URLSearchParams, secrets: Secret[], timeoutMs?: number): Promise<TokenSet> {
@@ -106,11 +117,26 @@ export function classifyResponse(
     }
     return parsed.data;
   }
-  const oauth = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
-  const detail = oauth.success
-    ? `${redact(oauth.data.error)}${oauth.data.error_description ? `: ${redact(oauth.data.error_description)}` : ''}`
+  const parsedError = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
+  // Classified on the scrubbed text: a secret's own characters must not decide what kind an answer is.
+  const oauth = parsedError.success
+    ? {
+        error: redact(parsedError.data.error),
+        description: parsedError.data.error_description && redact(parsedError.data.error_description),
+      }
+    : undefined;
+  const detail = oauth
+    ? `${oauth.error}${oauth.description ? `: ${oauth.description}` : ''}`
     : describeNonJson(headers, text);
   const message = `Cafe24 answered HTTP ${status} (${detail})`;
+  if (blamesClientCredentials(status, oauth)) {
+    return failWith(
+      new ExchangeFailure(
+        'configuration',
+        `${message}: Cafe24 refused the app's client credentials; check CAFE24_CLIENT_ID and CAFE24_CLIENT_SECRET`,
+      ),
+    );
+  }
   if (status === 429) {
     return failWith(
       new ExchangeFailure('transient', message, { retryAfterMs: retryAfterMs(headers['retry-after']) }),
@@ -118,6 +144,20 @@ export function classifyResponse(
   }
   if (status === 408 || status >= 500) return failWith(new ExchangeFailure('transient', message));
   return failWith(new ExchangeFailure('final', message));
+}
+
+/**
+ * An answer about the app, not the code or the mall: `invalid_client`, a description naming the client id
+ * or secret (Cafe24 has answered `invalid_grant: Invalid client_secret`), or a 401 that does not name the
+ * grant (401 answers the Authorization header, which carries only the app's Basic credentials).
+ */
+function blamesClientCredentials(
+  status: number,
+  oauth: { error: string; description: string | undefined } | undefined,
+): boolean {
+  if (oauth?.error === 'invalid_client') return true;
+  if (/client[_ -]?(secret|id)\b|client authentication/i.test(oauth?.description ?? '')) return true;
+  return status === 401 && oauth?.error !== 'invalid_grant';
 }
 
 function failWith(failure: ExchangeFailure): never {

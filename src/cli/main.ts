@@ -6,6 +6,7 @@ import { devCommand } from './dev.ts';
 import { exchangeCommand } from './exchange.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
+import { refreshCommand } from './refresh.ts';
 import { relayCommand } from './relay.ts';
 import { statusCommand } from './status.ts';
 
@@ -55,6 +56,19 @@ program
   .option('--code-id <id>', 'the authorization code row id', positiveId)
   .option('--mall <mall_id>', 'the mall whose newest pending code to exchange', mallId)
   .action(exchangeCommand);
+
+program
+  .command('refresh')
+  .description(
+    'refresh --mall M now if due (--force: even if not), or every --due mall; exit 0 when the tokens are valid, ' +
+      '1 a mall invalid or missing, 2 client credentials refused or misconfigured, 3 transient',
+  )
+  .option('--mall <mall_id>', 'the mall to refresh')
+  .option('--force', 'refresh --mall even if its access token is not due')
+  .option('--due', 'refresh every due mall (status active, expiring within REFRESH_AHEAD_SECONDS)')
+  .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)
+  .option('--limit <n>', 'at most n due malls, soonest expiry first', positiveInteger, 100_000)
+  .action(refreshCommand);
 
 program
   .command('redrive')

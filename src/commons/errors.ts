@@ -3,8 +3,10 @@
  * - `final`: the answer will not change; record it and never send the code again.
  * - `transient`: may succeed if tried again while the code is alive.
  * - `expired`: the code outlived its one minute; recorded, never sent.
+ * - `configuration`: Cafe24 refused the app's own client credentials; no code or mall is to blame, every
+ *   request will fail alike until someone fixes them.
  */
-export type FailureKind = 'final' | 'transient' | 'expired';
+export type FailureKind = 'final' | 'transient' | 'expired' | 'configuration';
 
 export class ExchangeFailure extends Error {
   override name = 'ExchangeFailure';

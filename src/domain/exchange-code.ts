@@ -161,7 +161,10 @@ async function exchangeClaimed(
     } catch (error) {
       const failure =
         error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
-      if (failure.kind === 'final') return finish('failed', failure.message, attempts);
+      // Refused client credentials fail every code alike; the code's failure names them.
+      if (failure.kind === 'final' || failure.kind === 'configuration') {
+        return finish('failed', failure.message, attempts);
+      }
       const delay = Math.max(backoffMs(attempts), failure.retryAfterMs ?? 0);
       if (now() + delay >= deadline) {
         return finish(
@@ -214,7 +217,7 @@ async function storeIssued(
     } catch (error) {
       const delay = backoffMs(attempt);
       if (now() + delay >= giveUpAt) {
-        await deps.stash.put(code.id, code.mallId, tokens);
+        await deps.stash.put({ grant: 'authorization_code', key: code.id, mallId: code.mallId, tokens });
         const reason = `tokens issued but not stored yet (${describeError(error)}); kept for the next delivery`;
         deps.log.error('storing tokens failed', { codeId: code.id, mallId: code.mallId, reason });
         return { status: 'retry', codeId: code.id, reason } satisfies ExchangeResult;
@@ -236,7 +239,7 @@ async function resumeOrWait(
   claimedAgoMs: number,
   attempts: number,
 ): Promise<ExchangeResult> {
-  const stashed = await deps.stash.take(codeId);
+  const stashed = await deps.stash.take('authorization_code', codeId);
   if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
   const abandonedAfterMs = deps.policy.abandonedAfterMs ?? deps.policy.codeLifetimeMs + 120_000;
   if (claimedAgoMs < abandonedAfterMs) {
@@ -257,17 +260,18 @@ async function resumeOrWait(
   return { status: 'already-done', codeId, state: 'failed', reason };
 }
 
-/** Stores whatever this process stashed earlier; called at the start of each invocation. */
+/** Stores the codes' tokens this process stashed earlier; called at the start of each invocation. */
 export async function flushStash(deps: ExchangeDeps): Promise<number> {
   let stored = 0;
-  for (const codeId of await deps.stash.codeIds()) {
-    const entry = await deps.stash.take(codeId);
+  for (const { grant, key } of await deps.stash.entries()) {
+    if (grant !== 'authorization_code') continue;
+    const entry = await deps.stash.take(grant, key);
     if (!entry) continue;
     try {
-      await deps.codes.recordSuccess({ id: codeId, mallId: entry.mallId }, entry.tokens);
+      await deps.codes.recordSuccess({ id: key, mallId: entry.mallId }, entry.tokens);
       stored += 1;
     } catch {
-      await deps.stash.put(codeId, entry.mallId, entry.tokens);
+      await deps.stash.put(entry);
     }
   }
   return stored;

@@ -56,12 +56,74 @@ export type TokenIssuer = {
   }): Promise<TokenSet>;
 };
 
+/** Which grant issued stashed tokens, and so what they are keyed by: a code id, or a mall id. */
+export type StashGrant = 'authorization_code' | 'refresh_token';
+
+/** Issued tokens the database could not take yet. */
+export type StashEntry = { grant: StashGrant; key: string; mallId: string; tokens: TokenSet };
+
 /**
- * Where issued tokens wait when the database cannot take them (rule 6), until a retry or a redelivery
- * stores them. Keyed by code id.
+ * Where issued tokens wait when the database cannot take them (rules 6 and 8), until a retry, a
+ * redelivery or the next refresh of the mall stores them. Keyed by what was issued: a code's tokens by
+ * code id, a refreshed pair by mall id (it holds the mall's only live refresh token).
  */
 export type TokenStash = {
-  put(codeId: string, mallId: string, tokens: TokenSet): Promise<void>;
-  take(codeId: string): Promise<{ mallId: string; tokens: TokenSet } | undefined>;
-  codeIds(): Promise<string[]>;
+  put(entry: StashEntry): Promise<void>;
+  /** Removes and returns the entry: whoever took it stores it, or puts it back. */
+  take(grant: StashGrant, key: string): Promise<StashEntry | undefined>;
+  /** What this process holds (not a listing of any shared store). */
+  entries(): Promise<Array<{ grant: StashGrant; key: string }>>;
+};
+
+/** A token row's state; the migration's check constraint holds the same list. */
+export const TOKEN_STATUSES = ['active', 'invalid'] as const;
+export type TokenStatus = (typeof TOKEN_STATUSES)[number];
+
+/** A token row as the refresh sees it, read under its lease. Times relative to the database's clock. */
+export type TokenRow = {
+  mallId: string;
+  status: TokenStatus;
+  accessToken: Secret;
+  refreshToken: Secret;
+  issuedAt: Date;
+  expiresAt: Date;
+  refreshTokenExpiresAt: Date;
+  /** expires_at − now(), by the database's clock. */
+  expiresInMs: number;
+  /** refresh_token_expires_at − now(), by the database's clock. */
+  refreshExpiresInMs: number;
+  invalidReason: string | undefined;
+};
+
+/** The per-mall refresh lease (rule 7): of any number of concurrent claimers, one gets `claimed`. */
+export type RefreshClaim =
+  | { status: 'claimed'; owner: string; row: TokenRow }
+  | { status: 'locked'; owner: string; leaseLeftMs: number }
+  | { status: 'missing' };
+
+/** `cafe24.oauth_tokens`, as the refresh needs it (Postgres in production, fakes in unit tests). */
+export type TokenStore = {
+  /** Takes the mall's lease for `leaseMs` and returns the row as it is now (the re-read of rule 7). */
+  claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim>;
+  /** Gives the lease back, if `owner` still holds it. */
+  release(mallId: string, owner: string): Promise<void>;
+  /** The row without taking the lease. */
+  read(mallId: string): Promise<TokenRow | undefined>;
+  /**
+   * One transaction that ends the refresh: UPSERT the pair (never over a newer issue, rule 10), record
+   * the success and release `owner`'s lease.
+   */
+  storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome>;
+  /**
+   * `invalid` with its reason, only while the row still holds `refused` (else someone rotated it: a
+   * race, not a dead mall). Releases the lease. Returns whether the row was marked.
+   */
+  markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean>;
+  /** A transient failure: counted, its reason kept, the row stays active; releases the lease. */
+  recordRefreshFailure(mallId: string, owner: string, reason: string): Promise<void>;
+};
+
+/** Refreshes a mall's tokens at Cafe24; throws ExchangeFailure. */
+export type TokenRefresher = {
+  refreshToken(request: { mallId: string; refreshToken: Secret }): Promise<TokenSet>;
 };

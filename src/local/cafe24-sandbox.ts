@@ -13,7 +13,12 @@ export type SandboxFault =
   | { type: 'rate-limit'; retryAfterSeconds?: number }
   | { type: 'html'; status?: number }
   | { type: 'malformed-json' }
+  /** 400 "Code time expired" to a code; to a refresh token, 401 "Invalid refresh_token" (and it dies). */
   | { type: 'invalid-grant' }
+  /** The app's credentials refused: 401 invalid_client, or Cafe24's variant 400 invalid_grant. */
+  | { type: 'invalid-client'; error?: 'invalid_client' | 'invalid_grant' }
+  /** Processed (a code spent, a refresh token rotated) but never answered: the answer is lost. */
+  | { type: 'hang-after-processing' }
   | { type: 'missing-fields' }
   | { type: 'huge-body'; bytes?: number }
   | { type: 'delay'; ms: number }
@@ -292,6 +297,16 @@ function tokenOutcome(
         }),
         delayMs: 0,
       };
+    case 'hang-after-processing':
+      process();
+      return 'hang';
+    case 'invalid-grant':
+      if (form.get('grant_type') === 'refresh_token') {
+        const entry = sandbox.refreshTokens.get(form.get('refresh_token') ?? '');
+        if (entry) entry.active = false;
+        return { reply: oauthError(401, 'invalid_grant', 'Invalid refresh_token'), delayMs: 0 };
+      }
+      return { reply: faultReply(fault), delayMs: 0 };
     case 'delay':
       // Processed now, answered later: a client that gives up meanwhile has still spent the code.
       return { reply: process(), delayMs: fault.ms };
@@ -476,7 +491,10 @@ function redirect(target: string, params: Record<string, string | null>): Reply 
 
 // ---- faults ---------------------------------------------------------------------------------
 
-type CannedFault = Extract<SandboxFault, { type: 'status' | 'rate-limit' | 'html' | 'invalid-grant' }>;
+type CannedFault = Extract<
+  SandboxFault,
+  { type: 'status' | 'rate-limit' | 'html' | 'invalid-grant' | 'invalid-client' }
+>;
 
 function faultReply(fault: CannedFault): Reply {
   switch (fault.type) {
@@ -497,6 +515,10 @@ function faultReply(fault: CannedFault): Reply {
     }
     case 'invalid-grant':
       return oauthError(400, 'invalid_grant', 'Code time expired');
+    case 'invalid-client':
+      return fault.error === 'invalid_grant'
+        ? oauthError(400, 'invalid_grant', 'Invalid client_secret')
+        : oauthError(401, 'invalid_client', 'Invalid client_secret');
   }
 }
 

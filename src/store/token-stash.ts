@@ -1,24 +1,29 @@
-import type { TokenSet } from '../cafe24/token-response.ts';
-import type { TokenStash } from '../domain/ports.ts';
+import type { StashEntry, StashGrant, TokenStash } from '../domain/ports.ts';
 
 /**
  * Issued tokens the database could not take yet, held in this process (a warm Lambda container keeps
  * them between invocations). Every invocation first tries to store what is here.
  */
 export class MemoryTokenStash implements TokenStash {
-  readonly #entries = new Map<string, { mallId: string; tokens: TokenSet }>();
+  readonly #entries = new Map<string, StashEntry>();
 
-  async put(codeId: string, mallId: string, tokens: TokenSet): Promise<void> {
-    this.#entries.set(codeId, { mallId, tokens });
+  async put(entry: StashEntry): Promise<void> {
+    this.#entries.set(entryKey(entry.grant, entry.key), entry);
   }
 
-  async take(codeId: string): Promise<{ mallId: string; tokens: TokenSet } | undefined> {
-    const entry = this.#entries.get(codeId);
-    this.#entries.delete(codeId);
+  async take(grant: StashGrant, key: string): Promise<StashEntry | undefined> {
+    const id = entryKey(grant, key);
+    const entry = this.#entries.get(id);
+    this.#entries.delete(id);
     return entry;
   }
 
-  async codeIds(): Promise<string[]> {
-    return [...this.#entries.keys()];
+  async entries(): Promise<Array<{ grant: StashGrant; key: string }>> {
+    return [...this.#entries.values()].map(({ grant, key }) => ({ grant, key }));
   }
+}
+
+/** `<grant>/<key>`: also the S3 object name under `stash/`. */
+export function entryKey(grant: StashGrant, key: string): string {
+  return `${grant}/${key}`;
 }

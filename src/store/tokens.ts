@@ -1,9 +1,20 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type pg from 'pg';
 import type { TokenSet } from '../cafe24/token-response.ts';
-import type { StoreOutcome } from '../domain/ports.ts';
+import { Secret } from '../commons/secret.ts';
+import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../domain/ports.ts';
+import type { Pool } from './pool.ts';
+import { withTransaction } from './transaction.ts';
 
-// Rules 5 and 10: a token row is never replaced by an older issue. Any grant that stores a pair
-// (a code's exchange, a refresh) goes through this one statement.
+// Every statement on cafe24.oauth_tokens, named, in one place: the pair's UPSERT shared by both grants,
+// and the refresh's per-mall lease.
+
+/**
+ * Rules 5 and 10: a token row is never replaced by an older issue. Any grant that stores a pair (a code's
+ * exchange, a refresh) goes through this one statement, and whatever was issued makes the row `active`
+ * again (a new install revives an `invalid` mall and clears its reason).
+ */
 const UPSERT_TOKENS = `
 insert into cafe24.oauth_tokens as t
        (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
@@ -14,9 +25,65 @@ on conflict (mall_id) do update
        refresh_token = excluded.refresh_token, refresh_token_expires_at = excluded.refresh_token_expires_at,
        client_id = excluded.client_id, user_id = excluded.user_id, scopes = excluded.scopes,
        token_type = excluded.token_type, issued_at = excluded.issued_at, shop_no = excluded.shop_no,
-       code_id = coalesce(excluded.code_id, t.code_id), status = 'active', updated_at = now()
+       code_id = coalesce(excluded.code_id, t.code_id), status = 'active', invalid_reason = null,
+       refresh_failures = 0, last_refresh_error = null, updated_at = now()
  where t.issued_at <= excluded.issued_at
 returning id`;
+
+const ROW = `
+mall_id, status, access_token, refresh_token, issued_at, expires_at, refresh_token_expires_at, invalid_reason,
+extract(epoch from expires_at - now()) * 1000 as expires_in_ms,
+extract(epoch from refresh_token_expires_at - now()) * 1000 as refresh_expires_in_ms`;
+
+/**
+ * Takes the mall's refresh lease unless a live one is held; a lease older than $3 ms belongs to a holder
+ * that died. Under READ COMMITTED a concurrent UPDATE is waited for and the row re-checked, so RETURNING
+ * is the latest committed row: the re-read of rule 7, in the same statement.
+ */
+const CLAIM_REFRESH = `
+update cafe24.oauth_tokens
+   set refresh_locked_at = now(), refresh_locked_by = $2
+ where mall_id = $1
+   and (refresh_locked_at is null or refresh_locked_at <= now() - $3 * interval '1 millisecond')
+returning ${ROW}`;
+
+const LEASE_STATE = `
+select refresh_locked_by,
+       extract(epoch from refresh_locked_at + $2 * interval '1 millisecond' - now()) * 1000 as lease_left_ms
+  from cafe24.oauth_tokens
+ where mall_id = $1`;
+
+const READ = `select ${ROW} from cafe24.oauth_tokens where mall_id = $1`;
+
+/** Only the holder releases: a holder that outlived its lease must not free its successor's. */
+const RELEASE = `
+update cafe24.oauth_tokens
+   set refresh_locked_at = null, refresh_locked_by = null
+ where mall_id = $1 and refresh_locked_by = $2`;
+
+const MARK_REFRESHED = `
+update cafe24.oauth_tokens set last_refreshed_at = now() where mall_id = $1`;
+
+/** Guarded by the refused token: if the row holds another one, someone rotated it (a race, rule 9). */
+const MARK_INVALID = `
+update cafe24.oauth_tokens
+   set status = 'invalid', invalid_reason = $4, last_refresh_error = $4, updated_at = now(),
+       refresh_locked_at = null, refresh_locked_by = null
+ where mall_id = $1 and refresh_locked_by = $2 and refresh_token = $3`;
+
+const RECORD_FAILURE = `
+update cafe24.oauth_tokens
+   set refresh_failures = refresh_failures + 1, last_refresh_error = $3,
+       refresh_locked_at = null, refresh_locked_by = null
+ where mall_id = $1 and refresh_locked_by = $2`;
+
+/** Due: active and expiring within the window; a range scan of ix_oauth_tokens_refresh_due. */
+const DUE_MALLS = `
+select mall_id
+  from cafe24.oauth_tokens
+ where status = 'active' and expires_at <= now() + $1 * interval '1 millisecond'
+ order by expires_at
+ limit $2`;
 
 /**
  * Stores a mall's pair inside the caller's transaction, unless the row holds a newer issue.
@@ -43,4 +110,81 @@ export async function upsertTokens(
     codeId,
   ]);
   return upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
+}
+
+/** Who holds a lease: readable in the table (host and pid), unique per claim (the nonce). */
+function leaseOwner(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+type Row = Record<string, unknown>;
+
+function tokenRow(row: Row): TokenRow {
+  return {
+    mallId: row.mall_id as string,
+    status: row.status as TokenRow['status'],
+    accessToken: new Secret(row.access_token as string),
+    refreshToken: new Secret(row.refresh_token as string),
+    issuedAt: row.issued_at as Date,
+    expiresAt: row.expires_at as Date,
+    refreshTokenExpiresAt: row.refresh_token_expires_at as Date,
+    expiresInMs: Number(row.expires_in_ms),
+    refreshExpiresInMs: Number(row.refresh_expires_in_ms),
+    invalidReason: (row.invalid_reason as string | null) ?? undefined,
+  };
+}
+
+/** The refresh's view of `cafe24.oauth_tokens`. No connection is held between calls. */
+export class PostgresTokenStore implements TokenStore {
+  readonly #pool: Pool;
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  async claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim> {
+    const owner = leaseOwner();
+    const claimed = await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs]);
+    if (claimed.rows[0]) return { status: 'claimed', owner, row: tokenRow(claimed.rows[0]) };
+    const lease = (await this.#pool.query(LEASE_STATE, [mallId, leaseMs])).rows[0];
+    if (!lease) return { status: 'missing' };
+    return {
+      status: 'locked',
+      owner: lease.refresh_locked_by ?? '',
+      leaseLeftMs: Math.max(0, Number(lease.lease_left_ms ?? 0)),
+    };
+  }
+
+  async release(mallId: string, owner: string): Promise<void> {
+    await this.#pool.query(RELEASE, [mallId, owner]);
+  }
+
+  async read(mallId: string): Promise<TokenRow | undefined> {
+    const row = (await this.#pool.query(READ, [mallId])).rows[0];
+    return row ? tokenRow(row) : undefined;
+  }
+
+  async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
+    return withTransaction(this.#pool, async (client) => {
+      const outcome = await upsertTokens(client, mallId, tokens, null);
+      if (outcome === 'stored') await client.query(MARK_REFRESHED, [mallId]);
+      if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
+      return outcome;
+    });
+  }
+
+  async markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean> {
+    const marked = await this.#pool.query(MARK_INVALID, [mallId, owner, refused.reveal(), reason]);
+    if (marked.rowCount === 1) return true;
+    await this.release(mallId, owner);
+    return false;
+  }
+
+  async recordRefreshFailure(mallId: string, owner: string, reason: string): Promise<void> {
+    await this.#pool.query(RECORD_FAILURE, [mallId, owner, reason]);
+  }
+
+  /** Malls to refresh now, soonest expiry first. */
+  async dueMalls(aheadMs: number, limit: number): Promise<string[]> {
+    return (await this.#pool.query(DUE_MALLS, [aheadMs, limit])).rows.map((row) => row.mall_id as string);
+  }
 }

@@ -1,15 +1,12 @@
 import type { SQSRecord } from 'aws-lambda';
-import { S3TokenStash } from '../../aws/s3-token-stash.ts';
-import { clientSecretSource } from '../../aws/secrets-manager.ts';
 import { sqsRequeue } from '../../aws/sqs-requeue.ts';
-import { Cafe24TokenClient } from '../../cafe24/token-client.ts';
 import { describeError } from '../../commons/errors.ts';
 import { logger } from '../../commons/logger.ts';
 import type { ConfigFor } from '../../config.ts';
 import type { ExchangeDeps } from '../../domain/exchange-code.ts';
 import { PostgresCodeStore } from '../../store/codes.ts';
 import type { Pool } from '../../store/pool.ts';
-import { MemoryTokenStash } from '../../store/token-stash.ts';
+import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
 
 /**
@@ -47,21 +44,10 @@ export function createExchangeRuntime(config: ConfigFor<'exchange'>): ExchangeRu
     max: config.exchange.concurrency,
     applicationName: 'cafe24-token-exchange',
   });
-  const cafe24 = new Cafe24TokenClient({
-    apiBaseUrl: config.cafe24.apiBaseUrl,
-    clientId: config.cafe24.clientId,
-    clientSecret: clientSecretSource(config.clientSecret, config.aws),
-    connectTimeoutMs: config.cafe24.connectTimeoutMs,
-    requestTimeoutMs: config.cafe24.requestTimeoutMs,
-  });
-  const bucket = config.exchange.stashBucket;
   const deps: ExchangeDeps = {
     codes: new PostgresCodeStore(pool),
-    cafe24,
-    stash:
-      bucket === undefined
-        ? new MemoryTokenStash()
-        : new S3TokenStash({ bucket, aws: config.aws, log: logger }),
+    cafe24: createTokenClient(config),
+    stash: createTokenStash(config.exchange.stashBucket, config),
     log: logger,
     redirectUri: config.cafe24.redirectUri,
     policy: {

@@ -1,0 +1,138 @@
+import pLimit from 'p-limit';
+import { describeError } from '../commons/errors.ts';
+import { loadConfig } from '../config.ts';
+import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
+import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
+
+/**
+ * Exit codes scripts can trust (README "Command line"):
+ * 0 every mall named or due has a valid access token; 1 a mall is invalid or missing (needs a new
+ * install); 2 configuration error, Cafe24 refusing the client credentials included (no mall was marked);
+ * 3 transient: Cafe24 or the database failed for now, or another process held the mall; try again.
+ */
+export const REFRESH_EXIT = { ok: 0, mallFailed: 1, configuration: 2, transient: 3 } as const;
+
+export type RefreshCommandOptions = {
+  mall?: string;
+  due?: boolean;
+  force?: boolean;
+  concurrency: number;
+  limit: number;
+};
+
+/** `cafe24-tokens refresh --mall M [--force]` or `refresh --due`: one line per mall, never a token. */
+export async function refreshCommand(options: RefreshCommandOptions): Promise<void> {
+  if ((options.mall === undefined) === !options.due) throw new Error('give either --mall M or --due');
+  if (options.force && options.due) throw new Error('--force refreshes one --mall, not every due mall');
+  const runtime = createRefreshRuntime(loadConfig('refresh'), { maxConnections: options.concurrency });
+  const { deps } = runtime;
+  const results: RefreshResult[] = [];
+  // The database (or the stash) failing is transient for the mall: reported on its line, exit 3.
+  const refreshOne = (mallId: string, force: boolean) =>
+    refreshMall(deps, mallId, { force }).catch(
+      (error: unknown): RefreshResult => ({
+        status: 'transient-failure',
+        mallId,
+        reason: `not refreshed: ${describeError(error)}`,
+        attempts: 0,
+      }),
+    );
+  try {
+    await flushRefreshStash(deps);
+    if (options.mall !== undefined) {
+      const result = await refreshOne(options.mall, options.force ?? false);
+      results.push(result);
+      print(result);
+    } else {
+      const malls = await runtime.tokens.dueMalls(deps.policy.aheadMs, options.limit);
+      const limit = pLimit(options.concurrency);
+      let stopped = false;
+      await Promise.all(
+        malls.map((mallId) =>
+          limit(async () => {
+            // Refused client credentials fail every mall alike: stop instead of asking again per mall.
+            if (stopped) return;
+            const result = await refreshOne(mallId, false);
+            if (result.status === 'configuration-error') stopped = true;
+            results.push(result);
+            print(result);
+          }),
+        ),
+      );
+      process.stdout.write(`${summary(results, malls.length)}\n`);
+    }
+    await storeStashedBeforeExit(runtime.deps);
+  } catch (error) {
+    process.stderr.write(`error: ${describeError(error)}\n`);
+    process.exitCode = REFRESH_EXIT.transient;
+    return;
+  } finally {
+    await runtime.close();
+  }
+  process.exitCode = exitCode(results);
+}
+
+/** This process's stash dies with it: give the database a few more chances before exiting. */
+async function storeStashedBeforeExit(deps: Parameters<typeof flushRefreshStash>[0]): Promise<void> {
+  for (let round = 0; round < 10 && (await deps.stash.entries()).length > 0; round += 1) {
+    await flushRefreshStash(deps);
+    if ((await deps.stash.entries()).length > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
+  }
+  const left = (await deps.stash.entries()).filter((entry) => entry.grant === 'refresh_token');
+  if (left.length > 0) {
+    process.stderr.write(
+      `error: refreshed tokens of ${left.map((entry) => entry.key).join(', ')} could not be stored; ` +
+        'set TOKEN_STASH_BUCKET so they outlive this process\n',
+    );
+  }
+}
+
+export function describeResult(result: RefreshResult): string {
+  const requests = (n: number) => `${n} request${n === 1 ? '' : 's'}`;
+  switch (result.status) {
+    case 'refreshed':
+      return `✓ ${result.mallId} refreshed (${requests(result.attempts)}); expires ${result.expiresAt}${result.token === 'stored' ? '' : '; a newer token was already stored and kept'}`;
+    case 'skipped-fresh':
+      return `· ${result.mallId} fresh, not refreshed; expires ${result.expiresAt}`;
+    case 'invalid':
+      return `✗ ${result.mallId} invalid: ${result.reason}`;
+    case 'missing':
+      return `✗ ${result.mallId} missing: no row in cafe24.oauth_tokens`;
+    case 'configuration-error':
+      return `✗ ${result.mallId} not refreshed, configuration error: ${result.reason}`;
+    case 'transient-failure':
+      return `! ${result.mallId} failed transiently (${requests(result.attempts)}), still active: ${result.reason}`;
+    case 'stashed':
+      return `! ${result.mallId} ${result.reason}`;
+    case 'locked-by-another':
+      return `! ${result.mallId} is being refreshed by ${result.owner}; try again`;
+  }
+}
+
+function print(result: RefreshResult): void {
+  process.stdout.write(`${describeResult(result)}\n`);
+}
+
+function summary(results: RefreshResult[], due: number): string {
+  const count = (...statuses: RefreshResult['status'][]) =>
+    results.filter((result) => statuses.includes(result.status)).length;
+  const parts = [
+    `refreshed ${count('refreshed')}`,
+    `skipped fresh ${count('skipped-fresh')}`,
+    `invalid ${count('invalid', 'missing')}`,
+    `failed transiently ${count('transient-failure', 'stashed', 'locked-by-another')}`,
+  ];
+  if (count('configuration-error') > 0) {
+    parts.push(`stopped: client credentials refused, ${due - results.length} not attempted`);
+  }
+  return `${due} due: ${parts.join(', ')}`;
+}
+
+export function exitCode(results: RefreshResult[]): number {
+  const has = (...statuses: RefreshResult['status'][]) =>
+    results.some((result) => statuses.includes(result.status));
+  if (has('configuration-error')) return REFRESH_EXIT.configuration;
+  if (has('invalid', 'missing')) return REFRESH_EXIT.mallFailed;
+  if (has('transient-failure', 'stashed', 'locked-by-another')) return REFRESH_EXIT.transient;
+  return REFRESH_EXIT.ok;
+}

@@ -1,0 +1,323 @@
+import type { TokenSet } from '../cafe24/token-response.ts';
+import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
+import type { Secret } from '../commons/secret.ts';
+import { backoffMs } from './exchange-code.ts';
+import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
+
+export type RefreshPolicy = {
+  /** Due when the access token expires within this (REFRESH_AHEAD_SECONDS). */
+  aheadMs: number;
+  /** The per-mall lease: one Cafe24 request's timeout plus a margin. A dead holder blocks no longer. */
+  leaseMs: number;
+  /** Token requests per call, transient failures included; each under a lease of its own. */
+  maxAttempts?: number;
+  /** How long to wait for another process's refresh of the same mall (default: one lease). */
+  waitMs?: number;
+};
+
+export type RefreshDeps = {
+  tokens: TokenStore;
+  cafe24: TokenRefresher;
+  stash: TokenStash;
+  log: Log;
+  policy: RefreshPolicy;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+};
+
+export type RefreshOptions = {
+  /** Refresh even when not due (still skipped if another process refreshed it meanwhile). */
+  force?: boolean;
+  /** Overrides the policy's window (a reader that needs more validity than the schedule keeps). */
+  aheadMs?: number;
+};
+
+/**
+ * What happened to one mall. `refreshed` and `skipped-fresh` leave a valid access token in the table;
+ * `configuration-error` blames the app, not the mall, and should stop a run.
+ */
+export type RefreshResult =
+  | {
+      status: 'refreshed';
+      mallId: string;
+      token: StoreOutcome;
+      expiresAt: string;
+      attempts: number;
+    }
+  | { status: 'skipped-fresh'; mallId: string; expiresAt: string }
+  | { status: 'invalid'; mallId: string; reason: string; attempts: number }
+  | { status: 'transient-failure'; mallId: string; reason: string; attempts: number }
+  | { status: 'configuration-error'; mallId: string; reason: string }
+  /** Refreshed at Cafe24 but not stored yet: the pair waits in the stash (rule 8). */
+  | { status: 'stashed'; mallId: string; reason: string; attempts: number }
+  | { status: 'locked-by-another'; mallId: string; owner: string }
+  | { status: 'missing'; mallId: string };
+
+const DEFAULT_MAX_ATTEMPTS = 3;
+/** How often a waiter looks whether another process's lease is gone. */
+const LEASE_POLL_MS = 100;
+
+const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Refreshes one mall's tokens (design rules 7–10): take the mall's lease, re-read the row, skip it when
+ * it is not due, send its refresh token unless it has expired, and store the rotated pair in the
+ * transaction that releases the lease. One lease covers one Cafe24 request: a transient failure gives
+ * it back before the backoff. A final answer marks the row `invalid` only if it still holds the refused
+ * token; an answer that blames the client credentials marks nothing.
+ */
+export async function refreshMall(
+  deps: RefreshDeps,
+  mallId: string,
+  options: RefreshOptions = {},
+): Promise<RefreshResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? sleepFor;
+  const { policy } = deps;
+  const state: CallState = { attempts: 0, refused: [] };
+  let waitingSince: number | undefined;
+  for (;;) {
+    const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
+    if (claim.status === 'missing') return { status: 'missing', mallId };
+    if (claim.status === 'locked') {
+      waitingSince ??= now();
+      if (now() - waitingSince >= (policy.waitMs ?? policy.leaseMs)) {
+        return { status: 'locked-by-another', mallId, owner: claim.owner };
+      }
+      // Another process is refreshing this mall: let it finish (its lease bounds the wait), then re-read.
+      await sleep(Math.max(10, Math.min(LEASE_POLL_MS, claim.leaseLeftMs)));
+      continue;
+    }
+    waitingSince = undefined;
+    let outcome: RefreshResult | 'again';
+    try {
+      outcome = await underLease(deps, mallId, options, claim, state);
+    } catch (error) {
+      // The database or the stash failed: give the lease back now rather than at its expiry.
+      await deps.tokens.release(mallId, claim.owner).catch(() => {});
+      throw error;
+    }
+    if (outcome !== 'again') return outcome;
+  }
+}
+
+/** What one refreshMall call remembers across its leases. */
+type CallState = {
+  attempts: number;
+  /** Refresh tokens Cafe24 refused in this call: never sent again. */
+  refused: Secret[];
+  lastRefusal?: string;
+  lastTransient?: string;
+  /** issued_at at this call's first read: a change means another process refreshed the mall. */
+  seenIssuedAt?: number;
+};
+
+/** One lease: at most one Cafe24 request, and the lease is released (or ends the refresh) before return. */
+async function underLease(
+  deps: RefreshDeps,
+  mallId: string,
+  options: RefreshOptions,
+  claim: { owner: string; row: TokenRow },
+  state: CallState,
+): Promise<RefreshResult | 'again'> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? sleepFor;
+  const { policy, log } = deps;
+  const { owner, row } = claim;
+  const leaseEndsAt = now() + policy.leaseMs;
+
+  // A pair this process refreshed but could not store holds the mall's only live refresh token.
+  const stashed = await deps.stash.take('refresh_token', mallId);
+  if (stashed) {
+    const stored = await storePair(deps, mallId, stashed.tokens, owner, state.attempts, leaseEndsAt);
+    if (stored.status !== 'refreshed') return stored;
+    log.info('stored a refreshed pair from the stash', { mallId, token: stored.token });
+    return 'again';
+  }
+
+  if (row.status === 'invalid') {
+    await deps.tokens.release(mallId, owner);
+    return {
+      status: 'invalid',
+      mallId,
+      reason: row.invalidReason ?? 'marked invalid',
+      attempts: state.attempts,
+    };
+  }
+
+  const seenRefused = state.refused.some((secret) => secret.reveal() === row.refreshToken.reveal());
+  if (row.refreshExpiresInMs <= 0 || seenRefused) {
+    const reason = seenRefused
+      ? (state.lastRefusal ?? 'Cafe24 refused the refresh token')
+      : `the refresh token expired at ${row.refreshTokenExpiresAt.toISOString()} and was not sent; ` +
+        'the mall must install the app again';
+    return markInvalid(deps, mallId, owner, row.refreshToken, reason, state.attempts);
+  }
+
+  // Changed since this call first read it: another process refreshed it, so even --force is done.
+  const changed = state.seenIssuedAt !== undefined && row.issuedAt.getTime() !== state.seenIssuedAt;
+  state.seenIssuedAt = row.issuedAt.getTime();
+  if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs)) {
+    await deps.tokens.release(mallId, owner);
+    return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
+  }
+
+  state.attempts += 1;
+  let tokens: TokenSet;
+  try {
+    tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
+  } catch (error) {
+    const failure =
+      error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+    if (failure.kind === 'configuration') {
+      await deps.tokens.release(mallId, owner);
+      log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
+        mallId,
+        reason: failure.message,
+      });
+      return { status: 'configuration-error', mallId, reason: failure.message };
+    }
+    if (failure.kind === 'final') {
+      state.refused.push(row.refreshToken);
+      state.lastRefusal =
+        `Cafe24 refused the refresh token: ${failure.message}` +
+        (state.lastTransient
+          ? `; an earlier attempt got no answer (${state.lastTransient}), so Cafe24 may have rotated the token then`
+          : '') +
+        '; the mall must install the app again';
+      return markInvalid(deps, mallId, owner, row.refreshToken, state.lastRefusal, state.attempts);
+    }
+    state.lastTransient = failure.message;
+    await deps.tokens.recordRefreshFailure(mallId, owner, failure.message);
+    if (state.attempts >= (policy.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)) {
+      log.warn('refresh failed transiently; the mall stays active', {
+        mallId,
+        attempts: state.attempts,
+        reason: failure.message,
+      });
+      return { status: 'transient-failure', mallId, reason: failure.message, attempts: state.attempts };
+    }
+    // Backoff without the lease: a refresh by another process meanwhile is seen at the next re-read.
+    const delay = Math.max(backoffMs(state.attempts), failure.retryAfterMs ?? 0);
+    log.info('transient refresh failure, retrying', {
+      mallId,
+      attempt: state.attempts,
+      delayMs: delay,
+      reason: failure.message,
+    });
+    await sleep(delay);
+    return 'again';
+  }
+  return storePair(deps, mallId, tokens, owner, state.attempts, leaseEndsAt);
+}
+
+/** Rule 9: `invalid` only while the row still holds the refused token; otherwise re-read (a race). */
+async function markInvalid(
+  deps: RefreshDeps,
+  mallId: string,
+  owner: string,
+  refused: Secret,
+  reason: string,
+  attempts: number,
+): Promise<RefreshResult | 'again'> {
+  if (await deps.tokens.markInvalid(mallId, owner, refused, reason)) {
+    deps.log.warn('mall invalid', { mallId, reason, attempts });
+    return { status: 'invalid', mallId, reason, attempts };
+  }
+  deps.log.info('refresh token refused, but the row changed meanwhile; re-reading', { mallId });
+  return 'again';
+}
+
+/**
+ * Rule 8: the rotated pair is stored in the transaction that releases the lease, retried while the lease
+ * lasts; then it is stashed, where the next refresh of this mall (or the next invocation) finds it.
+ */
+async function storePair(
+  deps: RefreshDeps,
+  mallId: string,
+  tokens: TokenSet,
+  owner: string,
+  attempts: number,
+  leaseEndsAt: number,
+): Promise<RefreshResult> {
+  const now = deps.now ?? Date.now;
+  const sleep = deps.sleep ?? sleepFor;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const token = await deps.tokens.storeRefreshed(mallId, tokens, owner);
+      const expiresAt = tokens.expiresAt.toISOString();
+      deps.log.info('mall refreshed', { mallId, token, expiresAt, attempts });
+      return { status: 'refreshed', mallId, token, expiresAt, attempts };
+    } catch (error) {
+      const delay = backoffMs(attempt);
+      if (now() + delay >= leaseEndsAt) {
+        await deps.stash.put({ grant: 'refresh_token', key: mallId, mallId, tokens });
+        const reason =
+          `refreshed, but not stored yet (${describeError(error)}); the new pair is kept for the next ` +
+          'refresh of this mall';
+        deps.log.error('storing refreshed tokens failed', { mallId, reason });
+        return { status: 'stashed', mallId, reason, attempts };
+      }
+      deps.log.warn('storing refreshed tokens failed, retrying', {
+        mallId,
+        attempt,
+        error: describeError(error),
+      });
+      await sleep(delay);
+    }
+  }
+}
+
+/** Stores the refreshed pairs this process stashed earlier; called at the start of each invocation. */
+export async function flushRefreshStash(
+  deps: Pick<RefreshDeps, 'tokens' | 'stash' | 'log'>,
+): Promise<number> {
+  let stored = 0;
+  for (const { grant, key } of await deps.stash.entries()) {
+    if (grant !== 'refresh_token') continue;
+    const entry = await deps.stash.take(grant, key);
+    if (!entry) continue;
+    try {
+      // No lease needed: the UPSERT never replaces a newer pair.
+      const token = await deps.tokens.storeRefreshed(entry.mallId, entry.tokens, undefined);
+      deps.log.info('stored a refreshed pair from the stash', { mallId: entry.mallId, token });
+      stored += 1;
+    } catch {
+      await deps.stash.put(entry);
+    }
+  }
+  return stored;
+}
+
+/** Why no valid access token could be had; never holds a token. */
+export class NoAccessToken extends Error {
+  override name = 'NoAccessToken';
+  readonly result: RefreshResult;
+  constructor(result: RefreshResult) {
+    super(
+      `no valid access token for mall ${result.mallId}: ${result.status}` +
+        ('reason' in result ? ` (${result.reason})` : ''),
+    );
+    this.result = result;
+  }
+}
+
+/**
+ * A valid access token for readers that cannot wait for the schedule: the stored one if it lives longer
+ * than `minValidityMs`, else refreshed under the same lease as everyone else (waiting for another
+ * process's refresh instead of racing it).
+ */
+export async function accessTokenFor(
+  deps: RefreshDeps,
+  mallId: string,
+  minValidityMs: number,
+): Promise<Secret> {
+  const row = await deps.tokens.read(mallId);
+  if (row?.status === 'active' && row.expiresInMs > minValidityMs) return row.accessToken;
+  const result = await refreshMall(deps, mallId, { aheadMs: minValidityMs });
+  if (result.status !== 'refreshed' && result.status !== 'skipped-fresh') throw new NoAccessToken(result);
+  const fresh = await deps.tokens.read(mallId);
+  if (fresh?.status !== 'active' || fresh.expiresInMs <= 0) throw new NoAccessToken(result);
+  return fresh.accessToken;
+}

@@ -1,0 +1,367 @@
+import { describe, expect, it } from 'vitest';
+import type { TokenSet } from '../src/cafe24/token-response.ts';
+import { ExchangeFailure } from '../src/commons/errors.ts';
+import { Secret } from '../src/commons/secret.ts';
+import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../src/domain/ports.ts';
+import {
+  accessTokenFor,
+  flushRefreshStash,
+  type RefreshDeps,
+  refreshMall,
+} from '../src/domain/refresh-mall.ts';
+import { MemoryTokenStash } from '../src/store/token-stash.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+type FakeRow = {
+  status: 'active' | 'invalid';
+  access: string;
+  refresh: string;
+  issuedAt: number;
+  expiresAt: number;
+  refreshExpiresAt: number;
+  invalidReason?: string;
+  lockedBy?: string;
+  lockedAt?: number;
+  failures: number;
+};
+
+/** An in-memory TokenStore with the Postgres store's semantics (lease, guards, issued_at). */
+class FakeTokens implements TokenStore {
+  rows = new Map<string, FakeRow>();
+  failStores = 0;
+  claims = 0;
+  #seq = 0;
+  readonly clock: () => number;
+  constructor(clock: () => number) {
+    this.clock = clock;
+  }
+
+  add(mallId: string, row: Partial<FakeRow> = {}) {
+    const t = this.clock();
+    this.rows.set(mallId, {
+      status: 'active',
+      access: 'access-0',
+      refresh: 'refresh-0',
+      issuedAt: t - 2 * HOUR + 10 * MINUTE,
+      expiresAt: t + 10 * MINUTE,
+      refreshExpiresAt: t + 10 * DAY,
+      failures: 0,
+      ...row,
+    });
+  }
+
+  #view(mallId: string, row: FakeRow): TokenRow {
+    return {
+      mallId,
+      status: row.status,
+      accessToken: new Secret(row.access),
+      refreshToken: new Secret(row.refresh),
+      issuedAt: new Date(row.issuedAt),
+      expiresAt: new Date(row.expiresAt),
+      refreshTokenExpiresAt: new Date(row.refreshExpiresAt),
+      expiresInMs: row.expiresAt - this.clock(),
+      refreshExpiresInMs: row.refreshExpiresAt - this.clock(),
+      invalidReason: row.invalidReason,
+    };
+  }
+
+  async claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim> {
+    this.claims += 1;
+    const row = this.rows.get(mallId);
+    if (!row) return { status: 'missing' };
+    if (row.lockedBy && this.clock() - (row.lockedAt ?? 0) < leaseMs) {
+      return { status: 'locked', owner: row.lockedBy, leaseLeftMs: row.lockedAt! + leaseMs - this.clock() };
+    }
+    const owner = `owner-${++this.#seq}`;
+    row.lockedBy = owner;
+    row.lockedAt = this.clock();
+    return { status: 'claimed', owner, row: this.#view(mallId, row) };
+  }
+  async release(mallId: string, owner: string) {
+    const row = this.rows.get(mallId);
+    if (row?.lockedBy === owner) row.lockedBy = undefined;
+  }
+  async read(mallId: string) {
+    const row = this.rows.get(mallId);
+    return row && this.#view(mallId, row);
+  }
+  async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
+    if (this.failStores > 0) {
+      this.failStores -= 1;
+      throw new Error('connection terminated');
+    }
+    const row = this.rows.get(mallId)!;
+    let outcome: StoreOutcome = 'newer-token-kept';
+    if (row.issuedAt <= tokens.issuedAt.getTime()) {
+      Object.assign(row, {
+        status: 'active',
+        access: tokens.accessToken.reveal(),
+        refresh: tokens.refreshToken.reveal(),
+        issuedAt: tokens.issuedAt.getTime(),
+        expiresAt: tokens.expiresAt.getTime(),
+        refreshExpiresAt: tokens.refreshTokenExpiresAt.getTime(),
+        invalidReason: undefined,
+        failures: 0,
+      });
+      outcome = 'stored';
+    }
+    if (owner !== undefined && row.lockedBy === owner) row.lockedBy = undefined;
+    return outcome;
+  }
+  async markInvalid(mallId: string, owner: string, refused: Secret, reason: string) {
+    const row = this.rows.get(mallId)!;
+    if (row.lockedBy !== owner || row.refresh !== refused.reveal()) {
+      await this.release(mallId, owner);
+      return false;
+    }
+    Object.assign(row, { status: 'invalid', invalidReason: reason, lockedBy: undefined });
+    return true;
+  }
+  async recordRefreshFailure(mallId: string, owner: string) {
+    const row = this.rows.get(mallId)!;
+    if (row.lockedBy !== owner) return;
+    row.failures += 1;
+    row.lockedBy = undefined;
+  }
+}
+
+let issued = 0;
+function pair(at: number, mallId = 'shop'): TokenSet {
+  issued += 1;
+  return {
+    accessToken: new Secret(`access-${issued}`),
+    refreshToken: new Secret(`refresh-${issued}`),
+    expiresAt: new Date(at + 2 * HOUR),
+    refreshTokenExpiresAt: new Date(at + 14 * DAY),
+    issuedAt: new Date(at),
+    mallId,
+    clientId: undefined,
+    userId: undefined,
+    scopes: undefined,
+    shopNo: undefined,
+    tokenType: undefined,
+  };
+}
+
+type Answer = TokenSet | ExchangeFailure | ((refreshToken: string) => TokenSet | ExchangeFailure);
+
+function setup(answers: Answer[] = []) {
+  let clock = 1_900_000_000_000;
+  const tokens = new FakeTokens(() => clock);
+  const sent: string[] = [];
+  const logs: string[] = [];
+  const log = (message: string, ...attributes: Record<string, unknown>[]) => {
+    logs.push(`${message} ${JSON.stringify(attributes)}`);
+  };
+  const deps: RefreshDeps = {
+    tokens,
+    cafe24: {
+      async refreshToken(request) {
+        sent.push(request.refreshToken.reveal());
+        const next = answers.shift();
+        if (!next) throw new Error('no answer scripted');
+        const answer = typeof next === 'function' ? next(request.refreshToken.reveal()) : next;
+        if (answer instanceof ExchangeFailure) throw answer;
+        return answer;
+      },
+    },
+    stash: new MemoryTokenStash(),
+    log: { info: log, warn: log, error: log },
+    policy: { aheadMs: 20 * MINUTE, leaseMs: 15_000 },
+    now: () => clock,
+    sleep: async (ms) => {
+      clock += ms;
+    },
+  };
+  tokens.add('shop');
+  return { tokens, sent, logs, deps, now: () => clock, advance: (ms: number) => (clock += ms) };
+}
+
+describe('refreshMall (domain, with fakes)', () => {
+  it('refreshes a due mall once and stores the rotated pair, releasing the lease', async () => {
+    const t = setup();
+    const next = pair(t.now());
+    t.deps.cafe24 = {
+      async refreshToken(request) {
+        t.sent.push(request.refreshToken.reveal());
+        expect(t.tokens.rows.get('shop')!.lockedBy).toBeDefined();
+        return next;
+      },
+    };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({
+      status: 'refreshed',
+      token: 'stored',
+      attempts: 1,
+    });
+    expect(t.sent).toEqual(['refresh-0']);
+    expect(t.tokens.rows.get('shop')).toMatchObject({
+      refresh: next.refreshToken.reveal(),
+      lockedBy: undefined,
+    });
+  });
+
+  it('skips a mall that is not due, unless forced', async () => {
+    const t = setup([]);
+    t.tokens.add('shop', { expiresAt: t.now() + HOUR });
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
+    expect(t.sent).toEqual([]);
+    const forced = setup([pair(0)]);
+    forced.tokens.add('shop', { expiresAt: forced.now() + HOUR, issuedAt: -1 });
+    expect(await refreshMall(forced.deps, 'shop', { force: true })).toMatchObject({ status: 'refreshed' });
+    expect(forced.sent).toEqual(['refresh-0']);
+  });
+
+  it('refreshes an access token that already expired while the refresh token lives', async () => {
+    const t = setup([]);
+    t.tokens.add('shop', { expiresAt: t.now() - 3 * HOUR });
+    t.deps.cafe24 = { refreshToken: async () => pair(t.now()) };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'refreshed' });
+  });
+
+  it('never sends a refresh token past its expiry: the row becomes invalid with the reason', async () => {
+    const t = setup([]);
+    t.tokens.add('shop', { refreshExpiresAt: t.now() - 1 });
+    const result = await refreshMall(t.deps, 'shop');
+    expect(result).toMatchObject({ status: 'invalid', reason: expect.stringMatching(/expired .* not sent/) });
+    expect(t.sent).toEqual([]);
+    expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'invalid' });
+  });
+
+  it('marks invalid_grant invalid after one request, and never sends that token again', async () => {
+    const t = setup([
+      new ExchangeFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)'),
+    ]);
+    const result = await refreshMall(t.deps, 'shop');
+    expect(result).toMatchObject({ status: 'invalid', attempts: 1 });
+    expect(t.tokens.rows.get('shop')!.invalidReason).toMatch(/invalid_grant.*install the app again/);
+    expect(t.sent).toHaveLength(1);
+    expect(await refreshMall(t.deps, 'shop', { force: true })).toMatchObject({ status: 'invalid' });
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('does not mark invalid when another process rotated the row meanwhile (a race)', async () => {
+    const t = setup();
+    t.deps.cafe24 = {
+      async refreshToken() {
+        // Someone stored a newer pair while our request was out (their lease had expired ours).
+        const row = t.tokens.rows.get('shop')!;
+        Object.assign(row, { refresh: 'refresh-other', issuedAt: t.now(), expiresAt: t.now() + 2 * HOUR });
+        throw new ExchangeFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)');
+      },
+    };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
+    expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'active', refresh: 'refresh-other' });
+  });
+
+  it('keeps the mall active through transient failures, one lease per request, backing off', async () => {
+    const t = setup();
+    const outage = new ExchangeFailure('transient', 'Cafe24 answered HTTP 503');
+    t.deps.cafe24 = {
+      async refreshToken() {
+        expect(t.tokens.rows.get('shop')!.lockedBy).toBeDefined();
+        throw outage;
+      },
+    };
+    const before = t.now();
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'transient-failure', attempts: 3 });
+    expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'active', failures: 3, lockedBy: undefined });
+    expect(t.now() - before).toBeGreaterThan(400);
+
+    const recovers = setup([outage, pair(0)]);
+    recovers.tokens.add('shop', { issuedAt: -1 });
+    expect(await refreshMall(recovers.deps, 'shop')).toMatchObject({ status: 'refreshed', attempts: 2 });
+  });
+
+  it('blames the app, not the mall, for refused client credentials', async () => {
+    const t = setup([new ExchangeFailure('configuration', "Cafe24 refused the app's client credentials")]);
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'configuration-error' });
+    expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'active', lockedBy: undefined, failures: 0 });
+    expect(t.sent).toHaveLength(1);
+  });
+
+  it('waits for another holder instead of racing it, then finds the mall fresh', async () => {
+    const t = setup();
+    const row = t.tokens.rows.get('shop')!;
+    Object.assign(row, { lockedBy: 'someone', lockedAt: t.now() });
+    const waiting = refreshMall(t.deps, 'shop');
+    // The other holder finishes while we wait.
+    Object.assign(row, { lockedBy: undefined, expiresAt: t.now() + 2 * HOUR, refresh: 'refresh-theirs' });
+    expect(await waiting).toMatchObject({ status: 'skipped-fresh' });
+    expect(t.sent).toEqual([]);
+  });
+
+  it('takes over a lease whose holder died, but not before the lease ran out', async () => {
+    const t = setup([]);
+    t.deps.cafe24 = { refreshToken: async () => pair(t.now()) };
+    Object.assign(t.tokens.rows.get('shop')!, { lockedBy: 'dead', lockedAt: t.now() });
+    const start = t.now();
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'refreshed' });
+    expect(t.now() - start).toBeGreaterThanOrEqual(15_000 - 100);
+    expect(t.now() - start).toBeLessThan(16_000);
+  });
+
+  it('reports locked-by-another when waiting is not allowed', async () => {
+    const t = setup();
+    t.deps.policy.waitMs = 0;
+    Object.assign(t.tokens.rows.get('shop')!, { lockedBy: 'busy', lockedAt: t.now() });
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'locked-by-another', owner: 'busy' });
+  });
+
+  it('stashes a rotated pair the store cannot take, and the next refresh stores it before sending anything', async () => {
+    const t = setup();
+    const next = pair(t.now());
+    t.deps.cafe24 = { refreshToken: async () => next };
+    t.tokens.failStores = 1_000;
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'stashed' });
+    expect(await t.deps.stash.entries()).toEqual([{ grant: 'refresh_token', key: 'shop' }]);
+    expect(t.tokens.rows.get('shop')!.refresh).toBe('refresh-0');
+
+    t.tokens.failStores = 0;
+    t.deps.cafe24 = { refreshToken: async () => expect.unreachable('the dead token must not be sent') };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
+    expect(t.tokens.rows.get('shop')!.refresh).toBe(next.refreshToken.reveal());
+    expect(await t.deps.stash.entries()).toEqual([]);
+  });
+
+  it('flushes stashed refreshed pairs, and leaves codes to the exchange', async () => {
+    const t = setup();
+    const next = pair(t.now());
+    await t.deps.stash.put({ grant: 'refresh_token', key: 'shop', mallId: 'shop', tokens: next });
+    await t.deps.stash.put({ grant: 'authorization_code', key: '7', mallId: 'shop', tokens: pair(0) });
+    expect(await flushRefreshStash(t.deps)).toBe(1);
+    expect(t.tokens.rows.get('shop')!.refresh).toBe(next.refreshToken.reveal());
+    expect(await t.deps.stash.entries()).toEqual([{ grant: 'authorization_code', key: '7' }]);
+  });
+
+  it('gives the lease back at once when the stash or the database fails under it', async () => {
+    const t = setup();
+    t.deps.stash.take = async () => {
+      throw new Error('S3 unreachable');
+    };
+    await expect(refreshMall(t.deps, 'shop')).rejects.toThrow('S3 unreachable');
+    expect(t.tokens.rows.get('shop')!.lockedBy).toBeUndefined();
+    expect(t.sent).toEqual([]);
+  });
+
+  it('reports a missing mall', async () => {
+    const t = setup();
+    expect(await refreshMall(t.deps, 'nosuch')).toEqual({ status: 'missing', mallId: 'nosuch' });
+  });
+
+  it('accessTokenFor returns the stored token while valid, and refreshes it when it is about to expire', async () => {
+    const t = setup();
+    t.tokens.add('shop', { expiresAt: t.now() + HOUR });
+    expect((await accessTokenFor(t.deps, 'shop', 5 * MINUTE)).reveal()).toBe('access-0');
+    const next = pair(t.now());
+    t.deps.cafe24 = { refreshToken: async () => next };
+    t.advance(HOUR - 2 * MINUTE);
+    expect((await accessTokenFor(t.deps, 'shop', 5 * MINUTE)).reveal()).toBe(next.accessToken.reveal());
+    t.tokens.rows.get('shop')!.status = 'invalid';
+    await expect(accessTokenFor(t.deps, 'shop', 5 * MINUTE)).rejects.toThrow(
+      /no valid access token.*invalid/,
+    );
+  });
+});
