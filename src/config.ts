@@ -65,6 +65,19 @@ export const envSchema = z.object({
     'https://{mall_id}.cafe24api.com',
   ),
 
+  // The install front (src/install): the scopes it asks for and where to send the person afterwards.
+  CAFE24_SCOPES: unsetIfBlank(
+    z
+      .string()
+      .check(
+        z.regex(
+          /^\s*mall\.(read|write)_[a-z]+(\s*,\s*mall\.(read|write)_[a-z]+)*\s*$/,
+          'must list scopes as Cafe24 Developers does, comma separated (mall.read_order,mall.read_product)',
+        ),
+      ),
+  ),
+  APP_RETURN_URL: unsetIfBlank(url('where the install sends the person, with mall_id and outcome')),
+
   SQS_QUEUE_URL: unsetIfBlank(url('the exchange queue')),
   SQS_DLQ_URL: unsetIfBlank(url('the dead-letter queue')),
   AWS_REGION: optionalText,
@@ -232,6 +245,89 @@ export function loadSqsConfig(
 ): SqsConfig {
   const missing = needs.filter((name) => !present(source[name])).map((name) => `${name} is required`);
   return sqsFrom(parseEnv(z.pick(envSchema, sqsKeys), source, missing));
+}
+
+export type InstallConfig = {
+  database: Config['database'];
+  cafe24: Pick<Config['cafe24'], 'clientId' | 'clientSecret' | 'redirectUri' | 'apiBaseUrl'> & {
+    scopes: string[];
+  };
+  /** Redirect here (with mall_id and outcome) instead of showing the outcome page. */
+  returnUrl?: string;
+  /** With a queue URL, a stored code is published at once; without, the relay publishes it. */
+  sqs: SqsConfig;
+};
+
+/** Paths the install server serves itself; the callback (the redirect URI's path) must be another. */
+export const INSTALL_RESERVED_PATHS = ['/', '/install', '/healthz'] as const;
+
+/**
+ * `serve` and the install function: database, the app's client id and secret (the launch hmac's key),
+ * the redirect URI it serves the callback of, and the scopes it asks for.
+ */
+export function loadInstallConfig(source: NodeJS.ProcessEnv = process.env): InstallConfig {
+  const missing = present(source.CAFE24_SCOPES)
+    ? []
+    : [
+        'CAFE24_SCOPES is required: the scopes to ask for, comma separated (mall.read_order,mall.read_product)',
+      ];
+  const env = parseEnv(
+    z.pick(envSchema, {
+      ...databaseKeys,
+      ...sqsKeys,
+      CAFE24_CLIENT_ID: true,
+      CAFE24_CLIENT_SECRET: true,
+      CAFE24_CLIENT_SECRET_ARN: true,
+      CAFE24_REDIRECT_URI: true,
+      CAFE24_API_BASE_URL: true,
+      CAFE24_SCOPES: true,
+      APP_RETURN_URL: true,
+    }),
+    source,
+    [
+      ...databaseProblems(source),
+      ...secretProblems(source),
+      ...missing,
+      ...redirectUriProblems(source.CAFE24_REDIRECT_URI),
+    ],
+  );
+  return {
+    database: databaseFrom(env),
+    cafe24: {
+      clientId: env.CAFE24_CLIENT_ID,
+      clientSecret: env.CAFE24_CLIENT_SECRET
+        ? { value: new Secret(env.CAFE24_CLIENT_SECRET) }
+        : { arn: env.CAFE24_CLIENT_SECRET_ARN as string },
+      redirectUri: env.CAFE24_REDIRECT_URI,
+      apiBaseUrl: env.CAFE24_API_BASE_URL,
+      scopes: (env.CAFE24_SCOPES ?? '')
+        .split(',')
+        .map((scope) => scope.trim())
+        .filter(Boolean),
+    },
+    returnUrl: env.APP_RETURN_URL,
+    sqs: sqsFrom(env),
+  };
+}
+
+/** The install server serves the redirect URI's path: it must be one it can (https, or http on loopback). */
+function redirectUriProblems(value: string | undefined): string[] {
+  if (!value || !URL.canParse(value)) return [];
+  const uri = new URL(value);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(uri.hostname);
+  const problems: string[] = [];
+  if (uri.protocol !== 'https:' && !(uri.protocol === 'http:' && loopback)) {
+    problems.push('CAFE24_REDIRECT_URI must be https (http only for localhost)');
+  }
+  if ((INSTALL_RESERVED_PATHS as readonly string[]).includes(uri.pathname)) {
+    problems.push(
+      `CAFE24_REDIRECT_URI's path ${uri.pathname} is the install server's own; use another, e.g. /callback`,
+    );
+  }
+  if (uri.hash !== '' || uri.search !== '') {
+    problems.push('CAFE24_REDIRECT_URI must have no query or fragment: Cafe24 appends ?code=…&state=…');
+  }
+  return problems;
 }
 
 function databaseFrom(env: Pick<Env, keyof typeof databaseKeys>): Config['database'] {

@@ -110,7 +110,7 @@ describe('verifyAppLaunch', () => {
   });
 
   it('refuses broken percent-encoding and duplicated parameters', () => {
-    const message = 'mall_id=a&mall_id=b&timestamp=' + Math.floor(NOW / 1000);
+    const message = `mall_id=a&mall_id=b&timestamp=${Math.floor(NOW / 1000)}`;
     const doubled = `${message}&hmac=${encodeURIComponent(launchHmac(message, SECRET))}`;
     expect(verifyAppLaunch(doubled, SECRET, NOW)).toEqual({ ok: false, reason: 'malformed-query' });
     const broken = `mall_id=%E0%A4%A&timestamp=${Math.floor(NOW / 1000)}`;

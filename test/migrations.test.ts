@@ -46,7 +46,7 @@ describe('migrations', () => {
     const seedColumns = await columns(db.pool, 'oauth_tokens');
 
     const applied = await migrate({ connectionString: db.url });
-    expect(applied).toEqual(['001_schema']);
+    expect(applied).toEqual(['001_schema', '003_install_states']);
     expect(await migrate({ connectionString: db.url })).toEqual([]);
 
     const { rows } = await db.pool.query('select mall_id, access_token, scopes from cafe24.oauth_tokens');
