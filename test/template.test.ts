@@ -6,7 +6,14 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
-import { envSchema, loadConfig, loadDatabaseConfig, loadSqsConfig } from '../src/config.ts';
+import {
+  envSchema,
+  INSTALL_RESERVED_PATHS,
+  loadConfig,
+  loadDatabaseConfig,
+  loadInstallConfig,
+  loadSqsConfig,
+} from '../src/config.ts';
 import { DEPLOYED } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/messages.ts';
 
@@ -69,6 +76,8 @@ const notDeclared: Record<string, Record<string, string>> = {
     AWS_REGION: 'set by Lambda',
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
     AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    CAFE24_SCOPES: 'the install front only',
+    APP_RETURN_URL: 'the install front only',
   },
   RelayFunction: {
     DATABASE_URL: 'PG* variables instead',
@@ -80,6 +89,23 @@ const notDeclared: Record<string, Record<string, string>> = {
     CAFE24_API_BASE_URL: 'the relay never talks to Cafe24',
     CAFE24_CONNECT_TIMEOUT_MS: 'the relay never talks to Cafe24',
     CAFE24_REQUEST_TIMEOUT_MS: 'the relay never talks to Cafe24',
+    CODE_LIFETIME_SECONDS: 'the exchange decides expiry',
+    CODE_EXPIRY_MARGIN_SECONDS: 'the exchange decides expiry',
+    EXCHANGE_CONCURRENCY: 'the exchange only',
+    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
+    AWS_REGION: 'set by Lambda',
+    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+    TOKEN_STASH_BUCKET: 'the exchange only',
+    AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    CAFE24_SCOPES: 'the install front only',
+    APP_RETURN_URL: 'the install front only',
+  },
+  InstallFunction: {
+    DATABASE_URL: 'PG* variables instead',
+    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
+    CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
+    CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
+    CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CODE_LIFETIME_SECONDS: 'the exchange decides expiry',
     CODE_EXPIRY_MARGIN_SECONDS: 'the exchange decides expiry',
     EXCHANGE_CONCURRENCY: 'the exchange only',
@@ -102,7 +128,7 @@ describe('template.yaml', () => {
       POWERTOOLS_SERVICE_NAME: 'cafe24-token-issuer',
       NODE_OPTIONS: expect.stringContaining('--enable-source-maps'),
     });
-    expect(functionIds.sort()).toEqual(['ExchangeFunction', 'RelayFunction']);
+    expect([...functionIds].sort()).toEqual(['ExchangeFunction', 'InstallFunction', 'RelayFunction']);
     for (const id of functionIds) {
       expect(setting(id, 'Runtime'), id).toBe('nodejs24.x');
       expect(setting(id, 'Architectures'), id).toEqual(['arm64']);
@@ -199,6 +225,15 @@ describe('template.yaml', () => {
     expect(JSON.stringify(props('ExchangeFunction').Policies)).not.toMatch(/SQSSendMessagePolicy|sqs:/);
   });
 
+  it('lets the install front publish a stored code to the exchange queue at once, and nowhere else', () => {
+    expect(declaredEnv('InstallFunction').SQS_QUEUE_URL).toEqual(ref('ExchangeQueue'));
+    expect(props('InstallFunction').Policies).toContainEqual({
+      SQSSendMessagePolicy: { QueueName: getAtt('ExchangeQueue', 'QueueName') },
+    });
+    const sqsPolicies = JSON.stringify(props('InstallFunction').Policies).match(/SQS[A-Za-z]*Policy/g);
+    expect(sqsPolicies).toEqual(['SQSSendMessagePolicy']);
+  });
+
   it('puts both functions in the VPC with the VPC access role', () => {
     const vpc = globals.VpcConfig as Props;
     expect(parameter(vpc.SubnetIds).Type).toBe('List<AWS::EC2::Subnet::Id>');
@@ -220,14 +255,16 @@ describe('template.yaml', () => {
         .filter((s) => actions(s).some((action) => action.startsWith('secretsmanager:')))
         .map((s) => ({ id, ...s })),
     );
-    expect(secretStatements).toEqual([
-      {
-        id: 'ExchangeFunction',
+    // The exchange (token requests) and the install front (the launch hmac's key) read the client secret.
+    expect(secretStatements).toEqual(
+      ['ExchangeFunction', 'InstallFunction'].map((id) => ({
+        id,
         Effect: 'Allow',
         Action: 'secretsmanager:GetSecretValue',
         Resource: ref('ClientSecretArn'),
-      },
-    ]);
+      })),
+    );
+    expect(declaredEnv('InstallFunction').CAFE24_CLIENT_SECRET_ARN).toEqual(ref('ClientSecretArn'));
     // Nor through a SAM policy template or a managed policy.
     for (const id of functionIds)
       expect(JSON.stringify(props(id).Policies), id).not.toMatch(/SecretsManager/);
@@ -254,17 +291,58 @@ describe('template.yaml', () => {
     ]);
   });
 
-  it('has nothing reachable over HTTP', () => {
-    for (const id of functionIds) {
+  it('exposes only the install front over HTTP: one HTTP API, GET only, throttled; the exchange is unreachable', () => {
+    for (const id of functionIds.filter((id) => id !== 'InstallFunction')) {
       expect(
         events(id).map((e) => e.Type),
         id,
       ).not.toEqual(expect.arrayContaining([expect.stringMatching(/Api/)]));
-      expect(props(id).FunctionUrlConfig, id).toBeUndefined();
     }
+    for (const id of functionIds) expect(props(id).FunctionUrlConfig, id).toBeUndefined();
     expect(globals.FunctionUrlConfig).toBeUndefined();
-    const types = Object.values(template.Resources).map((r) => r.Type);
-    expect(types.filter((type) => /ApiGateway|Serverless::(Http)?Api|Lambda::Url/.test(type))).toEqual([]);
+    const http = Object.entries(template.Resources)
+      .filter(([, r]) => /ApiGateway|Serverless::(Http)?Api|Lambda::Url/.test(r.Type))
+      .map(([id, r]) => [id, r.Type]);
+    expect(http).toEqual([
+      ['InstallHttpApi', 'AWS::Serverless::HttpApi'],
+      ['InstallDomain', 'AWS::ApiGatewayV2::DomainName'],
+      ['InstallDomainMapping', 'AWS::ApiGatewayV2::ApiMapping'],
+    ]);
+    expect(events('InstallFunction')).toEqual([
+      { Type: 'HttpApi', Properties: { ApiId: ref('InstallHttpApi'), Method: 'GET', Path: '/{proxy+}' } },
+    ]);
+    expect(props('InstallHttpApi').DefaultRouteSettings).toMatchObject({
+      ThrottlingBurstLimit: expect.any(Number),
+      ThrottlingRateLimit: expect.any(Number),
+    });
+    // It waits for the exchange a few seconds, well within the HTTP API's 30 s.
+    expect(setting('InstallFunction', 'Timeout') as number).toBeLessThan(30);
+  });
+
+  it('takes an optional custom domain (HTTPS, TLS 1.2) and outputs the two URLs to register in Cafe24 Developers', () => {
+    expect(template.Parameters?.InstallDomainName?.Default).toBe('');
+    expect(template.Parameters?.InstallCertificateArn?.Default).toBe('');
+    for (const id of ['InstallDomain', 'InstallDomainMapping'])
+      expect(resource(id).Condition, id).toBe('HasInstallDomain');
+    expect(props('InstallDomain')).toMatchObject({
+      DomainName: ref('InstallDomainName'),
+      DomainNameConfigurations: [
+        { CertificateArn: ref('InstallCertificateArn'), EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+      ],
+    });
+    expect(props('InstallDomainMapping')).toMatchObject({ ApiId: ref('InstallHttpApi'), Stage: '$default' });
+    const outputs = template.Outputs ?? {};
+    const [, custom, fallback] = (outputs.Cafe24AppUrl?.Value as { 'Fn::If': [string, unknown, unknown] })[
+      'Fn::If'
+    ];
+    expect(custom).toEqual({ 'Fn::Sub': `https://\${InstallDomainName}/install` });
+    expect(fallback).toEqual({
+      'Fn::Sub': `https://\${InstallHttpApi}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/install`,
+    });
+    expect(outputs.Cafe24RedirectUri?.Value).toEqual(ref('Cafe24RedirectUri'));
+    expect(declaredEnv('InstallFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
+    expect(declaredEnv('ExchangeFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
+    expect(INSTALL_RESERVED_PATHS).toContain('/install');
   });
 
   it('alarms on dead letters, on each function’s errors and on messages older than a code lives', () => {
@@ -401,11 +479,19 @@ describe('environment', () => {
     const relay = envJson.RelayFunction as NodeJS.ProcessEnv;
     expect(loadDatabaseConfig(relay).host).toBe('host.docker.internal');
     expect(loadSqsConfig(relay).queueUrl).toBe(relay.SQS_QUEUE_URL);
+    const install = loadInstallConfig(envJson.InstallFunction as NodeJS.ProcessEnv);
+    expect(install.cafe24.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(install.cafe24.scopes.length).toBeGreaterThan(0);
+    expect(install.sqs.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
   });
 
   it('has parameter defaults and patterns the code accepts', () => {
     const arnPattern = new RegExp(String(template.Parameters?.ClientSecretArn?.AllowedPattern));
     expect(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN).toMatch(arnPattern);
+    const scopesPattern = new RegExp(String(template.Parameters?.Cafe24Scopes?.AllowedPattern));
+    expect(envJson.InstallFunction?.CAFE24_SCOPES).toMatch(scopesPattern);
+    expect('mall.read_order, mall.read_product').not.toMatch(scopesPattern);
+    expect(envSchema.shape.CAFE24_SCOPES.safeParse('mall.read_order,mall.write_product').success).toBe(true);
     const base = template.Parameters?.Cafe24ApiBaseUrl?.Default;
     expect(
       loadConfig({ ...(envJson.ExchangeFunction as NodeJS.ProcessEnv), CAFE24_API_BASE_URL: String(base) })
