@@ -68,7 +68,7 @@ export function outcomePage(outcome: InstallOutcome): Page {
         `<p>The app is installed on <b>${escapeHtml(outcome.mallId)}</b>, and its access token is stored.</p>
 <dl><dt>Mall</dt><dd>${escapeHtml(outcome.mallId)}</dd>
 <dt>Scopes</dt><dd>${outcome.scopes.map((s) => `<code>${escapeHtml(s)}</code>`).join(' ') || 'none listed'}</dd>
-<dt>Token valid until</dt><dd>${escapeHtml(formatTime(outcome.expiresAt))}, renewed automatically</dd></dl>
+<dt>Token valid until</dt><dd>${escapeHtml(formatTime(outcome.expiresAt))}</dd></dl>
 <p class="next">You can close this page.</p>`,
       );
     case 'pending':
