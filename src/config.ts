@@ -324,6 +324,10 @@ function redirectUriProblems(value: string | undefined): string[] {
       `CAFE24_REDIRECT_URI's path ${uri.pathname} is the install server's own; use another, e.g. /callback`,
     );
   }
+  // The path becomes a route: nothing a router reads as a parameter or a wildcard.
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(uri.pathname)) {
+    problems.push('CAFE24_REDIRECT_URI path may hold only letters, digits and . _ ~ / -');
+  }
   if (uri.hash !== '' || uri.search !== '') {
     problems.push('CAFE24_REDIRECT_URI must have no query or fragment: Cafe24 appends ?code=…&state=…');
   }

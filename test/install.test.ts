@@ -359,6 +359,9 @@ describe('the install front', () => {
     expect(problems({ ...base, CAFE24_REDIRECT_URI: 'http://app.example.com/cb' })).toEqual([
       expect.stringContaining('must be https'),
     ]);
+    expect(problems({ ...base, CAFE24_REDIRECT_URI: 'https://app.example.com/:id/cb' })).toEqual([
+      expect.stringContaining('path may hold only'),
+    ]);
     expect(problems({ ...base, CAFE24_REDIRECT_URI: 'https://app.example.com/cb?x=1' })).toEqual([
       expect.stringContaining('no query'),
     ]);
