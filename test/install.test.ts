@@ -3,7 +3,11 @@
  * (`app.request`, no socket), the real store, and the real exchange handler against the Cafe24 sandbox.
  */
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createSqsClient } from '../src/aws/sqs.ts';
+import { sqsHandOff } from '../src/aws/sqs-hand-off.ts';
 import { launchHmac } from '../src/cafe24/app-launch.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
@@ -215,6 +219,45 @@ describe('GET /callback', () => {
       expect(await count('oauth_authorization_codes')).toBe(1);
     } finally {
       app = () => createInstallApp(deps());
+    }
+  });
+
+  it('still answers, and leaves the code to the relay, when the hand-off fails', async () => {
+    const failing = deps({
+      handOff: async () => {
+        throw new Error('queue unreachable');
+      },
+      settings: { ...deps().settings, outcomeWaitMs: 50 },
+    });
+    app = () => createInstallApp(failing);
+    try {
+      const before = logs.text().length;
+      const { state, cookie } = await begin();
+      const response = await callback({ code: 'code-for-the-relay', state }, cookie);
+      expect(response.status).toBe(202);
+      expect(logs.text().slice(before)).toContain('could not hand the code on; the relay will publish it');
+      const { rows } = await stack.db.pool.query(
+        'select status, published_at from cafe24.oauth_authorization_codes',
+      );
+      expect(rows).toEqual([{ status: 'pending', published_at: null }]);
+    } finally {
+      app = () => createInstallApp(deps());
+    }
+  });
+
+  it('bounds the SQS hand-off, so a queue that hangs cannot hold the person’s page', async () => {
+    const hanging = createServer(() => {}); // accepts, never answers
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+    const client = createSqsClient({ endpoint, region: 'ap-northeast-2', maxAttempts: 1 });
+    try {
+      const started = Date.now();
+      await expect(sqsHandOff(client, `${endpoint}/000000000000/q`, 300)('1')).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(2_000);
+    } finally {
+      client.destroy();
+      hanging.closeAllConnections();
+      hanging.close();
     }
   });
 

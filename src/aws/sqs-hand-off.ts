@@ -2,9 +2,14 @@ import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { HandOff } from '../install/ports.ts';
 import { exchangeMessage } from '../messages.ts';
 
-/** Publishes `{"kind":"exchange","codeId":…}` for a code the callback just stored; duplicates are harmless. */
-export function sqsHandOff(client: SQSClient, queueUrl: string): HandOff {
+/**
+ * Publishes `{"kind":"exchange","codeId":…}` for a code the callback just stored; duplicates are harmless.
+ * Bounded by `timeoutMs`: a person is waiting, and the relay publishes the code anyway if this fails.
+ */
+export function sqsHandOff(client: SQSClient, queueUrl: string, timeoutMs = 2_000): HandOff {
   return async (codeId) => {
-    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: exchangeMessage(codeId) }));
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: exchangeMessage(codeId) }), {
+      abortSignal: AbortSignal.timeout(timeoutMs),
+    });
   };
 }
