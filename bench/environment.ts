@@ -50,15 +50,15 @@ create table bench.code_events (
 
 create function bench.record_relay_commit() returns trigger language plpgsql as $$
 begin
-    insert into bench.code_events (code_id, relay_committed_at) values (new.id, clock_timestamp())
+    insert into bench.code_events (code_id, relay_committed_at) values (old.code_id, clock_timestamp())
         on conflict (code_id) do update set relay_committed_at = excluded.relay_committed_at;
     return null;
 end $$;
 
 create constraint trigger bench_relay_commit
-    after update of published_at on cafe24.oauth_authorization_codes
+    after delete on cafe24.exchange_outbox
     deferrable initially deferred
-    for each row when (old.published_at is null and new.published_at is not null)
+    for each row
     execute function bench.record_relay_commit();
 
 create function bench.record_claim_done() returns trigger language plpgsql as $$

@@ -6,11 +6,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { Agent, request } from 'undici';
-import { createSqsClient } from '../src/aws/sqs.ts';
+import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 import type { TokenSet } from '../src/cafe24/token-response.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { LOCAL_APP } from '../src/local/stack.ts';
-import { exchangeMessage } from '../src/messages.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
 import { PostgresCodeStore } from '../src/store/codes.ts';
 import { type BenchEnvironment, sleep } from './environment.ts';
 import { median, round } from './stats.ts';
@@ -85,7 +85,7 @@ async function notifyRoundTrips(env: BenchEnvironment, samples: number): Promise
  */
 async function sqsRoundTrips(env: BenchEnvironment, samples: number) {
   const { sqs } = env.stack;
-  const client = createSqsClient({ region: sqs.region, endpoint: sqs.endpoint });
+  const client = createSqsClient(localAws(sqs.endpoint, sqs.region));
   try {
     const { QueueUrl: queueUrl } = await client.send(
       new CreateQueueCommand({ QueueName: 'bench-floor', Attributes: { VisibilityTimeout: '30' } }),

@@ -1,6 +1,6 @@
 import { CreateQueueCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import { createSqsClient } from '../src/aws/sqs.ts';
-import { exchangeMessage } from '../src/messages.ts';
+import { createSqsClient, localAws } from '../src/aws/sqs.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
 import type { BenchEnvironment } from './environment.ts';
 import { round } from './stats.ts';
 
@@ -28,7 +28,7 @@ export type RelayResult = {
 export async function measureRelay(env: BenchEnvironment, codes = 5_000): Promise<RelayResult> {
   const { stack } = env;
   await stack.runner.stop();
-  const client = createSqsClient({ region: stack.sqs.region, endpoint: stack.sqs.endpoint });
+  const client = createSqsClient(localAws(stack.sqs.endpoint, stack.sqs.region));
   try {
     const { QueueUrl: scratch } = await client.send(new CreateQueueCommand({ QueueName: 'bench-raw' }));
     // Untimed: the SDK's and the emulator's batch paths compiled before either is measured.

@@ -1,17 +1,11 @@
 import * as z from 'zod/mini';
+import { mallIdSchema } from './commons/ids.ts';
 import { Secret } from './commons/secret.ts';
 
-/** A Cafe24 mall id: it becomes a host name label, so nothing but letters, digits, `-` and `_`. */
-export const mallIdSchema = z
-  .string()
-  .check(z.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/i, 'must be a Cafe24 mall id: letters, digits, "-" or "_"'));
-
 /** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
-const unsetIfBlank = <T extends z.ZodMiniType>(schema: T) =>
-  z.pipe(
-    z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value)),
-    z.optional(schema),
-  );
+const blankAsUnset = () =>
+  z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value));
+const unsetIfBlank = <T extends z.ZodMiniType>(schema: T) => z.pipe(blankAsUnset(), z.optional(schema));
 
 const optionalText = unsetIfBlank(z.string().check(z.trim()));
 
@@ -28,160 +22,272 @@ const integer = (min: number, max: number, fallback: number) =>
   );
 
 const url = (what: string) => z.url(`must be a URL (${what})`);
+const optionalUrl = (what: string) => unsetIfBlank(url(what));
+const requiredUrl = (what: string) =>
+  z.pipe(
+    blankAsUnset(),
+    z.url({
+      error: (issue) => (issue.input === undefined ? `is required (${what})` : `must be a URL (${what})`),
+    }),
+  );
+const secretArn = unsetIfBlank(
+  z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
+);
 
 /**
- * The environment, the one source of truth for configuration. Names are the design's contract;
- * the tunables after them have defaults that follow Cafe24's one-minute code life.
+ * The environment, by section. Each command names the sections it needs (`commands` below), so a
+ * command asks for exactly what it uses: `status` needs no client secret, `redrive` no database.
  */
-export const envSchema = z.object({
-  DATABASE_URL: unsetIfBlank(url('postgres://user:password@host:5432/db')),
-  PGHOST: optionalText,
-  PGPORT: integer(1, 65_535, 5432),
-  PGUSER: optionalText,
-  PGPASSWORD: optionalText,
-  PGPASSWORD_SECRET_ARN: unsetIfBlank(
-    z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
-  ),
-  PGDATABASE: optionalText,
-
-  CAFE24_MALL_ID: unsetIfBlank(mallIdSchema),
-  CAFE24_CLIENT_ID: z
-    .string({ error: 'is required: the app client id from Cafe24 Developers' })
-    .check(z.trim(), z.minLength(1, 'is required: the app client id from Cafe24 Developers')),
-  CAFE24_CLIENT_SECRET: optionalText,
-  CAFE24_CLIENT_SECRET_ARN: unsetIfBlank(
-    z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
-  ),
-  CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
-  CAFE24_API_BASE_URL: z._default(
-    z
-      .string()
-      .check(
-        z.refine(
-          (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
-          'must be a URL; {mall_id} is substituted',
-        ),
-      ),
-    'https://{mall_id}.cafe24api.com',
-  ),
-
-  // The install front (src/install): the scopes it asks for and where to send the person afterwards.
-  CAFE24_SCOPES: unsetIfBlank(
-    z
-      .string()
-      .check(
-        z.regex(
-          /^\s*mall\.(read|write)_[a-z]+(\s*,\s*mall\.(read|write)_[a-z]+)*\s*$/,
-          'must list scopes as Cafe24 Developers does, comma separated (mall.read_order,mall.read_product)',
-        ),
-      ),
-  ),
-  APP_RETURN_URL: unsetIfBlank(url('where the install sends the person, with mall_id and outcome')),
-
-  SQS_QUEUE_URL: unsetIfBlank(url('the exchange queue')),
-  SQS_DLQ_URL: unsetIfBlank(url('the dead-letter queue')),
-  AWS_REGION: optionalText,
-  AWS_ENDPOINT_URL_SQS: unsetIfBlank(url('a local SQS endpoint')),
-  TOKEN_STASH_BUCKET: unsetIfBlank(
-    z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
-  ),
-  AWS_ENDPOINT_URL_S3: unsetIfBlank(url('a local S3 endpoint')),
-
-  CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
-  CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
-  CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
-  CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
-  EXCHANGE_CONCURRENCY: integer(1, 100, 10),
-});
-
-const present = (value: string | undefined) => (value ?? '').trim() !== '';
-
-const databaseKeys = {
-  DATABASE_URL: true,
-  PGHOST: true,
-  PGPORT: true,
-  PGUSER: true,
-  PGPASSWORD: true,
-  PGPASSWORD_SECRET_ARN: true,
-  PGDATABASE: true,
-} as const;
-const sqsKeys = {
-  SQS_QUEUE_URL: true,
-  SQS_DLQ_URL: true,
-  AWS_REGION: true,
-  AWS_ENDPOINT_URL_SQS: true,
-} as const;
-
-function databaseProblems(source: NodeJS.ProcessEnv): string[] {
-  const problems: string[] = [];
-  if (!present(source.DATABASE_URL) && !present(source.PGHOST))
-    problems.push('PGHOST is required (or set DATABASE_URL)');
-  if (present(source.PGPASSWORD) && present(source.PGPASSWORD_SECRET_ARN)) {
-    problems.push('PGPASSWORD and PGPASSWORD_SECRET_ARN are both set: keep one');
-  }
-  return problems;
-}
-
-function secretProblems(source: NodeJS.ProcessEnv): string[] {
-  const secret = present(source.CAFE24_CLIENT_SECRET);
-  if (secret && present(source.CAFE24_CLIENT_SECRET_ARN)) {
-    return ['CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set: keep one'];
-  }
-  if (!secret && !present(source.CAFE24_CLIENT_SECRET_ARN)) {
-    return [
-      'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
-    ];
-  }
-  return [];
-}
-
-/** Parses with `schema`; every problem (field or cross-field) is named in one ConfigError, no value echoed. */
-function parseEnv<T extends z.ZodMiniType>(
-  schema: T,
-  source: NodeJS.ProcessEnv,
-  extra: string[],
-): z.output<T> {
-  const parsed = schema.safeParse(source);
-  const problems = [
-    ...(parsed.success
-      ? []
-      : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
-    ...extra,
-  ];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-  return parsed.data;
-}
-
-export type Env = z.infer<typeof envSchema>;
-
-export type Config = {
+const sections = {
   database: {
-    connectionString?: string;
-    host?: string;
-    port: number;
-    user?: string;
-    password?: Secret;
-    /** Read from Secrets Manager instead of PGPASSWORD (an RDS-managed secret, say). */
-    passwordSecretArn?: string;
-    database?: string;
-  };
+    shape: {
+      DATABASE_URL: optionalUrl('postgres://user:password@host:5432/db'),
+      PGHOST: optionalText,
+      PGPORT: integer(1, 65_535, 5432),
+      PGUSER: optionalText,
+      PGPASSWORD: optionalText,
+      PGPASSWORD_SECRET_ARN: secretArn,
+      PGDATABASE: optionalText,
+    },
+    rules: (source: Source) => [
+      ...(!present(source.DATABASE_URL) && !present(source.PGHOST)
+        ? ['PGHOST is required (or set DATABASE_URL)']
+        : []),
+      ...(present(source.PGPASSWORD) && present(source.PGPASSWORD_SECRET_ARN)
+        ? ['PGPASSWORD and PGPASSWORD_SECRET_ARN are both set: keep one']
+        : []),
+    ],
+  },
   cafe24: {
-    mallId?: string;
-    clientId: string;
-    clientSecret: { value: Secret } | { arn: string };
-    redirectUri: string;
-    apiBaseUrl: string;
-    connectTimeoutMs: number;
-    requestTimeoutMs: number;
-  };
-  codes: { lifetimeMs: number; expiryMarginMs: number };
-  /** Where issued tokens wait when the database cannot take them; memory only without a bucket. */
-  tokenStash: { bucket?: string; endpoint?: string };
-  exchangeConcurrency: number;
-  sqs: SqsConfig;
+    shape: {
+      CAFE24_MALL_ID: unsetIfBlank(mallIdSchema),
+      CAFE24_CLIENT_ID: z
+        .string({ error: 'is required: the app client id from Cafe24 Developers' })
+        .check(z.trim(), z.minLength(1, 'is required: the app client id from Cafe24 Developers')),
+      CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
+      CAFE24_API_BASE_URL: z._default(
+        z
+          .string()
+          .check(
+            z.refine(
+              (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
+              'must be a URL; {mall_id} is substituted',
+            ),
+          ),
+        'https://{mall_id}.cafe24api.com',
+      ),
+      CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
+      CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
+    },
+    rules: () => [],
+  },
+  clientSecret: {
+    shape: { CAFE24_CLIENT_SECRET: optionalText, CAFE24_CLIENT_SECRET_ARN: secretArn },
+    rules: (source: Source) => {
+      const plain = present(source.CAFE24_CLIENT_SECRET);
+      const arn = present(source.CAFE24_CLIENT_SECRET_ARN);
+      if (plain && arn) return ['CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set: keep one'];
+      if (!plain && !arn) {
+        return [
+          'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN to read it from Secrets Manager)',
+        ];
+      }
+      return [];
+    },
+  },
+  exchange: {
+    shape: {
+      CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
+      CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
+      EXCHANGE_CONCURRENCY: integer(1, 100, 10),
+      TOKEN_STASH_BUCKET: unsetIfBlank(
+        z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
+      ),
+    },
+    rules: () => [],
+  },
+  install: {
+    shape: {
+      CAFE24_SCOPES: z.pipe(
+        blankAsUnset(),
+        z
+          .string({
+            error: 'is required: the scopes to ask for, comma separated (mall.read_order,mall.read_product)',
+          })
+          .check(
+            z.regex(
+              /^\s*mall\.(read|write)_[a-z]+(\s*,\s*mall\.(read|write)_[a-z]+)*\s*$/,
+              'must list scopes as Cafe24 Developers does, comma separated (mall.read_order,mall.read_product)',
+            ),
+          ),
+      ),
+      APP_RETURN_URL: optionalUrl('where the install sends the person, with mall_id and outcome'),
+    },
+    // The callback is served at the redirect URI's path: refuse at start-up one this server cannot serve.
+    rules: (source: Source) => redirectUriProblems(source.CAFE24_REDIRECT_URI),
+  },
+  queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
+  /** The exchange queue where publishing to it is a shortcut (the install's hand-off), not a duty. */
+  handOff: {
+    shape: { SQS_QUEUE_URL: optionalUrl('the exchange queue; unset, the relay publishes each code') },
+    rules: () => [],
+  },
+  dlq: { shape: { SQS_DLQ_URL: requiredUrl('the dead-letter queue') }, rules: () => [] },
+  aws: {
+    shape: {
+      AWS_REGION: optionalText,
+      AWS_ENDPOINT_URL_SQS: optionalUrl('a local SQS endpoint'),
+      AWS_ENDPOINT_URL_S3: optionalUrl('a local S3 endpoint'),
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: optionalUrl('a local Secrets Manager endpoint'),
+      AWS_ACCESS_KEY_ID: optionalText,
+      AWS_PROFILE: optionalText,
+      AWS_WEB_IDENTITY_TOKEN_FILE: optionalText,
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: optionalText,
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: optionalText,
+    },
+    rules: () => [],
+  },
+} as const;
+
+type Sections = typeof sections;
+type SectionName = keyof Sections;
+type Source = Record<string, string | undefined>;
+type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape']>>;
+
+/** What each command needs; every command also reads `aws` (region, local endpoints). */
+export const commands = {
+  exchange: ['database', 'cafe24', 'clientSecret', 'exchange'],
+  relay: ['database', 'queue'],
+  migrate: ['database'],
+  status: ['database'],
+  redrive: ['queue', 'dlq'],
+  /** `serve` and the install function; with a queue, a stored code is published at once. */
+  install: ['database', 'cafe24', 'clientSecret', 'install', 'handOff'],
+} as const satisfies Record<string, readonly SectionName[]>;
+
+export type Command = keyof typeof commands;
+
+export type DatabaseConfig = {
+  connectionString?: string;
+  host?: string;
+  port: number;
+  user?: string;
+  password?: Secret;
+  /** Read from Secrets Manager instead of PGPASSWORD (an RDS-managed secret, say). */
+  passwordSecretArn?: string;
+  database?: string;
 };
 
-export type SqsConfig = { queueUrl?: string; dlqUrl?: string; region?: string; endpoint?: string };
+export type Cafe24Config = {
+  /** The seed's CAFE24_MALL_ID: the mall a manual `{}` exchange means. */
+  mallId?: string;
+  clientId: string;
+  redirectUri: string;
+  apiBaseUrl: string;
+  connectTimeoutMs: number;
+  requestTimeoutMs: number;
+};
+
+export type ClientSecretConfig = { value: Secret } | { arn: string };
+
+export type ExchangeConfig = {
+  /** A Cafe24 code lives 60 s. */
+  codeLifetimeMs: number;
+  expiryMarginMs: number;
+  concurrency: number;
+  /** Where issued tokens wait when the database cannot take them; memory only without a bucket. */
+  stashBucket?: string;
+};
+
+export type InstallConfig = {
+  /** The scopes the install asks for, as Cafe24 Developers lists them. */
+  scopes: string[];
+  /** Redirect here (with mall_id and outcome) instead of showing the outcome page. */
+  returnUrl?: string;
+};
+
+export type AwsConfig = {
+  region?: string;
+  /** Local endpoints (an emulator); unset means AWS itself. */
+  endpoints: { sqs?: string; s3?: string; secretsManager?: string };
+  /** Credentials come from the environment (keys, a profile, a web identity, a container role). */
+  credentialsInEnvironment: boolean;
+};
+
+type SectionConfigs = {
+  database: DatabaseConfig;
+  cafe24: Cafe24Config;
+  clientSecret: ClientSecretConfig;
+  exchange: ExchangeConfig;
+  install: InstallConfig;
+  queue: { url: string };
+  /** Absent: the relay publishes every code. */
+  handOff: { queueUrl?: string };
+  dlq: { url: string };
+  aws: AwsConfig;
+};
+
+const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
+  database: (env) => ({
+    connectionString: env.DATABASE_URL,
+    host: env.PGHOST,
+    port: env.PGPORT,
+    user: env.PGUSER,
+    password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
+    passwordSecretArn: env.PGPASSWORD_SECRET_ARN,
+    database: env.PGDATABASE,
+  }),
+  cafe24: (env) => ({
+    mallId: env.CAFE24_MALL_ID,
+    clientId: env.CAFE24_CLIENT_ID,
+    redirectUri: env.CAFE24_REDIRECT_URI,
+    apiBaseUrl: env.CAFE24_API_BASE_URL,
+    connectTimeoutMs: env.CAFE24_CONNECT_TIMEOUT_MS,
+    requestTimeoutMs: env.CAFE24_REQUEST_TIMEOUT_MS,
+  }),
+  // The section's rules guarantee exactly one of the two.
+  clientSecret: (env) =>
+    env.CAFE24_CLIENT_SECRET === undefined
+      ? { arn: String(env.CAFE24_CLIENT_SECRET_ARN) }
+      : { value: new Secret(env.CAFE24_CLIENT_SECRET) },
+  exchange: (env) => ({
+    codeLifetimeMs: env.CODE_LIFETIME_SECONDS * 1000,
+    expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
+    concurrency: env.EXCHANGE_CONCURRENCY,
+    stashBucket: env.TOKEN_STASH_BUCKET,
+  }),
+  install: (env) => ({
+    scopes: env.CAFE24_SCOPES.split(',')
+      .map((scope) => scope.trim())
+      .filter(Boolean),
+    returnUrl: env.APP_RETURN_URL,
+  }),
+  queue: (env) => ({ url: env.SQS_QUEUE_URL }),
+  handOff: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
+  dlq: (env) => ({ url: env.SQS_DLQ_URL }),
+  aws: (env) => ({
+    region: env.AWS_REGION,
+    endpoints: {
+      sqs: env.AWS_ENDPOINT_URL_SQS,
+      s3: env.AWS_ENDPOINT_URL_S3,
+      secretsManager: env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+    },
+    credentialsInEnvironment: [
+      env.AWS_ACCESS_KEY_ID,
+      env.AWS_PROFILE,
+      env.AWS_WEB_IDENTITY_TOKEN_FILE,
+      env.AWS_CONTAINER_CREDENTIALS_FULL_URI,
+      env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI,
+    ].some((value) => value !== undefined),
+  }),
+};
+
+/** Every variable `command` reads (its sections and `aws`): what a deployment of it may declare. */
+export function variablesOf(command: Command): string[] {
+  return [...commands[command], 'aws' as const].flatMap((name) => Object.keys(sections[name].shape));
+}
+
+export type ConfigFor<C extends Command> = Pick<SectionConfigs, (typeof commands)[C][number] | 'aws'>;
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -194,121 +300,31 @@ export class ConfigError extends Error {
   }
 }
 
-/** The exchange's configuration (database and Cafe24), read once; every problem named in one error. */
-export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
-  const env = parseEnv(envSchema, source, [...databaseProblems(source), ...secretProblems(source)]);
-  return {
-    database: databaseFrom(env),
-    cafe24: {
-      mallId: env.CAFE24_MALL_ID,
-      clientId: env.CAFE24_CLIENT_ID,
-      clientSecret: env.CAFE24_CLIENT_SECRET
-        ? { value: new Secret(env.CAFE24_CLIENT_SECRET) }
-        : { arn: env.CAFE24_CLIENT_SECRET_ARN as string },
-      redirectUri: env.CAFE24_REDIRECT_URI,
-      apiBaseUrl: env.CAFE24_API_BASE_URL,
-      connectTimeoutMs: env.CAFE24_CONNECT_TIMEOUT_MS,
-      requestTimeoutMs: env.CAFE24_REQUEST_TIMEOUT_MS,
-    },
-    codes: {
-      lifetimeMs: env.CODE_LIFETIME_SECONDS * 1000,
-      expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
-    },
-    exchangeConcurrency: env.EXCHANGE_CONCURRENCY,
-    tokenStash: { bucket: env.TOKEN_STASH_BUCKET, endpoint: env.AWS_ENDPOINT_URL_S3 },
-    sqs: sqsFrom(env),
-  };
-}
-
-/** For commands that need only the database (migrate, relay, status). */
-export function loadDatabaseConfig(source: NodeJS.ProcessEnv = process.env): Config['database'] {
-  return databaseFrom(parseEnv(z.pick(envSchema, databaseKeys), source, databaseProblems(source)));
-}
-
-/** The relay's settings (database and queue), every problem of both named at once. */
-export function loadRelayConfig(source: NodeJS.ProcessEnv = process.env): {
-  database: Config['database'];
-  sqs: SqsConfig & { queueUrl: string };
-} {
-  const missing = present(source.SQS_QUEUE_URL) ? [] : ['SQS_QUEUE_URL is required'];
-  const env = parseEnv(z.pick(envSchema, { ...databaseKeys, ...sqsKeys }), source, [
-    ...databaseProblems(source),
-    ...missing,
-  ]);
-  return { database: databaseFrom(env), sqs: sqsFrom(env) as SqsConfig & { queueUrl: string } };
-}
-
-/** For commands that talk to SQS; `needs` names the queues they cannot do without. */
-export function loadSqsConfig(
+/**
+ * The one configuration loader: reads what `command` needs from the environment and names every
+ * problem (field or cross-field) in one ConfigError, never echoing a value.
+ */
+export function loadConfig<C extends Command>(
+  command: C,
   source: NodeJS.ProcessEnv = process.env,
-  needs: Array<'SQS_QUEUE_URL' | 'SQS_DLQ_URL'> = ['SQS_QUEUE_URL'],
-): SqsConfig {
-  const missing = needs.filter((name) => !present(source[name])).map((name) => `${name} is required`);
-  return sqsFrom(parseEnv(z.pick(envSchema, sqsKeys), source, missing));
+): ConfigFor<C> {
+  const names: SectionName[] = [...commands[command], 'aws'];
+  const shape = Object.assign({}, ...names.map((name) => sections[name].shape));
+  const parsed = z.object(shape).safeParse(source);
+  const problems = [
+    ...(parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
+    ...names.flatMap((name) => sections[name].rules(source)),
+  ];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  // Each section's builder reads its own variables of the parsed environment.
+  const sectionOf = (name: SectionName) => (build[name] as (env: unknown) => unknown)(parsed.data);
+  return Object.fromEntries(names.map((name) => [name, sectionOf(name)])) as ConfigFor<C>;
 }
-
-export type InstallConfig = {
-  database: Config['database'];
-  cafe24: Pick<Config['cafe24'], 'clientId' | 'clientSecret' | 'redirectUri' | 'apiBaseUrl'> & {
-    scopes: string[];
-  };
-  /** Redirect here (with mall_id and outcome) instead of showing the outcome page. */
-  returnUrl?: string;
-  /** With a queue URL, a stored code is published at once; without, the relay publishes it. */
-  sqs: SqsConfig;
-};
 
 /** Paths the install server serves itself; the callback (the redirect URI's path) must be another. */
 export const INSTALL_RESERVED_PATHS = ['/', '/install', '/healthz'] as const;
-
-/**
- * `serve` and the install function: database, the app's client id and secret (the launch hmac's key),
- * the redirect URI it serves the callback of, and the scopes it asks for.
- */
-export function loadInstallConfig(source: NodeJS.ProcessEnv = process.env): InstallConfig {
-  const missing = present(source.CAFE24_SCOPES)
-    ? []
-    : [
-        'CAFE24_SCOPES is required: the scopes to ask for, comma separated (mall.read_order,mall.read_product)',
-      ];
-  const env = parseEnv(
-    z.pick(envSchema, {
-      ...databaseKeys,
-      ...sqsKeys,
-      CAFE24_CLIENT_ID: true,
-      CAFE24_CLIENT_SECRET: true,
-      CAFE24_CLIENT_SECRET_ARN: true,
-      CAFE24_REDIRECT_URI: true,
-      CAFE24_API_BASE_URL: true,
-      CAFE24_SCOPES: true,
-      APP_RETURN_URL: true,
-    }),
-    source,
-    [
-      ...databaseProblems(source),
-      ...secretProblems(source),
-      ...missing,
-      ...redirectUriProblems(source.CAFE24_REDIRECT_URI),
-    ],
-  );
-  return {
-    database: databaseFrom(env),
-    cafe24: {
-      clientId: env.CAFE24_CLIENT_ID,
-      clientSecret: env.CAFE24_CLIENT_SECRET
-        ? { value: new Secret(env.CAFE24_CLIENT_SECRET) }
-        : { arn: env.CAFE24_CLIENT_SECRET_ARN as string },
-      redirectUri: env.CAFE24_REDIRECT_URI,
-      apiBaseUrl: env.CAFE24_API_BASE_URL,
-      scopes: (env.CAFE24_SCOPES ?? '')
-        .split(',')
-        .map((scope) => scope.trim())
-        .filter(Boolean),
-    },
-    returnUrl: env.APP_RETURN_URL,
-    sqs: sqsFrom(env),
-  };
-}
 
 /** The install server serves the redirect URI's path: it must be one it can (https, or http on loopback). */
 function redirectUriProblems(value: string | undefined): string[] {
@@ -334,23 +350,6 @@ function redirectUriProblems(value: string | undefined): string[] {
   return problems;
 }
 
-function databaseFrom(env: Pick<Env, keyof typeof databaseKeys>): Config['database'] {
-  return {
-    connectionString: env.DATABASE_URL,
-    host: env.PGHOST,
-    port: env.PGPORT,
-    user: env.PGUSER,
-    password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
-    passwordSecretArn: env.PGPASSWORD_SECRET_ARN,
-    database: env.PGDATABASE,
-  };
-}
-
-function sqsFrom(env: Pick<Env, keyof typeof sqsKeys>): SqsConfig {
-  return {
-    queueUrl: env.SQS_QUEUE_URL,
-    dlqUrl: env.SQS_DLQ_URL,
-    region: env.AWS_REGION,
-    endpoint: env.AWS_ENDPOINT_URL_SQS,
-  };
+function present(value: string | undefined): boolean {
+  return (value ?? '').trim() !== '';
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { LAUNCH_WINDOW_SECONDS, launchHmac, verifyAppLaunch } from '../src/cafe24/app-launch.ts';
+import { launchQueryFor, signLaunch } from './support/launch.ts';
 
 // Cafe24's guide's own test data (docs: cafe24-oauth.md, "App launch").
 const GUIDE_SECRET = 'zoQxSUptApmiFLRl2ChaxB';
@@ -12,24 +13,13 @@ const SECRET = 'app-client-secret-3f9a';
 const NOW = Date.UTC(2026, 10, 27, 3, 0, 0);
 
 /** A launch query as Cafe24 writes it: values percent-encoded (spaces as %20), hmac last. */
-function launchQuery(overrides: Record<string, string> = {}, secret = SECRET): string {
-  const params: Record<string, string> = {
-    is_multi_shop: 'T',
-    lang: 'ko_KR',
+const launchQuery = (overrides: Record<string, string> = {}, secret = SECRET) =>
+  launchQueryFor(secret, {
     mall_id: 'koreanshop',
-    nation: 'KR',
-    shop_no: '1',
     timestamp: String(Math.floor(NOW / 1000)),
-    user_id: 'owner',
     user_name: '홍길동 상점',
-    user_type: 'P',
     ...overrides,
-  };
-  const message = Object.entries(params)
-    .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
-    .join('&');
-  return `${message}&hmac=${encodeURIComponent(launchHmac(message, secret))}`;
-}
+  });
 
 describe('verifyAppLaunch', () => {
   it("reproduces Cafe24's test vector", () => {
@@ -105,16 +95,16 @@ describe('verifyAppLaunch', () => {
     });
     const withoutMall = launchQuery().replace('mall_id=koreanshop&', '');
     const message = withoutMall.slice(0, withoutMall.indexOf('&hmac='));
-    const resigned = `${message}&hmac=${encodeURIComponent(launchHmac(message, SECRET))}`;
+    const resigned = signLaunch(message, SECRET);
     expect(verifyAppLaunch(resigned, SECRET, NOW)).toEqual({ ok: false, reason: 'invalid-mall-id' });
   });
 
   it('refuses broken percent-encoding and duplicated parameters', () => {
     const message = `mall_id=a&mall_id=b&timestamp=${Math.floor(NOW / 1000)}`;
-    const doubled = `${message}&hmac=${encodeURIComponent(launchHmac(message, SECRET))}`;
+    const doubled = signLaunch(message, SECRET);
     expect(verifyAppLaunch(doubled, SECRET, NOW)).toEqual({ ok: false, reason: 'malformed-query' });
     const broken = `mall_id=%E0%A4%A&timestamp=${Math.floor(NOW / 1000)}`;
-    const signed = `${broken}&hmac=${encodeURIComponent(launchHmac(broken, SECRET))}`;
+    const signed = signLaunch(broken, SECRET);
     expect(verifyAppLaunch(signed, SECRET, NOW)).toEqual({ ok: false, reason: 'malformed-query' });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { type Command, ConfigError, loadConfig } from '../src/config.ts';
 
 const valid = {
   PGHOST: 'db.internal',
@@ -12,9 +12,9 @@ const valid = {
   CAFE24_MALL_ID: 'myshop',
 };
 
-function problems(env: Record<string, string | undefined>): string[] {
+function problems(env: Record<string, string | undefined>, command: Command = 'exchange'): string[] {
   try {
-    loadConfig(env);
+    loadConfig(command, env);
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError);
     return (error as ConfigError).problems;
@@ -24,11 +24,11 @@ function problems(env: Record<string, string | undefined>): string[] {
 
 describe('configuration', () => {
   it('reads a valid environment with defaults', () => {
-    const config = loadConfig(valid);
+    const config = loadConfig('exchange', valid);
     expect(config.database).toMatchObject({ host: 'db.internal', port: 5432, database: 'shop', user: 'app' });
     expect(config.cafe24.apiBaseUrl).toBe('https://{mall_id}.cafe24api.com');
-    expect(config.codes).toEqual({ lifetimeMs: 60_000, expiryMarginMs: 3_000 });
-    expect(String((config.cafe24.clientSecret as { value: unknown }).value)).toBe('[redacted]');
+    expect(config.exchange).toMatchObject({ codeLifetimeMs: 60_000, expiryMarginMs: 3_000 });
+    expect(String((config.clientSecret as { value: unknown }).value)).toBe('[redacted]');
     expect(JSON.stringify(config)).not.toContain('secret-value-123');
     expect(JSON.stringify(config)).not.toContain('pg-password-value');
   });
@@ -41,7 +41,6 @@ describe('configuration', () => {
       CAFE24_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:ap-northeast-2:1:secret:x',
       CAFE24_REDIRECT_URI: 'not a url',
       CAFE24_API_BASE_URL: 'nope {mall_id}',
-      SQS_QUEUE_URL: 'queue',
       EXCHANGE_CONCURRENCY: '0',
     });
     const text = found.join('\n');
@@ -52,7 +51,6 @@ describe('configuration', () => {
       'CAFE24_CLIENT_SECRET and CAFE24_CLIENT_SECRET_ARN are both set',
       'CAFE24_REDIRECT_URI must be a URL',
       'CAFE24_API_BASE_URL',
-      'SQS_QUEUE_URL must be a URL',
       'EXCHANGE_CONCURRENCY must be at least 1',
       'PGHOST is required (or set DATABASE_URL)',
     ]) {
@@ -68,15 +66,48 @@ describe('configuration', () => {
     expect(problems(rest).join()).toContain(
       'CAFE24_CLIENT_SECRET is required (or set CAFE24_CLIENT_SECRET_ARN',
     );
-    const config = loadConfig({
+    const config = loadConfig('exchange', {
       ...rest,
       DATABASE_URL: 'postgres://u:p@localhost:5432/db',
       CAFE24_CLIENT_SECRET_ARN: 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-AbCd',
     });
-    expect(config.cafe24.clientSecret).toEqual({ arn: expect.stringContaining(':secret:cafe24') });
+    expect(config.clientSecret).toEqual({ arn: expect.stringContaining(':secret:cafe24') });
   });
 
   it('the start-up message lists the problems one per line', () => {
-    expect(() => loadConfig({})).toThrow(/Invalid configuration; fix these environment variables:\n {2}- /);
+    expect(() => loadConfig('exchange', {})).toThrow(
+      /Invalid configuration; fix these environment variables:\n {2}- /,
+    );
+  });
+
+  it('asks each command for what it uses and nothing more', () => {
+    const database = { DATABASE_URL: 'postgres://u:p@localhost:5432/db' };
+    // status, migrate and the relay never talk to Cafe24: no client id or secret needed.
+    expect(loadConfig('status', database).database.connectionString).toBe(database.DATABASE_URL);
+    expect(loadConfig('migrate', database).database.port).toBe(5432);
+    expect(problems(database, 'relay')).toEqual([expect.stringMatching(/^SQS_QUEUE_URL is required/)]);
+    const relay = loadConfig('relay', { ...database, SQS_QUEUE_URL: 'http://localhost:4566/000/q' });
+    expect(relay.queue.url).toBe('http://localhost:4566/000/q');
+    // redrive moves messages between queues: both queues, no database.
+    expect(problems({}, 'redrive').join('\n')).toMatch(
+      /SQS_QUEUE_URL is required[\s\S]*SQS_DLQ_URL is required/,
+    );
+    expect(problems({}, 'redrive').join('\n')).not.toMatch(/PGHOST|CAFE24/);
+  });
+
+  it('gives every AWS client one rule: a local endpoint gets placeholder credentials unless real ones are set', () => {
+    const local = loadConfig('redrive', {
+      SQS_QUEUE_URL: 'http://localhost:4566/000/q',
+      SQS_DLQ_URL: 'http://localhost:4566/000/dlq',
+      AWS_ENDPOINT_URL_SQS: 'http://localhost:4566',
+      AWS_REGION: 'ap-northeast-2',
+    }).aws;
+    expect(local).toEqual({
+      region: 'ap-northeast-2',
+      endpoints: { sqs: 'http://localhost:4566' },
+      credentialsInEnvironment: false,
+    });
+    const withKeys = loadConfig('status', { PGHOST: 'db', AWS_PROFILE: 'ops' }).aws;
+    expect(withKeys.credentialsInEnvironment).toBe(true);
   });
 });

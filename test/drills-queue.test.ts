@@ -5,12 +5,12 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createExchangeRuntime, type ExchangeRuntime } from '../src/commons/exchange-runtime.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { type LambdaRunner, type SqsHandler, startLambdaRunner } from '../src/local/lambda-runner.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import { exchangeMessage } from '../src/messages.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
 import { CLAIM_SIZE } from '../src/relay/outbox.ts';
 import { RELAY_CONCURRENCY } from '../src/relay/relay.ts';
 import { captureOutput } from './support/capture.ts';
@@ -88,7 +88,7 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
       await stack.db.pool.query(`
         create or replace function test_slow_mark() returns trigger language plpgsql as $$
         begin perform pg_sleep(0.1); return null; end $$;
-        create trigger test_slow_mark before update of published_at on cafe24.oauth_authorization_codes
+        create trigger test_slow_mark before delete on cafe24.exchange_outbox
           for each statement execute function test_slow_mark();`);
       const env = {
         DATABASE_URL: stack.db.url,
@@ -100,15 +100,15 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
       const first = spawnRelay(env);
       relays.push(first);
       await waitFor(
-        async () => (await countWhere(ids, 'published_at is not null')) >= 20,
+        async () => (await countWhere(ids, 'id not in (select code_id from cafe24.exchange_outbox)')) >= 20,
         20_000,
         'publishing',
       );
       first.child.kill('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
-      await stack.db.pool.query('drop trigger test_slow_mark on cafe24.oauth_authorization_codes');
+      await stack.db.pool.query('drop trigger test_slow_mark on cafe24.exchange_outbox');
       const { rows } = await stack.db.pool.query(
-        'select id::text from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and published_at is null',
+        'select code_id::text as id from cafe24.exchange_outbox where code_id = any($1::bigint[])',
         [ids],
       );
       const unmarkedAtKill = new Set(rows.map((row) => row.id as string));
@@ -118,7 +118,7 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
       const second = spawnRelay(env);
       relays.push(second);
       await waitFor(
-        async () => (await countWhere(ids, 'published_at is null')) === 0,
+        async () => (await countWhere(ids, 'id in (select code_id from cafe24.exchange_outbox)')) === 0,
         20_000,
         'every code published after the restart',
       ).catch((error: Error) => {
@@ -188,7 +188,7 @@ describe('drill 5: one message delivered 10 times at once to two runners', () =>
         }),
       );
       // Two Lambda containers: each its own pool, HTTP agent and stash.
-      for (let i = 0; i < 2; i++) containers.push(createExchangeRuntime(loadConfig(stack.env)));
+      for (let i = 0; i < 2; i++) containers.push(createExchangeRuntime(loadConfig('exchange', stack.env)));
       const runners = containers.map((runtime) =>
         runner(
           sqs,

@@ -200,7 +200,7 @@ describe('exchangeCode (domain, with fakes)', () => {
     });
     expect(await exchangeCode(deps, '3')).toMatchObject({
       status: 'failed',
-      reason: expect.stringMatching(/not a valid Cafe24 mall id/),
+      reason: expect.stringMatching(/mall_id must be a Cafe24 mall id/),
     });
     expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'already-done', state: 'failed' });
     expect(sent).toHaveLength(1);

@@ -17,9 +17,7 @@ afterAll(async () => {
   await stack.stop();
 });
 
-async function deliver(...codeIds: string[]): Promise<SQSBatchResponse> {
-  return (await stack.handler(sqsEvent(...codeIds.map(exchangeRecord)), lambdaContext())) as SQSBatchResponse;
-}
+const deliver = (...codeIds: string[]) => stack.deliver(...codeIds);
 
 describe('exchange Lambda on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('turns a code row into a token row with the seed columns and the right expiry instant', async () => {

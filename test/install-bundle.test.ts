@@ -13,9 +13,9 @@ import { promisify } from 'node:util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
-import { launchHmac } from '../src/cafe24/app-launch.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { createTestDatabase, pgVariables, type TestDatabase } from './support/db.ts';
+import { launchQueryFor, signLaunch } from './support/launch.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 import { receiveAll } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
@@ -67,14 +67,9 @@ afterAll(async () => {
 });
 
 function lambdaEnv(): Record<string, string> {
-  const url = new URL(db.url);
   return {
     ...declared,
-    PGHOST: url.hostname,
-    PGPORT: url.port,
-    PGUSER: decodeURIComponent(url.username),
-    PGPASSWORD: decodeURIComponent(url.password),
-    PGDATABASE: url.pathname.slice(1),
+    ...pgVariables(db.url),
     CAFE24_REDIRECT_URI: REDIRECT_URI,
     CAFE24_API_BASE_URL: 'https://{mall_id}.cafe24api.com',
     SQS_QUEUE_URL: sqs.queueUrl,
@@ -126,20 +121,9 @@ it('answers events/install-healthz.json', async () => {
 });
 
 it('verifies a launch from rawQueryString, sets the cookie, and stores the callback’s code and publishes it', async () => {
-  const message = [
-    'is_multi_shop=T',
-    'lang=ko_KR',
-    'mall_id=bundlemall',
-    'nation=KR',
-    'shop_no=1',
-    `timestamp=${Math.floor(Date.now() / 1000)}`,
-    'user_id=owner',
-    `user_name=${encodeURIComponent('김 대표')}`,
-    'user_type=P',
-  ].join('&');
   const launch = await invoke(
     '/install',
-    `${message}&hmac=${encodeURIComponent(launchHmac(message, CLIENT_SECRET))}`,
+    launchQueryFor(CLIENT_SECRET, { mall_id: 'bundlemall', user_name: '김 대표' }),
   );
   expect(launch.statusCode).toBe(302);
   const location = new URL(String(launch.headers?.location));
@@ -179,7 +163,7 @@ it('verifies a launch from rawQueryString, sets the cookie, and stores the callb
 
 it('refuses a launch whose raw query was re-encoded on the way (a space as +)', async () => {
   const message = `mall_id=bundlemall&timestamp=${Math.floor(Date.now() / 1000)}&user_name=${encodeURIComponent('김 대표')}`;
-  const signed = `${message}&hmac=${encodeURIComponent(launchHmac(message, CLIENT_SECRET))}`;
+  const signed = signLaunch(message, CLIENT_SECRET);
   const result = await invoke('/install', new URLSearchParams(signed).toString());
   expect(result.statusCode).toBe(400);
   expect(result.cookies ?? []).toEqual([]);

@@ -6,14 +6,13 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSqsClient } from '../src/aws/sqs.ts';
-import { sqsHandOff } from '../src/aws/sqs-hand-off.ts';
-import { launchHmac } from '../src/cafe24/app-launch.ts';
+import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
-import { ConfigError, loadInstallConfig } from '../src/config.ts';
+import { ConfigError, loadConfig } from '../src/config.ts';
 import { createInstallApp } from '../src/install/app.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../src/install/install.ts';
+import { sqsHandOff } from '../src/queue/hand-off.ts';
 import { deleteExpiredStates, PostgresInstallStore } from '../src/store/install-states.ts';
 import { captureOutput } from './support/capture.ts';
 import {
@@ -24,6 +23,7 @@ import {
   REDIRECT_URI,
   startExchangeStack,
 } from './support/exchange-stack.ts';
+import { launchQueryFor } from './support/launch.ts';
 
 const logs = captureOutput();
 const ORIGIN = new URL(REDIRECT_URI).origin;
@@ -41,7 +41,7 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 beforeEach(async () => {
   await stack.db.pool.query(
-    'truncate cafe24.install_states, cafe24.oauth_authorization_codes, cafe24.oauth_tokens',
+    'truncate cafe24.install_states, cafe24.exchange_outbox, cafe24.oauth_authorization_codes, cafe24.oauth_tokens',
   );
 });
 
@@ -70,24 +70,8 @@ function deps(overrides: Partial<InstallDeps> = {}): InstallDeps {
 let app = () => createInstallApp(deps());
 
 /** The app URL as Cafe24 opens it: Cafe24's parameter order, %20 for spaces, hmac last. */
-function launchQuery(overrides: Record<string, string> = {}, secret = CLIENT_SECRET): string {
-  const params = {
-    is_multi_shop: 'T',
-    lang: 'ko_KR',
-    mall_id: MALL,
-    nation: 'KR',
-    shop_no: '1',
-    timestamp: String(Math.floor(Date.now() / 1000)),
-    user_id: 'owner',
-    user_name: '홍길동 <b>대표</b>',
-    user_type: 'P',
-    ...overrides,
-  };
-  const message = Object.entries(params)
-    .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
-    .join('&');
-  return `${message}&hmac=${encodeURIComponent(launchHmac(message, secret))}`;
-}
+const launchQuery = (overrides: Record<string, string> = {}, secret = CLIENT_SECRET) =>
+  launchQueryFor(secret, { mall_id: MALL, user_name: '홍길동 <b>대표</b>', ...overrides });
 
 /** GET /install; returns the state Cafe24 would carry back and the cookie the browser would keep. */
 async function begin(cookie?: string): Promise<{ state: string; cookie: string; location: URL }> {
@@ -237,9 +221,9 @@ describe('GET /callback', () => {
       expect(response.status).toBe(202);
       expect(logs.text().slice(before)).toContain('could not hand the code on; the relay will publish it');
       const { rows } = await stack.db.pool.query(
-        'select status, published_at from cafe24.oauth_authorization_codes',
+        'select c.status, o.code_id is not null as in_outbox from cafe24.oauth_authorization_codes c left join cafe24.exchange_outbox o on o.code_id = c.id',
       );
-      expect(rows).toEqual([{ status: 'pending', published_at: null }]);
+      expect(rows).toEqual([{ status: 'pending', in_outbox: true }]);
     } finally {
       app = () => createInstallApp(deps());
     }
@@ -249,7 +233,7 @@ describe('GET /callback', () => {
     const hanging = createServer(() => {}); // accepts, never answers
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
     const endpoint = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
-    const client = createSqsClient({ endpoint, region: 'ap-northeast-2', maxAttempts: 1 });
+    const client = createSqsClient(localAws(endpoint, 'ap-northeast-2'), { maxAttempts: 1 });
     try {
       const started = Date.now();
       await expect(sqsHandOff(client, `${endpoint}/000000000000/q`, 300)('1')).rejects.toThrow();
@@ -385,11 +369,11 @@ describe('the install front', () => {
       CAFE24_SCOPES: 'mall.read_order, mall.read_product',
     };
     expect(
-      loadInstallConfig({ ...base, CAFE24_REDIRECT_URI: 'https://app.example.com/cb' }).cafe24.scopes,
+      loadConfig('install', { ...base, CAFE24_REDIRECT_URI: 'https://app.example.com/cb' }).install.scopes,
     ).toEqual(['mall.read_order', 'mall.read_product']);
     const problems = (env: Record<string, string>) => {
       try {
-        loadInstallConfig(env);
+        loadConfig('install', env);
         return [];
       } catch (error) {
         expect(error).toBeInstanceOf(ConfigError);

@@ -8,10 +8,11 @@ import {
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
 import { createSqsClient } from '../src/aws/sqs.ts';
+import { loadConfig } from '../src/config.ts';
 import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda-runner.ts';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
-import { exchangeMessage, parseMessageBody } from '../src/messages.ts';
-import { redrive } from '../src/relay/redrive.ts';
+import { exchangeMessage, parseMessageBody } from '../src/queue/messages.ts';
+import { redrive } from '../src/queue/redrive.ts';
 import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -340,14 +341,13 @@ describe('createSqsClient', () => {
   test('sends to AWS_ENDPOINT_URL_SQS, not to the unresolvable host in the queue URL', async (context) => {
     const sqs = await localSqs(context);
     expect(new URL(sqs.queueUrl).hostname).toBe('sqs.us-east-1.localhost');
-    const saved = process.env.AWS_ENDPOINT_URL_SQS;
-    process.env.AWS_ENDPOINT_URL_SQS = sqs.endpoint;
-    const client = createSqsClient({ region: 'us-east-1' });
-    context.onTestFinished(() => {
-      client.destroy();
-      if (saved === undefined) delete process.env.AWS_ENDPOINT_URL_SQS;
-      else process.env.AWS_ENDPOINT_URL_SQS = saved;
-    });
+    const aws = loadConfig('redrive', {
+      SQS_QUEUE_URL: sqs.queueUrl,
+      SQS_DLQ_URL: sqs.dlqUrl,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    }).aws;
+    const client = createSqsClient(aws);
+    context.onTestFinished(() => client.destroy());
     await client.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: exchangeMessage(7) }));
     expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(1);
   });

@@ -1,6 +1,7 @@
+import { readdirSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrate } from '../src/store/migrate.ts';
+import { MIGRATIONS_DIR, migrate } from '../src/store/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
 const SEED_TABLE = `
@@ -46,7 +47,8 @@ describe('migrations', () => {
     const seedColumns = await columns(db.pool, 'oauth_tokens');
 
     const applied = await migrate({ connectionString: db.url });
-    expect(applied).toEqual(['001_schema', '003_install_states']);
+    const every = readdirSync(MIGRATIONS_DIR).map((file) => file.replace(/\.sql$/, ''));
+    expect(applied).toEqual(every.sort());
     expect(await migrate({ connectionString: db.url })).toEqual([]);
 
     const { rows } = await db.pool.query('select mall_id, access_token, scopes from cafe24.oauth_tokens');
@@ -64,10 +66,12 @@ describe('migrations', () => {
     await listener.query('listen cafe24_authorization_code');
     const { rows } = await db.pool.query(
       `insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2)
-       returning id::text, status, attempts, published_at, created_at`,
+       returning id::text, status, attempts, created_at`,
       ['seedmall', 'a-code'],
     );
-    expect(rows[0]).toMatchObject({ status: 'pending', attempts: 0, published_at: null });
+    expect(rows[0]).toMatchObject({ status: 'pending', attempts: 0 });
+    const outbox = await db.pool.query('select code_id::text from cafe24.exchange_outbox');
+    expect(outbox.rows).toEqual([{ code_id: rows[0].id }]);
     expect((await notified).payload).toBe(rows[0].id);
     await listener.end();
   });

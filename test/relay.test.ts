@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedPostgres } from '../src/local/postgres.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import type { OutboxEntry, Publisher } from '../src/relay/outbox.ts';
+import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { insertInstallStates, installStateCounts } from './support/install-states.ts';
 import { waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -84,12 +85,47 @@ describe('relay', () => {
       );
       expect(relay.stats.errors).toBeGreaterThanOrEqual(1);
       const { rows } = await db.pool.query(
-        'select count(*) from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and published_at is null',
+        'select count(*) from cafe24.exchange_outbox where code_id = any($1::bigint[])',
         [ids],
       );
       expect(Number(rows[0].count)).toBe(0);
     } finally {
       await relay.stop();
+    }
+  });
+});
+
+describe('the relay sweep', () => {
+  it('deletes expired install states on its timer, not on a NOTIFY', async () => {
+    await db.pool.query('truncate cafe24.install_states');
+    await insertInstallStates(db.pool, { expired: 3, live: 2 });
+    // Woken by NOTIFY only (the sweep is a minute away): codes are published, states stay.
+    const sink = recordingPublisher();
+    const notified = relayPublishingTo(sink.publish);
+    try {
+      const ids = await insertCodes(3);
+      await waitFor(() => ids.every((id) => sink.sent.some((e) => e.id === id)), 10_000, 'publication');
+      expect(await installStateCounts(db.pool)).toEqual({ expired: 3, live: 2 });
+    } finally {
+      await notified.stop();
+    }
+
+    const swept = startRelay({
+      pool: db.pool,
+      connection: { connectionString: db.url },
+      publish: sink.publish,
+      log: quiet,
+      sweepIntervalMs: 100,
+    });
+    try {
+      await waitFor(
+        async () => (await installStateCounts(db.pool)).expired === 0,
+        10_000,
+        'the sweep to delete expired states',
+      );
+      expect(await installStateCounts(db.pool)).toEqual({ expired: 0, live: 2 });
+    } finally {
+      await swept.stop();
     }
   });
 });

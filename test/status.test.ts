@@ -37,20 +37,21 @@ async function insertCode(fields: {
 }): Promise<string> {
   const { rows } = await db.pool.query(
     `insert into cafe24.oauth_authorization_codes
-            (mall_id, code, status, created_at, finished_at, published_at, attempts, last_error)
-     values ($1, 'CODE-' || $1 || '-s3cr3t', $2, now() - $3::interval, now() - $4::interval,
-             case when $5 then now() end, $6, $7)
+            (mall_id, code, status, created_at, finished_at, attempts, last_error)
+     values ($1, 'CODE-' || $1 || '-s3cr3t', $2, now() - $3::interval, now() - $4::interval, $5, $6)
      returning id::text`,
     [
       fields.mall,
       fields.status,
       fields.createdAgo,
       fields.finishedAgo ?? null,
-      fields.published ?? false,
       fields.attempts ?? 0,
       fields.lastError ?? null,
     ],
   );
+  // Published: the relay took it out of the outbox.
+  if (fields.published)
+    await db.pool.query('delete from cafe24.exchange_outbox where code_id = $1', [rows[0].id]);
   return rows[0].id;
 }
 

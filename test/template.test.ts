@@ -6,16 +6,9 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
-import {
-  envSchema,
-  INSTALL_RESERVED_PATHS,
-  loadConfig,
-  loadDatabaseConfig,
-  loadInstallConfig,
-  loadSqsConfig,
-} from '../src/config.ts';
+import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { DEPLOYED } from '../src/local/stack.ts';
-import { parseMessageBody } from '../src/messages.ts';
+import { parseMessageBody } from '../src/queue/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const samSchemaPath = join(root, '..', 'shared', 'vendor', 'sam.schema.json');
@@ -71,51 +64,41 @@ const notDeclared: Record<string, Record<string, string>> = {
   ExchangeFunction: {
     DATABASE_URL: 'PG* variables instead: a URL would carry the password in one more place',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
-    SQS_QUEUE_URL: 'the exchange sends nothing; the event source mapping feeds it',
-    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
-    AWS_REGION: 'set by Lambda',
-    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
-    AWS_ENDPOINT_URL_S3: 'a local emulator only',
-    CAFE24_SCOPES: 'the install front only',
-    APP_RETURN_URL: 'the install front only',
+    ...awsRuntime(),
   },
-  RelayFunction: {
-    DATABASE_URL: 'PG* variables instead',
-    CAFE24_MALL_ID: 'the relay never talks to Cafe24',
-    CAFE24_CLIENT_ID: 'the relay never talks to Cafe24',
-    CAFE24_CLIENT_SECRET: 'the relay never talks to Cafe24',
-    CAFE24_CLIENT_SECRET_ARN: 'the relay never talks to Cafe24',
-    CAFE24_REDIRECT_URI: 'the relay never talks to Cafe24',
-    CAFE24_API_BASE_URL: 'the relay never talks to Cafe24',
-    CAFE24_CONNECT_TIMEOUT_MS: 'the relay never talks to Cafe24',
-    CAFE24_REQUEST_TIMEOUT_MS: 'the relay never talks to Cafe24',
-    CODE_LIFETIME_SECONDS: 'the exchange decides expiry',
-    CODE_EXPIRY_MARGIN_SECONDS: 'the exchange decides expiry',
-    EXCHANGE_CONCURRENCY: 'the exchange only',
-    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
-    AWS_REGION: 'set by Lambda',
-    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
-    TOKEN_STASH_BUCKET: 'the exchange only',
-    AWS_ENDPOINT_URL_S3: 'a local emulator only',
-    CAFE24_SCOPES: 'the install front only',
-    APP_RETURN_URL: 'the install front only',
-  },
+  RelayFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
   InstallFunction: {
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
     CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
-    CODE_LIFETIME_SECONDS: 'the exchange decides expiry',
-    CODE_EXPIRY_MARGIN_SECONDS: 'the exchange decides expiry',
-    EXCHANGE_CONCURRENCY: 'the exchange only',
-    SQS_DLQ_URL: 'the DLQ is for the CLI (redrive, status)',
-    AWS_REGION: 'set by Lambda',
-    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
-    TOKEN_STASH_BUCKET: 'the exchange only',
-    AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    ...awsRuntime(),
   },
 };
+
+/** Which command each function runs, so its Environment can be held against what the command reads. */
+const functionCommand: Record<string, Command> = {
+  ExchangeFunction: 'exchange',
+  RelayFunction: 'relay',
+  InstallFunction: 'install',
+};
+
+/** Set by Lambda itself, or meaningful only against a local emulator. */
+function awsRuntime(): Record<string, string> {
+  return {
+    AWS_REGION: 'set by Lambda',
+    AWS_ACCESS_KEY_ID: 'the execution role, set by Lambda',
+    AWS_PROFILE: 'the execution role',
+    AWS_WEB_IDENTITY_TOKEN_FILE: 'the execution role',
+    AWS_CONTAINER_CREDENTIALS_FULL_URI: 'the execution role',
+    AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: 'the execution role',
+    AWS_ENDPOINT_URL_SQS: 'a local emulator only',
+    AWS_ENDPOINT_URL_S3: 'a local emulator only',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: 'a local emulator only',
+  };
+}
+
 /** Read by the runtime or libraries rather than src/config.ts. */
 const runtimeVariables = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME'];
 
@@ -444,9 +427,8 @@ describe('template.yaml', () => {
 });
 
 describe('environment', () => {
-  const configKeys = Object.keys(envSchema.shape);
-
   it.each(functionIds)('%s declares every variable the code reads, or it is deliberately absent', (id) => {
+    const configKeys = variablesOf(functionCommand[id] as Command);
     const declared = Object.keys(declaredEnv(id));
     const absent = notDeclared[id] ?? {};
     expect(configKeys.filter((key) => !declared.includes(key) && !(key in absent))).toEqual([]);
@@ -473,16 +455,16 @@ describe('environment', () => {
 
   it('env.json configures each function completely, as its code reads it', () => {
     const exchange = envJson.ExchangeFunction as NodeJS.ProcessEnv;
-    const config = loadConfig(exchange);
-    expect(config.cafe24.clientSecret).toEqual({ arn: exchange.CAFE24_CLIENT_SECRET_ARN });
+    const config = loadConfig('exchange', exchange);
+    expect(config.clientSecret).toEqual({ arn: exchange.CAFE24_CLIENT_SECRET_ARN });
     expect(config.cafe24.apiBaseUrl).toContain('{mall_id}');
-    const relay = envJson.RelayFunction as NodeJS.ProcessEnv;
-    expect(loadDatabaseConfig(relay).host).toBe('host.docker.internal');
-    expect(loadSqsConfig(relay).queueUrl).toBe(relay.SQS_QUEUE_URL);
-    const install = loadInstallConfig(envJson.InstallFunction as NodeJS.ProcessEnv);
-    expect(install.cafe24.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
-    expect(install.cafe24.scopes.length).toBeGreaterThan(0);
-    expect(install.sqs.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
+    const relay = loadConfig('relay', envJson.RelayFunction as NodeJS.ProcessEnv);
+    expect(relay.database.host).toBe('host.docker.internal');
+    expect(relay.queue.url).toBe(envJson.RelayFunction?.SQS_QUEUE_URL);
+    const install = loadConfig('install', envJson.InstallFunction as NodeJS.ProcessEnv);
+    expect(install.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(install.install.scopes.length).toBeGreaterThan(0);
+    expect(install.handOff.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
   });
 
   it('has parameter defaults and patterns the code accepts', () => {
@@ -491,11 +473,15 @@ describe('environment', () => {
     const scopesPattern = new RegExp(String(template.Parameters?.Cafe24Scopes?.AllowedPattern));
     expect(envJson.InstallFunction?.CAFE24_SCOPES).toMatch(scopesPattern);
     expect('mall.read_order, mall.read_product').not.toMatch(scopesPattern);
-    expect(envSchema.shape.CAFE24_SCOPES.safeParse('mall.read_order,mall.write_product').success).toBe(true);
+    const installEnv = envJson.InstallFunction as NodeJS.ProcessEnv;
+    const scopes = 'mall.read_order,mall.write_product';
+    expect(loadConfig('install', { ...installEnv, CAFE24_SCOPES: scopes }).install.scopes).toHaveLength(2);
     const base = template.Parameters?.Cafe24ApiBaseUrl?.Default;
     expect(
-      loadConfig({ ...(envJson.ExchangeFunction as NodeJS.ProcessEnv), CAFE24_API_BASE_URL: String(base) })
-        .cafe24.apiBaseUrl,
+      loadConfig('exchange', {
+        ...(envJson.ExchangeFunction as NodeJS.ProcessEnv),
+        CAFE24_API_BASE_URL: String(base),
+      }).cafe24.apiBaseUrl,
     ).toBe('https://{mall_id}.cafe24api.com');
   });
 });

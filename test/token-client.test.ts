@@ -162,7 +162,7 @@ describe('Cafe24 token client', () => {
       .catch((e: unknown) => e);
     expect(error).toMatchObject({
       kind: 'final',
-      message: expect.stringMatching(/not a valid Cafe24 mall id/),
+      message: expect.stringMatching(/mall_id must be a Cafe24 mall id/),
     });
   });
 

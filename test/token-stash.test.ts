@@ -1,9 +1,9 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createExchangeRuntime, type ExchangeRuntime } from '../src/commons/exchange-runtime.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './support/events.ts';
@@ -40,7 +40,7 @@ afterAll(async () => {
 
 /** Another Lambda container: same configuration, its own memory. */
 function container() {
-  const runtime = createExchangeRuntime(loadConfig(stack.env));
+  const runtime = createExchangeRuntime(loadConfig('exchange', stack.env));
   runtime.deps.policy.storeRetryMs = 200;
   containers.push(runtime);
   const handler = createExchangeHandler(() => runtime);

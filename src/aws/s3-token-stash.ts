@@ -1,18 +1,14 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
-import type { Log } from '../domain/exchange-code.ts';
+import type { AwsConfig } from '../config.ts';
 import type { TokenStash } from '../domain/ports.ts';
 import { MemoryTokenStash } from '../store/token-stash.ts';
+import { clientSettings } from './clients.ts';
 
-export type S3TokenStashOptions = {
-  bucket: string;
-  region?: string;
-  /** A local S3 endpoint (path-style addressing). */
-  endpoint?: string;
-  log: Log;
-};
+export type S3TokenStashOptions = { bucket: string; aws: AwsConfig; log: Log };
 
 type StoredTokens = {
   mallId: string;
@@ -89,20 +85,10 @@ export class S3TokenStash implements TokenStash {
   }
 
   #s3(): Promise<S3Client> {
+    const settings = clientSettings(this.#options.aws, 's3');
+    // A local endpoint serves every bucket under one host: path-style addressing.
     this.#client ??= import('@aws-sdk/client-s3').then(
-      ({ S3Client }) =>
-        new S3Client({
-          ...(this.#options.region ? { region: this.#options.region } : {}),
-          ...(this.#options.endpoint
-            ? {
-                endpoint: this.#options.endpoint,
-                forcePathStyle: true,
-                ...(process.env.AWS_ACCESS_KEY_ID
-                  ? {}
-                  : { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
-              }
-            : {}),
-        }),
+      ({ S3Client }) => new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings }),
     );
     return this.#client;
   }

@@ -1,19 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-
-export type SqsClientOptions = {
-  region?: string;
-  /** Overrides `AWS_ENDPOINT_URL_SQS`; set for a local emulator. */
-  endpoint?: string;
-  maxAttempts?: number;
-};
-
-const credentialEnvVars = [
-  'AWS_ACCESS_KEY_ID',
-  'AWS_PROFILE',
-  'AWS_WEB_IDENTITY_TOKEN_FILE',
-  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
-  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
-] as const;
+import type { AwsConfig } from '../config.ts';
+import { clientSettings } from './clients.ts';
 
 /**
  * An SQS client for Lambda, the relay and the local stack.
@@ -21,24 +8,20 @@ const credentialEnvVars = [
  * The endpoint is passed explicitly because the SDK otherwise sends each request to the host in its
  * QueueUrl, and an emulator's `sqs.<region>.localhost` URLs do not resolve everywhere.
  */
-export function createSqsClient(options: SqsClientOptions = {}): SQSClient {
-  const endpoint = options.endpoint ?? nonEmpty(process.env.AWS_ENDPOINT_URL_SQS);
-  const region = options.region ?? nonEmpty(process.env.AWS_REGION) ?? 'us-east-1';
-  const hasAwsCredentials = credentialEnvVars.some((name) => nonEmpty(process.env[name]) !== undefined);
+export function createSqsClient(
+  aws: AwsConfig,
+  options: { maxAttempts?: number; requestTimeoutMs?: number } = {},
+): SQSClient {
   return new SQSClient({
-    region,
-    ...(endpoint === undefined ? {} : { endpoint }),
-    // Emulators accept any signature; real credentials from env still win.
-    ...(endpoint !== undefined && !hasAwsCredentials
-      ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
-      : {}),
+    ...clientSettings(aws, 'sqs'),
     maxAttempts: options.maxAttempts ?? 3,
     retryMode: 'standard',
-    // Long polls last up to 20 s, so the request timeout sits above that.
-    requestHandler: { connectionTimeout: 3_000, requestTimeout: 25_000 },
+    // Long polls last up to 20 s, so the default request timeout sits above that.
+    requestHandler: { connectionTimeout: 3_000, requestTimeout: options.requestTimeoutMs ?? 25_000 },
   });
 }
 
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === '' ? undefined : value;
+/** AWS settings for a local SQS endpoint only (the local stack, tests, benchmarks). */
+export function localAws(endpoint: string, region: string): AwsConfig {
+  return { region, endpoints: { sqs: endpoint }, credentialsInEnvironment: false };
 }

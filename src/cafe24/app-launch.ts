@@ -1,5 +1,5 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { mallIdSchema } from '../config.ts';
+import { mallIdSchema } from '../commons/ids.ts';
 
 /**
  * Cafe24's app launch (docs: cafe24-oauth.md, "App launch"): Cafe24 opens the app URL with

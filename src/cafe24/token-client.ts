@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
-import { type Secret, scrub } from '../commons/secret.ts';
-import { mallIdSchema } from '../config.ts';
+import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
+import { Secret, scrub } from '../commons/secret.ts';
 import { Agent, request, undiciErrorCode } from './http.ts';
 import {
   describeSchemaIssues,
@@ -39,12 +39,7 @@ export class Cafe24TokenClient {
   }
 
   tokenUrl(mallId: string): URL {
-    if (!mallIdSchema.safeParse(mallId).success) {
-      throw new ExchangeFailure(
-        'final',
-        'mall_id is not a valid Cafe24 mall id (letters, digits, "-" or "_")',
-      );
-    }
+    if (!isMallId(mallId)) throw new ExchangeFailure('final', `mall_id ${MALL_ID_RULE}`);
     const base = this.#options.apiBaseUrl.replaceAll('{mall_id}', mallId).replace(/\/+$/, '');
     return new URL(`${base}/api/v2/oauth/token`);
   }
@@ -61,7 +56,7 @@ export class Cafe24TokenClient {
   async #post(url: URL, form: URLSearchParams, secrets: Secret[]): Promise<TokenSet> {
     const clientSecret = await this.#options.clientSecret();
     const basic = Buffer.from(`${this.#options.clientId}:${clientSecret.reveal()}`).toString('base64');
-    const redact = (text: string) => scrub(text, [...secrets, clientSecret]);
+    const redact = (text: string) => scrub(text, [...secrets, clientSecret, new Secret(basic)]);
     let response: Dispatcher.ResponseData;
     try {
       response = await request(url, {
@@ -112,7 +107,7 @@ export function classifyResponse(
   }
   const oauth = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
   const detail = oauth.success
-    ? `${oauth.data.error}${oauth.data.error_description ? `: ${redact(oauth.data.error_description)}` : ''}`
+    ? `${redact(oauth.data.error)}${oauth.data.error_description ? `: ${redact(oauth.data.error_description)}` : ''}`
     : describeNonJson(headers, text);
   const message = `Cafe24 answered HTTP ${status} (${detail})`;
   if (status === 429) {

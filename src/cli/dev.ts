@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { logger } from '../commons/logger.ts';
-import { loadDatabaseConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { databaseNow, finishedSince } from '../store/status.ts';
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
 
@@ -50,7 +51,7 @@ export async function devCommand(options: DevOptions): Promise<void> {
 }
 
 function externalDatabaseUrl(): string {
-  const database = loadDatabaseConfig();
+  const { database } = loadConfig('migrate');
   if (database.connectionString) return database.connectionString;
   const auth = database.user
     ? `${encodeURIComponent(database.user)}${database.password ? `:${encodeURIComponent(database.password.reveal())}` : ''}@`
@@ -95,26 +96,18 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
 /** Prints each code as it reaches a final state, with the time from INSERT to that state. */
 async function watchExchanges(stack: LocalStack): Promise<() => void> {
   // From now on, by the database's clock: every code finishing after the banner is shown.
-  let since = (await stack.pool.query('select now()::text as now')).rows[0].now as string;
+  let since = await databaseNow(stack.pool);
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
     busy = true;
     try {
-      const { rows } = await stack.pool.query(
-        `select id::text, mall_id, status, attempts, last_error, finished_at::text,
-                round(extract(epoch from finished_at - created_at) * 1000) as ms
-           from cafe24.oauth_authorization_codes
-          where finished_at > $1::timestamptz
-          order by finished_at`,
-        [since],
-      );
-      for (const row of rows) {
-        since = row.finished_at;
-        const mark = row.status === 'exchanged' ? '✓' : '✗';
-        const reason = row.last_error ? `: ${row.last_error}` : '';
+      for (const code of await finishedSince(stack.pool, since)) {
+        since = code.finishedAt;
+        const mark = code.status === 'exchanged' ? '✓' : '✗';
+        const reason = code.lastError ? `: ${code.lastError}` : '';
         process.stdout.write(
-          `${mark} code ${row.id} (${row.mall_id}) ${row.status} ${row.ms} ms after INSERT, ${row.attempts} request(s)${reason}\n`,
+          `${mark} code ${code.id} (${code.mallId}) ${code.status} ${code.ms} ms after INSERT, ${code.attempts} request(s)${reason}\n`,
         );
       }
     } catch {

@@ -1,9 +1,10 @@
-import { createExchangeRuntime } from '../commons/exchange-runtime.ts';
+import { loadConfig } from '../config.ts';
 import { exchangeRequested } from '../domain/exchange-code.ts';
+import { createExchangeRuntime } from '../handlers/runtime/exchange.ts';
 
 /** `cafe24-tokens exchange`: the same domain call as the Lambda's manual event; non-zero exit unless exchanged. */
 export async function exchangeCommand(options: { codeId?: string; mall?: string }): Promise<void> {
-  const runtime = createExchangeRuntime();
+  const runtime = createExchangeRuntime(loadConfig('exchange'));
   try {
     const mallId = options.mall ?? runtime.config.cafe24.mallId;
     if (options.codeId === undefined && mallId === undefined) {

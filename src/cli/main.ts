@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError } from 'commander';
+import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
 import { ConfigError } from '../config.ts';
 import { devCommand } from './dev.ts';
 import { exchangeCommand } from './exchange.ts';
@@ -10,8 +11,14 @@ import { serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 
 const positiveId = (value: string) => {
-  if (!/^[1-9][0-9]{0,18}$/.test(value)) throw new InvalidArgumentError('must be a positive whole number');
+  if (!isCodeId(value)) throw new InvalidArgumentError('must be a positive whole number within bigint');
   return value;
+};
+
+const mallId = (value: string) => {
+  const parsed = mallIdSchema.safeParse(value);
+  if (!parsed.success) throw new InvalidArgumentError(MALL_ID_RULE);
+  return parsed.data;
 };
 
 const positiveInteger = (value: string) => {
@@ -47,7 +54,7 @@ program
     'exchange one code now: --code-id N, or the newest pending code of --mall (default CAFE24_MALL_ID)',
   )
   .option('--code-id <id>', 'the authorization code row id', positiveId)
-  .option('--mall <mall_id>', 'the mall whose newest pending code to exchange')
+  .option('--mall <mall_id>', 'the mall whose newest pending code to exchange', mallId)
   .action(exchangeCommand);
 
 program

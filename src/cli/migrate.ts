@@ -1,12 +1,12 @@
-import { loadDatabaseConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
+import { databaseConnection } from '../handlers/runtime/database.ts';
 import { enableAwsLambdaRelay, migrate } from '../store/migrate.ts';
-import { clientConfig } from '../store/pool.ts';
 
 export async function migrateCommand(options: {
   awsLambdaFunction?: string;
   awsLambdaRegion?: string;
 }): Promise<void> {
-  const connection = clientConfig(loadDatabaseConfig());
+  const connection = databaseConnection(loadConfig('migrate'));
   const applied = await migrate(connection);
   process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
   if (options.awsLambdaFunction) {

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { createSqsClient } from '../aws/sqs.ts';
-import { loadSqsConfig } from '../config.ts';
-import { type RedriveResult, redrive } from '../relay/redrive.ts';
+import { loadConfig } from '../config.ts';
+import { type RedriveResult, redrive } from '../queue/redrive.ts';
 
 /** Parses `--max <n>`. */
 export function parseMax(value: string): number {
@@ -14,13 +14,13 @@ export function parseMax(value: string): number {
  * The result goes to stdout, progress to stderr; non-zero exit when a message could not be moved.
  */
 export async function redriveCommand(options: { dryRun?: boolean; max?: number }): Promise<void> {
-  const sqs = loadSqsConfig(process.env, ['SQS_QUEUE_URL', 'SQS_DLQ_URL']);
-  const client = createSqsClient({ region: sqs.region, endpoint: sqs.endpoint });
+  const config = loadConfig('redrive');
+  const client = createSqsClient(config.aws);
   try {
     const result = await redrive({
       client,
-      queueUrl: sqs.queueUrl!,
-      dlqUrl: sqs.dlqUrl!,
+      queueUrl: config.queue.url,
+      dlqUrl: config.dlq.url,
       dryRun: options.dryRun ?? false,
       maxMessages: options.max,
       log: (line) => process.stderr.write(`${line}\n`),

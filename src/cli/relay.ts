@@ -1,19 +1,15 @@
-import { createSqsClient } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
-import { loadRelayConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
+import { createRelayRuntime } from '../handlers/runtime/relay.ts';
 import { startRelay } from '../relay/relay.ts';
-import { sqsPublisher } from '../relay/sqs-publisher.ts';
-import { clientConfig, createPool } from '../store/pool.ts';
 
 /** `cafe24-tokens relay`: runs until SIGINT or SIGTERM. */
 export async function relayCommand(options: { sweepSeconds: number }): Promise<void> {
-  const { database, sqs } = loadRelayConfig();
-  const pool = createPool(database, { max: 6, applicationName: 'cafe24-token-relay' });
-  const sqsClient = createSqsClient(sqs);
+  const runtime = createRelayRuntime(loadConfig('relay'), { poolSize: 6 });
   const relay = startRelay({
-    pool,
-    connection: clientConfig(database),
-    publish: sqsPublisher(sqsClient, sqs.queueUrl),
+    pool: runtime.pool,
+    connection: runtime.connection,
+    publish: runtime.publish,
     log: logger,
     sweepIntervalMs: options.sweepSeconds * 1000,
     onPublished: (count) => logger.info('published', { count }),
@@ -27,7 +23,6 @@ export async function relayCommand(options: { sweepSeconds: number }): Promise<v
     process.once('SIGTERM', stop);
   });
   await relay.stop();
-  await pool.end();
-  sqsClient.destroy();
+  await runtime.close();
   logger.info('relay stopped', { published: relay.stats.published });
 }

@@ -1,13 +1,13 @@
 import { logger } from '../commons/logger.ts';
-import { loadInstallConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
+import { createInstallRuntime } from '../handlers/runtime/install.ts';
 import { listen } from '../install/node-server.ts';
-import { createInstallRuntime } from '../install/runtime.ts';
 
 export type ServeOptions = { port: number; host: string };
 
 /** `cafe24-tokens serve`: the install front (GET /install, the callback, /healthz) until SIGINT/SIGTERM. */
 export async function serveCommand(options: ServeOptions): Promise<void> {
-  const config = loadInstallConfig();
+  const config = loadConfig('install');
   const runtime = createInstallRuntime(config);
   const listening = await listen(runtime.app, options);
   const base = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${listening.port}`;
@@ -15,7 +15,7 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   process.stdout.write(
     `install front on ${base}\n  App URL       ${base}/install\n  callback      ${base}${callbackPath}` +
       `  (registered redirect URI: ${config.cafe24.redirectUri})\n` +
-      `  hand-off      ${config.sqs.queueUrl ? 'SQS, at once' : 'the relay (no SQS_QUEUE_URL)'}\n`,
+      `  hand-off      ${config.handOff.queueUrl ? 'SQS, at once' : 'the relay (no SQS_QUEUE_URL)'}\n`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

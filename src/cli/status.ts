@@ -1,10 +1,10 @@
-import { loadDatabaseConfig } from '../config.ts';
-import { createPool } from '../store/pool.ts';
+import { loadConfig } from '../config.ts';
+import { openPool } from '../handlers/runtime/database.ts';
 import { readStatus, type StatusReport } from '../store/status.ts';
 
 /** `cafe24-tokens status`: every mall's token expiry and the codes pipeline at a glance; never a token. */
 export async function statusCommand(options: { json?: boolean }): Promise<void> {
-  const pool = createPool(loadDatabaseConfig(), { max: 1, applicationName: 'cafe24-tokens status' });
+  const pool = openPool(loadConfig('status'), { max: 1, applicationName: 'cafe24-tokens status' });
   try {
     const report = await readStatus(pool);
     process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));

@@ -1,11 +1,8 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError, ExchangeFailure } from '../commons/errors.ts';
-import { mallIdSchema } from '../config.ts';
+import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
+import type { Log } from '../commons/log.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
-
-type LogFn = (message: string, ...attributes: Record<string, unknown>[]) => void;
-/** Structured logging, as the domain needs it (the Powertools Logger in production). */
-export type Log = { info: LogFn; warn: LogFn; error: LogFn };
 
 export type ExchangeDeps = {
   codes: CodeStore;
@@ -80,9 +77,7 @@ async function exchangeClaimed(deps: ExchangeDeps, code: ClaimedCode): Promise<E
   };
 
   if (code.code.reveal().trim() === '') return finish('failed', 'the code row holds an empty code', 0);
-  if (!mallIdSchema.safeParse(code.mallId).success) {
-    return finish('failed', 'mall_id is not a valid Cafe24 mall id (letters, digits, "-" or "_")', 0);
-  }
+  if (!isMallId(code.mallId)) return finish('failed', `mall_id ${MALL_ID_RULE}`, 0);
   const ageS = ((deps.policy.codeLifetimeMs - code.remainingMs) / 1000).toFixed(1);
   // Absolute deadline on this process's clock, from the database's view of the code's age.
   const deadline = now() + code.remainingMs - deps.policy.expiryMarginMs;

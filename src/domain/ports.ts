@@ -1,7 +1,9 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import type { Secret } from '../commons/secret.ts';
 
-export type CodeStatus = 'pending' | 'exchanging' | 'exchanged' | 'failed' | 'expired';
+/** The codes table's state machine; the migration's check constraint holds the same list. */
+export const CODE_STATUSES = ['pending', 'exchanging', 'exchanged', 'failed', 'expired'] as const;
+export type CodeStatus = (typeof CODE_STATUSES)[number];
 
 /** A code this worker owns: its row was moved from `pending` to `exchanging` by the claim. */
 export type ClaimedCode = {

@@ -3,18 +3,19 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pLimit from 'p-limit';
 import * as z from 'zod/mini';
 import { describeError } from '../commons/errors.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
+import { codeIdSchema, mallIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
-import { mallIdSchema } from '../config.ts';
+import { loadConfig } from '../config.ts';
 import { exchangeCode, exchangeRequested, flushStash, type ManualResult } from '../domain/exchange-code.ts';
-import { parseMessageBody } from '../messages.ts';
+import { parseMessageBody } from '../queue/messages.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from './runtime/exchange.ts';
 
 /** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
 const manualEventSchema = z.strictObject({
   codeId: z.optional(
     z.pipe(
-      z.union([z.number().check(z.int(), z.positive()), z.string().check(z.regex(/^[1-9][0-9]*$/))]),
-      z.transform(String),
+      z.union([z.pipe(z.number().check(z.int(), z.positive()), z.transform(String)), z.string()]),
+      codeIdSchema,
     ),
   ),
   mallId: z.optional(mallIdSchema),
@@ -22,8 +23,9 @@ const manualEventSchema = z.strictObject({
 
 export type ManualEvent = z.input<typeof manualEventSchema>;
 
-class RecordFailure extends Error {
-  override name = 'RecordFailure';
+/** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
+class RecordNotDone extends Error {
+  override name = 'RecordNotDone';
 }
 
 /** The exchange Lambda: validates, maps and delegates to the domain's `exchangeCode`. */
@@ -32,7 +34,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     const parsed = parseMessageBody(record.body);
     if (!parsed.ok) {
       logger.error('malformed message', { messageId: record.messageId, reason: parsed.reason });
-      throw new RecordFailure(parsed.reason);
+      throw new RecordNotDone(parsed.reason);
     }
     const message = parsed.message;
     // One case per message kind; a new kind (token refresh, say) fails to compile until it is handled here.
@@ -60,7 +62,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
         codeId: result.codeId,
         reason: result.reason,
       });
-      throw new RecordFailure(result.reason);
+      throw new RecordNotDone(result.reason);
     }
   }
 
@@ -72,7 +74,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     const runtime = getRuntime();
     await flushStash(runtime.deps);
     if ('Records' in event && Array.isArray(event.Records)) {
-      const limit = pLimit(runtime.config.exchangeConcurrency);
+      const limit = pLimit(runtime.config.exchange.concurrency);
       return processPartialResponse(
         event,
         (record: SQSRecord) => limit(() => handleRecord(runtime, record)),
@@ -104,6 +106,6 @@ let runtime: ExchangeRuntime | undefined;
 
 /** Built on the first invocation and kept for the container's life (pool, HTTP agent, secret). */
 export const handler = createExchangeHandler(() => {
-  runtime ??= createExchangeRuntime();
+  runtime ??= createExchangeRuntime(loadConfig('exchange'));
   return runtime;
 });

@@ -1,5 +1,6 @@
 import { handle } from 'hono/aws-lambda';
-import { createInstallRuntime } from '../install/runtime.ts';
+import { loadConfig } from '../config.ts';
+import { createInstallRuntime } from './runtime/install.ts';
 
 let lambda: ReturnType<typeof handle> | undefined;
 
@@ -8,6 +9,6 @@ let lambda: ReturnType<typeof handle> | undefined;
  * bytes). Built on the first request and kept for the container's life (pool, secret, SQS client).
  */
 export const handler: ReturnType<typeof handle> = (event, context) => {
-  lambda ??= handle(createInstallRuntime().app);
+  lambda ??= handle(createInstallRuntime(loadConfig('install')).app);
   return lambda(event, context);
 };

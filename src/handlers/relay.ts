@@ -1,24 +1,26 @@
 import type { Context } from 'aws-lambda';
 import * as z from 'zod/mini';
-import { createSqsClient } from '../aws/sqs.ts';
+import { codeIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
-import { loadRelayConfig } from '../config.ts';
-import { exchangeMessage } from '../messages.ts';
-import { drainOutbox, type Publisher } from '../relay/outbox.ts';
-import { sqsPublisher } from '../relay/sqs-publisher.ts';
-import { createPool, type Pool } from '../store/pool.ts';
+import { loadConfig } from '../config.ts';
+import { exchangeMessage } from '../queue/messages.ts';
+import type { Publisher } from '../queue/publisher.ts';
+import { drainOutbox } from '../relay/outbox.ts';
+import { sweepExpiredStates } from '../relay/sweep.ts';
+import { codeVisible } from '../store/outbox.ts';
+import type { Pool } from '../store/pool.ts';
+import { createRelayRuntime } from './runtime/relay.ts';
 
-/** What the aws_lambda trigger sends; anything else (the one-minute schedule) just drains. */
-const rdsTriggerSchema = z.object({
-  source: z.literal('rds-trigger'),
-  codeId: z.string().check(z.regex(/^[1-9][0-9]*$/)),
-});
+/** What the aws_lambda trigger sends; anything else (the one-minute schedule) drains and sweeps. */
+const rdsTriggerSchema = z.object({ source: z.literal('rds-trigger'), codeId: codeIdSchema });
 
-export type RelayRuntime = { pool: Pool; publish: Publisher };
+export type RelayDeps = { pool: Pool; publish: Publisher };
 export type RelaySummary = {
   published: number;
   failed: number;
   waitedFor?: { codeId: string; seen: boolean };
+  /** The scheduled run's housekeeping: expired install states deleted. */
+  expiredStatesDeleted?: number;
 };
 
 const VISIBILITY_POLL_MS = 100;
@@ -27,10 +29,10 @@ const VISIBILITY_POLL_MS = 100;
  * The relay Lambda: drains the outbox to SQS. Invoked by the RDS trigger inside the inserting
  * transaction, it may run before that transaction commits, so it waits (briefly) for the announced row.
  */
-export function createRelayHandler(getRuntime: () => RelayRuntime, options: { waitForRowMs?: number } = {}) {
+export function createRelayHandler(getDeps: () => RelayDeps, options: { waitForRowMs?: number } = {}) {
   return async function handler(event: unknown, context?: Context): Promise<RelaySummary> {
     if (context) logger.addContext(context);
-    const { pool, publish } = getRuntime();
+    const { pool, publish } = getDeps();
     const trigger = rdsTriggerSchema.safeParse(event);
     const summary: RelaySummary = await drainOutbox(pool, publish, exchangeMessage);
     if (trigger.success) {
@@ -40,10 +42,10 @@ export function createRelayHandler(getRuntime: () => RelayRuntime, options: { wa
         (context?.getRemainingTimeInMillis() ?? 30_000) - 2_000,
       );
       const deadline = Date.now() + budget;
-      let seen = await rowVisible(pool, codeId);
+      let seen = await codeVisible(pool, codeId);
       while (!seen && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, VISIBILITY_POLL_MS));
-        seen = await rowVisible(pool, codeId);
+        seen = await codeVisible(pool, codeId);
       }
       if (seen) {
         const more = await drainOutbox(pool, publish, exchangeMessage);
@@ -52,6 +54,8 @@ export function createRelayHandler(getRuntime: () => RelayRuntime, options: { wa
       }
       // Not seen: rolled back, or still uncommitted; the one-minute schedule publishes it if it commits.
       summary.waitedFor = { codeId, seen };
+    } else {
+      summary.expiredStatesDeleted = await sweepExpiredStates(pool, logger);
     }
     logger.info('relay drained', { ...summary });
     if (summary.failed > 0)
@@ -60,20 +64,10 @@ export function createRelayHandler(getRuntime: () => RelayRuntime, options: { wa
   };
 }
 
-async function rowVisible(pool: Pool, codeId: string): Promise<boolean> {
-  const { rowCount } = await pool.query('select 1 from cafe24.oauth_authorization_codes where id = $1', [
-    codeId,
-  ]);
-  return rowCount === 1;
-}
+let deps: RelayDeps | undefined;
 
-let runtime: RelayRuntime | undefined;
-
+/** Built on the first invocation and kept for the container's life. */
 export const handler = createRelayHandler(() => {
-  if (!runtime) {
-    const { database, sqs } = loadRelayConfig();
-    const pool = createPool(database, { max: 2, applicationName: 'cafe24-token-relay' });
-    runtime = { pool, publish: sqsPublisher(createSqsClient(sqs), sqs.queueUrl) };
-  }
-  return runtime;
+  deps ??= createRelayRuntime(loadConfig('relay'), { poolSize: 2 });
+  return deps;
 });

@@ -1,9 +1,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
 import { describeError } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
-import type { Log } from '../domain/exchange-code.ts';
-import type { CodeOutcome, HandOff, InstallStore, StateRefusal } from './ports.ts';
+import type { CodeOutcome, HandOff, InstallStore, StateRefusal } from '../domain/install-ports.ts';
 
 /**
  * The install, framework-free: `startInstall` answers Cafe24's app launch (GET /install) and

@@ -18,7 +18,9 @@ export type SandboxFault =
   | { type: 'huge-body'; bytes?: number }
   | { type: 'delay'; ms: number }
   | { type: 'hang' }
-  | { type: 'reset' };
+  | { type: 'reset' }
+  /** A 400 whose `error` and `error_description` repeat the request: its Basic credential and its body. */
+  | { type: 'echo' };
 
 export type SandboxOptions = {
   clientId: string;
@@ -295,6 +297,15 @@ function tokenOutcome(
     case 'hang':
     case 'reset':
       return fault.type;
+    case 'echo':
+      // What a misconfigured proxy or a verbose error page does: the request, credentials and all.
+      return {
+        reply: jsonReply(400, {
+          error: `invalid_request ${req.headers.authorization ?? ''}`,
+          error_description: `could not process ${form.toString()} with Authorization: ${req.headers.authorization ?? ''}`,
+        }),
+        delayMs: 0,
+      };
     case 'delay':
       // Processed now, answered later: a client that gives up meanwhile has still spent the code.
       return { reply: process(), delayMs: fault.ms };

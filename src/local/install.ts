@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
-import { loadInstallConfig } from '../config.ts';
+import { loadConfig } from '../config.ts';
+import { createInstallRuntime, type InstallRuntime } from '../handlers/runtime/install.ts';
 import { listen } from '../install/node-server.ts';
-import { createInstallRuntime, type InstallRuntime } from '../install/runtime.ts';
 
 /** Scopes the local install front asks for (the sandbox grants what is asked). */
 export const LOCAL_SCOPES = ['mall.read_order', 'mall.read_product', 'mall.read_store'];
@@ -37,7 +37,7 @@ export async function startLocalInstall(options: {
     redirectUri: `${origin}/cafe24/callback`,
     async attach(env) {
       runtime = createInstallRuntime(
-        loadInstallConfig({ ...env, CAFE24_SCOPES: (options.scopes ?? LOCAL_SCOPES).join(',') }),
+        loadConfig('install', { ...env, CAFE24_SCOPES: (options.scopes ?? LOCAL_SCOPES).join(',') }),
       );
       app = runtime.app;
     },

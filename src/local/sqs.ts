@@ -1,6 +1,6 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
-import { createSqsClient } from '../aws/sqs.ts';
+import { createSqsClient, localAws } from '../aws/sqs.ts';
 
 export type LocalSqsOptions = {
   /** 0 (default) picks a free port. */
@@ -31,7 +31,7 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
   const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const server = await startFauxqs({ port: options.port ?? 0, logger: false, defaultRegion: region });
   const endpoint = `http://127.0.0.1:${server.port}`;
-  const client = createSqsClient({ endpoint, region });
+  const client = createSqsClient(localAws(endpoint, region));
   try {
     const dlq = await client.send(
       new CreateQueueCommand({

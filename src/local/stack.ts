@@ -1,12 +1,11 @@
-import { createSqsClient } from '../aws/sqs.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from '../commons/exchange-runtime.ts';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
 import { createExchangeHandler } from '../handlers/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../handlers/runtime/exchange.ts';
+import { createRelayRuntime } from '../handlers/runtime/relay.ts';
 import { type Relay, startRelay } from '../relay/relay.ts';
-import { sqsPublisher } from '../relay/sqs-publisher.ts';
 import { migrate } from '../store/migrate.ts';
-import { clientConfig, createPool, type Pool } from '../store/pool.ts';
+import type { Pool } from '../store/pool.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
 import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
@@ -138,20 +137,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
       ...options.env,
     };
-    const runtime = createExchangeRuntime(loadConfig(env));
+    const runtime = createExchangeRuntime(loadConfig('exchange', env));
     stops.push(() => runtime.close());
 
-    const pool = createPool(runtime.config.database, { max: 8, applicationName: 'cafe24-token-relay' });
-    stops.push(() => pool.end());
-    const publish = sqsPublisher(
-      createSqsClient({ region: sqs.region, endpoint: sqs.endpoint }),
-      sqs.queueUrl,
-    );
+    const relayRuntime = createRelayRuntime(loadConfig('relay', env), { poolSize: 8 });
+    stops.push(() => relayRuntime.close());
+    const pool = relayRuntime.pool;
     const newRelay = () =>
       startRelay({
         pool,
-        connection: clientConfig(runtime.config.database),
-        publish,
+        connection: relayRuntime.connection,
+        publish: relayRuntime.publish,
         log: logger,
         sweepIntervalMs: options.sweepIntervalMs ?? 5_000,
         ...(options.onPublished ? { onPublished: options.onPublished } : {}),

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import pgListen, { type Subscriber } from 'pg-listen';
 import { describeError } from '../commons/errors.ts';
-import type { Log } from '../domain/exchange-code.ts';
+import type { Log } from '../commons/log.ts';
 
 // pg-listen is CommonJS with `exports.default`: Node hands over the exports object, bundlers the function.
 type CreateSubscriber = typeof pgListen.default;

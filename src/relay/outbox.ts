@@ -1,25 +1,7 @@
+import type { Publisher } from '../queue/publisher.ts';
+import { claimUnpublished, markPublished } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 import { withTransaction } from '../store/transaction.ts';
-
-/** One queue message per code; `id` doubles as the batch entry id. */
-export type OutboxEntry = { id: string; body: string };
-export type PublishResult = { published: string[]; failed: Array<{ id: string; reason: string }> };
-/** Sends the entries (SQS: SendMessageBatch calls of 10, in parallel) and says which were accepted. */
-export type Publisher = (entries: OutboxEntry[]) => Promise<PublishResult>;
-
-// Claims a batch of unpublished codes; another relay skips the locked rows instead of waiting.
-const CLAIM_UNPUBLISHED = `
-select id::text
-  from cafe24.oauth_authorization_codes
- where published_at is null and status = 'pending'
- order by id
- limit $1
-   for update skip locked`;
-
-const MARK_PUBLISHED = `
-update cafe24.oauth_authorization_codes
-   set published_at = now(), updated_at = now()
- where id = any($1::bigint[])`;
 
 export type DrainResult = { published: number; failed: number };
 
@@ -56,11 +38,11 @@ async function publishBatch(
   claimSize: number,
 ) {
   return withTransaction(pool, async (client) => {
-    const { rows } = await client.query<{ id: string }>(CLAIM_UNPUBLISHED, [claimSize]);
-    if (rows.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    const ids = await claimUnpublished(client, claimSize);
+    if (ids.length === 0) return { claimed: 0, published: 0, failed: 0 };
     // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
-    const result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
-    if (result.published.length > 0) await client.query(MARK_PUBLISHED, [result.published]);
-    return { claimed: rows.length, published: result.published.length, failed: result.failed.length };
+    const result = await publish(ids.map((id) => ({ id, body: toBody(id) })));
+    await markPublished(client, result.published);
+    return { claimed: ids.length, published: result.published.length, failed: result.failed.length };
   });
 }

@@ -1,7 +1,9 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { Secret } from '../commons/secret.ts';
+
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
+import { upsertTokens } from './tokens.ts';
 import { withTransaction } from './transaction.ts';
 
 const CLAIM = `
@@ -16,19 +18,10 @@ select status, last_error, attempts, extract(epoch from now() - claimed_at) * 10
   from cafe24.oauth_authorization_codes
  where id = $1`;
 
-const UPSERT_TOKEN = `
-insert into cafe24.oauth_tokens as t
-       (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
-        scopes, token_type, issued_at, shop_no, code_id, status, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, 'active', now())
-on conflict (mall_id) do update
-   set access_token = excluded.access_token, expires_at = excluded.expires_at,
-       refresh_token = excluded.refresh_token, refresh_token_expires_at = excluded.refresh_token_expires_at,
-       client_id = excluded.client_id, user_id = excluded.user_id, scopes = excluded.scopes,
-       token_type = excluded.token_type, issued_at = excluded.issued_at, shop_no = excluded.shop_no,
-       code_id = excluded.code_id, status = 'active', updated_at = now()
- where t.issued_at <= excluded.issued_at
-returning id`;
+const RECORD_ATTEMPT = `
+update cafe24.oauth_authorization_codes
+   set attempts = attempts + 1, updated_at = now()
+ where id = $1`;
 
 const MARK_EXCHANGED = `
 update cafe24.oauth_authorization_codes
@@ -80,29 +73,12 @@ export class PostgresCodeStore implements CodeStore {
   }
 
   async recordAttempt(codeId: string): Promise<void> {
-    await this.#pool.query(
-      'update cafe24.oauth_authorization_codes set attempts = attempts + 1, updated_at = now() where id = $1',
-      [codeId],
-    );
+    await this.#pool.query(RECORD_ATTEMPT, [codeId]);
   }
 
   async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
     return withTransaction(this.#pool, async (client) => {
-      const upserted = await client.query(UPSERT_TOKEN, [
-        code.mallId,
-        tokens.accessToken.reveal(),
-        tokens.expiresAt,
-        tokens.refreshToken.reveal(),
-        tokens.refreshTokenExpiresAt,
-        tokens.clientId ?? null,
-        tokens.userId ?? null,
-        tokens.scopes ?? null,
-        tokens.tokenType ?? null,
-        tokens.issuedAt,
-        tokens.shopNo ?? null,
-        code.id,
-      ]);
-      const outcome: StoreOutcome = upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
+      const outcome = await upsertTokens(client, code.mallId, tokens, code.id);
       await client.query(MARK_EXCHANGED, [
         code.id,
         outcome === 'stored'

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import type { CodeOutcome, InstallStore, StateRefusal } from '../install/ports.ts';
+import type { CodeOutcome, InstallStore, StateRefusal } from '../domain/install-ports.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 

@@ -2,8 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
-
-const { Client } = pg;
+import { withTransaction } from './transaction.ts';
 
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../db/migrations', import.meta.url));
 
@@ -28,6 +27,10 @@ export async function migrate(
   return applied.map((migration) => migration.name);
 }
 
+const SET_RELAY_LAMBDA = `
+insert into cafe24.relay_lambda (function_name, region) values ($1, $2)
+    on conflict (singleton) do update set function_name = excluded.function_name, region = excluded.region`;
+
 export const AWS_LAMBDA_RELAY_SQL = fileURLToPath(
   new URL('../../db/optional/aws-lambda-relay.sql', import.meta.url),
 );
@@ -40,21 +43,14 @@ export async function enableAwsLambdaRelay(
   connection: pg.ClientConfig,
   target: { functionName: string; region?: string },
 ): Promise<void> {
-  const client = new Client(connection);
-  await client.connect();
+  // One connection, one transaction: the trigger and its target change together or not at all.
+  const pool = new pg.Pool({ ...connection, max: 1 });
   try {
-    await client.query('begin');
-    await client.query(await readFile(AWS_LAMBDA_RELAY_SQL, 'utf8'));
-    await client.query(
-      `insert into cafe24.relay_lambda (function_name, region) values ($1, $2)
-       on conflict (singleton) do update set function_name = excluded.function_name, region = excluded.region`,
-      [target.functionName, target.region ?? null],
-    );
-    await client.query('commit');
-  } catch (error) {
-    await client.query('rollback').catch(() => {});
-    throw error;
+    await withTransaction(pool, async (client) => {
+      await client.query(await readFile(AWS_LAMBDA_RELAY_SQL, 'utf8'));
+      await client.query(SET_RELAY_LAMBDA, [target.functionName, target.region ?? null]);
+    });
   } finally {
-    await client.end();
+    await pool.end();
   }
 }

@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { logger } from '../commons/logger.ts';
-import { databasePasswordSource } from '../commons/secrets.ts';
-import type { Config } from '../config.ts';
+import type { DatabaseConfig } from '../config.ts';
 
 /**
  * A client that never crashes the process with an unhandled 'error': when the server goes away (a restart,
@@ -15,28 +14,49 @@ class SteadyClient extends pg.Client {
   }
 }
 
-/** Connection settings for pg from the configuration (a pool, a migration, the relay's listener). */
-export function clientConfig(database: Config['database']): pg.ClientConfig {
+/**
+ * Connection settings for pg from the configuration (a pool, a migration, the relay's listener).
+ * `readPassword` serves PGPASSWORD_SECRET_ARN: pg calls it for each new connection.
+ */
+export function clientConfig(
+  database: DatabaseConfig,
+  readPassword?: () => Promise<string>,
+): pg.ClientConfig {
+  if (database.passwordSecretArn !== undefined && readPassword === undefined) {
+    throw new Error('PGPASSWORD_SECRET_ARN is set but no Secrets Manager reader was wired');
+  }
   return {
     connectionString: database.connectionString,
     host: database.host,
     port: database.port,
     user: database.user,
-    password:
-      database.password?.reveal() ??
-      (database.passwordSecretArn ? databasePasswordSource(database.passwordSecretArn) : undefined),
+    password: database.password?.reveal() ?? readPassword,
     database: database.database,
   };
 }
 
+/**
+ * No statement waits unboundedly, on any pool: a lock held by a frozen process, a runaway query or a
+ * transaction left open by a paused client all end in an error the caller retries or reports.
+ */
+export const WAITS = {
+  /** A row lock is normally held for milliseconds; longer means a stuck holder. */
+  lock_timeout: 3_000,
+  statement_timeout: 15_000,
+  /** A relay frozen mid-send loses its claim after this and another relay publishes its codes. */
+  idle_in_transaction_session_timeout: 15_000,
+};
+
 /** bigint ids arrive as strings and stay so: ids are opaque, never arithmetic. */
 export function createPool(
-  database: Config['database'],
-  options: { max?: number; applicationName?: string } = {},
+  connection: pg.ClientConfig,
+  options: { max?: number; applicationName?: string; waits?: Partial<typeof WAITS> } = {},
 ) {
   const pool = new pg.Pool({
     Client: SteadyClient,
-    ...clientConfig(database),
+    ...connection,
+    ...WAITS,
+    ...options.waits,
     max: options.max ?? 10,
     application_name: options.applicationName ?? 'cafe24-token-issuer',
     connectionTimeoutMillis: 5_000,

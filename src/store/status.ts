@@ -1,5 +1,6 @@
-import type { CodeStatus } from '../domain/ports.ts';
+import { CODE_STATUSES, type CodeStatus } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
+import { withTransaction } from './transaction.ts';
 
 export type MallTokenStatus = {
   mallId: string;
@@ -46,14 +47,25 @@ select mall_id, status, issued_at, expires_at, refresh_token_expires_at
 
 const CODES_SUMMARY = `
 select now() as now,
-       count(*) filter (where status = 'pending')::int                          as pending,
-       count(*) filter (where status = 'exchanging')::int                       as exchanging,
-       count(*) filter (where status = 'exchanged')::int                        as exchanged,
-       count(*) filter (where status = 'failed')::int                           as failed,
-       count(*) filter (where status = 'expired')::int                          as expired,
-       count(*) filter (where status = 'pending' and published_at is null)::int as unpublished_pending,
-       min(created_at) filter (where status = 'pending')                        as oldest_pending_at
+       (select count(*)::int
+          from cafe24.exchange_outbox o join cafe24.oauth_authorization_codes p on p.id = o.code_id
+         where p.status = 'pending')                      as unpublished_pending,
+       min(created_at) filter (where status = 'pending') as oldest_pending_at
   from cafe24.oauth_authorization_codes`;
+
+const CODES_BY_STATUS = `
+select status, count(*)::int as count
+  from cafe24.oauth_authorization_codes
+ group by status`;
+
+const FINISHED_SINCE = `
+select id::text, mall_id, status, attempts, last_error, finished_at::text,
+       round(extract(epoch from finished_at - created_at) * 1000)::int as ms
+  from cafe24.oauth_authorization_codes
+ where finished_at > $1::timestamptz
+ order by finished_at`;
+
+const DATABASE_NOW = `select now()::text as now`;
 
 const RECENT_FAILURES = `
 select id::text, mall_id, status, attempts, created_at, finished_at, last_error
@@ -77,54 +89,78 @@ export async function readStatus(
   if (!Number.isInteger(recentLimit) || recentLimit < 0) {
     throw new RangeError('recentLimit must be a whole number, 0 or more');
   }
-  const client = await pool.connect();
-  let broken = false;
-  try {
-    await client.query('begin transaction isolation level repeatable read read only');
-    const summary = (await client.query(CODES_SUMMARY)).rows[0];
-    const tokens = (await client.query(TOKENS)).rows;
-    const failures = (await client.query(RECENT_FAILURES, [recentLimit])).rows;
-    await client.query('commit');
-
-    const now: Date = options.now ?? summary.now;
-    return {
-      now,
-      tokens: tokens.map((row) => ({
-        mallId: row.mall_id,
-        status: row.status,
-        issuedAt: row.issued_at,
-        expiresAt: row.expires_at,
-        refreshTokenExpiresAt: row.refresh_token_expires_at,
-        expiresInSeconds: secondsBetween(now, row.expires_at),
-        refreshExpiresInSeconds: secondsBetween(now, row.refresh_token_expires_at),
-      })),
-      codes: {
-        byStatus: {
-          pending: summary.pending,
-          exchanging: summary.exchanging,
-          exchanged: summary.exchanged,
-          failed: summary.failed,
-          expired: summary.expired,
+  return withTransaction(
+    pool,
+    async (client) => {
+      const summary = (await client.query(CODES_SUMMARY)).rows[0];
+      const counts = (await client.query(CODES_BY_STATUS)).rows;
+      const tokens = (await client.query(TOKENS)).rows;
+      const failures = (await client.query(RECENT_FAILURES, [recentLimit])).rows;
+      const now: Date = options.now ?? summary.now;
+      const byStatus = Object.fromEntries(CODE_STATUSES.map((status) => [status, 0])) as Record<
+        CodeStatus,
+        number
+      >;
+      for (const row of counts) byStatus[row.status as CodeStatus] = row.count;
+      return {
+        now,
+        tokens: tokens.map((row) => ({
+          mallId: row.mall_id,
+          status: row.status,
+          issuedAt: row.issued_at,
+          expiresAt: row.expires_at,
+          refreshTokenExpiresAt: row.refresh_token_expires_at,
+          expiresInSeconds: secondsBetween(now, row.expires_at),
+          refreshExpiresInSeconds: secondsBetween(now, row.refresh_token_expires_at),
+        })),
+        codes: {
+          byStatus,
+          unpublishedPending: summary.unpublished_pending,
+          oldestPendingAgeSeconds:
+            summary.oldest_pending_at === null ? null : secondsBetween(summary.oldest_pending_at, now),
         },
-        unpublishedPending: summary.unpublished_pending,
-        oldestPendingAgeSeconds:
-          summary.oldest_pending_at === null ? null : secondsBetween(summary.oldest_pending_at, now),
-      },
-      recentFailures: failures.map((row) => ({
-        id: row.id,
-        mallId: row.mall_id,
-        status: row.status,
-        attempts: row.attempts,
-        createdAt: row.created_at,
-        finishedAt: row.finished_at,
-        lastError: row.last_error,
-      })),
-    };
-  } catch (error) {
-    broken = true;
-    await client.query('rollback').catch(() => {});
-    throw error;
-  } finally {
-    client.release(broken);
-  }
+        recentFailures: failures.map((row) => ({
+          id: row.id,
+          mallId: row.mall_id,
+          status: row.status,
+          attempts: row.attempts,
+          createdAt: row.created_at,
+          finishedAt: row.finished_at,
+          lastError: row.last_error,
+        })),
+      };
+    },
+    { readOnlySnapshot: true },
+  );
+}
+
+export type FinishedCode = {
+  id: string;
+  mallId: string;
+  status: CodeStatus;
+  attempts: number;
+  lastError: string | null;
+  /** The database's own text for the instant, to resume from without rounding. */
+  finishedAt: string;
+  /** From INSERT to the final state. */
+  ms: number;
+};
+
+/** The database's clock, as text a later `finishedSince` takes back without rounding. */
+export async function databaseNow(pool: Pool): Promise<string> {
+  return (await pool.query(DATABASE_NOW)).rows[0].now;
+}
+
+/** Codes that reached a final state after `since` (a `databaseNow` or `finishedAt` text), oldest first. */
+export async function finishedSince(pool: Pool, since: string): Promise<FinishedCode[]> {
+  const { rows } = await pool.query(FINISHED_SINCE, [since]);
+  return rows.map((row) => ({
+    id: row.id,
+    mallId: row.mall_id,
+    status: row.status,
+    attempts: row.attempts,
+    lastError: row.last_error,
+    finishedAt: row.finished_at,
+    ms: row.ms,
+  }));
 }

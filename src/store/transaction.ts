@@ -9,6 +9,7 @@ import type { Pool } from './pool.ts';
 export async function withTransaction<T>(
   pool: Pool,
   work: (client: pg.PoolClient) => Promise<T>,
+  options: { readOnlySnapshot?: boolean } = {},
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -17,7 +18,10 @@ export async function withTransaction<T>(
   };
   client.on('error', onError);
   try {
-    await client.query('begin');
+    // A read-only snapshot: several reads that agree with each other (a status report).
+    await client.query(
+      options.readOnlySnapshot ? 'begin isolation level repeatable read read only' : 'begin',
+    );
     const result = await work(client);
     await client.query('commit');
     return result;

@@ -1,8 +1,10 @@
-import { createExchangeRuntime, type ExchangeRuntime } from '../../src/commons/exchange-runtime.ts';
+import type { SQSBatchResponse } from 'aws-lambda';
 import { loadConfig } from '../../src/config.ts';
 import { createExchangeHandler } from '../../src/handlers/exchange.ts';
-import { type Cafe24Sandbox, startCafe24Sandbox } from '../../src/local/cafe24-sandbox.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../../src/handlers/runtime/exchange.ts';
+import { type Cafe24Sandbox, type SandboxFault, startCafe24Sandbox } from '../../src/local/cafe24-sandbox.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
+import { exchangeRecord, lambdaContext, sqsEvent } from './events.ts';
 
 export const CLIENT_ID = 'test-client-id';
 export const CLIENT_SECRET = 'test-client-secret-5f1c9e';
@@ -21,6 +23,10 @@ export type ExchangeStack = {
   newCode(mallId?: string): Promise<{ id: string; code: string }>;
   codeRow(id: string): Promise<Record<string, unknown>>;
   tokenRow(mallId?: string): Promise<Record<string, unknown> | undefined>;
+  /** One SQS event holding an exchange message per code id, to the real handler. */
+  deliver(...codeIds: string[]): Promise<SQSBatchResponse>;
+  /** Runs `work` while the sandbox answers every request with `fault`, then clears it. */
+  duringFault<T>(fault: SandboxFault, work: () => Promise<T>): Promise<T>;
   stop(): Promise<void>;
 };
 
@@ -41,7 +47,7 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     CAFE24_API_BASE_URL: sandbox.baseUrl,
     ...extraEnv,
   };
-  const runtime = createExchangeRuntime(loadConfig(env));
+  const runtime = createExchangeRuntime(loadConfig('exchange', env));
   const handler = createExchangeHandler(() => runtime);
   const insertCode = async (code: string, options: { mallId?: string; ageMs?: number } = {}) => {
     const { rows } = await db.pool.query(
@@ -68,6 +74,17 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     },
     async tokenRow(mallId = MALL) {
       return (await db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0];
+    },
+    async deliver(...codeIds) {
+      return (await handler(sqsEvent(...codeIds.map(exchangeRecord)), lambdaContext())) as SQSBatchResponse;
+    },
+    async duringFault(fault, work) {
+      sandbox.setFault(fault);
+      try {
+        return await work();
+      } finally {
+        sandbox.setFault(undefined);
+      }
     },
     async stop() {
       await runtime.close();

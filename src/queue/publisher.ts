@@ -1,6 +1,11 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describeError } from '../commons/errors.ts';
-import type { OutboxEntry, Publisher } from './outbox.ts';
+
+/** One queue message; `id` doubles as the batch entry id (a code id, a mall id). */
+export type OutboxEntry = { id: string; body: string };
+export type PublishResult = { published: string[]; failed: Array<{ id: string; reason: string }> };
+/** Sends the entries and says which were accepted. */
+export type Publisher = (entries: OutboxEntry[]) => Promise<PublishResult>;
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const SQS_BATCH = 10;
@@ -23,7 +28,7 @@ export function sqsPublisher(client: SQSClient, queueUrl: string): Publisher {
         ),
       ),
     );
-    const result: Awaited<ReturnType<Publisher>> = { published: [], failed: [] };
+    const result: PublishResult = { published: [], failed: [] };
     answers.forEach((answer, index) => {
       if (answer.status === 'rejected') {
         const reason = describeError(answer.reason);

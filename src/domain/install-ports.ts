@@ -1,4 +1,4 @@
-import type { CodeStatus } from '../domain/ports.ts';
+import type { CodeStatus } from './ports.ts';
 
 /** Why a callback's `state` was refused; safe to log. */
 export type StateRefusal =

@@ -1,5 +1,6 @@
-import type { Config } from '../config.ts';
-import { Secret } from './secret.ts';
+import { Secret } from '../commons/secret.ts';
+import type { AwsConfig, ClientSecretConfig } from '../config.ts';
+import { clientSettings } from './clients.ts';
 
 /**
  * A value from Secrets Manager, read on first use and kept `maxAgeMs` (rotated secrets are picked up
@@ -8,13 +9,13 @@ import { Secret } from './secret.ts';
  */
 export function secretsManagerValue(
   arn: string,
-  options: { keys: string[]; maxAgeMs?: number; region?: string },
+  options: { keys: string[]; maxAgeMs?: number; aws: AwsConfig },
 ): () => Promise<Secret> {
   let cached: { value: Promise<Secret>; at: number } | undefined;
   return () => {
     const maxAgeMs = options.maxAgeMs ?? Number.POSITIVE_INFINITY;
     if (!cached || Date.now() - cached.at > maxAgeMs) {
-      const value = fetchSecret(arn, options.keys, options.region).catch((error: unknown) => {
+      const value = fetchSecret(arn, options.keys, options.aws).catch((error: unknown) => {
         cached = undefined;
         throw error;
       });
@@ -25,12 +26,9 @@ export function secretsManagerValue(
 }
 
 /** The Cafe24 client secret: from the environment, or from Secrets Manager once per container. */
-export function clientSecretSource(
-  source: Config['cafe24']['clientSecret'],
-  region?: string,
-): () => Promise<Secret> {
+export function clientSecretSource(source: ClientSecretConfig, aws: AwsConfig): () => Promise<Secret> {
   if ('value' in source) return async () => source.value;
-  return secretsManagerValue(source.arn, { keys: ['client_secret', 'CAFE24_CLIENT_SECRET'], region });
+  return secretsManagerValue(source.arn, { keys: ['client_secret', 'CAFE24_CLIENT_SECRET'], aws });
 }
 
 const databasePasswords = new Map<string, () => Promise<Secret>>();
@@ -39,20 +37,20 @@ const databasePasswords = new Map<string, () => Promise<Secret>>();
  * The database password behind PGPASSWORD_SECRET_ARN (an RDS-managed secret is JSON with `password`),
  * shared by every pool of the process and re-read every 5 minutes so a rotation is followed.
  */
-export function databasePasswordSource(arn: string): () => Promise<string> {
+export function databasePasswordSource(arn: string, aws: AwsConfig): () => Promise<string> {
   let source = databasePasswords.get(arn);
   if (!source) {
-    source = secretsManagerValue(arn, { keys: ['password'], maxAgeMs: 5 * 60_000 });
+    source = secretsManagerValue(arn, { keys: ['password'], maxAgeMs: 5 * 60_000, aws });
     databasePasswords.set(arn, source);
   }
   const read = source;
   return async () => (await read()).reveal();
 }
 
-async function fetchSecret(arn: string, keys: string[], region?: string): Promise<Secret> {
+async function fetchSecret(arn: string, keys: string[], aws: AwsConfig): Promise<Secret> {
   // Loaded on first use: the SDK costs ~75 ms of start-up, which plain configuration never pays.
   const { GetSecretValueCommand, SecretsManagerClient } = await import('@aws-sdk/client-secrets-manager');
-  const client = new SecretsManagerClient(region ? { region } : {});
+  const client = new SecretsManagerClient(clientSettings(aws, 'secretsManager'));
   try {
     const answer = await client.send(new GetSecretValueCommand({ SecretId: arn }));
     const text = answer.SecretString;

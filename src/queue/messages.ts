@@ -1,19 +1,5 @@
 import * as z from 'zod/mini';
-
-const codeIdPattern = /^[1-9][0-9]{0,18}$/;
-const maxBigint = 9_223_372_036_854_775_807n;
-
-/** A bigserial id as a decimal string: positive, no leading zero, within int8. */
-const codeIdSchema = z
-  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-  .check(
-    z.regex(codeIdPattern, 'must be a positive integer as a decimal string'),
-    // zod runs every check even after the regex fails, hence the guard before BigInt().
-    z.refine(
-      (value) => !codeIdPattern.test(value) || BigInt(value) <= maxBigint,
-      'is out of range for a bigint id',
-    ),
-  );
+import { codeIdSchema, isCodeId } from '../commons/ids.ts';
 
 export const exchangeMessageSchema = z.strictObject({
   kind: z.literal('exchange'),
@@ -49,8 +35,11 @@ export function parseMessageBody(body: string): ParseMessageResult {
   const kind = (value as Record<string, unknown>).kind;
   if (kind === undefined) return { ok: false, reason: 'kind is required' };
   if (typeof kind !== 'string' || !(knownKinds as readonly string[]).includes(kind)) {
-    const shown = typeof kind === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(kind) ? ` "${kind}"` : '';
-    return { ok: false, reason: `unknown kind${shown} (expected ${knownKinds.join(' | ')})` };
+    const shown = showableKind(kind);
+    return {
+      ok: false,
+      reason: `unknown kind${shown === undefined ? '' : ` "${shown}"`} (expected ${knownKinds.join(' | ')})`,
+    };
   }
   const result = queueMessageSchema.safeParse(value);
   if (result.success) return { ok: true, message: result.data };
@@ -65,6 +54,32 @@ export function exchangeMessage(codeId: string | bigint | number): string {
   const result = exchangeMessageSchema.safeParse({ kind: 'exchange', codeId: String(codeId) });
   if (!result.success) throw new TypeError(result.error.issues.map(describeIssue).join('; '));
   return JSON.stringify(result.data satisfies ExchangeMessage);
+}
+
+/** A kind safe to print: a short lower-case word, never arbitrary text from a body. */
+function showableKind(kind: unknown): string | undefined {
+  return typeof kind === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(kind) ? kind : undefined;
+}
+
+/**
+ * What an operator may see of any body, parseable or not (a DLQ listing): its kind and the code id it
+ * names, each only when well formed; nothing else of the body is ever shown.
+ */
+export function describeMessageBody(body: string): { kind: string; codeId: string | undefined } {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { kind: 'unparseable', codeId: undefined };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'unknown', codeId: undefined };
+  }
+  const fields = value as Record<string, unknown>;
+  return {
+    kind: showableKind(fields.kind) ?? 'unknown',
+    codeId: typeof fields.codeId === 'string' && isCodeId(fields.codeId) ? fields.codeId : undefined,
+  };
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

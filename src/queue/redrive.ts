@@ -10,6 +10,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
+import { describeMessageBody } from './messages.ts';
 
 export type RedriveOptions = {
   client: SQSClient;
@@ -261,27 +262,8 @@ async function messagesToMove(client: SQSClient, sourceArn: string, dlqUrl: stri
 
 /** Only what is needed to find the code again; the rest of the body is never shown. */
 function describe(message: Message): RedriveMessage {
-  let kind = 'unparseable';
-  let codeId: string | undefined;
-  try {
-    const value: unknown = JSON.parse(message.Body ?? '');
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      const fields = value as Record<string, unknown>;
-      kind =
-        typeof fields.kind === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(fields.kind)
-          ? fields.kind
-          : 'unknown';
-      codeId =
-        typeof fields.codeId === 'string' && /^[1-9][0-9]{0,18}$/.test(fields.codeId)
-          ? fields.codeId
-          : undefined;
-    }
-  } catch {
-    // kind stays 'unparseable'.
-  }
   return {
-    kind,
-    codeId,
+    ...describeMessageBody(message.Body ?? ''),
     receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
     messageId: message.MessageId!,
   };

@@ -1,0 +1,31 @@
+import type pg from 'pg';
+import { createSqsClient } from '../../aws/sqs.ts';
+import type { ConfigFor } from '../../config.ts';
+import { type Publisher, sqsPublisher } from '../../queue/publisher.ts';
+import { createPool, type Pool } from '../../store/pool.ts';
+import { databaseConnection } from './database.ts';
+
+export type RelayRuntime = {
+  pool: Pool;
+  /** A direct session for LISTEN (not RDS Proxy, not PgBouncer in transaction mode). */
+  connection: pg.ClientConfig;
+  publish: Publisher;
+  close(): Promise<void>;
+};
+
+/** The relay's pool and its SQS publisher. */
+export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSize: number }): RelayRuntime {
+  const connection = databaseConnection(config);
+  const pool = createPool(connection, { max: options.poolSize, applicationName: 'cafe24-token-relay' });
+  // Sends only, while a transaction holds the claimed outbox rows: fail fast rather than hold them.
+  const client = createSqsClient(config.aws, { requestTimeoutMs: 5_000 });
+  return {
+    pool,
+    connection,
+    publish: sqsPublisher(client, config.queue.url),
+    async close() {
+      await pool.end();
+      client.destroy();
+    },
+  };
+}
