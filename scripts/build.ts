@@ -45,6 +45,14 @@ const forbiddenInputs: Record<string, Array<{ pattern: RegExp; what: string; atS
       atStartUp: true,
     },
   ],
+  // The install front never calls Cafe24 server to server: no token client, no HTTP client.
+  InstallFunction: [
+    {
+      pattern: /(^|\/)src\/cafe24\/token-client\.ts$/,
+      what: 'the Cafe24 token client (the install exchanges nothing)',
+    },
+    { pattern: /(^|node_modules\/)undici(\/|$)/, what: 'undici (the install sends no HTTP request)' },
+  ],
 };
 
 export async function buildFunctions(options: BuildOptionsInput = {}): Promise<FunctionBundle[]> {

@@ -3,11 +3,9 @@ import { mallIdSchema } from './commons/ids.ts';
 import { Secret } from './commons/secret.ts';
 
 /** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
-const unsetIfBlank = <T extends z.ZodMiniType>(schema: T) =>
-  z.pipe(
-    z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value)),
-    z.optional(schema),
-  );
+const blankAsUnset = () =>
+  z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value));
+const unsetIfBlank = <T extends z.ZodMiniType>(schema: T) => z.pipe(blankAsUnset(), z.optional(schema));
 
 const optionalText = unsetIfBlank(z.string().check(z.trim()));
 
@@ -27,7 +25,7 @@ const url = (what: string) => z.url(`must be a URL (${what})`);
 const optionalUrl = (what: string) => unsetIfBlank(url(what));
 const requiredUrl = (what: string) =>
   z.pipe(
-    z.transform((value: unknown) => (typeof value === 'string' && value.trim() === '' ? undefined : value)),
+    blankAsUnset(),
     z.url({
       error: (issue) => (issue.input === undefined ? `is required (${what})` : `must be a URL (${what})`),
     }),
@@ -118,8 +116,32 @@ const sections = {
     },
     rules: () => [],
   },
+  install: {
+    shape: {
+      CAFE24_SCOPES: z.pipe(
+        blankAsUnset(),
+        z
+          .string({
+            error: 'is required: the scopes to ask for, comma separated (mall.read_order,mall.read_product)',
+          })
+          .check(
+            z.regex(
+              /^\s*mall\.(read|write)_[a-z]+(\s*,\s*mall\.(read|write)_[a-z]+)*\s*$/,
+              'must list scopes as Cafe24 Developers does, comma separated (mall.read_order,mall.read_product)',
+            ),
+          ),
+      ),
+      APP_RETURN_URL: optionalUrl('where the install sends the person, with mall_id and outcome'),
+    },
+    // The callback is served at the redirect URI's path: refuse at start-up one this server cannot serve.
+    rules: (source: Source) => redirectUriProblems(source.CAFE24_REDIRECT_URI),
+  },
   queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
-  requeue: { shape: { SQS_QUEUE_URL: optionalUrl('the exchange queue') }, rules: () => [] },
+  /** The exchange queue where publishing or requeueing is a shortcut, not a duty (unset: SQS defaults). */
+  exchangeQueue: {
+    shape: { SQS_QUEUE_URL: optionalUrl('the exchange queue') },
+    rules: () => [],
+  },
   dlq: { shape: { SQS_DLQ_URL: requiredUrl('the dead-letter queue') }, rules: () => [] },
   aws: {
     shape: {
@@ -144,12 +166,14 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 
 /** What each command needs; every command also reads `aws` (region, local endpoints). */
 export const commands = {
-  exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'requeue'],
+  exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'exchangeQueue'],
   refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
   relay: ['database', 'queue'],
   migrate: ['database'],
   status: ['database'],
   redrive: ['queue', 'dlq'],
+  /** `serve` and the install function; with a queue, a stored code is published at once. */
+  install: ['database', 'cafe24', 'clientSecret', 'install', 'exchangeQueue'],
 } as const satisfies Record<string, readonly SectionName[]>;
 
 export type Command = keyof typeof commands;
@@ -193,6 +217,13 @@ export type RefreshConfig = {
   stashBucket?: string;
 };
 
+export type InstallConfig = {
+  /** The scopes the install asks for, as Cafe24 Developers lists them. */
+  scopes: string[];
+  /** Redirect here (with mall_id and outcome) instead of showing the outcome page. */
+  returnUrl?: string;
+};
+
 export type AwsConfig = {
   region?: string;
   /** Local endpoints (an emulator); unset means AWS itself. */
@@ -207,9 +238,10 @@ type SectionConfigs = {
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
   refresh: RefreshConfig;
+  install: InstallConfig;
   queue: { url: string };
-  /** The exchange's own queue, to bring a record back in seconds; optional. */
-  requeue: { queueUrl?: string };
+  /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
+  exchangeQueue: { queueUrl?: string };
   dlq: { url: string };
   aws: AwsConfig;
 };
@@ -244,8 +276,14 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   refresh: (env) => ({ aheadMs: env.REFRESH_AHEAD_SECONDS * 1000, stashBucket: env.TOKEN_STASH_BUCKET }),
+  install: (env) => ({
+    scopes: env.CAFE24_SCOPES.split(',')
+      .map((scope) => scope.trim())
+      .filter(Boolean),
+    returnUrl: env.APP_RETURN_URL,
+  }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
-  requeue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
+  exchangeQueue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
   dlq: (env) => ({ url: env.SQS_DLQ_URL }),
   aws: (env) => ({
     region: env.AWS_REGION,
@@ -303,6 +341,33 @@ export function loadConfig<C extends Command>(
   // Each section's builder reads its own variables of the parsed environment.
   const sectionOf = (name: SectionName) => (build[name] as (env: unknown) => unknown)(parsed.data);
   return Object.fromEntries(names.map((name) => [name, sectionOf(name)])) as ConfigFor<C>;
+}
+
+/** Paths the install server serves itself; the callback (the redirect URI's path) must be another. */
+export const INSTALL_RESERVED_PATHS = ['/', '/install', '/healthz'] as const;
+
+/** The install server serves the redirect URI's path: it must be one it can (https, or http on loopback). */
+function redirectUriProblems(value: string | undefined): string[] {
+  if (!value || !URL.canParse(value)) return [];
+  const uri = new URL(value);
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(uri.hostname);
+  const problems: string[] = [];
+  if (uri.protocol !== 'https:' && !(uri.protocol === 'http:' && loopback)) {
+    problems.push('CAFE24_REDIRECT_URI must be https (http only for localhost)');
+  }
+  if ((INSTALL_RESERVED_PATHS as readonly string[]).includes(uri.pathname)) {
+    problems.push(
+      `CAFE24_REDIRECT_URI's path ${uri.pathname} is the install server's own; use another, e.g. /callback`,
+    );
+  }
+  // The path becomes a route: nothing a router reads as a parameter or a wildcard.
+  if (!/^\/[A-Za-z0-9._~/-]*$/.test(uri.pathname)) {
+    problems.push('CAFE24_REDIRECT_URI path may hold only letters, digits and . _ ~ / -');
+  }
+  if (uri.hash !== '' || uri.search !== '') {
+    problems.push('CAFE24_REDIRECT_URI must have no query or fragment: Cafe24 appends ?code=…&state=…');
+  }
+  return problems;
 }
 
 function present(value: string | undefined): boolean {

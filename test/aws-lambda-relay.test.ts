@@ -6,6 +6,7 @@ import { enableAwsLambdaRelay } from '../src/store/migrate.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { lambdaContext } from './support/events.ts';
+import { insertInstallStates, installStateCounts } from './support/install-states.ts';
 
 // A stand-in for RDS's aws_lambda.invoke, with the real (JSON, function-name-as-text) signature. It
 // records each call; `fail` makes it raise, as an unreachable Lambda endpoint would.
@@ -134,6 +135,21 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
     expect(publish.sent.map((e) => e.id)).toEqual(expect.arrayContaining(ids));
     const { rows } = await db.pool.query('select count(*) from cafe24.exchange_outbox');
     expect(Number(rows[0].count)).toBe(0);
+  });
+
+  it('the scheduled run deletes expired install states; a trigger run leaves them', async () => {
+    const handler = createRelayHandler(() => ({ pool: db.pool, publish: recordingPublisher() }), {
+      waitForRowMs: 0,
+    });
+    await db.pool.query('truncate cafe24.install_states');
+    await insertInstallStates(db.pool, { expired: 2, live: 1 });
+    const triggered = await handler({ source: 'rds-trigger', codeId: '1' }, lambdaContext('relay'));
+    expect(triggered.expiredStatesDeleted).toBeUndefined();
+    expect(await installStateCounts(db.pool)).toEqual({ expired: 2, live: 1 });
+
+    const scheduled = await handler({ source: 'aws.events' }, lambdaContext('relay'));
+    expect(scheduled.expiredStatesDeleted).toBe(2);
+    expect(await installStateCounts(db.pool)).toEqual({ expired: 0, live: 1 });
   });
 
   it('re-enabling is a no-op and can change the target', async () => {

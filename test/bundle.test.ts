@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { createTestDatabase, pgVariables, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -108,16 +108,7 @@ afterAll(async () => {
 function functionEnv(logicalId: string, overrides: Record<string, string>): Record<string, string> {
   const declared = envJson[logicalId];
   if (!declared) throw new Error(`env.json has no ${logicalId}`);
-  const url = new URL(db.url);
-  const env = {
-    ...declared,
-    PGHOST: url.hostname,
-    PGPORT: url.port,
-    PGUSER: decodeURIComponent(url.username),
-    PGPASSWORD: decodeURIComponent(url.password),
-    PGDATABASE: url.pathname.slice(1),
-    ...overrides,
-  };
+  const env = { ...declared, ...pgVariables(db.url), ...overrides };
   // Values change, the set of variables does not: the bundle sees what the template declares.
   expect(Object.keys(env).sort()).toEqual(Object.keys(declared).sort());
   return env;

@@ -13,7 +13,12 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 describe('npm start (cafe24-tokens dev)', () => {
   it('runs the whole pipeline: a plain INSERT is exchanged and shown; Ctrl-C stops it cleanly', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-dev-'));
-    const [pgPort, sqsPort, sandboxPort] = [await freePort(), await freePort(), await freePort()];
+    const [pgPort, sqsPort, sandboxPort, installPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
     const child = spawn(
       process.execPath,
@@ -26,6 +31,8 @@ describe('npm start (cafe24-tokens dev)', () => {
         String(sqsPort),
         '--sandbox-port',
         String(sandboxPort),
+        '--install-port',
+        String(installPort),
         '--data-dir',
         dataDir,
       ],
@@ -38,6 +45,11 @@ describe('npm start (cafe24-tokens dev)', () => {
     try {
       await waitFor(() => output.includes('Insert a code'), 30_000, 'the banner');
       expect(output).toContain(`http://127.0.0.1:${sandboxPort}/{mall_id}`);
+      // The one link to open for an install: the sandbox's app store, launching the install front.
+      expect(output).toContain(`http://localhost:${installPort}/install`);
+      const appStore = output.match(/open this link.*\n\s+(http\S+)/)?.[1];
+      expect(appStore).toBe(`http://127.0.0.1:${sandboxPort}/appstore`);
+      expect((await fetch(appStore as string)).status).toBe(200);
       const url = output.match(/psql (postgres:\/\/\S+) -c/)?.[1];
       expect(url).toBeDefined();
 

@@ -9,6 +9,7 @@ import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { insertInstallStates, installStateCounts } from './support/install-states.ts';
 import { waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -90,6 +91,41 @@ describe('relay', () => {
       expect(Number(rows[0].count)).toBe(0);
     } finally {
       await relay.stop();
+    }
+  });
+});
+
+describe('the relay sweep', () => {
+  it('deletes expired install states on its timer, not on a NOTIFY', async () => {
+    await db.pool.query('truncate cafe24.install_states');
+    await insertInstallStates(db.pool, { expired: 3, live: 2 });
+    // Woken by NOTIFY only (the sweep is a minute away): codes are published, states stay.
+    const sink = recordingPublisher();
+    const notified = relayPublishingTo(sink.publish);
+    try {
+      const ids = await insertCodes(3);
+      await waitFor(() => ids.every((id) => sink.sent.some((e) => e.id === id)), 10_000, 'publication');
+      expect(await installStateCounts(db.pool)).toEqual({ expired: 3, live: 2 });
+    } finally {
+      await notified.stop();
+    }
+
+    const swept = startRelay({
+      pool: db.pool,
+      connection: { connectionString: db.url },
+      publish: sink.publish,
+      log: quiet,
+      sweepIntervalMs: 100,
+    });
+    try {
+      await waitFor(
+        async () => (await installStateCounts(db.pool)).expired === 0,
+        10_000,
+        'the sweep to delete expired states',
+      );
+      expect(await installStateCounts(db.pool)).toEqual({ expired: 0, live: 2 });
+    } finally {
+      await swept.stop();
     }
   });
 });

@@ -6,7 +6,7 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
-import { type Command, loadConfig, variablesOf } from '../src/config.ts';
+import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { DEPLOYED } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
@@ -67,10 +67,22 @@ const notDeclared: Record<string, Record<string, string>> = {
     ...awsRuntime(),
   },
   RelayFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
+  InstallFunction: {
+    DATABASE_URL: 'PG* variables instead',
+    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
+    CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
+    CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
+    CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
+    ...awsRuntime(),
+  },
 };
 
 /** Which command each function runs, so its Environment can be held against what the command reads. */
-const functionCommand: Record<string, Command> = { ExchangeFunction: 'exchange', RelayFunction: 'relay' };
+const functionCommand: Record<string, Command> = {
+  ExchangeFunction: 'exchange',
+  RelayFunction: 'relay',
+  InstallFunction: 'install',
+};
 
 /** Set by Lambda itself, or meaningful only against a local emulator. */
 function awsRuntime(): Record<string, string> {
@@ -99,7 +111,7 @@ describe('template.yaml', () => {
       POWERTOOLS_SERVICE_NAME: 'cafe24-token-issuer',
       NODE_OPTIONS: expect.stringContaining('--enable-source-maps'),
     });
-    expect(functionIds.sort()).toEqual(['ExchangeFunction', 'RelayFunction']);
+    expect([...functionIds].sort()).toEqual(['ExchangeFunction', 'InstallFunction', 'RelayFunction']);
     for (const id of functionIds) {
       expect(setting(id, 'Runtime'), id).toBe('nodejs24.x');
       expect(setting(id, 'Architectures'), id).toEqual(['arm64']);
@@ -196,6 +208,15 @@ describe('template.yaml', () => {
     expect(JSON.stringify(props('ExchangeFunction').Policies)).not.toMatch(/SQSSendMessagePolicy|sqs:/);
   });
 
+  it('lets the install front publish a stored code to the exchange queue at once, and nowhere else', () => {
+    expect(declaredEnv('InstallFunction').SQS_QUEUE_URL).toEqual(ref('ExchangeQueue'));
+    expect(props('InstallFunction').Policies).toContainEqual({
+      SQSSendMessagePolicy: { QueueName: getAtt('ExchangeQueue', 'QueueName') },
+    });
+    const sqsPolicies = JSON.stringify(props('InstallFunction').Policies).match(/SQS[A-Za-z]*Policy/g);
+    expect(sqsPolicies).toEqual(['SQSSendMessagePolicy']);
+  });
+
   it('puts both functions in the VPC with the VPC access role', () => {
     const vpc = globals.VpcConfig as Props;
     expect(parameter(vpc.SubnetIds).Type).toBe('List<AWS::EC2::Subnet::Id>');
@@ -217,14 +238,16 @@ describe('template.yaml', () => {
         .filter((s) => actions(s).some((action) => action.startsWith('secretsmanager:')))
         .map((s) => ({ id, ...s })),
     );
-    expect(secretStatements).toEqual([
-      {
-        id: 'ExchangeFunction',
+    // The exchange (token requests) and the install front (the launch hmac's key) read the client secret.
+    expect(secretStatements).toEqual(
+      ['ExchangeFunction', 'InstallFunction'].map((id) => ({
+        id,
         Effect: 'Allow',
         Action: 'secretsmanager:GetSecretValue',
         Resource: ref('ClientSecretArn'),
-      },
-    ]);
+      })),
+    );
+    expect(declaredEnv('InstallFunction').CAFE24_CLIENT_SECRET_ARN).toEqual(ref('ClientSecretArn'));
     // Nor through a SAM policy template or a managed policy.
     for (const id of functionIds)
       expect(JSON.stringify(props(id).Policies), id).not.toMatch(/SecretsManager/);
@@ -251,17 +274,58 @@ describe('template.yaml', () => {
     ]);
   });
 
-  it('has nothing reachable over HTTP', () => {
-    for (const id of functionIds) {
+  it('exposes only the install front over HTTP: one HTTP API, GET only, throttled; the exchange is unreachable', () => {
+    for (const id of functionIds.filter((id) => id !== 'InstallFunction')) {
       expect(
         events(id).map((e) => e.Type),
         id,
       ).not.toEqual(expect.arrayContaining([expect.stringMatching(/Api/)]));
-      expect(props(id).FunctionUrlConfig, id).toBeUndefined();
     }
+    for (const id of functionIds) expect(props(id).FunctionUrlConfig, id).toBeUndefined();
     expect(globals.FunctionUrlConfig).toBeUndefined();
-    const types = Object.values(template.Resources).map((r) => r.Type);
-    expect(types.filter((type) => /ApiGateway|Serverless::(Http)?Api|Lambda::Url/.test(type))).toEqual([]);
+    const http = Object.entries(template.Resources)
+      .filter(([, r]) => /ApiGateway|Serverless::(Http)?Api|Lambda::Url/.test(r.Type))
+      .map(([id, r]) => [id, r.Type]);
+    expect(http).toEqual([
+      ['InstallHttpApi', 'AWS::Serverless::HttpApi'],
+      ['InstallDomain', 'AWS::ApiGatewayV2::DomainName'],
+      ['InstallDomainMapping', 'AWS::ApiGatewayV2::ApiMapping'],
+    ]);
+    expect(events('InstallFunction')).toEqual([
+      { Type: 'HttpApi', Properties: { ApiId: ref('InstallHttpApi'), Method: 'GET', Path: '/{proxy+}' } },
+    ]);
+    expect(props('InstallHttpApi').DefaultRouteSettings).toMatchObject({
+      ThrottlingBurstLimit: expect.any(Number),
+      ThrottlingRateLimit: expect.any(Number),
+    });
+    // It waits for the exchange a few seconds, well within the HTTP API's 30 s.
+    expect(setting('InstallFunction', 'Timeout') as number).toBeLessThan(30);
+  });
+
+  it('takes an optional custom domain (HTTPS, TLS 1.2) and outputs the two URLs to register in Cafe24 Developers', () => {
+    expect(template.Parameters?.InstallDomainName?.Default).toBe('');
+    expect(template.Parameters?.InstallCertificateArn?.Default).toBe('');
+    for (const id of ['InstallDomain', 'InstallDomainMapping'])
+      expect(resource(id).Condition, id).toBe('HasInstallDomain');
+    expect(props('InstallDomain')).toMatchObject({
+      DomainName: ref('InstallDomainName'),
+      DomainNameConfigurations: [
+        { CertificateArn: ref('InstallCertificateArn'), EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+      ],
+    });
+    expect(props('InstallDomainMapping')).toMatchObject({ ApiId: ref('InstallHttpApi'), Stage: '$default' });
+    const outputs = template.Outputs ?? {};
+    const [, custom, fallback] = (outputs.Cafe24AppUrl?.Value as { 'Fn::If': [string, unknown, unknown] })[
+      'Fn::If'
+    ];
+    expect(custom).toEqual({ 'Fn::Sub': `https://\${InstallDomainName}/install` });
+    expect(fallback).toEqual({
+      'Fn::Sub': `https://\${InstallHttpApi}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/install`,
+    });
+    expect(outputs.Cafe24RedirectUri?.Value).toEqual(ref('Cafe24RedirectUri'));
+    expect(declaredEnv('InstallFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
+    expect(declaredEnv('ExchangeFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
+    expect(INSTALL_RESERVED_PATHS).toContain('/install');
   });
 
   it('alarms on dead letters, on each function’s errors and on messages older than a code lives', () => {
@@ -397,11 +461,21 @@ describe('environment', () => {
     const relay = loadConfig('relay', envJson.RelayFunction as NodeJS.ProcessEnv);
     expect(relay.database.host).toBe('host.docker.internal');
     expect(relay.queue.url).toBe(envJson.RelayFunction?.SQS_QUEUE_URL);
+    const install = loadConfig('install', envJson.InstallFunction as NodeJS.ProcessEnv);
+    expect(install.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(install.install.scopes.length).toBeGreaterThan(0);
+    expect(install.exchangeQueue.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
   });
 
   it('has parameter defaults and patterns the code accepts', () => {
     const arnPattern = new RegExp(String(template.Parameters?.ClientSecretArn?.AllowedPattern));
     expect(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN).toMatch(arnPattern);
+    const scopesPattern = new RegExp(String(template.Parameters?.Cafe24Scopes?.AllowedPattern));
+    expect(envJson.InstallFunction?.CAFE24_SCOPES).toMatch(scopesPattern);
+    expect('mall.read_order, mall.read_product').not.toMatch(scopesPattern);
+    const installEnv = envJson.InstallFunction as NodeJS.ProcessEnv;
+    const scopes = 'mall.read_order,mall.write_product';
+    expect(loadConfig('install', { ...installEnv, CAFE24_SCOPES: scopes }).install.scopes).toHaveLength(2);
     const base = template.Parameters?.Cafe24ApiBaseUrl?.Default;
     expect(
       loadConfig('exchange', {

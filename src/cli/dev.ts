@@ -10,6 +10,7 @@ export type DevOptions = {
   pgPort: number;
   sqsPort: number;
   sandboxPort: number;
+  installPort: number;
   dataDir?: string;
   listen?: string;
 };
@@ -32,6 +33,7 @@ export async function devCommand(options: DevOptions): Promise<void> {
     sandboxPort: options.sandboxPort,
     sqsPort: options.sqsPort,
     sweepIntervalMs: 10_000,
+    install: { port: options.installPort },
   });
   const stopWatching = await watchExchanges(stack);
   printBanner(stack, Date.now() - started, external !== undefined);
@@ -71,7 +73,17 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
     `  Cafe24 sandbox  ${stack.sandbox.baseUrl}  (accepts any code it has not seen: a new install)`,
     '  relay           LISTEN cafe24_authorization_code, sweep every 10 s',
     `  exchange        Lambda-style runner: batch ${DEPLOYED.batchSize}, concurrency ${DEPLOYED.maximumConcurrency}`,
+    ...(stack.install
+      ? [`  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI})`]
+      : []),
     '',
+    ...(stack.install
+      ? [
+          'Install the app as a shop would: open this link, click Install, see the page:',
+          `  ${stack.install.appStoreUrl}`,
+          '',
+        ]
+      : []),
     'Insert a code, as an OAuth callback would:',
     `  psql ${psqlUrl} -c "insert into cafe24.oauth_authorization_codes (mall_id, code) values ('${LOCAL_APP.mallId}', md5(random()::text))"`,
     '',

@@ -8,6 +8,7 @@ import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
 import { refreshCommand } from './refresh.ts';
 import { relayCommand } from './relay.ts';
+import { serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 
 const positiveId = (value: string) => {
@@ -84,6 +85,15 @@ program
   .action(statusCommand);
 
 program
+  .command('serve')
+  .description(
+    "the install front: GET /install (Cafe24's app launch), the callback at CAFE24_REDIRECT_URI's path, /healthz",
+  )
+  .option('--port <n>', 'port to listen on', positiveInteger, 3000)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .action(serveCommand);
+
+program
   .command('dev')
   .description(
     'the whole pipeline locally (npm start): PostgreSQL 17, SQS emulator, Cafe24 sandbox, relay, runner',
@@ -91,6 +101,7 @@ program
   .option('--pg-port <port>', 'embedded PostgreSQL port', positiveInteger, 54320)
   .option('--sqs-port <port>', 'SQS emulator port', positiveInteger, 4566)
   .option('--sandbox-port <port>', 'Cafe24 sandbox port', positiveInteger, 8787)
+  .option('--install-port <port>', 'install front port (the redirect URI names it)', positiveInteger, 3000)
   .option('--data-dir <dir>', 'where the embedded PostgreSQL keeps its data (default .local/postgres)')
   .option(
     '--listen <address>',

@@ -6,11 +6,12 @@ import { loadConfig } from '../config.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import { drainOutbox } from '../relay/outbox.ts';
+import { sweepExpiredStates } from '../relay/sweep.ts';
 import { codeVisible } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 import { createRelayRuntime } from './runtime/relay.ts';
 
-/** What the aws_lambda trigger sends; anything else (the one-minute schedule) just drains. */
+/** What the aws_lambda trigger sends; anything else (the one-minute schedule) drains and sweeps. */
 const rdsTriggerSchema = z.object({ source: z.literal('rds-trigger'), codeId: codeIdSchema });
 
 export type RelayDeps = { pool: Pool; publish: Publisher };
@@ -18,6 +19,8 @@ export type RelaySummary = {
   published: number;
   failed: number;
   waitedFor?: { codeId: string; seen: boolean };
+  /** The scheduled run's housekeeping: expired install states deleted. */
+  expiredStatesDeleted?: number;
 };
 
 const VISIBILITY_POLL_MS = 100;
@@ -51,6 +54,8 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: { waitForR
       }
       // Not seen: rolled back, or still uncommitted; the one-minute schedule publishes it if it commits.
       summary.waitedFor = { codeId, seen };
+    } else {
+      summary.expiredStatesDeleted = await sweepExpiredStates(pool, logger);
     }
     logger.info('relay drained', { ...summary });
     if (summary.failed > 0)

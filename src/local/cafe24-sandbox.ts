@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -39,6 +39,12 @@ export type SandboxOptions = {
   /** Answer without `shop_no` and `token_type`, as real responses did in 2021. */
   omitOptionalFields?: boolean;
   now?: () => number;
+  /** Show a consent page (Install / Decline) at authorize, as Cafe24 does; otherwise approve at once. */
+  consent?: boolean;
+  /** The app URL the app store launches (default: /install beside the redirect URI). */
+  appUrl?: string;
+  /** The mall the app store launches the app for. */
+  appStoreMallId?: string;
 };
 
 export type SandboxRequest = {
@@ -119,6 +125,9 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
       codeLifetimeMs: options.codeLifetimeMs ?? 60_000,
       omitOptionalFields: options.omitOptionalFields ?? false,
       now: options.now ?? Date.now,
+      consent: options.consent ?? false,
+      appUrl: options.appUrl ?? new URL('/install', options.redirectUri).toString(),
+      appStoreMallId: options.appStoreMallId ?? 'sandboxmall',
     },
     codes: new Map(),
     seenCodes: new Set(),
@@ -234,6 +243,11 @@ async function handle(sandbox: State, req: IncomingMessage, res: ServerResponse)
   };
 
   const route = match?.[2] as keyof typeof ROUTE_METHODS | undefined;
+  const store = !route && req.method === 'GET' ? appStore(sandbox, url) : undefined;
+  if (store) {
+    req.resume();
+    return reply(store);
+  }
   if (!route) {
     req.resume();
     return reply(jsonReply(404, { error: 'not_found', error_description: 'No such endpoint' }));
@@ -449,6 +463,17 @@ function authorize(sandbox: State, record: SandboxRequest, query: URLSearchParam
   const problem = authorizeProblem(sandbox, query);
   // Errors go to the registered redirect_uri, never the requested one, so the sandbox is no open redirect.
   if (problem) return redirect(sandbox.options.redirectUri, { ...problem, state });
+  if (sandbox.options.consent) {
+    const decision = query.get('consent');
+    if (decision === null) return consentPage(record.mallId, query);
+    if (decision !== 'install') {
+      return redirect(sandbox.options.redirectUri, {
+        error: 'access_denied',
+        error_description: 'The shop operator declined to install the app.',
+        state,
+      });
+    }
+  }
   const code = registerCode(sandbox, randomToken(), record.mallId, {
     scopes: parseScopes(query.get('scope')),
   });
@@ -487,6 +512,85 @@ function redirect(target: string, params: Record<string, string | null>): Reply 
   for (const [key, value] of Object.entries(params)) if (value !== null) query.set(key, value);
   const location = `${target}${target.includes('?') ? '&' : '?'}${query}`;
   return { status: 302, body: '', headers: { location } };
+}
+
+// ---- the browser side of an install: app store and consent ---------------------------------------
+
+const PAGE_STYLE =
+  'body{font:16px/1.5 system-ui,sans-serif;background:#eef1f5;margin:0;color:#1d2430}' +
+  'main{max-width:32rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 4px 20px rgba(0,0,0,.08)}' +
+  'h1{font-size:1.3rem;margin-top:0}.badge{font-size:.75rem;background:#1d4ed8;color:#fff;border-radius:4px;padding:.1rem .4rem}' +
+  'a.button,button{display:inline-block;font:inherit;padding:.55rem 1.2rem;border-radius:8px;border:1px solid #1d4ed8;' +
+  'background:#1d4ed8;color:#fff;text-decoration:none;cursor:pointer;margin-right:.5rem}' +
+  'button.secondary{background:#fff;color:#1d4ed8}code{background:#f0f2f5;padding:.1rem .3rem;border-radius:4px}';
+
+function htmlPage(title: string, body: string): Reply {
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${PAGE_STYLE}</style></head><body><main>${body}</main></body></html>`;
+  return { status: 200, body: html, contentType: 'text/html; charset=utf-8' };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * `GET /appstore`: the sandbox's stand-in for Cafe24's app store; `GET /appstore/launch` opens the app URL
+ * as Cafe24 does, with a fresh timestamp and an hmac under the client secret (cafe24-oauth.md).
+ */
+function appStore(sandbox: State, url: URL): Reply | undefined {
+  const mallId = url.searchParams.get('mall_id') || sandbox.options.appStoreMallId;
+  if (url.pathname === '/appstore') {
+    const launch = `/appstore/launch?mall_id=${encodeURIComponent(mallId)}`;
+    return htmlPage(
+      'Cafe24 app store (sandbox)',
+      `<h1>Cafe24 app store <span class="badge">sandbox</span></h1>
+<p>Shop <b>${escapeHtml(mallId)}</b>, operator 홍길동.</p>
+<p>App <code>${escapeHtml(sandbox.options.clientId)}</code> at <code>${escapeHtml(sandbox.options.appUrl)}</code></p>
+<p><a class="button" id="launch" href="${escapeHtml(launch)}">Install this app</a></p>`,
+    );
+  }
+  if (url.pathname === '/appstore/launch') {
+    const timestamp = url.searchParams.get('timestamp') ?? String(Math.floor(sandbox.options.now() / 1000));
+    return { status: 302, body: '', headers: { location: appLaunchUrl(sandbox, mallId, timestamp) } };
+  }
+  return undefined;
+}
+
+/** The app URL with Cafe24's launch parameters in Cafe24's order, values encoded with %20 for spaces. */
+function appLaunchUrl(sandbox: State, mallId: string, timestamp: string): string {
+  const params: Array<[string, string]> = [
+    ['is_multi_shop', 'T'],
+    ['lang', 'ko_KR'],
+    ['mall_id', mallId],
+    ['nation', 'KR'],
+    ['shop_no', '1'],
+    ['timestamp', timestamp],
+    ['user_id', mallId],
+    ['user_name', '홍길동 대표'],
+    ['user_type', 'P'],
+  ];
+  const message = params.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join('&');
+  const hmac = createHmac('sha256', sandbox.options.clientSecret).update(message).digest('base64');
+  const appUrl = sandbox.options.appUrl;
+  return `${appUrl}${appUrl.includes('?') ? '&' : '?'}${message}&hmac=${encodeURIComponent(hmac)}`;
+}
+
+/** Cafe24's consent screen: Install sends the code to the redirect URI, Decline an access_denied error. */
+function consentPage(mallId: string, query: URLSearchParams): Reply {
+  const hidden = ['response_type', 'client_id', 'state', 'redirect_uri', 'scope']
+    .map((name) => `<input type="hidden" name="${name}" value="${escapeHtml(query.get(name) ?? '')}">`)
+    .join('');
+  const scopes = parseScopes(query.get('scope'))
+    .map((scope) => `<li><code>${escapeHtml(scope)}</code></li>`)
+    .join('');
+  return htmlPage(
+    'Install app (sandbox)',
+    `<h1>Install this app on ${escapeHtml(mallId)}? <span class="badge">sandbox</span></h1>
+<p>App <code>${escapeHtml(query.get('client_id') ?? '')}</code> asks for:</p><ul>${scopes}</ul>
+<form method="get" action="/${encodeURIComponent(mallId)}/api/v2/oauth/authorize">${hidden}
+<button id="install" name="consent" value="install">Install</button>
+<button id="decline" class="secondary" name="consent" value="decline">Decline</button></form>`,
+  );
 }
 
 // ---- faults ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import { type Relay, startRelay } from '../relay/relay.ts';
 import { migrate } from '../store/migrate.ts';
 import type { Pool } from '../store/pool.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
+import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
 import { type LocalSqs, startLocalSqs } from './sqs.ts';
@@ -49,6 +50,8 @@ export type LocalStackOptions = {
   env?: Record<string, string>;
   onInvoke?: (info: InvokeInfo) => void;
   onPublished?: (count: number) => void;
+  /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
+  install?: { port?: number; hostname?: string; scopes?: string[] };
 };
 
 export type LocalStack = {
@@ -66,6 +69,8 @@ export type LocalStack = {
   pool: Pool;
   /** The environment the exchange Lambda runs with (no secret from it is ever printed). */
   env: Record<string, string>;
+  /** The install front, when asked for: `appStoreUrl` is the one link a person opens. */
+  install: { origin: string; appStoreUrl: string } | undefined;
   stop(): Promise<void>;
 };
 
@@ -93,13 +98,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     }
     await migrate({ connectionString: databaseUrl });
 
+    // Bound before the sandbox starts: the redirect URI it accepts names the install front's port.
+    const install = options.install ? await startLocalInstall(options.install) : undefined;
+    if (install) stops.push(() => install.stop());
+    const redirectUri = install?.redirectUri ?? LOCAL_APP.redirectUri;
+
     const sandbox = await startCafe24Sandbox({
       clientId: LOCAL_APP.clientId,
       clientSecret: LOCAL_APP.clientSecret,
-      redirectUri: LOCAL_APP.redirectUri,
+      redirectUri,
       acceptUnknownCodes: options.acceptUnknownCodes ?? false,
       ...(options.sandboxPort === undefined ? {} : { port: options.sandboxPort }),
       ...(options.listen ? { host: options.listen } : {}),
+      ...(install
+        ? { consent: true, appUrl: `${install.origin}/install`, appStoreMallId: LOCAL_APP.mallId }
+        : {}),
     });
     stops.push(() => sandbox.stop());
 
@@ -115,7 +128,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CAFE24_MALL_ID: LOCAL_APP.mallId,
       CAFE24_CLIENT_ID: LOCAL_APP.clientId,
       CAFE24_CLIENT_SECRET: LOCAL_APP.clientSecret,
-      CAFE24_REDIRECT_URI: LOCAL_APP.redirectUri,
+      CAFE24_REDIRECT_URI: redirectUri,
       CAFE24_API_BASE_URL: sandbox.baseUrl,
       SQS_QUEUE_URL: sqs.queueUrl,
       SQS_DLQ_URL: sqs.dlqUrl,
@@ -155,6 +168,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: (line) => logger.warn('runner', { detail: line }),
     });
     stops.push(() => runner.stop());
+    await install?.attach(env);
 
     return {
       databaseUrl,
@@ -165,6 +179,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       runtime,
       pool,
       env,
+      install: install ? { origin: install.origin, appStoreUrl: `${sandbox.origin}/appstore` } : undefined,
       stop,
       get relay() {
         return relay;

@@ -6,6 +6,7 @@ import type { Publisher } from '../queue/publisher.ts';
 import type { Pool } from '../store/pool.ts';
 import { startListener } from './listener.ts';
 import { drainOutbox } from './outbox.ts';
+import { sweepExpiredStates } from './sweep.ts';
 
 export type RelayOptions = {
   pool: Pool;
@@ -13,7 +14,7 @@ export type RelayOptions = {
   connection: pg.ClientConfig;
   publish: Publisher;
   log: Log;
-  /** The catch-all poll for anything a NOTIFY did not announce. */
+  /** The catch-all poll for anything a NOTIFY did not announce; it also deletes expired install states. */
   sweepIntervalMs?: number;
   /** Parallel drains; SKIP LOCKED keeps them off each other's rows. */
   concurrency?: number;
@@ -31,8 +32,9 @@ export type Relay = {
 };
 
 /**
- * The relay: NOTIFY wakes it, every (re)connect catches up, a periodic sweep covers the rest, and each
- * drain publishes unpublished codes to SQS. SQS or database errors back off and retry.
+ * The relay: NOTIFY wakes it, every (re)connect catches up, a periodic sweep covers the rest (and deletes
+ * expired install states), and each drain publishes unpublished codes to SQS. SQS or database errors back
+ * off and retry.
  */
 export function startRelay(options: RelayOptions): Relay {
   const { pool, publish, log } = options;
@@ -85,8 +87,17 @@ export function startRelay(options: RelayOptions): Relay {
     });
   }
 
+  // One clean-up at a time: a slow database must not pile them up.
+  let cleaning: Promise<unknown> | undefined;
+  const sweepOnce = () => {
+    wake();
+    cleaning ??= sweepExpiredStates(pool, log).finally(() => {
+      cleaning = undefined;
+    });
+  };
+
   const listener = startListener({ connection: options.connection, log, onWake: wake });
-  const sweep = setInterval(wake, options.sweepIntervalMs ?? 30_000);
+  const sweep = setInterval(sweepOnce, options.sweepIntervalMs ?? 30_000);
 
   return {
     wake,
@@ -95,7 +106,7 @@ export function startRelay(options: RelayOptions): Relay {
       stopped = true;
       clearInterval(sweep);
       clearTimeout(retryTimer);
-      await Promise.all([listener.close(), draining]);
+      await Promise.all([listener.close(), draining, cleaning]);
     },
   };
 }

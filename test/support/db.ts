@@ -35,3 +35,15 @@ export async function createTestDatabase(options: { template?: string } = {}): P
 export function pgEnv(url: string): Record<string, string> {
   return { DATABASE_URL: url };
 }
+
+/** The PG* variables naming a test database, as a function's environment names it. */
+export function pgVariables(url: string): Record<string, string> {
+  const parsed = new URL(url);
+  return {
+    PGHOST: parsed.hostname,
+    PGPORT: parsed.port,
+    PGUSER: decodeURIComponent(parsed.username),
+    PGPASSWORD: decodeURIComponent(parsed.password),
+    PGDATABASE: parsed.pathname.slice(1),
+  };
+}

@@ -14,7 +14,7 @@ import { openPool } from './database.ts';
  * Without a queue URL the record waits out the queue's visibility timeout, as SQS does by default.
  */
 function requeueWith(config: ConfigFor<'exchange'>): ExchangeRuntime['requeue'] {
-  const queueUrl = config.requeue.queueUrl;
+  const queueUrl = config.exchangeQueue.queueUrl;
   if (queueUrl === undefined) return async () => {};
   const changeVisibility = sqsRequeue(config.aws, queueUrl);
   return async (record, ms) => {

@@ -1,0 +1,48 @@
+import type { Hono } from 'hono';
+import { clientSecretSource } from '../../aws/secrets-manager.ts';
+import { createSqsClient } from '../../aws/sqs.ts';
+import { logger } from '../../commons/logger.ts';
+import type { ConfigFor } from '../../config.ts';
+import { createInstallApp } from '../../install/app.ts';
+import { DEFAULT_SETTINGS, type InstallDeps } from '../../install/install.ts';
+import { sqsHandOff } from '../../queue/hand-off.ts';
+import { PostgresInstallStore } from '../../store/install-states.ts';
+import type { Pool } from '../../store/pool.ts';
+import { openPool } from './database.ts';
+
+export type InstallRuntime = {
+  app: Hono;
+  config: ConfigFor<'install'>;
+  pool: Pool;
+  close(): Promise<void>;
+};
+
+/** The install front wired from its configuration: PostgreSQL, the client secret, SQS when configured. */
+export function createInstallRuntime(config: ConfigFor<'install'>): InstallRuntime {
+  const pool = openPool(config, { max: 5, applicationName: 'cafe24-install' });
+  const queueUrl = config.exchangeQueue.queueUrl;
+  const sqs = queueUrl === undefined ? undefined : createSqsClient(config.aws);
+  const deps: InstallDeps = {
+    store: new PostgresInstallStore(pool),
+    handOff: sqs && queueUrl !== undefined ? sqsHandOff(sqs, queueUrl) : undefined,
+    clientSecret: clientSecretSource(config.clientSecret, config.aws),
+    settings: {
+      ...DEFAULT_SETTINGS,
+      clientId: config.cafe24.clientId,
+      redirectUri: config.cafe24.redirectUri,
+      apiBaseUrl: config.cafe24.apiBaseUrl,
+      scopes: config.install.scopes,
+    },
+    log: logger,
+  };
+  const app = createInstallApp(deps, { returnUrl: config.install.returnUrl });
+  return {
+    app,
+    config,
+    pool,
+    async close() {
+      sqs?.destroy();
+      await pool.end();
+    },
+  };
+}

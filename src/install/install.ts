@@ -1,0 +1,218 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
+import { describeError } from '../commons/errors.ts';
+import type { Log } from '../commons/log.ts';
+import type { Secret } from '../commons/secret.ts';
+import type { CodeOutcome, HandOff, InstallStore, StateRefusal } from '../domain/install-ports.ts';
+
+/**
+ * The install, framework-free: `startInstall` answers Cafe24's app launch (GET /install) and
+ * `finishInstall` its OAuth callback. The HTTP layer (app.ts) only maps requests and outcomes.
+ */
+
+export type InstallSettings = {
+  clientId: string;
+  redirectUri: string;
+  /** `https://{mall_id}.cafe24api.com`; `{mall_id}` is substituted. */
+  apiBaseUrl: string;
+  scopes: string[];
+  stateTtlMs: number;
+  /** How long the callback waits for the exchange before it answers "almost done". */
+  outcomeWaitMs: number;
+  pollIntervalMs: number;
+};
+
+export type InstallDeps = {
+  store: InstallStore;
+  /** Publishes the code to the exchange queue; absent, the relay publishes it. */
+  handOff: HandOff | undefined;
+  /** The app's client secret: the launch hmac's key. */
+  clientSecret: () => Promise<Secret>;
+  settings: InstallSettings;
+  log: Log;
+  now?: () => number;
+};
+
+export const STATE_TTL_MS = 10 * 60_000;
+export const DEFAULT_SETTINGS = {
+  stateTtlMs: STATE_TTL_MS,
+  outcomeWaitMs: 8_000,
+  pollIntervalMs: 150,
+} as const;
+
+/** A browser binding (the cookie's value) or a state: 256 random bits, base64url. */
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+const MAX_CODE_LENGTH = 512;
+
+export type InstallStart =
+  | { kind: 'redirect'; location: string; browser: string; mallId: string }
+  | { kind: 'refused'; reason: LaunchRefusal };
+
+/**
+ * Verifies the launch, stores a new state (its hash only) bound to the browser, and says where to send
+ * the browser. `browser` is the install cookie's value if the browser has one (two tabs share it).
+ */
+export async function startInstall(
+  deps: InstallDeps,
+  rawQuery: string,
+  browser: string | undefined,
+): Promise<InstallStart> {
+  const secret = await deps.clientSecret();
+  const verified = verifyAppLaunch(rawQuery, secret.reveal(), (deps.now ?? Date.now)());
+  if (!verified.ok) {
+    deps.log.warn('app launch refused', { reason: verified.reason });
+    return { kind: 'refused', reason: verified.reason };
+  }
+  const mallId = verified.launch.mallId;
+  const state = randomToken();
+  const binding = browser !== undefined && TOKEN_PATTERN.test(browser) ? browser : randomToken();
+  await deps.store.createState({
+    stateHash: sha256(state),
+    browserHash: sha256(binding),
+    mallId,
+    ttlMs: deps.settings.stateTtlMs,
+  });
+  deps.log.info('install started', { mallId });
+  return { kind: 'redirect', location: authorizeUrl(deps.settings, mallId, state), browser: binding, mallId };
+}
+
+/** `{api base}/api/v2/oauth/authorize?response_type=code&client_id&state&redirect_uri&scope`. */
+export function authorizeUrl(settings: InstallSettings, mallId: string, state: string): string {
+  const base = settings.apiBaseUrl.replaceAll('{mall_id}', encodeURIComponent(mallId)).replace(/\/+$/, '');
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: settings.clientId,
+    state,
+    redirect_uri: settings.redirectUri,
+    scope: settings.scopes.join(','),
+  });
+  return `${base}/api/v2/oauth/authorize?${query}`;
+}
+
+export type CallbackQuery = {
+  code: string | undefined;
+  state: string | undefined;
+  error: string | undefined;
+  errorDescription: string | undefined;
+  /** A parameter given more than once. */
+  repeated: boolean;
+};
+
+export type InstallOutcome =
+  | { kind: 'installed'; mallId: string; scopes: string[]; expiresAt: Date }
+  | { kind: 'pending'; mallId: string }
+  | { kind: 'failed'; mallId: string; reason: string }
+  | { kind: 'cafe24-error'; mallId: string | undefined; error: string; description: string | undefined }
+  | { kind: 'bad-callback'; reason: 'missing-code' | 'missing-state' | 'malformed' }
+  | { kind: 'state-refused'; reason: StateRefusal };
+
+/** OAuth error codes logged as they are; anything else is logged as "other" (never a query value). */
+const KNOWN_ERRORS = new Set([
+  'access_denied',
+  'invalid_request',
+  'invalid_scope',
+  'unauthorized_client',
+  'unsupported_response_type',
+  'server_error',
+  'temporarily_unavailable',
+]);
+
+/**
+ * The callback: the state must exist, be unexpired and unused, and belong to this browser. The state is
+ * consumed and the code stored in one transaction; the code is handed on at once, and the outcome
+ * awaited for a few seconds.
+ */
+export async function finishInstall(
+  deps: InstallDeps,
+  query: CallbackQuery,
+  browser: string | undefined,
+): Promise<InstallOutcome> {
+  if (query.repeated) return badCallback(deps, 'malformed');
+  const state = query.state;
+  const wellFormedState = state !== undefined && TOKEN_PATTERN.test(state);
+  const wellFormedBrowser = browser !== undefined && TOKEN_PATTERN.test(browser);
+
+  if (query.error !== undefined) {
+    // Declined or refused: the state is spent all the same, so the link cannot be replayed.
+    const consumed =
+      wellFormedState && wellFormedBrowser
+        ? await deps.store.consumeState(sha256(state), sha256(browser))
+        : undefined;
+    return cafe24Error(deps, query, consumed?.ok ? consumed.mallId : undefined);
+  }
+  if (state === undefined || state === '') return badCallback(deps, 'missing-state');
+  if (!wellFormedState) return stateRefused(deps, 'unknown-state');
+  if (browser === undefined) return stateRefused(deps, 'missing-cookie');
+  if (!wellFormedBrowser) return stateRefused(deps, 'wrong-browser');
+  const code = query.code;
+  if (code === undefined || code === '') return badCallback(deps, 'missing-code');
+  if (code.length > MAX_CODE_LENGTH) return badCallback(deps, 'malformed');
+
+  const stored = await deps.store.consumeStateAndStoreCode(sha256(state), sha256(browser), code);
+  if (!stored.ok) return stateRefused(deps, stored.reason);
+  deps.log.info('authorization code stored', { mallId: stored.mallId, codeId: stored.codeId });
+
+  if (deps.handOff) {
+    await deps.handOff(stored.codeId).catch((error: unknown) => {
+      deps.log.warn('could not hand the code on; the relay will publish it', {
+        codeId: stored.codeId,
+        error: describeError(error),
+      });
+    });
+  }
+  return toOutcome(stored.mallId, await awaitOutcome(deps, stored.codeId));
+}
+
+async function awaitOutcome(deps: InstallDeps, codeId: string): Promise<CodeOutcome | undefined> {
+  const now = deps.now ?? Date.now;
+  const deadline = now() + deps.settings.outcomeWaitMs;
+  for (;;) {
+    const outcome = await deps.store.codeOutcome(codeId);
+    const final = outcome && ['exchanged', 'failed', 'expired'].includes(outcome.status);
+    if (final || now() >= deadline) return outcome;
+    await new Promise((resolve) => setTimeout(resolve, deps.settings.pollIntervalMs));
+  }
+}
+
+function toOutcome(mallId: string, outcome: CodeOutcome | undefined): InstallOutcome {
+  if (outcome?.status === 'exchanged' && outcome.token) {
+    return { kind: 'installed', mallId, scopes: outcome.token.scopes, expiresAt: outcome.token.expiresAt };
+  }
+  if (outcome?.status === 'exchanged') {
+    return { kind: 'failed', mallId, reason: outcome.lastError ?? 'the mall kept a newer token' };
+  }
+  if (outcome?.status === 'failed' || outcome?.status === 'expired') {
+    return { kind: 'failed', mallId, reason: outcome.lastError ?? `the code ${outcome.status}` };
+  }
+  return { kind: 'pending', mallId };
+}
+
+function cafe24Error(deps: InstallDeps, query: CallbackQuery, mallId: string | undefined): InstallOutcome {
+  const error = query.error ?? '';
+  deps.log.warn('cafe24 answered the install with an error', {
+    error: KNOWN_ERRORS.has(error) ? error : 'other',
+    ...(mallId ? { mallId } : {}),
+  });
+  return { kind: 'cafe24-error', mallId, error, description: query.errorDescription };
+}
+
+function badCallback(
+  deps: InstallDeps,
+  reason: 'missing-code' | 'missing-state' | 'malformed',
+): InstallOutcome {
+  deps.log.warn('callback refused', { reason });
+  return { kind: 'bad-callback', reason };
+}
+
+function stateRefused(deps: InstallDeps, reason: StateRefusal): InstallOutcome {
+  deps.log.warn('callback refused', { reason });
+  return { kind: 'state-refused', reason };
+}
+
+function randomToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}

@@ -1,0 +1,108 @@
+import type pg from 'pg';
+import type { CodeOutcome, InstallStore, StateRefusal } from '../domain/install-ports.ts';
+import type { Pool } from './pool.ts';
+import { withTransaction } from './transaction.ts';
+
+const CREATE_STATE = `
+insert into cafe24.install_states (state_hash, mall_id, browser_hash, expires_at)
+values ($1, $2, $3, now() + $4 * interval '1 millisecond')`;
+
+// One conditional UPDATE: of callbacks racing on one state, exactly one gets the row back; the others
+// wait for its lock, re-check `used_at is null` and find nothing.
+const CONSUME_STATE = `
+update cafe24.install_states
+   set used_at = now()
+ where state_hash = $1 and browser_hash = $2 and used_at is null and expires_at > now()
+returning mall_id`;
+
+const DESCRIBE_STATE = `
+select browser_hash = $2 as same_browser, used_at is not null as used, expires_at <= now() as expired
+  from cafe24.install_states
+ where state_hash = $1`;
+
+const INSERT_CODE = `
+insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2)
+returning id::text`;
+
+const CODE_OUTCOME = `
+select c.mall_id, c.status, c.last_error, t.expires_at, t.scopes, t.code_id = c.id as token_from_code
+  from cafe24.oauth_authorization_codes c
+  left join cafe24.oauth_tokens t on t.mall_id = c.mall_id
+ where c.id = $1`;
+
+const DELETE_EXPIRED_STATES = `
+delete from cafe24.install_states
+ where expires_at <= now()`;
+
+export type StateConsumed = { ok: true; mallId: string } | { ok: false; reason: StateRefusal };
+
+/** `cafe24.install_states`, and the install's view of the codes and tokens. */
+export class PostgresInstallStore implements InstallStore {
+  readonly #pool: Pool;
+  constructor(pool: Pool) {
+    this.#pool = pool;
+  }
+
+  async createState(state: {
+    stateHash: Buffer;
+    browserHash: Buffer;
+    mallId: string;
+    ttlMs: number;
+  }): Promise<void> {
+    await this.#pool.query(CREATE_STATE, [state.stateHash, state.mallId, state.browserHash, state.ttlMs]);
+  }
+
+  /** Consumes the state and stores the code in one transaction: both happen, or neither. */
+  async consumeStateAndStoreCode(
+    stateHash: Buffer,
+    browserHash: Buffer,
+    code: string,
+  ): Promise<{ ok: true; mallId: string; codeId: string } | { ok: false; reason: StateRefusal }> {
+    return withTransaction(this.#pool, async (client) => {
+      const consumed = await client.query(CONSUME_STATE, [stateHash, browserHash]);
+      const mallId = consumed.rows[0]?.mall_id as string | undefined;
+      if (mallId === undefined) {
+        return { ok: false as const, reason: await refusal(client, stateHash, browserHash) };
+      }
+      // The mall comes from the state row, never from the callback's query.
+      const inserted = await client.query(INSERT_CODE, [mallId, code]);
+      return { ok: true as const, mallId, codeId: inserted.rows[0].id as string };
+    });
+  }
+
+  /** Consumes a state without a code (Cafe24 answered with `?error=`), so it cannot be used later. */
+  async consumeState(stateHash: Buffer, browserHash: Buffer): Promise<StateConsumed> {
+    const consumed = await this.#pool.query(CONSUME_STATE, [stateHash, browserHash]);
+    const mallId = consumed.rows[0]?.mall_id as string | undefined;
+    if (mallId !== undefined) return { ok: true, mallId };
+    return { ok: false, reason: await refusal(this.#pool, stateHash, browserHash) };
+  }
+
+  async codeOutcome(codeId: string): Promise<CodeOutcome | undefined> {
+    const row = (await this.#pool.query(CODE_OUTCOME, [codeId])).rows[0];
+    if (!row) return undefined;
+    return {
+      mallId: row.mall_id,
+      status: row.status,
+      lastError: row.last_error ?? undefined,
+      token: row.token_from_code ? { expiresAt: row.expires_at, scopes: row.scopes ?? [] } : undefined,
+    };
+  }
+}
+
+/** Deletes states past their expiry (used or not); the relay's sweep calls it. Returns how many. */
+export async function deleteExpiredStates(pool: Pool): Promise<number> {
+  return (await pool.query(DELETE_EXPIRED_STATES)).rowCount ?? 0;
+}
+
+async function refusal(
+  db: { query(text: string, values: unknown[]): Promise<pg.QueryResult> },
+  stateHash: Buffer,
+  browserHash: Buffer,
+): Promise<StateRefusal> {
+  const row = (await db.query(DESCRIBE_STATE, [stateHash, browserHash])).rows[0];
+  if (!row) return 'unknown-state';
+  if (!row.same_browser) return 'wrong-browser';
+  if (row.used) return 'used-state';
+  return 'expired-state';
+}

@@ -1,0 +1,72 @@
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../src/local/postgres.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { waitFor } from './support/wait.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+let db: TestDatabase;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+});
+afterAll(() => db?.drop());
+
+const env = (port: number, extra: Record<string, string> = {}) => ({
+  PATH: process.env.PATH ?? '',
+  POWERTOOLS_LOG_LEVEL: 'ERROR',
+  DATABASE_URL: db.url,
+  CAFE24_CLIENT_ID: 'serve-client',
+  CAFE24_CLIENT_SECRET: 'serve-secret-0c4d',
+  CAFE24_REDIRECT_URI: `http://localhost:${port}/cafe24/callback`,
+  CAFE24_SCOPES: 'mall.read_order',
+  ...extra,
+});
+
+describe('cafe24-tokens serve', () => {
+  it('serves the install front on --port/--host until SIGTERM', async () => {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      ['src/cli/main.ts', 'serve', '--port', String(port), '--host', '127.0.0.1'],
+      {
+        cwd: ROOT,
+        env: env(port),
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor(() => output.includes('install front on'), 15_000, 'the banner');
+      expect(output).toContain(`App URL       http://127.0.0.1:${port}/install`);
+      expect(output).toContain('/cafe24/callback');
+      expect(output).not.toContain('serve-secret-0c4d');
+      const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      const unsigned = await fetch(`http://127.0.0.1:${port}/install?mall_id=x`);
+      expect(unsigned.status).toBe(400);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('refuses to start with a redirect URI it cannot serve, naming the problem', async () => {
+    const result = await promisify(execFile)(process.execPath, ['src/cli/main.ts', 'serve'], {
+      cwd: ROOT,
+      env: env(3000, { CAFE24_REDIRECT_URI: 'https://app.example.com/install', CAFE24_SCOPES: '' }),
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("CAFE24_REDIRECT_URI's path /install is the install server's own");
+    expect(result.stderr).toContain('CAFE24_SCOPES is required');
+  });
+});
