@@ -34,6 +34,8 @@ const requiredUrl = (what: string) =>
 const tokenStashBucket = unsetIfBlank(
   z.string().check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')),
 );
+/** A Cafe24 code's life: the exchange's deadline, and the relay's sweep's measure of a stranded code. */
+const codeLifetimeSeconds = integer(1, 3_600, 60);
 const secretArn = unsetIfBlank(
   z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
 );
@@ -101,13 +103,17 @@ const sections = {
   },
   exchange: {
     shape: {
-      CODE_LIFETIME_SECONDS: integer(1, 3_600, 60),
+      CODE_LIFETIME_SECONDS: codeLifetimeSeconds,
       CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
       EXCHANGE_CONCURRENCY: integer(1, 100, 10),
+      // Connections held only for claim, record and store, never across a Cafe24 request.
+      EXCHANGE_POOL_SIZE: integer(1, 100, 4),
       TOKEN_STASH_BUCKET: tokenStashBucket,
     },
     rules: () => [],
   },
+  /** The relay's sweep records codes past their life: it needs to know that life. */
+  codes: { shape: { CODE_LIFETIME_SECONDS: codeLifetimeSeconds }, rules: () => [] },
   refresh: {
     shape: {
       // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
@@ -168,7 +174,7 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 export const commands = {
   exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'exchangeQueue'],
   refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
-  relay: ['database', 'queue'],
+  relay: ['database', 'queue', 'codes'],
   migrate: ['database'],
   status: ['database'],
   redrive: ['queue', 'dlq'],
@@ -206,6 +212,11 @@ export type ExchangeConfig = {
   codeLifetimeMs: number;
   expiryMarginMs: number;
   concurrency: number;
+  /**
+   * Connections of one container's pool. A connection is taken for a claim, an attempt's record or the
+   * store transaction and given back before the Cafe24 request, so fewer than `concurrency` suffice.
+   */
+  poolSize: number;
   /** Where issued tokens wait when the database cannot take them; memory only without a bucket. */
   stashBucket?: string;
 };
@@ -237,6 +248,7 @@ type SectionConfigs = {
   cafe24: Cafe24Config;
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
+  codes: { lifetimeMs: number };
   refresh: RefreshConfig;
   install: InstallConfig;
   queue: { url: string };
@@ -273,8 +285,10 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     codeLifetimeMs: env.CODE_LIFETIME_SECONDS * 1000,
     expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
     concurrency: env.EXCHANGE_CONCURRENCY,
+    poolSize: env.EXCHANGE_POOL_SIZE,
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
+  codes: (env) => ({ lifetimeMs: env.CODE_LIFETIME_SECONDS * 1000 }),
   refresh: (env) => ({ aheadMs: env.REFRESH_AHEAD_SECONDS * 1000, stashBucket: env.TOKEN_STASH_BUCKET }),
   install: (env) => ({
     scopes: env.CAFE24_SCOPES.split(',')

@@ -90,7 +90,9 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
 
   it('the relay handler waits for a row that is not committed yet, then publishes it', async () => {
     const publish = recordingPublisher();
-    const handler = createRelayHandler(() => ({ pool: db.pool, publish }), { waitForRowMs: 5_000 });
+    const handler = createRelayHandler(() => ({ pool: db.pool, publish, codeLifetimeMs: 60_000 }), {
+      waitForRowMs: 5_000,
+    });
     await handler({}, lambdaContext('relay')); // drain what earlier tests left
 
     const client = new pg.Client({ connectionString: db.url });
@@ -111,7 +113,9 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
 
   it('gives up quietly on a row that never commits, leaving nothing published', async () => {
     const publish = recordingPublisher();
-    const handler = createRelayHandler(() => ({ pool: db.pool, publish }), { waitForRowMs: 400 });
+    const handler = createRelayHandler(() => ({ pool: db.pool, publish, codeLifetimeMs: 60_000 }), {
+      waitForRowMs: 400,
+    });
     const client = new pg.Client({ connectionString: db.url });
     await client.connect();
     await client.query('begin');
@@ -126,7 +130,7 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
   it('the scheduled run drains everything unpublished and empties the outbox', async () => {
     const ids = await insertCodes(db.pool, 25);
     const publish = recordingPublisher();
-    const handler = createRelayHandler(() => ({ pool: db.pool, publish }));
+    const handler = createRelayHandler(() => ({ pool: db.pool, publish, codeLifetimeMs: 60_000 }));
     const summary = await handler(
       { source: 'aws.events', 'detail-type': 'Scheduled Event' },
       lambdaContext('relay'),
@@ -138,9 +142,12 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
   });
 
   it('the scheduled run deletes expired install states; a trigger run leaves them', async () => {
-    const handler = createRelayHandler(() => ({ pool: db.pool, publish: recordingPublisher() }), {
-      waitForRowMs: 0,
-    });
+    const handler = createRelayHandler(
+      () => ({ pool: db.pool, publish: recordingPublisher(), codeLifetimeMs: 60_000 }),
+      {
+        waitForRowMs: 0,
+      },
+    );
     await db.pool.query('truncate cafe24.install_states');
     await insertInstallStates(db.pool, { expired: 2, live: 1 });
     const triggered = await handler({ source: 'rds-trigger', codeId: '1' }, lambdaContext('relay'));

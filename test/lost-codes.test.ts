@@ -3,9 +3,14 @@
  * sandbox through the real exchange handler.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { logger } from '../src/commons/logger.ts';
+import { createRelayHandler } from '../src/handlers/relay.ts';
+import type { Publisher } from '../src/queue/publisher.ts';
+import { startRelay } from '../src/relay/relay.ts';
 import { claimUnpublished } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
 import { captureOutput } from './support/capture.ts';
+import { lambdaContext } from './support/events.ts';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
@@ -122,5 +127,91 @@ describe("the Lambda's own deadline", () => {
     // The code lives on, unclaimed, for the redelivery: nothing lost, one request sent.
     expect(await stack.codeRow(id)).toMatchObject({ status: 'pending', attempts: 1 });
     expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
+  });
+});
+
+describe('stranded codes', () => {
+  /** SQS takes everything and delivers nothing: these codes' messages are lost. */
+  const lostQueue: Publisher = async (entries) => ({ published: entries.map((e) => e.id), failed: [] });
+
+  /** A code claimed `minutesAgo` by a worker that is gone, after `attempts` token requests. */
+  const abandoned = async (minutesAgo: number, attempts: number) => {
+    const id = await stack.insertCode(stack.sandbox.issueCode('strandmall'), {
+      mallId: 'strandmall',
+      ageMs: minutesAgo * 60_000 + 5_000,
+    });
+    await stack.db.pool.query(
+      `update cafe24.oauth_authorization_codes
+          set status = 'exchanging', attempts = $2, claimed_at = now() - $3 * interval '1 minute'
+        where id = $1`,
+      [id, attempts, minutesAgo],
+    );
+    return id;
+  };
+
+  it("are recorded by the relay Lambda's scheduled run: lost message → expired, dead worker → expired or failed", async () => {
+    const lost = await stack.insertCode(stack.sandbox.issueCode('strandmall'), {
+      mallId: 'strandmall',
+      ageMs: 3 * 60_000,
+    });
+    const neverSent = await abandoned(20, 0);
+    const interrupted = await abandoned(20, 1);
+    // Alive, or within the grace that lets a stashed-token redelivery finish it: untouched.
+    const fresh = await stack.insertCode(stack.sandbox.issueCode('strandmall'), { mallId: 'strandmall' });
+    const recentClaim = await abandoned(5, 1);
+
+    const handler = createRelayHandler(() => ({
+      pool: stack.db.pool,
+      publish: lostQueue,
+      codeLifetimeMs: 60_000,
+    }));
+    const summary = await handler({ source: 'aws.events' }, lambdaContext('relay'));
+    expect(summary.strandedCodes).toBeGreaterThanOrEqual(3);
+
+    expect(await stack.codeRow(lost)).toMatchObject({
+      status: 'expired',
+      last_error: 'not sent: no exchange claimed it within its life; its message was lost',
+      finished_at: expect.any(Date),
+    });
+    expect(await stack.codeRow(neverSent)).toMatchObject({
+      status: 'expired',
+      last_error:
+        'not sent: claimed 1200 s ago by a worker that stopped before sending; the code has expired',
+    });
+    expect(await stack.codeRow(interrupted)).toMatchObject({
+      status: 'failed',
+      last_error: 'exchange interrupted 1200 s ago with no result recorded; the code cannot be sent again',
+    });
+    expect(await stack.codeRow(fresh)).toMatchObject({ status: 'pending', last_error: null });
+    expect(await stack.codeRow(recentClaim)).toMatchObject({ status: 'exchanging', last_error: null });
+    // Nothing was sent to Cafe24 for any of them.
+    expect(stack.sandbox.tokenRequests().filter((r) => r.mallId === 'strandmall')).toHaveLength(0);
+  });
+
+  it('are worded as a redelivery that finds the dead claim words them', async () => {
+    const viaDelivery = await abandoned(4, 1);
+    expect(await stack.deliver(viaDelivery)).toEqual({ batchItemFailures: [] });
+    const viaSweep = await abandoned(20, 1);
+    const relay = startRelay({
+      pool: stack.db.pool,
+      connection: { connectionString: stack.db.url },
+      publish: lostQueue,
+      codeLifetimeMs: 60_000,
+      log: logger,
+      sweepIntervalMs: 100,
+    });
+    try {
+      for (let i = 0; i < 100 && (await stack.codeRow(viaSweep)).status === 'exchanging'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await relay.stop();
+    }
+    const worded = async (id: string) => {
+      const row = await stack.codeRow(id);
+      return { status: row.status, reason: String(row.last_error).replace(/\d+ s ago/, 'N s ago') };
+    };
+    expect(await worded(viaSweep)).toEqual(await worded(viaDelivery));
+    expect((await stack.codeRow(viaSweep)).status).toBe('failed');
   });
 });

@@ -49,6 +49,7 @@ const relayPublishingTo = (publish: Publisher) =>
     pool: db.pool,
     connection: { connectionString: db.url },
     publish,
+    codeLifetimeMs: 60_000,
     log: quiet,
     sweepIntervalMs: 60_000,
   });
@@ -114,6 +115,7 @@ describe('the relay sweep', () => {
       pool: db.pool,
       connection: { connectionString: db.url },
       publish: sink.publish,
+      codeLifetimeMs: 60_000,
       log: quiet,
       sweepIntervalMs: 100,
     });

@@ -151,11 +151,26 @@ describe('template.yaml', () => {
     expect(source.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
     expect(source.MaximumBatchingWindowInSeconds).toBe(0);
     const maximumConcurrency = parameter((source.ScalingConfig as Props).MaximumConcurrency);
-    expect(maximumConcurrency).toMatchObject({ Type: 'Number', Default: 5, MinValue: 2 });
+    expect(maximumConcurrency).toMatchObject({ Type: 'Number', Default: 25, MinValue: 2 });
     // Without a batching window SQS caps a batch at 10.
     expect(parameter(source.BatchSize)).toMatchObject({ Type: 'Number', Default: 10, MaxValue: 10 });
-    // The pool and the in-process limit follow the batch: every record of a batch is exchanged at once.
+    // The in-process limit follows the batch: every record of a batch is exchanged at once.
     expect(declaredEnv('ExchangeFunction').EXCHANGE_CONCURRENCY).toEqual(source.BatchSize);
+  });
+
+  it('sizes the exchange for a 5,000-code burst at 1 s per Cafe24 answer, with bounded connections', () => {
+    const source = events('ExchangeFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
+    const concurrency = parameter((source.ScalingConfig as Props).MaximumConcurrency).Default as number;
+    const batch = parameter(source.BatchSize).Default as number;
+    // 5,000 codes at 1 s each in flight `concurrency × batch` at a time finish within half a code's life.
+    expect(5_000 / (concurrency * batch)).toBeLessThanOrEqual(30);
+    // The pool is its own parameter, smaller than the batch: no connection waits out a Cafe24 request.
+    const poolSize = declaredEnv('ExchangeFunction').EXCHANGE_POOL_SIZE;
+    expect(poolSize).toEqual({ Ref: 'ExchangePoolSize' });
+    const pool = parameter(poolSize).Default as number;
+    expect(pool).toBeLessThan(batch);
+    // What bounds the exchange's database connections, as the README says.
+    expect(concurrency * pool).toBeLessThanOrEqual(100);
   });
 
   it('gives the exchange function headroom over the code’s one minute and the queue 6 × that as visibility', () => {
@@ -173,6 +188,7 @@ describe('template.yaml', () => {
       maxReceiveCount: parameter((props('ExchangeQueue').RedrivePolicy as Props).maxReceiveCount).Default,
       batchSize: parameter(source.BatchSize).Default,
       maximumConcurrency: parameter((source.ScalingConfig as Props).MaximumConcurrency).Default,
+      poolSize: parameter(declaredEnv('ExchangeFunction').EXCHANGE_POOL_SIZE).Default,
     }).toEqual(DEPLOYED);
   });
 

@@ -10,6 +10,7 @@ export async function relayCommand(options: { sweepSeconds: number }): Promise<v
     pool: runtime.pool,
     connection: runtime.connection,
     publish: runtime.publish,
+    codeLifetimeMs: runtime.codeLifetimeMs,
     log: logger,
     sweepIntervalMs: options.sweepSeconds * 1000,
     onPublished: (count) => logger.info('published', { count }),

@@ -232,6 +232,26 @@ async function storeIssued(
   }
 }
 
+/**
+ * The reasons recorded for codes nobody will exchange any more, worded once: by a redelivery that finds a
+ * dead claim (resumeOrWait) and by the relay's sweep (store/codes.ts fills `{ago}`, whole seconds since
+ * the claim, in SQL).
+ */
+export const STRANDED_REASONS = {
+  /** `pending` past its life with no exchange ever claiming it: its message was lost (purged, expired). */
+  lostMessage: 'not sent: no exchange claimed it within its life; its message was lost',
+  /** `exchanging`, no request recorded, the worker gone: expired, never sent. */
+  claimedNeverSent:
+    'not sent: claimed {ago} s ago by a worker that stopped before sending; the code has expired',
+  /** `exchanging` after a request, the worker gone: the code may be consumed, never sent again. */
+  interrupted: 'exchange interrupted {ago} s ago with no result recorded; the code cannot be sent again',
+} as const;
+
+/** One of STRANDED_REASONS with its `{ago}` filled in. */
+export function strandedReason(template: string, agoSeconds: number): string {
+  return template.replaceAll('{ago}', String(agoSeconds));
+}
+
 /** Another delivery owns the code, or owned it and died. */
 async function resumeOrWait(
   deps: ExchangeDeps,
@@ -248,13 +268,13 @@ async function resumeOrWait(
   const ago = Math.round(claimedAgoMs / 1000);
   if (attempts === 0) {
     // Claimed, never sent (the worker stopped first), and dead by now: expired, not consumed.
-    const reason = `not sent: claimed ${ago} s ago by a worker that stopped before sending; the code has expired`;
+    const reason = strandedReason(STRANDED_REASONS.claimedNeverSent, ago);
     await deps.codes.recordFailure(codeId, 'expired', reason);
     deps.log.warn('code expired', { codeId, reason });
     return { status: 'already-done', codeId, state: 'expired', reason };
   }
   // Never resend: the code may have been consumed. Cafe24 needs a new install for this mall.
-  const reason = `exchange interrupted ${ago} s ago with no result recorded; the code cannot be sent again`;
+  const reason = strandedReason(STRANDED_REASONS.interrupted, ago);
   await deps.codes.recordFailure(codeId, 'failed', reason);
   deps.log.warn('code failed', { codeId, reason });
   return { status: 'already-done', codeId, state: 'failed', reason };

@@ -6,7 +6,7 @@ import { loadConfig } from '../config.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import { drainOutbox } from '../relay/outbox.ts';
-import { sweepExpiredStates } from '../relay/sweep.ts';
+import { sweep } from '../relay/sweep.ts';
 import { codeVisible } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 import { createRelayRuntime } from './runtime/relay.ts';
@@ -14,13 +14,15 @@ import { createRelayRuntime } from './runtime/relay.ts';
 /** What the aws_lambda trigger sends; anything else (the one-minute schedule) drains and sweeps. */
 const rdsTriggerSchema = z.object({ source: z.literal('rds-trigger'), codeId: codeIdSchema });
 
-export type RelayDeps = { pool: Pool; publish: Publisher };
+export type RelayDeps = { pool: Pool; publish: Publisher; codeLifetimeMs: number };
 export type RelaySummary = {
   published: number;
   failed: number;
   waitedFor?: { codeId: string; seen: boolean };
   /** The scheduled run's housekeeping: expired install states deleted. */
   expiredStatesDeleted?: number;
+  /** The scheduled run's housekeeping: codes past their life recorded `expired` or `failed`. */
+  strandedCodes?: number;
 };
 
 const VISIBILITY_POLL_MS = 100;
@@ -32,7 +34,7 @@ const VISIBILITY_POLL_MS = 100;
 export function createRelayHandler(getDeps: () => RelayDeps, options: { waitForRowMs?: number } = {}) {
   return async function handler(event: unknown, context?: Context): Promise<RelaySummary> {
     if (context) logger.addContext(context);
-    const { pool, publish } = getDeps();
+    const { pool, publish, codeLifetimeMs } = getDeps();
     const trigger = rdsTriggerSchema.safeParse(event);
     const summary: RelaySummary = await drainOutbox(pool, publish, exchangeMessage);
     if (trigger.success) {
@@ -55,7 +57,7 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: { waitForR
       // Not seen: rolled back, or still uncommitted; the one-minute schedule publishes it if it commits.
       summary.waitedFor = { codeId, seen };
     } else {
-      summary.expiredStatesDeleted = await sweepExpiredStates(pool, logger);
+      Object.assign(summary, await sweep(pool, logger, { codeLifetimeMs }));
     }
     logger.info('relay drained', { ...summary });
     if (summary.failed > 0)

@@ -18,7 +18,8 @@ export const DEPLOYED = {
   visibilityTimeoutSeconds: 450,
   maxReceiveCount: 5,
   batchSize: 10,
-  maximumConcurrency: 5,
+  maximumConcurrency: 25,
+  poolSize: 4,
 } as const;
 
 /** Local stand-ins for the app's Cafe24 credentials; the sandbox accepts exactly these. */
@@ -135,6 +136,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_REGION: sqs.region,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
+      EXCHANGE_POOL_SIZE: String(DEPLOYED.poolSize),
       ...options.env,
     };
     const runtime = createExchangeRuntime(loadConfig('exchange', env));
@@ -148,6 +150,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         pool,
         connection: relayRuntime.connection,
         publish: relayRuntime.publish,
+        codeLifetimeMs: relayRuntime.codeLifetimeMs,
         log: logger,
         sweepIntervalMs: options.sweepIntervalMs ?? 5_000,
         ...(options.onPublished ? { onPublished: options.onPublished } : {}),

@@ -6,7 +6,7 @@ import type { Publisher } from '../queue/publisher.ts';
 import type { Pool } from '../store/pool.ts';
 import { startListener } from './listener.ts';
 import { drainOutbox } from './outbox.ts';
-import { sweepExpiredStates } from './sweep.ts';
+import { sweep as housekeeping } from './sweep.ts';
 
 export type RelayOptions = {
   pool: Pool;
@@ -14,8 +14,13 @@ export type RelayOptions = {
   connection: pg.ClientConfig;
   publish: Publisher;
   log: Log;
-  /** The catch-all poll for anything a NOTIFY did not announce; it also deletes expired install states. */
+  /**
+   * The catch-all poll for anything a NOTIFY did not announce; it also deletes expired install states and
+   * records codes past their life that no exchange will finish (src/relay/sweep.ts).
+   */
   sweepIntervalMs?: number;
+  /** A code's life (CODE_LIFETIME_SECONDS): the sweep's measure of a stranded code. */
+  codeLifetimeMs: number;
   /** Parallel drains; SKIP LOCKED keeps them off each other's rows. */
   concurrency?: number;
   onPublished?: (count: number) => void;
@@ -33,7 +38,7 @@ export type Relay = {
 
 /**
  * The relay: NOTIFY wakes it, every (re)connect catches up, a periodic sweep covers the rest (and deletes
- * expired install states), and each drain publishes unpublished codes to SQS. SQS or database errors back
+ * expired install states, and records stranded codes), and each drain publishes unpublished codes to SQS. SQS or database errors back
  * off and retry.
  */
 export function startRelay(options: RelayOptions): Relay {
@@ -91,7 +96,7 @@ export function startRelay(options: RelayOptions): Relay {
   let cleaning: Promise<unknown> | undefined;
   const sweepOnce = () => {
     wake();
-    cleaning ??= sweepExpiredStates(pool, log).finally(() => {
+    cleaning ??= housekeeping(pool, log, { codeLifetimeMs: options.codeLifetimeMs }).finally(() => {
       cleaning = undefined;
     });
   };

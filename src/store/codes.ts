@@ -44,6 +44,72 @@ select id::text from cafe24.oauth_authorization_codes
  order by created_at desc, id desc
  limit 1`;
 
+/**
+ * Codes nobody will exchange any more, recorded with a reason (the relay's sweep): `pending` created more
+ * than $1 ms ago (no exchange claimed it within its life: its message was lost) → `expired`; `exchanging`
+ * claimed more than $2 ms ago (its worker is gone) → `expired` when no request was sent, else `failed`.
+ * `{ago}` in the reasons becomes whole seconds since the claim. Rows an exchange holds are skipped; the
+ * pending half is a scan of ix_oauth_authorization_codes_mall_pending.
+ */
+const RECORD_STRANDED = `
+with stranded as (
+  select id, status as was, attempts,
+         round(extract(epoch from now() - claimed_at))::bigint::text as ago
+    from cafe24.oauth_authorization_codes
+   where (status = 'pending' and created_at < now() - $1 * interval '1 millisecond')
+      or (status = 'exchanging' and claimed_at < now() - $2 * interval '1 millisecond')
+   order by id
+   limit $6
+     for update skip locked
+)
+update cafe24.oauth_authorization_codes c
+   set status = case when s.was = 'exchanging' and s.attempts > 0 then 'failed' else 'expired' end,
+       last_error = case when s.was = 'pending' then $3
+                         when s.attempts = 0 then replace($4, '{ago}', s.ago)
+                         else replace($5, '{ago}', s.ago) end,
+       finished_at = now(), updated_at = now()
+  from stranded s
+ where c.id = s.id
+returning c.id::text, c.mall_id, s.was, c.status, c.last_error`;
+
+export type StrandedRules = {
+  /** A `pending` code older than this was never claimed: its life and a grace are over. */
+  pendingAfterMs: number;
+  /** An `exchanging` claim older than this has no worker left (a stashed-token redelivery had its time). */
+  claimedAfterMs: number;
+  /** The reasons, worded by the domain (STRANDED_REASONS); `{ago}` is filled in here. */
+  reasons: { lostMessage: string; claimedNeverSent: string; interrupted: string };
+  /** Rows per call (the next sweep takes the rest). */
+  limit?: number;
+};
+
+export type StrandedCode = {
+  id: string;
+  mallId: string;
+  was: 'pending' | 'exchanging';
+  status: 'expired' | 'failed';
+  reason: string;
+};
+
+/** Records stranded codes as `expired` or `failed` with the reason; returns what it recorded. */
+export async function recordStrandedCodes(pool: Pool, rules: StrandedRules): Promise<StrandedCode[]> {
+  const { rows } = await pool.query(RECORD_STRANDED, [
+    rules.pendingAfterMs,
+    rules.claimedAfterMs,
+    rules.reasons.lostMessage,
+    rules.reasons.claimedNeverSent,
+    rules.reasons.interrupted,
+    rules.limit ?? 1_000,
+  ]);
+  return rows.map((row) => ({
+    id: row.id,
+    mallId: row.mall_id,
+    was: row.was,
+    status: row.status,
+    reason: row.last_error,
+  }));
+}
+
 /** The exchange's view of `cafe24.oauth_authorization_codes` and `cafe24.oauth_tokens`. */
 export class PostgresCodeStore implements CodeStore {
   readonly #pool: Pool;

@@ -41,7 +41,9 @@ export type ExchangeRuntime = {
 /** Everything an exchange needs, wired from its configuration. */
 export function createExchangeRuntime(config: ConfigFor<'exchange'>): ExchangeRuntime {
   const pool = openPool(config, {
-    max: config.exchange.concurrency,
+    // Each exchange takes a connection per statement and none across its Cafe24 request: the pool is
+    // EXCHANGE_POOL_SIZE, not EXCHANGE_CONCURRENCY; a record waits for a connection, never a code.
+    max: config.exchange.poolSize,
     applicationName: 'cafe24-token-exchange',
   });
   const deps: ExchangeDeps = {

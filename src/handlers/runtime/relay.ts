@@ -10,6 +10,8 @@ export type RelayRuntime = {
   /** A direct session for LISTEN (not RDS Proxy, not PgBouncer in transaction mode). */
   connection: pg.ClientConfig;
   publish: Publisher;
+  /** A code's life: the sweep records codes past it. */
+  codeLifetimeMs: number;
   close(): Promise<void>;
 };
 
@@ -23,6 +25,7 @@ export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSi
     pool,
     connection,
     publish: sqsPublisher(client, config.queue.url),
+    codeLifetimeMs: config.codes.lifetimeMs,
     async close() {
       await pool.end();
       client.destroy();
