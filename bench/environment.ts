@@ -43,10 +43,23 @@ create constraint trigger bench_token_commit
 -- Two moments inside the pipeline: the relay's commit that marks a code published (deferred: at
 -- COMMIT), and the end of the exchange's claim UPDATE (after any wait for a lock on the row).
 create table bench.code_events (
-    code_id           bigint primary key,
+    code_id            bigint primary key,
+    relay_began_at     timestamptz,
     relay_committed_at timestamptz,
     claim_done_at      timestamptz
 );
+
+-- The relay's DELETE of the outbox row: now() is its transaction's start (before the claim SELECT).
+create function bench.record_relay_delete() returns trigger language plpgsql as $$
+begin
+    insert into bench.code_events (code_id, relay_began_at) values (old.code_id, now())
+        on conflict (code_id) do update set relay_began_at = excluded.relay_began_at;
+    return null;
+end $$;
+
+create trigger bench_relay_delete
+    after delete on cafe24.exchange_outbox
+    for each row execute function bench.record_relay_delete();
 
 create function bench.record_relay_commit() returns trigger language plpgsql as $$
 begin

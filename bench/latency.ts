@@ -26,7 +26,7 @@ export type LatencyResult = {
     toRelayTransaction: number;
     /** Claim SELECT, SendMessageBatch, the runner's receive, the handler up to its claim UPDATE. */
     toClaimStart: number;
-    /** The claim UPDATE, including any wait for the relay's transaction (which holds the row) to commit. */
+    /** The claim UPDATE (the relay locks only outbox rows: nothing to wait for). */
     claim: number;
     /** recordAttempt, the token call, parsing, BEGIN of the store transaction. */
     toStoreTransaction: number;
@@ -126,17 +126,18 @@ type TimingRow = {
   relay_tx_ms: number | null;
 };
 
-// published_at, claimed_at and finished_at are now() of the relay's, the claim's and the store's transactions;
-// the bench tables hold clock_timestamp() at the commits and at the end of the claim UPDATE.
+// claimed_at and finished_at are now() of the claim's and the store's transactions, relay_began_at now() of
+// the relay's (recorded by its outbox DELETE); the bench tables hold clock_timestamp() at the commits and at
+// the end of the claim UPDATE.
 const TIMINGS = `
 select c.status,
        extract(epoch from t.committed_at - i.committed_at) * 1000 as total_ms,
-       extract(epoch from c.published_at - i.committed_at) * 1000 as to_relay_ms,
-       extract(epoch from c.claimed_at - c.published_at) * 1000 as to_claim_ms,
+       extract(epoch from e.relay_began_at - i.committed_at) * 1000 as to_relay_ms,
+       extract(epoch from c.claimed_at - e.relay_began_at) * 1000 as to_claim_ms,
        extract(epoch from e.claim_done_at - c.claimed_at) * 1000 as claim_ms,
        extract(epoch from c.finished_at - e.claim_done_at) * 1000 as to_store_ms,
        extract(epoch from t.committed_at - c.finished_at) * 1000 as store_ms,
-       extract(epoch from e.relay_committed_at - c.published_at) * 1000 as relay_tx_ms
+       extract(epoch from e.relay_committed_at - e.relay_began_at) * 1000 as relay_tx_ms
   from cafe24.oauth_authorization_codes c
   join bench.code_commits i on i.code_id = c.id
   left join bench.code_events e on e.code_id = c.id

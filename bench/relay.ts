@@ -49,7 +49,7 @@ export async function measureRelay(env: BenchEnvironment, codes = 5_000): Promis
     await env.publishedReaches(target, 120_000);
     const relaySeconds = (performance.now() - started) / 1000;
     const { rows: left } = await env.pool.query<{ count: string }>(
-      'select count(*)::text as count from cafe24.oauth_authorization_codes where id = any($1::bigint[]) and published_at is null',
+      'select count(*)::text as count from cafe24.exchange_outbox where code_id = any($1::bigint[])',
       [ids],
     );
     if (left[0]!.count !== '0') throw new Error(`${left[0]!.count} codes are still unpublished`);

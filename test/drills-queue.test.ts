@@ -99,8 +99,12 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
 
       const first = spawnRelay(env);
       relays.push(first);
+      // Past the first claim (a wake-up drains one claim, then fans out to the parallel drains on a
+      // backlog): the kill lands while the parallel drains are mid-publication.
       await waitFor(
-        async () => (await countWhere(ids, 'id not in (select code_id from cafe24.exchange_outbox)')) >= 20,
+        async () =>
+          (await countWhere(ids, 'id not in (select code_id from cafe24.exchange_outbox)')) >=
+          CLAIM_SIZE + 20,
         20_000,
         'publishing',
       );

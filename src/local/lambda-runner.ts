@@ -24,6 +24,11 @@ export type LambdaRunnerOptions = {
   maximumBatchingWindowMs?: number;
   /** Concurrent invocations, as the event source mapping's ScalingConfig.MaximumConcurrency. */
   maximumConcurrency?: number;
+  /**
+   * Pollers kept long-polling an idle queue (Lambda's event source starts with five and adds more while
+   * batches come back full, up to `maximumConcurrency`); the others park until a full batch wakes one.
+   */
+  idlePollers?: number;
   /** Long poll per ReceiveMessage; short by default so stop() is quick. */
   waitTimeSeconds?: number;
   functionName?: string;
@@ -146,11 +151,24 @@ export function startLambdaRunner(options: LambdaRunnerOptions): LambdaRunner {
     }
   }
 
-  async function poll(): Promise<void> {
+  // Scaling as the event source does: a full batch says more is waiting, so one parked poller joins.
+  const idlePollers = Math.min(concurrency, options.idlePollers ?? 5);
+  const parked: Array<() => void> = [];
+  const park = () =>
+    new Promise<void>((resolve) => {
+      parked.push(resolve);
+    });
+  stopping.signal.addEventListener('abort', () => {
+    for (const resume of parked.splice(0)) resume();
+  });
+
+  async function poll(index: number): Promise<void> {
     while (!stopping.signal.aborted) {
       try {
         const batch = await collectBatch();
+        if (batch.length >= batchSize) parked.shift()?.();
         if (batch.length > 0) await invoke(batch);
+        else if (index >= idlePollers) await park();
         // Without a long poll an empty queue would be polled in a tight loop.
         else if (waitTimeSeconds === 0) await pause(200, stopping.signal);
       } catch (error) {
@@ -161,7 +179,7 @@ export function startLambdaRunner(options: LambdaRunnerOptions): LambdaRunner {
     }
   }
 
-  const pollers = Array.from({ length: concurrency }, () => poll());
+  const pollers = Array.from({ length: concurrency }, (_, index) => poll(index));
 
   return {
     get invocations() {

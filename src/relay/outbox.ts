@@ -5,8 +5,8 @@ import { withTransaction } from '../store/transaction.ts';
 
 export type DrainResult = { published: number; failed: number };
 
-/** Codes claimed per transaction: five SendMessageBatch calls, sent in parallel. */
-export const CLAIM_SIZE = 50;
+/** Codes claimed per transaction: ten SendMessageBatch calls, sent in parallel (one transaction per 100 codes). */
+export const CLAIM_SIZE = 100;
 
 /**
  * Publishes every unpublished pending code, `claimSize` per transaction, marking only what SQS accepted.

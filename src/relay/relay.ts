@@ -5,7 +5,7 @@ import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import type { Pool } from '../store/pool.ts';
 import { startListener } from './listener.ts';
-import { drainOutbox } from './outbox.ts';
+import { CLAIM_SIZE, drainOutbox } from './outbox.ts';
 import { sweep as housekeeping } from './sweep.ts';
 
 export type RelayOptions = {
@@ -52,9 +52,17 @@ export function startRelay(options: RelayOptions): Relay {
   let retryTimer: NodeJS.Timeout | undefined;
 
   const drainOnce = async () => {
-    const results = await Promise.all(
-      Array.from({ length: concurrency }, () => drainOutbox(pool, publish, exchangeMessage)),
-    );
+    // One claim first: at an install's pace a wake-up finds a code or two, and one transaction does.
+    // A full claim means a backlog: then `concurrency` drains take it in parallel.
+    const first = await drainOutbox(pool, publish, exchangeMessage, { maxBatches: 1 });
+    const results = [first];
+    if (first.failed === 0 && first.published >= CLAIM_SIZE) {
+      results.push(
+        ...(await Promise.all(
+          Array.from({ length: concurrency }, () => drainOutbox(pool, publish, exchangeMessage)),
+        )),
+      );
+    }
     const published = results.reduce((sum, r) => sum + r.published, 0);
     const failed = results.reduce((sum, r) => sum + r.failed, 0);
     stats.published += published;
