@@ -84,14 +84,14 @@ export async function measureBurst(
     const perCode = new Map<string, number>();
     for (const request of requests)
       perCode.set(request.code ?? '', (perCode.get(request.code ?? '') ?? 0) + 1);
-    const inFlight = DEPLOYED.batchSize * DEPLOYED.maximumConcurrency;
+    const inFlight = DEPLOYED.batchSize * env.maximumConcurrency;
     const floorSeconds = (Math.ceil(codes / inFlight) * sandboxDelayMs) / 1000;
     const seconds = Number(exchanged?.last_ms ?? Number.NaN) / 1000;
     return {
       codes,
       sandboxDelayMs,
       batchSize: DEPLOYED.batchSize,
-      maximumConcurrency: DEPLOYED.maximumConcurrency,
+      maximumConcurrency: env.maximumConcurrency,
       seconds: round(seconds, 3),
       finishedSeconds: round(Number(finished[0]?.ms ?? Number.NaN) / 1000, 3),
       floorSeconds,

@@ -105,6 +105,8 @@ export type BenchEnvironment = {
   /** The bench's own connections, apart from the relay's and the exchange's pools. */
   pool: pg.Pool;
   databaseUrl: string;
+  /** The runner's concurrent invocations (the template's MaximumConcurrency unless asked otherwise). */
+  maximumConcurrency: number;
   /** Codes the relay has handed to SQS since the stack started (its onPublished). */
   readonly published: number;
   /** Resolves once the relay has published at least `count` codes in total. */
@@ -153,6 +155,7 @@ export async function startBenchEnvironment(
     stack,
     pool,
     databaseUrl: postgres.url(),
+    maximumConcurrency: options.maximumConcurrency ?? DEPLOYED.maximumConcurrency,
     get published() {
       return published;
     },
