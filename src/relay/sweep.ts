@@ -22,10 +22,9 @@ export type SweepResult = { expiredStatesDeleted: number; strandedCodes: number 
  * failed step is logged and the next sweep tries again.
  */
 export async function sweep(pool: Pool, log: Log, options: { codeLifetimeMs: number }): Promise<SweepResult> {
-  const [expiredStatesDeleted, strandedCodes] = await Promise.all([
-    sweepExpiredStates(pool, log),
-    sweepStrandedCodes(pool, log, options),
-  ]);
+  // One after the other: the sweep takes one connection of the relay's pool, never two.
+  const expiredStatesDeleted = await sweepExpiredStates(pool, log);
+  const strandedCodes = await sweepStrandedCodes(pool, log, options);
   return { expiredStatesDeleted, strandedCodes };
 }
 
