@@ -45,6 +45,8 @@ export type ExchangeResult =
       reason: string;
       /** Bring the message back this soon (a database outage, the invocation's time ran out). */
       retryAfterMs?: number;
+      /** No code row has this id. */
+      missing?: true;
     };
 
 export type ExchangeOptions = {
@@ -88,7 +90,8 @@ export async function exchangeCode(
   }
   if (!claim.claimed) {
     if (claim.status === 'missing') {
-      return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}` };
+      // A message may run ahead of a row not yet committed (the aws_lambda path): retried, then the DLQ.
+      return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}`, missing: true };
     }
     if (claim.status === 'exchanging')
       return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0, claim.attempts);
