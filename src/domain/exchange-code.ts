@@ -1,5 +1,5 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
-import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
@@ -162,8 +162,7 @@ async function exchangeClaimed(
         timeoutMs: budgetEnd - now(),
       });
     } catch (error) {
-      const failure =
-        error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+      const failure = asFailure(error);
       // Refused client credentials fail every code alike; the code's failure names them.
       if (failure.kind === 'final' || failure.kind === 'configuration') {
         return finish('failed', failure.message, attempts);
