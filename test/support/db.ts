@@ -17,12 +17,19 @@ export async function createTestDatabase(options: { template?: string } = {}): P
   }
   const url = serverUrl.replace(/\/[^/]*$/, `/${name}`);
   const pool = new pg.Pool({ connectionString: url, max: 20 });
+  // pool.end() resolves once it has asked each client to end, not when their sockets have closed; the
+  // forced drop below must not reach a connection still closing (an uncaught 57P01 in whatever test runs).
+  const closed: Array<Promise<void>> = [];
+  pool.on('connect', (client) => {
+    closed.push(new Promise<void>((resolve) => client.once('end', () => resolve())));
+  });
   return {
     name,
     url,
     pool,
     async drop() {
       await pool.end();
+      await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const cleanup = new pg.Client({ connectionString: serverUrl });
       await cleanup.connect();
       await cleanup.query(`drop database if exists ${name} with (force)`);
