@@ -4,11 +4,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logger } from '../src/commons/logger.ts';
+import { Secret } from '../src/commons/secret.ts';
+import type { TokenStash } from '../src/domain/ports.ts';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import type { Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
 import { claimUnpublished } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
+import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
 import { lambdaContext } from './support/events.ts';
 import {
@@ -186,6 +189,54 @@ describe('stranded codes', () => {
     expect(await stack.codeRow(recentClaim)).toMatchObject({ status: 'exchanging', last_error: null });
     // Nothing was sent to Cafe24 for any of them.
     expect(stack.sandbox.tokenRequests().filter((r) => r.mallId === 'strandmall')).toHaveLength(0);
+  });
+
+  it('recorded interrupted while their tokens waited in the stash, are still stored by a later delivery', async () => {
+    const id = await abandoned(20, 1);
+    // What an exchange on another container stashed (S3) when the database refused the tokens, for longer
+    // than the claim's grace: this container's memory does not hold it, so only a take() finds it.
+    const otherContainer = new MemoryTokenStash();
+    const durable: TokenStash = {
+      put: (entry) => otherContainer.put(entry),
+      take: (grant, key) => otherContainer.take(grant, key),
+      entries: async () => [],
+    };
+    const now = Date.now();
+    await durable.put({
+      grant: 'authorization_code',
+      key: id,
+      mallId: 'strandmall',
+      tokens: {
+        accessToken: new Secret('stashed-access'),
+        refreshToken: new Secret('stashed-refresh'),
+        expiresAt: new Date(now + 7_200_000),
+        refreshTokenExpiresAt: new Date(now + 1_209_600_000),
+        issuedAt: new Date(now),
+        mallId: 'strandmall',
+        scopes: ['mall.read_order'],
+        clientId: CLIENT_ID,
+        userId: 'strandmall',
+        shopNo: '1',
+        tokenType: 'bearer',
+      },
+    });
+    const handler = createRelayHandler(() => ({
+      pool: stack.db.pool,
+      publish: lostQueue,
+      codeLifetimeMs: 60_000,
+    }));
+    await handler({ source: 'aws.events' }, lambdaContext('relay'));
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'failed' });
+
+    const own = stack.runtime.deps.stash;
+    stack.runtime.deps.stash = durable;
+    try {
+      expect(await stack.deliver(id)).toEqual({ batchItemFailures: [] });
+    } finally {
+      stack.runtime.deps.stash = own;
+    }
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged' });
+    expect(await stack.tokenRow('strandmall')).toMatchObject({ access_token: 'stashed-access' });
   });
 
   it('are worded as a redelivery that finds the dead claim words them', async () => {

@@ -96,6 +96,12 @@ export async function exchangeCode(
     if (claim.status === 'exchanging')
       return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0, claim.attempts);
     if (claim.status === 'pending') return { status: 'retry', codeId, reason: 'the code is still pending' };
+    // Recorded interrupted (by a redelivery or the sweep) while its tokens waited in the stash, the
+    // database down for longer than the claim's grace: a later delivery or a redrive still stores them.
+    if (claim.status === 'failed' && claim.attempts > 0 && wasInterrupted(claim.lastError)) {
+      const stashed = await deps.stash.take('authorization_code', codeId);
+      if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
+    }
     return { status: 'already-done', codeId, state: claim.status, reason: claim.lastError };
   }
   return exchangeClaimed(deps, claim.code, budgetEnd);
@@ -248,6 +254,12 @@ export const STRANDED_REASONS = {
   /** `exchanging` after a request, the worker gone: the code may be consumed, never sent again. */
   interrupted: 'exchange interrupted {ago} s ago with no result recorded; the code cannot be sent again',
 } as const;
+
+/** Whether a recorded reason is STRANDED_REASONS.interrupted: the code's tokens may wait in the stash. */
+function wasInterrupted(reason: string | undefined): boolean {
+  const [before, after] = STRANDED_REASONS.interrupted.split('{ago}') as [string, string];
+  return (reason?.startsWith(before) && reason.endsWith(after)) === true;
+}
 
 /** One of STRANDED_REASONS with its `{ago}` filled in. */
 export function strandedReason(template: string, agoSeconds: number): string {
