@@ -11,7 +11,12 @@ import { createSqsClient } from '../src/aws/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda-runner.ts';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
-import { exchangeMessage, parseMessageBody } from '../src/queue/messages.ts';
+import {
+  describeMessageBody,
+  exchangeMessage,
+  parseMessageBody,
+  refreshMessage,
+} from '../src/queue/messages.ts';
 import { redrive } from '../src/queue/redrive.ts';
 import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
@@ -365,12 +370,40 @@ describe('message body contract', () => {
     expect(() => exchangeMessage(1.5)).toThrow(/codeId/);
   });
 
+  test('a refresh message names its mall (lower case) and a DLQ listing shows only that', () => {
+    expect(refreshMessage('MyShop')).toBe('{"kind":"refresh","mallId":"myshop"}');
+    expect(parseMessageBody(refreshMessage('shop_1'))).toEqual({
+      ok: true,
+      message: { kind: 'refresh', mallId: 'shop_1' },
+    });
+    expect(() => refreshMessage('no/such mall')).toThrow(/mallId/);
+    expect(describeMessageBody('{"kind":"refresh","mallId":"shop","token":"x"}')).toEqual({
+      kind: 'refresh',
+      codeId: undefined,
+      mallId: 'shop',
+    });
+    expect(describeMessageBody('{"kind":"refresh","mallId":"not a mall; token=x"}')).toEqual({
+      kind: 'refresh',
+      codeId: undefined,
+    });
+  });
+
   test.each([
     ['invalid JSON', '{"kind":"exchange",', /not valid JSON/],
     ['a non-object', '["exchange","1"]', /must be a JSON object/],
     ['a missing codeId', '{"kind":"exchange"}', /codeId is required/],
     ['an extra field', '{"kind":"exchange","codeId":"1","code":"abc"}', /unexpected field: code/],
-    ['a wrong kind', '{"kind":"refresh","codeId":"1"}', /unknown kind "refresh"/],
+    [
+      'a wrong kind',
+      '{"kind":"purge","codeId":"1"}',
+      /unknown kind "purge" \(expected exchange \| refresh\)/,
+    ],
+    ['a refresh without a mall', '{"kind":"refresh","codeId":"1"}', /mallId .*; unexpected field: codeId/],
+    [
+      'a refresh with a bad mall id',
+      '{"kind":"refresh","mallId":"a.b/c"}',
+      /mallId must be a Cafe24 mall id/,
+    ],
     ['a missing kind', '{"codeId":"1"}', /kind is required/],
     ['a non-numeric codeId', '{"kind":"exchange","codeId":"1a"}', /codeId must be a positive integer/],
     ['a numeric (not string) codeId', '{"kind":"exchange","codeId":1}', /codeId must be a string/],

@@ -1,0 +1,217 @@
+import type { SQSBatchResponse } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { exchangeCode } from '../src/domain/exchange-code.ts';
+import { CONFIGURATION_ERROR_MESSAGE, createRefreshHandler } from '../src/handlers/refresh.ts';
+import { createRefreshScheduleHandler } from '../src/handlers/refresh-schedule.ts';
+import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
+import {
+  createRefreshScheduleRuntime,
+  type RefreshScheduleRuntime,
+} from '../src/handlers/runtime/refresh-schedule.ts';
+import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
+import { refreshMessage } from '../src/queue/messages.ts';
+import { createPool } from '../src/store/pool.ts';
+import { captureOutput } from './support/capture.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
+import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+import { receiveAll } from './support/sqs.ts';
+
+const WRONG_SECRET = 'wrong-client-secret-77ab';
+const BODY_MARKER = 'secret-looking-body-value-3c1f';
+const logs = captureOutput();
+const closers: Array<{ close(): Promise<void> }> = [];
+let stack: ExchangeStack;
+let sqs: LocalSqs;
+
+beforeAll(async () => {
+  stack = await startExchangeStack();
+  sqs = await startLocalSqs({ queueName: 'cafe24-token-refresh', dlqName: 'cafe24-token-refresh-dlq' });
+});
+afterAll(async () => {
+  for (const closer of closers) await closer.close();
+  await sqs.stop();
+  await stack.stop();
+});
+
+function refreshRuntime(env: Record<string, string> = {}): RefreshRuntime {
+  const runtime = createRefreshRuntime(loadConfig('refresh', { ...stack.env, ...env }));
+  closers.push(runtime);
+  return runtime;
+}
+
+function scheduleRuntime(): RefreshScheduleRuntime {
+  const config = loadConfig('refreshSchedule', {
+    ...stack.env,
+    REFRESH_QUEUE_URL: sqs.queueUrl,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_REGION: sqs.region,
+  });
+  // Each publisher its own pool: two Lambda containers.
+  const pool = createPool({ connectionString: stack.db.url }, { max: 2, applicationName: 'test-schedule' });
+  const runtime = createRefreshScheduleRuntime(config, { pool });
+  closers.push(runtime, { close: () => pool.end() });
+  return runtime;
+}
+
+const refreshRecord = (mallId: string) => sqsRecord(refreshMessage(mallId));
+
+async function install(mallId: string): Promise<void> {
+  const { id } = await stack.newCode(mallId);
+  expect(await exchangeCode(stack.runtime.deps, id)).toMatchObject({ status: 'exchanged' });
+}
+
+async function makeDue(mallId: string): Promise<void> {
+  await stack.db.pool.query(
+    `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
+    [mallId],
+  );
+}
+
+const refreshRequests = (mallId: string) =>
+  stack.sandbox.tokenRequests({ mallId }).filter((request) => request.grantType === 'refresh_token');
+
+const failedIds = (response: SQSBatchResponse) =>
+  response.batchItemFailures.map((failure) => failure.itemIdentifier).sort();
+
+describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', () => {
+  it('refreshes a due mall once for two records of it; a malformed and an exchange record fail alone', async () => {
+    await install('hdue');
+    await makeDue('hdue');
+    await install('hfresh');
+    const handler = createRefreshHandler(() => refreshRuntime());
+    const records = [
+      refreshRecord('hdue'),
+      refreshRecord('hdue'),
+      sqsRecord(`{"kind":"refresh","mallId":"${BODY_MARKER}!"}`),
+      sqsRecord(JSON.stringify({ kind: 'exchange', codeId: '1' })),
+      sqsRecord(`not json ${BODY_MARKER}`),
+      refreshRecord('hfresh'),
+      refreshRecord('nosuchmall'),
+    ];
+    const response = await handler(sqsEvent(...records), lambdaContext('cafe24-token-refresh', 60_000));
+    expect(failedIds(response)).toEqual(
+      [records[2]!.messageId, records[3]!.messageId, records[4]!.messageId].sort(),
+    );
+    expect(refreshRequests('hdue')).toHaveLength(1);
+    expect(refreshRequests('hfresh')).toHaveLength(0);
+    expect(await stack.tokenRow('hdue')).toMatchObject({
+      status: 'active',
+      refresh_token: stack.sandbox.issuedTokens('hdue')!.refreshToken,
+    });
+    expect(logs.text()).toContain('a exchange message on the refresh queue');
+    expect(logs.text()).not.toContain(BODY_MARKER);
+  });
+
+  it('an invalid mall is done; a transient failure fails the record and keeps the mall active', async () => {
+    await install('hinvalid');
+    await makeDue('hinvalid');
+    await install('htransient');
+    await makeDue('htransient');
+    const handler = createRefreshHandler(() => refreshRuntime());
+    stack.sandbox.failNext({ type: 'invalid-grant' });
+    const invalid = await handler(sqsEvent(refreshRecord('hinvalid')), lambdaContext('r', 60_000));
+    expect(invalid.batchItemFailures).toEqual([]);
+    expect(await stack.tokenRow('hinvalid')).toMatchObject({ status: 'invalid' });
+    expect(logs.text()).toMatch(/"message":"mall invalid"/);
+
+    const record = refreshRecord('htransient');
+    const transient = await stack.duringFault({ type: 'status', status: 503 }, () =>
+      handler(sqsEvent(record), lambdaContext('r', 60_000)),
+    );
+    expect(failedIds(transient)).toEqual([record.messageId]);
+    expect(refreshRequests('htransient').length).toBeGreaterThanOrEqual(1);
+    expect(await stack.tokenRow('htransient')).toMatchObject({ status: 'active', refresh_failures: 2 });
+  });
+
+  it('sends no request with less than one lease of the invocation left: the record fails for a retry', async () => {
+    await install('hshort');
+    await makeDue('hshort');
+    const handler = createRefreshHandler(() => refreshRuntime());
+    const record = refreshRecord('hshort');
+    // The lease is CAFE24_REQUEST_TIMEOUT_MS (10 s) + 10 s; 15 s of Lambda time leave 10 s of budget.
+    const response = await handler(sqsEvent(record), lambdaContext('r', 15_000));
+    expect(failedIds(response)).toEqual([record.messageId]);
+    expect(refreshRequests('hshort')).toHaveLength(0);
+  });
+
+  it('refused client credentials: the batch stops, every record fails, one request, an error for the alarm', async () => {
+    const malls = ['hconf1', 'hconf2', 'hconf3'];
+    for (const mall of malls) {
+      await install(mall);
+      await makeDue(mall);
+    }
+    const handler = createRefreshHandler(() =>
+      refreshRuntime({ CAFE24_CLIENT_SECRET: WRONG_SECRET, REFRESH_CONCURRENCY: '1' }),
+    );
+    const records = malls.map(refreshRecord);
+    const response = await handler(sqsEvent(...records), lambdaContext('r', 60_000));
+    expect(failedIds(response)).toEqual(records.map((record) => record.messageId).sort());
+    expect(malls.flatMap(refreshRequests)).toHaveLength(1);
+    for (const mall of malls) expect(await stack.tokenRow(mall)).toMatchObject({ status: 'active' });
+    const errorLines = logs
+      .text()
+      .split('\n')
+      .filter((line) => line.includes(CONFIGURATION_ERROR_MESSAGE));
+    expect(errorLines).toHaveLength(1);
+    expect(JSON.parse(errorLines[0]!)).toMatchObject({ level: 'ERROR', mallId: 'hconf1' });
+  });
+
+  it('two schedules at once publish each due mall exactly once per round; the handler refreshes them', async () => {
+    const malls = Array.from({ length: 14 }, (_, index) => `sched${index}`);
+    for (const mall of malls) {
+      await install(mall);
+      await makeDue(mall);
+    }
+    const due = (
+      await stack.db.pool.query(
+        `select mall_id from cafe24.oauth_tokens
+          where status = 'active' and expires_at <= now() + interval '20 minutes'`,
+      )
+    ).rows.map((row) => row.mall_id as string);
+    expect(due).toEqual(expect.arrayContaining(malls));
+
+    const first = createRefreshScheduleHandler(scheduleRuntime);
+    const second = createRefreshScheduleHandler(scheduleRuntime);
+    const [a, b] = await Promise.all([
+      first({}, lambdaContext('s1', 60_000)),
+      second({}, lambdaContext('s2', 60_000)),
+    ]);
+    expect(a.published + b.published).toBe(due.length);
+    // Within the round, a third run finds nothing to publish.
+    expect(await first({}, lambdaContext('s1', 60_000))).toEqual({ published: 0, failed: 0 });
+
+    const messages = await receiveAll(sqs.client, sqs.queueUrl);
+    const counts = new Map<string, number>();
+    for (const message of messages) {
+      const { kind, mallId } = JSON.parse(message.Body ?? '{}') as { kind: string; mallId: string };
+      expect(kind).toBe('refresh');
+      counts.set(mallId, (counts.get(mallId) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual([...due].sort());
+    for (const count of counts.values()) expect(count).toBe(1);
+
+    const handler = createRefreshHandler(() => refreshRuntime());
+    const response = await handler(
+      sqsEvent(...messages.map((message) => sqsRecord(message.Body!))),
+      lambdaContext('r', 60_000),
+    );
+    expect(response.batchItemFailures).toEqual([]);
+    for (const mall of malls) expect(refreshRequests(mall)).toHaveLength(1);
+
+    // Refreshed: no longer due, so the next round publishes none of them.
+    await stack.db.pool.query('update cafe24.oauth_tokens set refresh_queued_at = null');
+    await first({}, lambdaContext('s1', 60_000));
+    const again = await receiveAll(sqs.client, sqs.queueUrl);
+    const republished = again.map((message) => (JSON.parse(message.Body!) as { mallId: string }).mallId);
+    for (const mall of malls) expect(republished).not.toContain(mall);
+  });
+
+  it('never lets a token or a secret reach the logs', () => {
+    const secrets = [...stack.sandbox.knownSecrets(), CLIENT_SECRET, WRONG_SECRET];
+    expect(secrets.length).toBeGreaterThan(20);
+    const text = logs.text();
+    expect(text).toContain('mall refreshed');
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+});
