@@ -12,6 +12,13 @@ export type MallTokenStatus = {
   expiresInSeconds: number;
   /** Seconds until the refresh token expires; negative once it has. */
   refreshExpiresInSeconds: number;
+  /** When a refreshed pair was last stored; null if never refreshed. */
+  lastRefreshedAt: Date | null;
+  /** Why the mall is `invalid` (it needs a new install); null while active. */
+  invalidReason: string | null;
+  /** Transient refresh failures since the last success, and the latest one's text. */
+  refreshFailures: number;
+  lastRefreshError: string | null;
 };
 
 export type FailedCode = {
@@ -41,7 +48,8 @@ export type StatusReport = {
 
 // The token columns themselves are never selected: a status view has no use for them.
 const TOKENS = `
-select mall_id, status, issued_at, expires_at, refresh_token_expires_at
+select mall_id, status, issued_at, expires_at, refresh_token_expires_at, last_refreshed_at, invalid_reason,
+       refresh_failures, last_refresh_error
   from cafe24.oauth_tokens
  order by mall_id`;
 
@@ -112,6 +120,10 @@ export async function readStatus(
           refreshTokenExpiresAt: row.refresh_token_expires_at,
           expiresInSeconds: secondsBetween(now, row.expires_at),
           refreshExpiresInSeconds: secondsBetween(now, row.refresh_token_expires_at),
+          lastRefreshedAt: row.last_refreshed_at,
+          invalidReason: row.invalid_reason,
+          refreshFailures: row.refresh_failures,
+          lastRefreshError: row.last_refresh_error,
         })),
         codes: {
           byStatus,
