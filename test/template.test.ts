@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
 import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { CONFIGURATION_ERROR_MESSAGE } from '../src/handlers/refresh.ts';
-import { DEPLOYED } from '../src/local/stack.ts';
+import { DEPLOYED, DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -190,6 +190,13 @@ describe('template.yaml', () => {
       batchSize: parameter(source.BatchSize).Default,
       maximumConcurrency: parameter((source.ScalingConfig as Props).MaximumConcurrency).Default,
     }).toEqual(DEPLOYED);
+    const refresh = events('RefreshFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
+    expect({
+      timeoutSeconds: setting('RefreshFunction', 'Timeout'),
+      visibilityTimeoutSeconds: props('RefreshQueue').VisibilityTimeout,
+      batchSize: parameter(refresh.BatchSize).Default,
+      maximumConcurrency: parameter((refresh.ScalingConfig as Props).MaximumConcurrency).Default,
+    }).toEqual(DEPLOYED_REFRESH);
   });
 
   it('dead-letters after at least five receives into a longer-lived, encrypted DLQ that only the queue may use', () => {

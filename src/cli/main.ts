@@ -107,6 +107,7 @@ program
     '--listen <address>',
     'also listen on this address, e.g. 0.0.0.0 for sam local invoke (default: this machine only)',
   )
+  .option('--refresh-seconds <n>', 'how often the refresh schedule publishes due malls', positiveInteger, 30)
   .action(devCommand);
 
 try {

@@ -75,6 +75,16 @@ select id::text, mall_id, status, attempts, last_error, finished_at::text,
 
 const DATABASE_NOW = `select now()::text as now`;
 
+/** Refreshes stored (last_refreshed_at) and malls turned invalid (updated_at) after $1; never a token. */
+const REFRESHES_SINCE = `
+select mall_id, status, invalid_reason, at::text,
+       extract(epoch from expires_at - now())::int as expires_in_seconds
+  from (select mall_id, status, invalid_reason, expires_at,
+               case when status = 'invalid' then updated_at else last_refreshed_at end as at
+          from cafe24.oauth_tokens) t
+ where at > $1::timestamptz
+ order by at`;
+
 const RECENT_FAILURES = `
 select id::text, mall_id, status, attempts, created_at, finished_at, last_error
   from cafe24.oauth_authorization_codes
@@ -174,5 +184,27 @@ export async function finishedSince(pool: Pool, since: string): Promise<Finished
     lastError: row.last_error,
     finishedAt: row.finished_at,
     ms: row.ms,
+  }));
+}
+
+export type RefreshEvent = {
+  mallId: string;
+  status: 'active' | 'invalid';
+  /** Why it turned invalid. */
+  invalidReason: string | null;
+  /** The database's own text for the instant, to resume from. */
+  at: string;
+  expiresInSeconds: number;
+};
+
+/** Malls refreshed, or turned invalid, after `since` (a `databaseNow` or `at` text), oldest first. */
+export async function refreshesSince(pool: Pool, since: string): Promise<RefreshEvent[]> {
+  const { rows } = await pool.query(REFRESHES_SINCE, [since]);
+  return rows.map((row) => ({
+    mallId: row.mall_id,
+    status: row.status,
+    invalidReason: row.invalid_reason,
+    at: row.at,
+    expiresInSeconds: row.expires_in_seconds,
   }));
 }
