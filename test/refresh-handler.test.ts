@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
@@ -17,6 +20,8 @@ import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { receiveAll } from './support/sqs.ts';
 
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
 const WRONG_SECRET = 'wrong-client-secret-77ab';
 const BODY_MARKER = 'secret-looking-body-value-3c1f';
 const logs = captureOutput();
@@ -205,6 +210,47 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
     const again = await receiveAll(sqs.client, sqs.queueUrl);
     const republished = again.map((message) => (JSON.parse(message.Body!) as { mallId: string }).mallId);
     for (const mall of malls) expect(republished).not.toContain(mall);
+  });
+
+  it('refresh --due --queue publishes this round’s due malls once, as the schedule does', async () => {
+    const malls = ['cliq1', 'cliq2'];
+    for (const mall of malls) {
+      await install(mall);
+      await makeDue(mall);
+    }
+    const cli = (args: string[], env: Record<string, string>) =>
+      run(process.execPath, ['src/cli/main.ts', 'refresh', ...args], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', ...env },
+      }).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+    const env = {
+      DATABASE_URL: stack.db.url,
+      REFRESH_QUEUE_URL: sqs.queueUrl,
+      AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+      AWS_REGION: sqs.region,
+    };
+    const first = await cli(['--due', '--queue'], env);
+    expect(first).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^published \d+ due malls? to the refresh queue\n$/),
+    });
+    const again = await cli(['--due', '--queue'], env);
+    expect(again).toMatchObject({ code: 0, stdout: 'published 0 due malls to the refresh queue\n' });
+    const bodies = (await receiveAll(sqs.client, sqs.queueUrl)).map((message) => message.Body);
+    for (const mall of malls) expect(bodies.filter((body) => body === refreshMessage(mall))).toHaveLength(1);
+
+    const { REFRESH_QUEUE_URL: _, ...withoutQueue } = env;
+    expect(await cli(['--due', '--queue'], withoutQueue)).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('REFRESH_QUEUE_URL is required'),
+    });
+    expect(await cli(['--mall', 'cliq1', '--queue'], env)).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--queue publishes the --due malls'),
+    });
   });
 
   it('never lets a token or a secret reach the logs', () => {
