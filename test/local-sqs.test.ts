@@ -262,7 +262,12 @@ describe('redrive', () => {
   test.concurrent('dry run lists kind, code id and receive count and leaves the DLQ intact', async (context) => {
     const { expect } = context;
     const sqs = await localSqs(context);
-    await sendAll(sqs.client, sqs.dlqUrl, [exchangeMessage(41), exchangeMessage(42), 'secret-code-xyz']);
+    await sendAll(sqs.client, sqs.dlqUrl, [
+      exchangeMessage(41),
+      exchangeMessage(42),
+      'secret-code-xyz',
+      '{"kind":"refresh","mallId":"dlqshop","token":"secret-token-xyz"}',
+    ]);
     const lines: string[] = [];
 
     const result = await redrive({
@@ -274,19 +279,28 @@ describe('redrive', () => {
     });
 
     expect(result).toMatchObject({ mode: 'dry-run', moved: 0, failed: 0 });
-    const listed = [...(result.messages ?? [])].sort((a, b) =>
-      (a.codeId ?? '').localeCompare(b.codeId ?? ''),
-    );
+    const key = (message: { codeId?: string; mallId?: string; kind: string }) =>
+      message.codeId ?? message.mallId ?? message.kind;
+    const listed = [...(result.messages ?? [])].sort((a, b) => key(a).localeCompare(key(b)));
     expect(listed).toEqual([
-      { kind: 'unparseable', codeId: undefined, receiveCount: 1, messageId: expect.any(String) },
       { kind: 'exchange', codeId: '41', receiveCount: 1, messageId: expect.any(String) },
       { kind: 'exchange', codeId: '42', receiveCount: 1, messageId: expect.any(String) },
+      {
+        kind: 'refresh',
+        codeId: undefined,
+        mallId: 'dlqshop',
+        receiveCount: 1,
+        messageId: expect.any(String),
+      },
+      { kind: 'unparseable', codeId: undefined, receiveCount: 1, messageId: expect.any(String) },
     ]);
     expect(lines.join('\n')).not.toContain('secret-code-xyz');
+    expect(lines.join('\n')).not.toContain('secret-token-xyz');
     expect(lines.join('\n')).toContain('codeId=41');
+    expect(lines.join('\n')).toMatch(/kind=refresh mallId=dlqshop receiveCount=1/);
     expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
-    // Released with visibility 0: all three can be received again at once.
-    expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(3);
+    // Released with visibility 0: all four can be received again at once.
+    expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(4);
   });
 
   test.concurrent('moves every message back exactly once, attributes included', async (context) => {

@@ -104,7 +104,7 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
       status: 'active',
       refresh_token: stack.sandbox.issuedTokens('hdue')!.refreshToken,
     });
-    expect(logs.text()).toContain('a exchange message on the refresh queue');
+    expect(logs.text()).toContain('an exchange message on the refresh queue (expected refresh)');
     expect(logs.text()).not.toContain(BODY_MARKER);
   });
 

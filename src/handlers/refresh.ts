@@ -47,17 +47,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
     let stopped: string | undefined;
 
     async function handleRecord(record: SQSRecord): Promise<void> {
-      const parsed = parseMessageBody(record.body);
-      const reason = !parsed.ok
-        ? parsed.reason
-        : parsed.message.kind !== 'refresh'
-          ? `a ${parsed.message.kind} message on the refresh queue (expected refresh)`
-          : undefined;
-      if (reason !== undefined || !parsed.ok || parsed.message.kind !== 'refresh') {
-        logger.error('malformed message', { messageId: record.messageId, reason });
-        throw new RecordNotDone(reason);
-      }
-      const mallId = parsed.message.mallId;
+      const mallId = refreshMallOf(record);
       if (stopped !== undefined) throw new RecordNotDone(`not attempted: ${stopped}`);
       const deps = withinBudget(runtime.deps, budgetEndsAt);
       if (deps === undefined) {
@@ -126,6 +116,18 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
       { context, throwOnFullBatchFailure: false },
     );
   };
+}
+
+/** The mall a refresh record names; any other body (an exchange message too) fails the record alone. */
+function refreshMallOf(record: SQSRecord): string {
+  const parsed = parseMessageBody(record.body);
+  if (parsed.ok && parsed.message.kind === 'refresh') return parsed.message.mallId;
+  // The reason names what is wrong, never a value from the body.
+  const reason = parsed.ok
+    ? `an ${parsed.message.kind} message on the refresh queue (expected refresh)`
+    : parsed.reason;
+  logger.error('malformed message', { messageId: record.messageId, reason });
+  throw new RecordNotDone(reason);
 }
 
 /**
