@@ -1,14 +1,16 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../src/local/postgres.ts';
 import { waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
 
 describe('npm start (cafe24-tokens dev)', () => {
   it('runs the whole pipeline: a plain INSERT is exchanged and shown; Ctrl-C stops it cleanly', async () => {
@@ -20,26 +22,23 @@ describe('npm start (cafe24-tokens dev)', () => {
       await freePort(),
     ];
     const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
-    const child = spawn(
-      process.execPath,
-      [
-        'src/cli/main.ts',
-        'dev',
-        '--pg-port',
-        String(pgPort),
-        '--sqs-port',
-        String(sqsPort),
-        '--sandbox-port',
-        String(sandboxPort),
-        '--install-port',
-        String(installPort),
-        '--data-dir',
-        dataDir,
-        '--refresh-seconds',
-        '1',
-      ],
-      { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    const devArgs = [
+      'src/cli/main.ts',
+      'dev',
+      '--pg-port',
+      String(pgPort),
+      '--sqs-port',
+      String(sqsPort),
+      '--sandbox-port',
+      String(sandboxPort),
+      '--install-port',
+      String(installPort),
+      '--data-dir',
+      dataDir,
+      '--refresh-seconds',
+      '1',
+    ];
+    const child = spawn(process.execPath, devArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
@@ -90,6 +89,29 @@ describe('npm start (cafe24-tokens dev)', () => {
         'the invalid line',
       );
       await client.end();
+
+      // The banner's paste-ready block configures the CLI against this stack.
+      const pasted = Object.fromEntries(
+        [...output.matchAll(/^ {2}export (\w+)=(\S+)$/gm)].map(([, name, value]) => [name, value as string]),
+      );
+      expect(Object.keys(pasted)).toEqual(
+        expect.arrayContaining(['DATABASE_URL', 'SQS_QUEUE_URL', 'SQS_DLQ_URL', 'CAFE24_CLIENT_SECRET']),
+      );
+      const status = await run(process.execPath, ['src/cli/main.ts', 'status', '--json'], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', ...pasted },
+      });
+      expect(JSON.parse(status.stdout).codes.byStatus.exchanged).toBeGreaterThanOrEqual(1);
+
+      // A second npm start on the same ports says so instead of a stack trace.
+      const second = await run(process.execPath, [...devArgs], { cwd: ROOT, env }).catch(
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(second).toMatchObject({ code: 1 });
+      expect((second as { stderr: string }).stderr).toMatch(
+        /already in use: is the local stack already running/,
+      );
+      expect((second as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
 
       const stopping = Date.now();
       child.kill('SIGINT');

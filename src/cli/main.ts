@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
 import { ConfigError } from '../config.ts';
@@ -29,7 +30,12 @@ const positiveInteger = (value: string) => {
   return number;
 };
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('cafe24-tokens')
+  .version(version)
   .description('Exchanges Cafe24 OAuth authorization codes for tokens, exactly once, into PostgreSQL.')
   .showHelpAfterError();
 

@@ -1,5 +1,5 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
-import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { asFailure, describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
 import { backoffMs } from './exchange-code.ts';
@@ -168,8 +168,7 @@ async function underLease(
   try {
     tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
   } catch (error) {
-    const failure =
-      error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+    const failure = asFailure(error);
     if (failure.kind === 'configuration') {
       await deps.tokens.release(mallId, owner);
       log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
