@@ -14,6 +14,7 @@ import {
 } from '../src/handlers/runtime/refresh-schedule.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { refreshMessage } from '../src/queue/messages.ts';
+import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { createPool } from '../src/store/pool.ts';
 import { captureOutput } from './support/capture.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
@@ -210,6 +211,32 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
     const again = await receiveAll(sqs.client, sqs.queueUrl);
     const republished = again.map((message) => (JSON.parse(message.Body!) as { mallId: string }).mallId);
     for (const mall of malls) expect(republished).not.toContain(mall);
+  });
+
+  it('a mall whose message SQS refused is given back: the next run publishes it, not a round later', async () => {
+    await install('refused1');
+    await makeDue('refused1');
+    const { deps } = scheduleRuntime();
+    const sent: string[] = [];
+    const refusing = {
+      ...deps,
+      publish: async (entries: Array<{ id: string; body: string }>) => ({
+        published: entries.filter(({ id }) => id !== 'refused1').map(({ id }) => id),
+        failed: entries.filter(({ id }) => id === 'refused1').map(({ id }) => ({ id, reason: 'Throttled' })),
+      }),
+    };
+    expect((await publishDueMalls(refusing)).failed).toBe(1);
+    const recording = {
+      ...deps,
+      publish: async (entries: Array<{ id: string; body: string }>) => {
+        sent.push(...entries.map(({ body }) => body));
+        return { published: entries.map(({ id }) => id), failed: [] };
+      },
+    };
+    await publishDueMalls(recording);
+    expect(sent).toEqual([refreshMessage('refused1')]);
+    await publishDueMalls(recording);
+    expect(sent).toHaveLength(1);
   });
 
   it('refresh --due --queue publishes this round’s due malls once, as the schedule does', async () => {
