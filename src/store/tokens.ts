@@ -91,7 +91,7 @@ select mall_id
  * one it stamped and committed is re-checked against its new refresh_queued_at and left out, so each
  * due mall is returned to exactly one publisher per round. The range scan of ix_oauth_tokens_refresh_due.
  */
-const CLAIM_DUE_FOR_QUEUE = `
+export const CLAIM_DUE_FOR_QUEUE = `
 update cafe24.oauth_tokens t
    set refresh_queued_at = now()
  where t.mall_id in (
