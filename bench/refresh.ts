@@ -4,38 +4,45 @@ import pg from 'pg';
 import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
-import { refreshMall } from '../src/domain/refresh-mall.ts';
+import { createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createTokenClient } from '../src/handlers/runtime/cafe24.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
+import { startLambdaRunner } from '../src/local/lambda-runner.ts';
+import { DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { sqsPublisher } from '../src/queue/publisher.ts';
+import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { PostgresTokenStore } from '../src/store/tokens.ts';
-import type { BenchEnvironment } from './environment.ts';
+import { CLAIM_DUE_FOR_QUEUE, PostgresTokenStore } from '../src/store/tokens.ts';
+import { type BenchEnvironment, waitUntil } from './environment.ts';
 import { median, round } from './stats.ts';
 
-/**
- * How the refresh would run deployed: SQS batches of 10 malls, 5 invocations at once, each container with
- * its own small pool (a connection is held for the lease claim and the store, never across the Cafe24
- * request). This branch's template has no refresh function yet; these are the sizes the issue names.
- */
-export const REFRESH_DEPLOYED = { maximumConcurrency: 5, batchSize: 10, poolSize: 4 } as const;
 /** REFRESH_AHEAD_SECONDS's default: due when the access token expires within 20 minutes. */
 const AHEAD_MS = 1_200_000;
+/** REFRESH_ROUND_SECONDS's default. */
+const ROUND_MS = 240_000;
+/** Malls per claim statement, as the schedule claims them (src/relay/refresh-schedule.ts CLAIM_BATCH). */
+const CLAIM_BATCH = 500;
 
 export type RefreshBenchResult = {
   malls: number;
   due: number;
-  /** One scheduler round: the store's due-malls query (src/store/tokens.ts dueMalls), ms. */
+  /**
+   * One scheduler round as deployed (publishDueMalls): the store's claim of the due malls (500 a
+   * statement), each batch published to a refresh queue on the emulator.
+   */
   round: {
-    firstMs: number;
-    medianMs: number;
-    runs: number;
+    /** Claim and publish, the whole round. */
+    ms: number;
+    published: number;
+    /** One claim statement alone (500 malls, as the schedule claims them; rolled back), first and median. */
+    claimFirstMs: number;
+    claimMedianMs: number;
+    claimRuns: number;
+    /** Malls one claim statement returned. */
+    claimed: number;
+    /** Due malls in all. */
     found: number;
-    /** SendMessageBatch of every due mall to a scratch queue (10 a call, 4 calls in flight), ms. */
-    publishMs: number;
-    /** find (median) + publish. */
-    totalMs: number;
-    /** EXPLAIN (ANALYZE, BUFFERS) of the store's statement, as PostgreSQL printed it. */
+    /** EXPLAIN (ANALYZE, BUFFERS) of the store's claim (CLAIM_DUE_FOR_QUEUE), as PostgreSQL printed it. */
     plan: string;
     indexScan: boolean;
     seqScan: boolean;
@@ -117,62 +124,76 @@ export async function measureRefresh(
     );
     await admin.query('vacuum analyze cafe24.oauth_tokens');
 
-    // One scheduler round: the store's own statement, captured to EXPLAIN exactly what it runs.
+    // One scheduler round as the schedule runs it (src/relay/refresh-schedule.ts publishDueMalls): the
+    // store's claim of the round's due malls, 500 a statement, each batch published to the refresh queue.
     const store = new PostgresTokenStore(admin);
-    const limit = Math.max(10_000, due * 2);
-    const times: number[] = [];
-    let found: string[] = [];
-    for (let i = 0; i < 7; i++) {
-      const started = performance.now();
-      found = await store.dueMalls(AHEAD_MS, limit);
-      times.push(performance.now() - started);
-    }
-    let statement: { text: string; values: unknown[] } | undefined;
-    const capturing = {
-      query: async (text: string, values: unknown[]) => {
-        statement = { text, values };
-        return { rows: [] };
-      },
-    } as unknown as ConstructorParameters<typeof PostgresTokenStore>[0];
-    await new PostgresTokenStore(capturing).dueMalls(AHEAD_MS, limit);
-    if (!statement) throw new Error('dueMalls ran no statement');
-    const explained = await admin.query(`explain (analyze, buffers) ${statement.text}`, statement.values);
-    const plan = explained.rows.map((row) => row['QUERY PLAN'] as string).join('\n');
-
     const sqs = createSqsClient(localAws(env.stack.sqs.endpoint, env.stack.sqs.region));
-    let publishMs: number;
-    try {
-      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'bench-refresh' }));
-      const publish = sqsPublisher(sqs, QueueUrl!);
-      const entries = found.map((mallId) => ({
-        id: mallId,
-        body: JSON.stringify({ kind: 'refresh', mallId }),
-      }));
-      const sendLimit = pLimit(4);
-      const started = performance.now();
-      const results = await Promise.all(
-        Array.from({ length: Math.ceil(entries.length / 50) }, (_, i) =>
-          sendLimit(() => publish(entries.slice(i * 50, i * 50 + 50))),
-        ),
-      );
-      publishMs = performance.now() - started;
-      const failed = results.reduce((sum, r) => sum + r.failed.length, 0);
-      if (failed > 0) throw new Error(`the emulator refused ${failed} refresh messages`);
-    } finally {
-      sqs.destroy();
+    const { QueueUrl: queueUrl } = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'bench-refresh',
+        Attributes: { VisibilityTimeout: String(DEPLOYED_REFRESH.visibilityTimeoutSeconds) },
+      }),
+    );
+    // The claim alone, before the round: timed and explained on transactions rolled back (it stamps rows).
+    const claimTimes: number[] = [];
+    let claimed = 0;
+    let plan = '';
+    for (let i = 0; i < 5; i++) {
+      const client = await admin.connect();
+      try {
+        await client.query('begin');
+        const started = performance.now();
+        const { rows } = await client.query<{ mall_id: string }>(CLAIM_DUE_FOR_QUEUE, [
+          AHEAD_MS,
+          ROUND_MS,
+          CLAIM_BATCH,
+        ]);
+        claimTimes.push(performance.now() - started);
+        claimed = rows.length;
+        if (i === 0) {
+          await client.query('rollback');
+          await client.query('begin');
+          const explained = await client.query(`explain (analyze, buffers) ${CLAIM_DUE_FOR_QUEUE}`, [
+            AHEAD_MS,
+            ROUND_MS,
+            CLAIM_BATCH,
+          ]);
+          plan = explained.rows.map((row) => row['QUERY PLAN'] as string).join('\n');
+        }
+      } finally {
+        await client.query('rollback');
+        client.release();
+      }
     }
 
-    // Refresh every due mall: 5 "containers", each taking batches of 10 and refreshing a batch at once.
-    for (let i = 0; i < REFRESH_DEPLOYED.maximumConcurrency; i++) {
+    // Every due mall, to wait for each one's refresh below.
+    const found = await store.dueMalls(AHEAD_MS, due * 2);
+    const quiet = { info() {}, warn() {}, error() {} };
+    const roundStarted = performance.now();
+    const summary = await publishDueMalls({
+      tokens: store,
+      publish: sqsPublisher(sqs, queueUrl!),
+      log: quiet,
+      policy: { aheadMs: AHEAD_MS, roundMs: ROUND_MS },
+    });
+    const roundMs = performance.now() - roundStarted;
+    if (summary.failed > 0) throw new Error(`the emulator refused ${summary.failed} refresh messages`);
+    // Refresh every published mall: the real refresh handler behind a Lambda-style runner with the
+    // template's batch size and concurrency, each invocation in a "container" of its own (its own pool of
+    // REFRESH_CONCURRENCY connections and its own HTTP agent), as Lambda runs them.
+    for (let i = 0; i < DEPLOYED_REFRESH.maximumConcurrency; i++) {
       runtimes.push(
         createRefreshRuntime(loadConfig('refresh', refreshEnv(env, databaseUrl)), {
-          maxConnections: REFRESH_DEPLOYED.poolSize,
+          maxConnections: DEPLOYED_REFRESH.batchSize,
         }),
       );
     }
+    const containers = runtimes.map((runtime) => ({
+      handler: createRefreshHandler(() => runtime),
+      busy: false,
+    }));
     const requestsBefore = sandbox.tokenRequests().length;
     sandbox.setFault({ type: 'delay', ms: sandboxDelayMs });
-    const outcomes: Record<string, number> = {};
     const peak = { connections: 0, active: 0 };
     let sampling = true;
     const sampler = (async () => {
@@ -192,26 +213,54 @@ export async function measureRefresh(
         await client.end();
       }
     })();
-    let next = 0;
     const started = performance.now();
+    const runner = startLambdaRunner({
+      client: sqs,
+      queueUrl: queueUrl!,
+      batchSize: DEPLOYED_REFRESH.batchSize,
+      maximumBatchingWindowMs: 0,
+      maximumConcurrency: DEPLOYED_REFRESH.maximumConcurrency,
+      functionName: 'cafe24-token-refresh',
+      timeoutMs: DEPLOYED_REFRESH.timeoutSeconds * 1000,
+      handler: async (event, context) => {
+        const container = containers.find((c) => !c.busy);
+        if (!container) throw new Error('more invocations than containers');
+        container.busy = true;
+        try {
+          return await container.handler(event, context);
+        } finally {
+          container.busy = false;
+        }
+      },
+    });
+    let seconds: number;
     try {
-      await Promise.all(
-        runtimes.map(async (runtime) => {
-          for (;;) {
-            const batch = found.slice(next, next + REFRESH_DEPLOYED.batchSize);
-            next += REFRESH_DEPLOYED.batchSize;
-            if (batch.length === 0) return;
-            const results = await Promise.all(batch.map((mallId) => refreshMall(runtime.deps, mallId)));
-            for (const result of results) outcomes[result.status] = (outcomes[result.status] ?? 0) + 1;
-          }
-        }),
+      await waitUntil(
+        async () => {
+          const { rows } = await admin.query<{ done: number }>(
+            `select count(*)::int as done from cafe24.oauth_tokens
+              where mall_id = any($1::text[]) and last_refreshed_at is not null`,
+            [found],
+          );
+          return rows[0]!.done >= found.length;
+        },
+        120_000,
+        `${found.length} malls refreshed`,
+        50,
       );
+      seconds = (performance.now() - started) / 1000;
     } finally {
+      await runner.stop();
       sandbox.setFault(undefined);
       sampling = false;
       await sampler;
+      sqs.destroy();
     }
-    const seconds = (performance.now() - started) / 1000;
+    const outcomes = await admin.query<{ status: string; refreshed: boolean; count: number }>(
+      `select status, last_refreshed_at is not null as refreshed, count(*)::int as count
+         from cafe24.oauth_tokens where mall_id = any($1::text[]) group by 1, 2`,
+      [found],
+    );
 
     const dueSet = new Set(found);
     const perMall = new Map<string, number>();
@@ -221,27 +270,32 @@ export async function measureRefresh(
       }
     }
     const counts = found.map((mallId) => perMall.get(mallId) ?? 0);
-    const findMs = median(times);
+    const refreshed = outcomes.rows.find((row) => row.status === 'active' && row.refreshed)?.count ?? 0;
     return {
       malls,
       due,
       round: {
-        firstMs: round(times[0] ?? Number.NaN, 2),
-        medianMs: round(findMs, 2),
-        runs: times.length,
+        ms: round(roundMs, 1),
+        published: summary.published,
+        claimFirstMs: round(claimTimes[0] ?? Number.NaN, 2),
+        claimMedianMs: round(median(claimTimes), 2),
+        claimRuns: claimTimes.length,
+        claimed,
         found: found.length,
-        publishMs: round(publishMs, 1),
-        totalMs: round(findMs + publishMs, 1),
         plan,
         indexScan: /Index (Only )?Scan/.test(plan),
         seqScan: /Seq Scan/.test(plan),
       },
       refresh: {
         sandboxDelayMs,
-        ...REFRESH_DEPLOYED,
+        maximumConcurrency: DEPLOYED_REFRESH.maximumConcurrency,
+        batchSize: DEPLOYED_REFRESH.batchSize,
+        poolSize: DEPLOYED_REFRESH.batchSize,
         seconds: round(seconds, 2),
-        perSecond: round((outcomes.refreshed ?? 0) / seconds, 0),
-        outcomes,
+        perSecond: round(refreshed / seconds, 0),
+        outcomes: Object.fromEntries(
+          outcomes.rows.map((row) => [`${row.status}${row.refreshed ? ', refreshed' : ''}`, row.count]),
+        ),
         peakConnections: peak.connections,
         peakActiveConnections: peak.active,
         requestsPerMall: {

@@ -355,12 +355,12 @@ async function main(): Promise<number> {
           results.refresh = refresh;
           const r = refresh.round;
           const f = refresh.refresh;
-          const roundPass = r.totalMs <= TARGETS.refreshRoundMs && r.indexScan && !r.seqScan;
+          const roundPass = r.ms <= TARGETS.refreshRoundMs && r.indexScan && !r.seqScan;
           const once = f.requestsPerMall.min === 1 && f.requestsPerMall.max === 1;
           verdicts.push(
             {
-              name: 'refresh round ms (find + publish)',
-              value: r.totalMs,
+              name: 'refresh round ms (claim + publish)',
+              value: r.ms,
               target: `≤ ${TARGETS.refreshRoundMs}, index scan`,
               pass: roundPass,
             },
@@ -374,18 +374,17 @@ async function main(): Promise<number> {
           rows.push(
             { section: `Refresh (${refresh.malls} malls, ${refresh.due} due)` },
             {
-              label: 'scheduler round: find due malls (first / median)',
-              value: `${ms(r.firstMs)} / ${ms(r.medianMs)}, ${r.found} found`,
-            },
-            { label: '  publish them (SendMessageBatch)', value: ms(r.publishMs) },
-            {
-              label: '  round = find + publish; plan',
-              value: `${ms(r.totalMs)}; ${r.indexScan ? 'index scan' : 'no index scan'}${r.seqScan ? ', SEQ SCAN' : ''}`,
+              label: 'scheduler round: claim and publish the due malls',
+              value: `${ms(r.ms)}, ${r.published} published`,
               target: `≤ ${TARGETS.refreshRoundMs} ms`,
               verdict: roundPass,
             },
             {
-              label: `refresh, sandbox after ${f.sandboxDelayMs} ms, ${f.maximumConcurrency} × batch ${f.batchSize}`,
+              label: '  one claim statement alone (first / median); plan',
+              value: `${ms(r.claimFirstMs)} / ${ms(r.claimMedianMs)}, ${r.claimed} of ${r.found} due; ${r.indexScan ? 'index scan' : 'no index scan'}${r.seqScan ? ', SEQ SCAN' : ''}`,
+            },
+            {
+              label: `refresh handler, sandbox after ${f.sandboxDelayMs} ms, ${f.maximumConcurrency} × batch ${f.batchSize}`,
               value: `${f.perSecond} malls/s (${f.seconds.toFixed(2)} s), ${JSON.stringify(f.outcomes)}`,
             },
             {

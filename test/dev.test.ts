@@ -35,6 +35,8 @@ describe('npm start (cafe24-tokens dev)', () => {
       String(installPort),
       '--data-dir',
       dataDir,
+      '--refresh-seconds',
+      '1',
     ];
     const child = spawn(process.execPath, devArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -58,12 +60,35 @@ describe('npm start (cafe24-tokens dev)', () => {
       const { rows } = await client.query(
         `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('localmall', md5(random()::text)) returning id::text`,
       );
-      await client.end();
       await waitFor(
         () => output.includes(`✓ code ${rows[0].id} (localmall) exchanged`),
         15_000,
         'the exchange line',
       );
+
+      // Due: the schedule publishes it to the refresh queue, the runner's refresh handler refreshes it.
+      expect(output).toContain('refresh queue');
+      await client.query(
+        `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = 'localmall'`,
+      );
+      await waitFor(
+        () => /✓ mall localmall refreshed, access token expires in (1h 59m|2h 0m)/.test(output),
+        15_000,
+        'the refresh line',
+      );
+      // A refresh token past its expiry is never sent: the mall turns invalid, and the console says why.
+      await client.query(
+        `update cafe24.oauth_tokens
+            set expires_at = now() + interval '5 minutes', refresh_token_expires_at = now() - interval '1 minute',
+                refresh_queued_at = null
+          where mall_id = 'localmall'`,
+      );
+      await waitFor(
+        () => /✗ mall localmall invalid: the refresh token expired/.test(output),
+        15_000,
+        'the invalid line',
+      );
+      await client.end();
 
       // The banner's paste-ready block configures the CLI against this stack.
       const pasted = Object.fromEntries(

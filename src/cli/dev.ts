@@ -2,8 +2,9 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
-import { databaseNow, finishedSince } from '../store/status.ts';
+import { DEPLOYED, DEPLOYED_REFRESH, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { databaseNow, finishedSince, refreshesSince } from '../store/status.ts';
+import { formatDuration } from './status.ts';
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
 
@@ -14,6 +15,8 @@ export type DevOptions = {
   installPort: number;
   dataDir?: string;
   listen?: string;
+  /** How often the refresh schedule runs, in seconds (deployed: every 5 minutes). */
+  refreshSeconds?: number;
 };
 
 /**
@@ -52,9 +55,10 @@ export async function devCommand(options: DevOptions): Promise<void> {
     sqsPort: options.sqsPort,
     sweepIntervalMs: 10_000,
     install: { port: options.installPort },
+    refreshScheduleIntervalMs: (options.refreshSeconds ?? 30) * 1000,
   });
   const stopWatching = await watchExchanges(stack);
-  printBanner(stack, Date.now() - started, external !== undefined);
+  printBanner(stack, Date.now() - started, external !== undefined, options.refreshSeconds ?? 30);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -107,6 +111,7 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
     'AWS_REGION',
     'SQS_QUEUE_URL',
     'SQS_DLQ_URL',
+    'REFRESH_QUEUE_URL',
     'CAFE24_API_BASE_URL',
     'CAFE24_CLIENT_ID',
     'CAFE24_CLIENT_SECRET',
@@ -124,7 +129,7 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
   ];
 }
 
-function printBanner(stack: LocalStack, ms: number, external: boolean): void {
+function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSeconds: number): void {
   const shownUrl = redactUrl(stack.databaseUrl);
   const psqlUrl = external ? '"$DATABASE_URL"' : stack.databaseUrl;
   const relocated = stack.postgres?.relocated;
@@ -145,6 +150,8 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
     `  Cafe24 sandbox  ${stack.sandbox.baseUrl}  (accepts any code it has not seen: a new install)`,
     '  relay           LISTEN cafe24_authorization_code, sweep every 10 s',
     `  exchange        Lambda-style runner: batch ${DEPLOYED.batchSize}, concurrency ${DEPLOYED.maximumConcurrency}`,
+    `  refresh queue   ${stack.refreshQueue.queueUrl}  (dead letters: ${stack.refreshQueue.dlqUrl})`,
+    `  refresh         schedule every ${refreshSeconds} s (deployed: 5 min); Lambda-style runner: batch ${DEPLOYED_REFRESH.batchSize}, concurrency ${DEPLOYED_REFRESH.maximumConcurrency}`,
     ...(stack.install
       ? [`  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI})`]
       : []),
@@ -168,10 +175,14 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** Prints each code as it reaches a final state, with the time from INSERT to that state. */
+/**
+ * Prints each code as it reaches a final state, with the time from INSERT to that state, and each mall as
+ * it is refreshed or turns invalid.
+ */
 async function watchExchanges(stack: LocalStack): Promise<() => void> {
   // From now on, by the database's clock: every code finishing after the banner is shown.
   let since = await databaseNow(stack.pool);
+  let refreshedSince = since;
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
@@ -183,6 +194,14 @@ async function watchExchanges(stack: LocalStack): Promise<() => void> {
         const reason = code.lastError ? `: ${code.lastError}` : '';
         process.stdout.write(
           `${mark} code ${code.id} (${code.mallId}) ${code.status} ${code.ms} ms after INSERT, ${code.attempts} request(s)${reason}\n`,
+        );
+      }
+      for (const mall of await refreshesSince(stack.pool, refreshedSince)) {
+        refreshedSince = mall.at;
+        process.stdout.write(
+          mall.status === 'invalid'
+            ? `✗ mall ${mall.mallId} invalid: ${mall.invalidReason ?? 'no reason recorded'}\n`
+            : `✓ mall ${mall.mallId} refreshed, access token expires in ${formatDuration(mall.expiresInSeconds)}\n`,
         );
       }
     } catch {

@@ -75,6 +75,10 @@ program
   .option('--due', 'refresh every due mall (status active, expiring within REFRESH_AHEAD_SECONDS)')
   .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)
   .option('--limit <n>', 'at most n due malls, soonest expiry first', positiveInteger, 100_000)
+  .option(
+    '--queue',
+    'with --due: publish the due malls to REFRESH_QUEUE_URL (once per round, as the schedule does) instead',
+  )
   .action(refreshCommand);
 
 program
@@ -113,6 +117,7 @@ program
     '--listen <address>',
     'also listen on this address, e.g. 0.0.0.0 for sam local invoke (default: this machine only)',
   )
+  .option('--refresh-seconds <n>', 'how often the refresh schedule publishes due malls', positiveInteger, 30)
   .action(devCommand);
 
 try {

@@ -1,8 +1,12 @@
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
 import { createExchangeHandler } from '../handlers/exchange.ts';
+import { createRefreshHandler } from '../handlers/refresh.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../handlers/runtime/exchange.ts';
+import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
+import { createRefreshScheduleRuntime } from '../handlers/runtime/refresh-schedule.ts';
 import { createRelayRuntime } from '../handlers/runtime/relay.ts';
+import { publishDueMalls } from '../relay/refresh-schedule.ts';
 import { type Relay, startRelay } from '../relay/relay.ts';
 import { migrate } from '../store/migrate.ts';
 import type { Pool } from '../store/pool.ts';
@@ -10,7 +14,7 @@ import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
 import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
-import { type LocalSqs, startLocalSqs } from './sqs.ts';
+import { createQueueWithDlq, type LocalSqs, startLocalSqs } from './sqs.ts';
 
 /** The deployed settings (template.yaml's defaults; test/template.test.ts keeps the two in step). */
 export const DEPLOYED = {
@@ -20,6 +24,14 @@ export const DEPLOYED = {
   batchSize: 10,
   maximumConcurrency: 25,
   poolSize: 4,
+} as const;
+
+/** The refresh function's deployed settings (template.yaml; test/template.test.ts keeps them in step). */
+export const DEPLOYED_REFRESH = {
+  timeoutSeconds: 60,
+  visibilityTimeoutSeconds: 360,
+  batchSize: 10,
+  maximumConcurrency: 5,
 } as const;
 
 /** Local stand-ins for the app's Cafe24 credentials; the sandbox accepts exactly these. */
@@ -51,6 +63,8 @@ export type LocalStackOptions = {
   env?: Record<string, string>;
   onInvoke?: (info: InvokeInfo) => void;
   onPublished?: (count: number) => void;
+  /** How often the refresh schedule publishes due malls (deployed: 5 minutes; default here 30 s). */
+  refreshScheduleIntervalMs?: number;
   /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
   install?: { port?: number; hostname?: string; scopes?: string[] };
 };
@@ -66,6 +80,9 @@ export type LocalStack = {
   startRelay(): void;
   runner: LambdaRunner;
   runtime: ExchangeRuntime;
+  /** The refresh queue and its DLQ, beside the exchange's on the same emulator. */
+  refreshQueue: { queueUrl: string; dlqUrl: string };
+  refreshRunner: LambdaRunner;
   /** A pool for the caller's own queries. */
   pool: Pool;
   /** The environment the exchange Lambda runs with (no secret from it is ever printed). */
@@ -123,6 +140,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
     });
     stops.push(() => sqs.stop());
+    const refreshQueue = await createQueueWithDlq(sqs.client, {
+      queueName: 'cafe24-token-refresh',
+      dlqName: 'cafe24-token-refresh-dlq',
+      visibilityTimeoutSeconds: DEPLOYED_REFRESH.visibilityTimeoutSeconds,
+      maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
+    });
 
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -133,6 +156,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CAFE24_API_BASE_URL: sandbox.baseUrl,
       SQS_QUEUE_URL: sqs.queueUrl,
       SQS_DLQ_URL: sqs.dlqUrl,
+      REFRESH_QUEUE_URL: refreshQueue.queueUrl,
+      REFRESH_CONCURRENCY: String(DEPLOYED_REFRESH.batchSize),
       AWS_REGION: sqs.region,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
@@ -171,6 +196,37 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: (line) => logger.warn('runner', { detail: line }),
     });
     stops.push(() => runner.stop());
+
+    // Refresh: the schedule publishes due malls to the refresh queue; a runner feeds the refresh handler.
+    const refreshRuntime = createRefreshRuntime(loadConfig('refresh', env), {
+      maxConnections: DEPLOYED_REFRESH.batchSize,
+    });
+    stops.push(() => refreshRuntime.close());
+    const refreshRunner = startLambdaRunner({
+      client: sqs.client,
+      queueUrl: refreshQueue.queueUrl,
+      handler: createRefreshHandler(() => refreshRuntime) as Parameters<
+        typeof startLambdaRunner
+      >[0]['handler'],
+      batchSize: DEPLOYED_REFRESH.batchSize,
+      maximumBatchingWindowMs: 0,
+      maximumConcurrency: DEPLOYED_REFRESH.maximumConcurrency,
+      functionName: 'cafe24-token-refresh',
+      timeoutMs: DEPLOYED_REFRESH.timeoutSeconds * 1000,
+      log: (line) => logger.warn('refresh runner', { detail: line }),
+    });
+    stops.push(() => refreshRunner.stop());
+    const schedule = createRefreshScheduleRuntime(loadConfig('refreshSchedule', env), { pool });
+    stops.push(() => schedule.close());
+    const stopSchedule = every(options.refreshScheduleIntervalMs ?? 30_000, async () => {
+      try {
+        await publishDueMalls(schedule.deps);
+      } catch (error) {
+        logger.warn('refresh schedule failed; the next run retries', { error: String(error) });
+      }
+    });
+    stops.push(stopSchedule);
+
     await install?.attach(env);
 
     return {
@@ -180,6 +236,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqs,
       runner,
       runtime,
+      refreshQueue,
+      refreshRunner,
       pool,
       env,
       install: install ? { origin: install.origin, appStoreUrl: `${sandbox.origin}/appstore` } : undefined,
@@ -199,4 +257,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/** Runs `task` now and then every `ms`, never two at once; the returned stop waits for a run under way. */
+function every(ms: number, task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    running ??= task().finally(() => {
+      running = undefined;
+    });
+  };
+  tick();
+  const timer = setInterval(tick, ms);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

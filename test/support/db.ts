@@ -4,6 +4,18 @@ import { inject } from 'vitest';
 
 export type TestDatabase = { name: string; url: string; pool: pg.Pool; drop(): Promise<void> };
 
+/**
+ * pg-pool's end() can resolve while a client's socket is still closing; the forced drop below then
+ * terminates that backend, and an 'error' with no listener would crash the test file. Queries still
+ * fail with their errors.
+ */
+class TestClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => {});
+  }
+}
+
 /** A fresh, migrated database cloned from the run's template. */
 export async function createTestDatabase(options: { template?: string } = {}): Promise<TestDatabase> {
   const serverUrl = inject('postgresUrl');
@@ -16,20 +28,13 @@ export async function createTestDatabase(options: { template?: string } = {}): P
     await admin.end();
   }
   const url = serverUrl.replace(/\/[^/]*$/, `/${name}`);
-  const pool = new pg.Pool({ connectionString: url, max: 20 });
-  // pool.end() resolves once it has asked each client to end, not when their sockets have closed; the
-  // forced drop below must not reach a connection still closing (an uncaught 57P01 in whatever test runs).
-  const closed: Array<Promise<void>> = [];
-  pool.on('connect', (client) => {
-    closed.push(new Promise<void>((resolve) => client.once('end', () => resolve())));
-  });
+  const pool = new pg.Pool({ connectionString: url, max: 20, Client: TestClient });
   return {
     name,
     url,
     pool,
     async drop() {
       await pool.end();
-      await Promise.race([Promise.all(closed), new Promise((resolve) => setTimeout(resolve, 5_000))]);
       const cleanup = new pg.Client({ connectionString: serverUrl });
       await cleanup.connect();
       await cleanup.query(`drop database if exists ${name} with (force)`);
