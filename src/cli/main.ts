@@ -69,6 +69,7 @@ program
   .option('--due', 'refresh every due mall (status active, expiring within REFRESH_AHEAD_SECONDS)')
   .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)
   .option('--limit <n>', 'at most n due malls, soonest expiry first', positiveInteger, 100_000)
+  .option('--emf', 'also print the outcomes as CloudWatch EMF metric lines on stdout')
   .action(refreshCommand);
 
 program

@@ -18,7 +18,8 @@ export type RelayOptions = {
   sweepIntervalMs?: number;
   /** Parallel drains; SKIP LOCKED keeps them off each other's rows. */
   concurrency?: number;
-  onPublished?: (count: number) => void;
+  /** After each drain that published: how many, and each code's INSERT → SQS lag in ms. */
+  onPublished?: (count: number, lagsMs: number[]) => void;
 };
 
 /** Drains in parallel by default. */
@@ -54,7 +55,11 @@ export function startRelay(options: RelayOptions): Relay {
     const failed = results.reduce((sum, r) => sum + r.failed, 0);
     stats.published += published;
     stats.failed += failed;
-    if (published > 0) options.onPublished?.(published);
+    if (published > 0)
+      options.onPublished?.(
+        published,
+        results.flatMap((r) => r.lagsMs),
+      );
     if (failed > 0) throw new Error(`SQS refused ${failed} message(s)`);
   };
 
