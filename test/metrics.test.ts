@@ -105,9 +105,9 @@ describe('refresh outcomes from the domain results', () => {
     [
       { status: 'invalid', mallId: 'rm3', reason: 'invalid_grant', attempts: 1 },
       'invalid',
-      ['RefreshInvalid', 'MallsInvalid', 'Cafe24Attempts'],
+      ['RefreshInvalid', 'MallsTurnedInvalid', 'Cafe24Attempts'],
     ],
-    [{ status: 'missing', mallId: 'rm4' }, 'invalid', ['RefreshInvalid', 'MallsInvalid']],
+    [{ status: 'missing', mallId: 'rm4' }, 'invalid', ['RefreshInvalid', 'MallsTurnedInvalid']],
     [
       { status: 'transient-failure', mallId: 'rm5', reason: 'HTTP 503', attempts: 3 },
       'transient-failure',
@@ -126,7 +126,7 @@ describe('refresh outcomes from the domain results', () => {
     [
       { status: 'configuration-error', mallId: 'rm8', reason: 'invalid_client' },
       'configuration-error',
-      ['RefreshConfigurationError'],
+      ['RefreshConfigurationErrors'],
     ],
   ];
 

@@ -66,6 +66,30 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
     expect(lag).toBeLessThan(1_000);
   });
 
+  it('listens again after its session is killed, and publishes what was inserted meanwhile', async () => {
+    const publish = timedPublisher();
+    const handler = createRelayHandler(() => ({
+      pool: db.pool,
+      publish,
+      connection: { connectionString: db.url, application_name: 'relay-lambda-listen' },
+    }));
+    const run = handler({ source: 'aws.events' }, lambdaContext('relay', 4_500));
+    await new Promise((resolve) => setTimeout(resolve, 700));
+    const { rowCount } = await db.pool.query(
+      `select pg_terminate_backend(pid) from pg_stat_activity
+        where application_name = 'relay-lambda-listen' and query ilike 'listen%'`,
+    );
+    expect(rowCount).toBe(1);
+    const { rows } = await db.pool.query(
+      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'c3') returning id::text`,
+    );
+    const id = rows[0].id as string;
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    // Published on the reconnect's catch-up, long before the 10 s sweep.
+    expect(publish.sent.map((entry) => entry.id)).toContain(id);
+    await run;
+  });
+
   it('an RDS-trigger invocation still waits for its row, drains and returns at once', async () => {
     const publish = timedPublisher();
     const handler = createRelayHandler(() => ({

@@ -9,7 +9,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
  * Metrics are buffered and written by `flushMetrics()`, once per invocation (the handlers do it), so the
  * dashboard and alarms in template.yaml read `Cafe24TokenIssuer` / `service=cafe24-token-issuer`.
  */
-export const METRICS_NAMESPACE = 'Cafe24TokenIssuer';
+export const METRICS_NAMESPACE = 'cafe24-token-issuer';
 export const METRICS_SERVICE = 'cafe24-token-issuer';
 
 export const metrics = new Metrics({
@@ -41,9 +41,9 @@ export const METRIC = {
   RefreshSkippedFresh: 'RefreshSkippedFresh',
   RefreshInvalid: 'RefreshInvalid',
   RefreshTransientFailure: 'RefreshTransientFailure',
-  RefreshConfigurationError: 'RefreshConfigurationError',
+  RefreshConfigurationErrors: 'RefreshConfigurationErrors',
   /** Malls found or made invalid by a refresh (invalid_grant, refresh token expired, row missing). */
-  MallsInvalid: 'MallsInvalid',
+  MallsTurnedInvalid: 'MallsTurnedInvalid',
   /** Powertools' own cold-start metric (dimensions service and function_name). */
   ColdStart: 'ColdStart',
 } as const;
@@ -65,7 +65,7 @@ const REFRESH_METRIC: Record<RefreshOutcome, MetricName> = {
   'skipped-fresh': METRIC.RefreshSkippedFresh,
   invalid: METRIC.RefreshInvalid,
   'transient-failure': METRIC.RefreshTransientFailure,
-  'configuration-error': METRIC.RefreshConfigurationError,
+  'configuration-error': METRIC.RefreshConfigurationErrors,
 };
 
 const EXCHANGE_METRIC: Record<ExchangeOutcome, MetricName> = {
@@ -92,10 +92,10 @@ export function recordExchangeOutcome(
   if (detail.latencyMs !== undefined) milliseconds(METRIC.InsertToTokenLatency, detail.latencyMs);
 }
 
-/** One mall's refresh: the outcome, and `MallsInvalid` for a mall found or made invalid. */
+/** One mall's refresh: the outcome, and `MallsTurnedInvalid` for a mall found or made invalid. */
 export function recordRefreshOutcome(outcome: RefreshOutcome, detail: { attempts?: number } = {}): void {
   count(REFRESH_METRIC[outcome]);
-  if (outcome === 'invalid') count(METRIC.MallsInvalid);
+  if (outcome === 'invalid') count(METRIC.MallsTurnedInvalid);
   if ((detail.attempts ?? 0) > 0) count(METRIC.Cafe24Attempts, detail.attempts);
 }
 

@@ -8,7 +8,8 @@ import { loadConfig } from '../config.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import { drainOutbox } from '../relay/outbox.ts';
-import { startRelay } from '../relay/relay.ts';
+import { startRelayWith } from '../relay/relay-core.ts';
+import { startSessionListener } from '../relay/session-listener.ts';
 import { sweepExpiredStates } from '../relay/sweep.ts';
 import { codeVisible } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
@@ -96,7 +97,8 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: RelayHandl
       return { ...(await drain(pool, publish)), expiredStatesDeleted, listenedMs: 0 };
     }
     const started = Date.now();
-    const relay = startRelay({
+    const relay = startRelayWith({
+      listen: startSessionListener,
       pool,
       connection,
       publish,
