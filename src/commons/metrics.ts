@@ -110,9 +110,20 @@ export function recordRelayRun(): void {
   count(METRIC.RelayRuns);
 }
 
+let silenced = false;
+
+/**
+ * Keeps EMF lines off stdout for the rest of the process (the local stack's terminal is for people):
+ * metrics are still recorded, and dropped at each flush.
+ */
+export function silenceMetrics(): void {
+  silenced = true;
+}
+
 /** Writes the buffered metrics as EMF (one line per 100 metrics); nothing when none are buffered. */
 export function flushMetrics(): void {
-  if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  if (silenced) metrics.clearMetrics();
+  else if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
 }
 
 /** Drops buffered metrics unwritten (a CLI run whose stdout is for people). */
@@ -122,5 +133,5 @@ export function discardMetrics(): void {
 
 /** Powertools' `ColdStart` metric, written once per container (it flushes itself). */
 export function captureColdStart(functionName?: string): void {
-  metrics.captureColdStartMetric(functionName);
+  if (!silenced) metrics.captureColdStartMetric(functionName);
 }
