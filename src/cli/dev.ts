@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url';
 import { logger } from '../commons/logger.ts';
-import { silenceMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { databaseNow, finishedSince } from '../store/status.ts';
@@ -24,8 +23,6 @@ export async function devCommand(options: DevOptions): Promise<void> {
   const external = process.env.DATABASE_URL || process.env.PGHOST ? externalDatabaseUrl() : undefined;
   // The banner and the per-code lines below say what happens; JSON logs only for trouble.
   if (!process.env.POWERTOOLS_LOG_LEVEL && !process.env.LOG_LEVEL) logger.setLogLevel('WARN');
-  // The handlers' EMF metric lines are for CloudWatch, not this terminal.
-  silenceMetrics();
   const started = Date.now();
   const stack = await startLocalStack({
     ...(external
