@@ -97,6 +97,8 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: RelayHandl
       return { ...(await drain(pool, publish)), expiredStatesDeleted, listenedMs: 0 };
     }
     const started = Date.now();
+    // Whatever happens while stopping, the run returns a second before Lambda would end it.
+    const returnBy = started + remaining - 1_000;
     const relay = startRelayWith({
       listen: startSessionListener,
       pool,
@@ -114,7 +116,16 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: RelayHandl
       await new Promise((resolve) => setTimeout(resolve, listenMs));
     } finally {
       clearInterval(flusher);
-      await relay.stop();
+      // A drain stuck on SQS is left to its transaction's timeout: its rows stay claimed only as long as
+      // its session lives (idle_in_transaction_session_timeout), then another run publishes them.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        relay.stop(),
+        new Promise((resolve) => {
+          timer = setTimeout(resolve, Math.max(0, returnBy - Date.now()));
+        }),
+      ]);
+      clearTimeout(timer);
     }
     return {
       published: relay.stats.published,

@@ -57,8 +57,13 @@ export function startSessionListener(options: ListenerOptions): Listener {
   return {
     async close() {
       stopping.abort();
-      await client?.end().catch(() => {});
-      await running;
+      // Bounded: ending a session whose connection went silent could otherwise wait on TCP for minutes.
+      const bound = new AbortController();
+      await Promise.race([
+        Promise.all([client?.end().catch(() => {}), running]),
+        delay(maxRetryMs, bound.signal),
+      ]);
+      bound.abort();
     },
   };
 }
