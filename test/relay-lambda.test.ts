@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
@@ -88,6 +89,30 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
     // Published on the reconnect's catch-up, long before the 10 s sweep.
     expect(publish.sent.map((entry) => entry.id)).toContain(id);
     await run;
+  });
+
+  it('returns before its budget ends even when SQS never answers a send', async () => {
+    // Its own pool: the stuck drain keeps a client checked out for good.
+    const pool = new pg.Pool({ connectionString: db.url, max: 2 });
+    const stuck = (() => new Promise(() => {})) as unknown as Publisher;
+    const handler = createRelayHandler(() => ({
+      pool,
+      publish: stuck,
+      connection: { connectionString: db.url },
+    }));
+    const started = Date.now();
+    const run = handler({ source: 'aws.events' }, lambdaContext('relay', 3_000));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await db.pool.query(
+      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'stuck') returning id::text`,
+    );
+    await run;
+    expect(Date.now() - started).toBeLessThan(3_000);
+    void pool.end().catch(() => {});
+    // The code stays unpublished (its claim ends with the stuck session) for the next run to publish.
+    await db.pool.query(`select pg_terminate_backend(pid) from pg_stat_activity
+      where datname = current_database() and state like 'idle in transaction%'`);
+    await db.pool.query(`delete from cafe24.exchange_outbox`);
   });
 
   it('an RDS-trigger invocation still waits for its row, drains and returns at once', async () => {
