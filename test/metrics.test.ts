@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { flushMetrics, METRICS_NAMESPACE } from '../src/commons/metrics.ts';
 import type { RefreshResult } from '../src/domain/refresh-mall.ts';
@@ -147,5 +150,29 @@ describe('refresh outcomes from the domain results', () => {
       ]);
     }
     expectClean(lines, result.mallId);
+  });
+});
+
+describe('the refresh command', () => {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const refresh = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['src/cli/main.ts', 'refresh', ...args], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', POWERTOOLS_LOG_LEVEL: 'ERROR', ...stack.env },
+    });
+
+  it('prints its outcomes as EMF lines with --emf only, after the lines people read', async () => {
+    const { id } = await stack.newCode('emfrefresh');
+    await stack.deliver(id);
+    const plain = await refresh(['--mall', 'emfrefresh']);
+    expect(plain.stdout).toContain('· emfrefresh fresh, not refreshed');
+    expect(emfLines(plain.stdout)).toEqual([]);
+
+    const withEmf = await refresh(['--mall', 'emfrefresh', '--force', '--emf']);
+    expect(withEmf.stdout.split('\n')[0]).toContain('✓ emfrefresh refreshed');
+    const lines = emfLines(withEmf.stdout);
+    expect(metricValues(lines, 'RefreshRefreshed')).toEqual([1]);
+    expect(metricValues(lines, 'Cafe24Attempts')).toEqual([1]);
+    expectClean(lines, 'emfrefresh');
   });
 });
