@@ -113,9 +113,22 @@ const sections = {
       // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
       REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
       TOKEN_STASH_BUCKET: tokenStashBucket,
+      // Records of one SQS batch refreshed at once by the refresh function (each holds a connection).
+      REFRESH_CONCURRENCY: integer(1, 50, 5),
     },
     rules: () => [],
   },
+  /** The scheduled publisher of due malls: which malls are due, and how often one may be published. */
+  refreshSchedule: {
+    shape: {
+      REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
+      // A mall published is not published again for this long (its message is being worked on); a mall
+      // still due after it (transient failures) is published again. Under the schedule's 5 minutes.
+      REFRESH_ROUND_SECONDS: integer(30, 3_600, 240),
+    },
+    rules: () => [],
+  },
+  refreshQueue: { shape: { REFRESH_QUEUE_URL: requiredUrl('the refresh queue') }, rules: () => [] },
   install: {
     shape: {
       CAFE24_SCOPES: z.pipe(
@@ -168,6 +181,8 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 export const commands = {
   exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'exchangeQueue'],
   refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
+  /** The schedule (and `refresh --due --queue`): claims the due malls of one round and publishes them. */
+  refreshSchedule: ['database', 'refreshSchedule', 'refreshQueue'],
   relay: ['database', 'queue'],
   migrate: ['database'],
   status: ['database'],
@@ -215,6 +230,14 @@ export type RefreshConfig = {
   aheadMs: number;
   /** Where a refreshed pair waits when the database cannot take it; memory only without a bucket. */
   stashBucket?: string;
+  /** Records of one SQS batch refreshed at once. */
+  concurrency: number;
+};
+
+export type RefreshScheduleConfig = {
+  aheadMs: number;
+  /** A published mall is not published again within this. */
+  roundMs: number;
 };
 
 export type InstallConfig = {
@@ -238,6 +261,8 @@ type SectionConfigs = {
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
   refresh: RefreshConfig;
+  refreshSchedule: RefreshScheduleConfig;
+  refreshQueue: { url: string };
   install: InstallConfig;
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
@@ -275,7 +300,16 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     concurrency: env.EXCHANGE_CONCURRENCY,
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
-  refresh: (env) => ({ aheadMs: env.REFRESH_AHEAD_SECONDS * 1000, stashBucket: env.TOKEN_STASH_BUCKET }),
+  refresh: (env) => ({
+    aheadMs: env.REFRESH_AHEAD_SECONDS * 1000,
+    stashBucket: env.TOKEN_STASH_BUCKET,
+    concurrency: env.REFRESH_CONCURRENCY,
+  }),
+  refreshSchedule: (env) => ({
+    aheadMs: env.REFRESH_AHEAD_SECONDS * 1000,
+    roundMs: env.REFRESH_ROUND_SECONDS * 1000,
+  }),
+  refreshQueue: (env) => ({ url: env.REFRESH_QUEUE_URL }),
   install: (env) => ({
     scopes: env.CAFE24_SCOPES.split(',')
       .map((scope) => scope.trim())
@@ -304,7 +338,8 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
 
 /** Every variable `command` reads (its sections and `aws`): what a deployment of it may declare. */
 export function variablesOf(command: Command): string[] {
-  return [...commands[command], 'aws' as const].flatMap((name) => Object.keys(sections[name].shape));
+  const names = [...commands[command], 'aws' as const].flatMap((name) => Object.keys(sections[name].shape));
+  return [...new Set(names)];
 }
 
 export type ConfigFor<C extends Command> = Pick<SectionConfigs, (typeof commands)[C][number] | 'aws'>;

@@ -80,7 +80,12 @@ beforeAll(async () => {
   // Inside the project, so the bundles resolve @aws-sdk/* from node_modules as Lambda's runtime provides it.
   await mkdir(join(root, '.local'), { recursive: true });
   workdir = await mkdtemp(join(root, '.local', 'bundle-test-'));
-  const only = hasRelay ? ['ExchangeFunction', 'RelayFunction'] : ['ExchangeFunction'];
+  const only = [
+    'ExchangeFunction',
+    ...(hasRelay ? ['RelayFunction'] : []),
+    'RefreshFunction',
+    'RefreshScheduleFunction',
+  ];
   bundles = new Map(
     (await buildFunctions({ outdir: join(workdir, 'dist'), only })).map((b) => [b.logicalId, b]),
   );
@@ -359,6 +364,88 @@ describe.runIf(hasRelay)('the relay bundle', () => {
       result: { published: 1, waitedFor: { codeId: id, seen: true } },
     });
     expect(await queued()).toContain(JSON.stringify({ kind: 'exchange', codeId: id }));
+  });
+});
+
+describe('the refresh bundles', () => {
+  let sqs: LocalSqs;
+
+  beforeAll(async () => {
+    sqs = await startLocalSqs({ region: REGION, queueName: 'bundle-refresh', dlqName: 'bundle-refresh-dlq' });
+  });
+  afterAll(async () => {
+    await sqs?.stop();
+  });
+
+  const common = { CAFE24_CLIENT_ID: CLIENT_ID, CAFE24_REDIRECT_URI: REDIRECT_URI };
+  const exchangeEnv = () => ({
+    ...functionEnv('ExchangeFunction', { ...common, CAFE24_API_BASE_URL: sandbox.baseUrl }),
+    ...lambdaEnv,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+  });
+  const refreshEnv = () => ({
+    // The stash in memory: with a bucket, every refresh looks in S3 first (no S3 here).
+    ...functionEnv('RefreshFunction', {
+      ...common,
+      CAFE24_API_BASE_URL: sandbox.baseUrl,
+      TOKEN_STASH_BUCKET: '',
+    }),
+    ...lambdaEnv,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+  });
+  const scheduleEnv = () => ({
+    ...functionEnv('RefreshScheduleFunction', { REFRESH_QUEUE_URL: sqs.queueUrl }),
+    ...lambdaEnv,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+  });
+
+  /** The mall of events/refresh-sqs-one.json, installed through the exchange bundle, then made due. */
+  async function installDue(mallId: string): Promise<void> {
+    const { id } = await insertCode(mallId);
+    const exchanged = await invoke<SQSBatchResponse>(
+      'ExchangeFunction',
+      withCodeIds(eventFile('exchange-sqs-one.json'), [id]),
+      exchangeEnv(),
+      75_000,
+    );
+    expect(exchanged).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    await db.pool.query(
+      `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
+      [mallId],
+    );
+  }
+
+  it('publishes the due mall on events/refresh-schedule.json, and refreshes it on events/refresh-sqs-one.json', async () => {
+    const event = eventFile('refresh-sqs-one.json') as SQSEvent;
+    const mallId = (JSON.parse(event.Records[0]!.body) as { mallId: string }).mallId;
+    await installDue(mallId);
+
+    const scheduled = await invoke<{ published: number; failed: number }>(
+      'RefreshScheduleFunction',
+      eventFile('refresh-schedule.json'),
+      scheduleEnv(),
+      60_000,
+    );
+    expect(scheduled).toEqual({ ok: true, result: { published: 1, failed: 0 } });
+    const { Messages = [] } = await sqs.client.send(
+      new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
+    );
+    expect(Messages.map((message) => message.Body)).toEqual([event.Records[0]!.body]);
+
+    const refreshed = await invoke<SQSBatchResponse>('RefreshFunction', event, refreshEnv(), 60_000);
+    expect(refreshed).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    const requests = sandbox.tokenRequests({ mallId }).filter((r) => r.grantType === 'refresh_token');
+    expect(requests).toHaveLength(1);
+    const { rows } = await db.pool.query('select refresh_token from cafe24.oauth_tokens where mall_id = $1', [
+      mallId,
+    ]);
+    expect(rows[0]?.refresh_token).toBe(sandbox.issuedTokens(mallId)?.refreshToken);
+    // A duplicate delivery is harmless: the mall is fresh now, nothing is sent.
+    expect(await invoke<SQSBatchResponse>('RefreshFunction', event, refreshEnv(), 60_000)).toEqual({
+      ok: true,
+      result: { batchItemFailures: [] },
+    });
+    expect(sandbox.tokenRequests({ mallId }).filter((r) => r.grantType === 'refresh_token')).toHaveLength(1);
   });
 });
 

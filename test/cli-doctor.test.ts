@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
@@ -19,6 +20,7 @@ let sqs: LocalSqs;
 let sandbox: Cafe24Sandbox;
 let secrets: FakeSecretsManager;
 let env: Record<string, string>;
+let refreshQueueUrl: string;
 
 beforeAll(async () => {
   [db, sqs, sandbox, secrets] = await Promise.all([
@@ -31,6 +33,9 @@ beforeAll(async () => {
     }),
     startFakeSecretsManager({ [SECRET_ARN]: JSON.stringify({ client_secret: SECRET }) }),
   ]);
+  // The refresh queue, as the stack has it beside the exchange queue.
+  refreshQueueUrl = (await sqs.client.send(new CreateQueueCommand({ QueueName: 'doctor-refresh' })))
+    .QueueUrl as string;
   env = {
     DATABASE_URL: db.url,
     CAFE24_MALL_ID: 'doctormall',
@@ -42,6 +47,7 @@ beforeAll(async () => {
     CAFE24_CONNECT_TIMEOUT_MS: '500',
     SQS_QUEUE_URL: sqs.queueUrl,
     SQS_DLQ_URL: sqs.dlqUrl,
+    REFRESH_QUEUE_URL: refreshQueueUrl,
     AWS_REGION: 'ap-northeast-2',
     AWS_ENDPOINT_URL_SQS: sqs.endpoint,
     AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
@@ -59,7 +65,16 @@ describe('cafe24-tokens doctor', () => {
     const report = await runDoctor({ source: env });
     expect(failed(report)).toEqual([]);
     expect(report.ok).toBe(true);
-    for (const command of ['exchange', 'refresh', 'relay', 'migrate', 'status', 'redrive', 'install'])
+    for (const command of [
+      'exchange',
+      'refresh',
+      'refreshSchedule',
+      'relay',
+      'migrate',
+      'status',
+      'redrive',
+      'install',
+    ])
       expect(find(report, `config ${command}`), command).toMatchObject({
         ok: true,
         detail: 'fully configured',
@@ -68,6 +83,7 @@ describe('cafe24-tokens doctor', () => {
     expect(find(report, 'migrations')?.detail).toMatch(/^\d+ applied, none pending$/);
     expect(find(report, 'SQS_QUEUE_URL')?.detail).toMatch(/exchange queue reachable/);
     expect(find(report, 'SQS_DLQ_URL')?.detail).toMatch(/dead-letter queue reachable/);
+    expect(find(report, 'REFRESH_QUEUE_URL')?.detail).toMatch(/refresh queue reachable/);
     expect(find(report, 'client secret')?.detail).toMatch(/readable from Secrets Manager/);
     expect(secrets.requests).toContain(SECRET_ARN);
     expect(find(report, 'Cafe24 route')?.detail).toMatch(/^TCP to 127\.0\.0\.1:\d+ in \d+ ms$/);

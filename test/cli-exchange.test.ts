@@ -56,4 +56,10 @@ describe('cafe24-tokens exchange', () => {
       expect(unconfigured.stderr).toContain(name);
     }
   });
+
+  it('says there is no such code for an unknown --code-id, and exits 1', async () => {
+    const missing = await cli(['exchange', '--code-id', '999999']);
+    expect(missing).toMatchObject({ code: 1, stdout: '' });
+    expect(missing.stderr).toMatch(/no authorization code with id 999999/);
+  });
 });

@@ -291,8 +291,18 @@ describe('drill 9: messages that are not an exchange message', () => {
       { body: `["exchange","${id}"]`, reason: 'body must be a JSON object, got an array' },
       { body: `{"codeId":"${id}"}`, reason: 'kind is required' },
       { body: '{"kind":"exchange"}', reason: 'codeId is required' },
-      { body: `{"kind":"refresh","codeId":"${id}"}`, reason: 'unknown kind "refresh" (expected exchange)' },
-      { body: `{"kind":"EXCHANGE; drop","codeId":"${id}"}`, reason: 'unknown kind (expected exchange)' },
+      {
+        body: '{"kind":"refresh","mallId":"m"}',
+        reason: 'a refresh message on the exchange queue (send it to the refresh queue)',
+      },
+      {
+        body: `{"kind":"purge","codeId":"${id}"}`,
+        reason: 'unknown kind "purge" (expected exchange | refresh)',
+      },
+      {
+        body: `{"kind":"EXCHANGE; drop","codeId":"${id}"}`,
+        reason: 'unknown kind (expected exchange | refresh)',
+      },
       { body: `{"kind":"exchange","codeId":${id}}`, reason: 'codeId must be a string' },
       {
         body: `{"kind":"exchange","codeId":"0${id}"}`,

@@ -11,7 +11,12 @@ import { createSqsClient } from '../src/aws/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda-runner.ts';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
-import { exchangeMessage, parseMessageBody } from '../src/queue/messages.ts';
+import {
+  describeMessageBody,
+  exchangeMessage,
+  parseMessageBody,
+  refreshMessage,
+} from '../src/queue/messages.ts';
 import { redrive } from '../src/queue/redrive.ts';
 import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';
@@ -257,7 +262,12 @@ describe('redrive', () => {
   test.concurrent('dry run lists kind, code id and receive count and leaves the DLQ intact', async (context) => {
     const { expect } = context;
     const sqs = await localSqs(context);
-    await sendAll(sqs.client, sqs.dlqUrl, [exchangeMessage(41), exchangeMessage(42), 'secret-code-xyz']);
+    await sendAll(sqs.client, sqs.dlqUrl, [
+      exchangeMessage(41),
+      exchangeMessage(42),
+      'secret-code-xyz',
+      '{"kind":"refresh","mallId":"dlqshop","token":"secret-token-xyz"}',
+    ]);
     const lines: string[] = [];
 
     const result = await redrive({
@@ -269,19 +279,28 @@ describe('redrive', () => {
     });
 
     expect(result).toMatchObject({ mode: 'dry-run', moved: 0, failed: 0 });
-    const listed = [...(result.messages ?? [])].sort((a, b) =>
-      (a.codeId ?? '').localeCompare(b.codeId ?? ''),
-    );
+    const key = (message: { codeId?: string; mallId?: string; kind: string }) =>
+      message.codeId ?? message.mallId ?? message.kind;
+    const listed = [...(result.messages ?? [])].sort((a, b) => key(a).localeCompare(key(b)));
     expect(listed).toEqual([
-      { kind: 'unparseable', codeId: undefined, receiveCount: 1, messageId: expect.any(String) },
       { kind: 'exchange', codeId: '41', receiveCount: 1, messageId: expect.any(String) },
       { kind: 'exchange', codeId: '42', receiveCount: 1, messageId: expect.any(String) },
+      {
+        kind: 'refresh',
+        codeId: undefined,
+        mallId: 'dlqshop',
+        receiveCount: 1,
+        messageId: expect.any(String),
+      },
+      { kind: 'unparseable', codeId: undefined, receiveCount: 1, messageId: expect.any(String) },
     ]);
     expect(lines.join('\n')).not.toContain('secret-code-xyz');
+    expect(lines.join('\n')).not.toContain('secret-token-xyz');
     expect(lines.join('\n')).toContain('codeId=41');
+    expect(lines.join('\n')).toMatch(/kind=refresh mallId=dlqshop receiveCount=1/);
     expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
-    // Released with visibility 0: all three can be received again at once.
-    expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(3);
+    // Released with visibility 0: all four can be received again at once.
+    expect((await drain(sqs.client, sqs.dlqUrl)).length).toBe(4);
   });
 
   test.concurrent('moves every message back exactly once, attributes included', async (context) => {
@@ -365,12 +384,40 @@ describe('message body contract', () => {
     expect(() => exchangeMessage(1.5)).toThrow(/codeId/);
   });
 
+  test('a refresh message names its mall (lower case) and a DLQ listing shows only that', () => {
+    expect(refreshMessage('MyShop')).toBe('{"kind":"refresh","mallId":"myshop"}');
+    expect(parseMessageBody(refreshMessage('shop_1'))).toEqual({
+      ok: true,
+      message: { kind: 'refresh', mallId: 'shop_1' },
+    });
+    expect(() => refreshMessage('no/such mall')).toThrow(/mallId/);
+    expect(describeMessageBody('{"kind":"refresh","mallId":"shop","token":"x"}')).toEqual({
+      kind: 'refresh',
+      codeId: undefined,
+      mallId: 'shop',
+    });
+    expect(describeMessageBody('{"kind":"refresh","mallId":"not a mall; token=x"}')).toEqual({
+      kind: 'refresh',
+      codeId: undefined,
+    });
+  });
+
   test.each([
     ['invalid JSON', '{"kind":"exchange",', /not valid JSON/],
     ['a non-object', '["exchange","1"]', /must be a JSON object/],
     ['a missing codeId', '{"kind":"exchange"}', /codeId is required/],
     ['an extra field', '{"kind":"exchange","codeId":"1","code":"abc"}', /unexpected field: code/],
-    ['a wrong kind', '{"kind":"refresh","codeId":"1"}', /unknown kind "refresh"/],
+    [
+      'a wrong kind',
+      '{"kind":"purge","codeId":"1"}',
+      /unknown kind "purge" \(expected exchange \| refresh\)/,
+    ],
+    ['a refresh without a mall', '{"kind":"refresh","codeId":"1"}', /mallId .*; unexpected field: codeId/],
+    [
+      'a refresh with a bad mall id',
+      '{"kind":"refresh","mallId":"a.b/c"}',
+      /mallId must be a Cafe24 mall id/,
+    ],
     ['a missing kind', '{"codeId":"1"}', /kind is required/],
     ['a non-numeric codeId', '{"kind":"exchange","codeId":"1a"}', /codeId must be a positive integer/],
     ['a numeric (not string) codeId', '{"kind":"exchange","codeId":1}', /codeId must be a string/],

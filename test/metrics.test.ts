@@ -106,11 +106,17 @@ describe('refresh outcomes from the domain results', () => {
       ['RefreshSkippedFresh'],
     ],
     [
-      { status: 'invalid', mallId: 'rm3', reason: 'invalid_grant', attempts: 1 },
+      { status: 'invalid', mallId: 'rm3', reason: 'invalid_grant', attempts: 1, turnedInvalid: true },
       'invalid',
       ['RefreshInvalid', 'MallsTurnedInvalid', 'Cafe24Attempts'],
     ],
-    [{ status: 'missing', mallId: 'rm4' }, 'invalid', ['RefreshInvalid', 'MallsTurnedInvalid']],
+    // Already invalid: an outcome, not a mall turning invalid again.
+    [
+      { status: 'invalid', mallId: 'rm3b', reason: 'marked invalid', attempts: 0 },
+      'invalid',
+      ['RefreshInvalid'],
+    ],
+    [{ status: 'missing', mallId: 'rm4' }, 'invalid', ['RefreshInvalid']],
     [
       { status: 'transient-failure', mallId: 'rm5', reason: 'HTTP 503', attempts: 3 },
       'transient-failure',

@@ -65,6 +65,7 @@ describe('migrations', () => {
       'last_refreshed_at',
       'refresh_failures',
       'last_refresh_error',
+      'refresh_queued_at',
     ]);
   });
 

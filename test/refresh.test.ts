@@ -6,8 +6,10 @@ import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { flushRefreshStash, refreshMall } from '../src/domain/refresh-mall.ts';
 import { freshAccessToken } from '../src/fresh-access-token.ts';
+import { createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
 import { captureOutput } from './support/capture.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { waitFor } from './support/wait.ts';
 
@@ -103,22 +105,36 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
     expect((await cli(['--due'])).stdout).toContain('0 due');
   });
 
-  it('8 concurrent refreshes of one due mall (CLI processes and direct calls) send one request and all succeed', async () => {
+  it('8 concurrent refreshes of one due mall (CLI processes, direct calls, SQS handler invocations) send one request and all succeed', async () => {
     await install('race8');
     await makeDue('race8');
     // Cafe24 answers slowly, so every contender arrives while the first holds the lease.
     stack.sandbox.failNext({ type: 'delay', ms: 3_000 });
-    const clis = Array.from({ length: 4 }, () => cli(['--mall', 'race8']));
-    const direct = Array.from({ length: 4 }, () => refreshMall(refreshProcess().deps, 'race8'));
-    const [cliResults, directResults] = await Promise.all([Promise.all(clis), Promise.all(direct)]);
+    const clis = Array.from({ length: 3 }, () => cli(['--mall', 'race8']));
+    const direct = Array.from({ length: 3 }, () => refreshMall(refreshProcess().deps, 'race8'));
+    // Two Lambda containers, each handed a duplicate message of the mall.
+    const handlers = Array.from({ length: 2 }, () => {
+      const runtime = refreshProcess();
+      return createRefreshHandler(() => runtime)(
+        sqsEvent(sqsRecord(JSON.stringify({ kind: 'refresh', mallId: 'race8' }))),
+        lambdaContext('cafe24-token-refresh', 60_000),
+      );
+    });
+    const [cliResults, directResults, handlerResults] = await Promise.all([
+      Promise.all(clis),
+      Promise.all(direct),
+      Promise.all(handlers),
+    ]);
 
     expect(refreshRequests('race8')).toHaveLength(1);
     for (const result of cliResults) expect(result.code).toBe(0);
     for (const result of directResults) expect(['refreshed', 'skipped-fresh']).toContain(result.status);
-    const refreshedCount =
-      directResults.filter((result) => result.status === 'refreshed').length +
-      cliResults.filter((result) => result.stdout.includes('race8 refreshed')).length;
-    expect(refreshedCount).toBe(1);
+    for (const result of handlerResults) expect(result).toEqual({ batchItemFailures: [] });
+    // Exactly one of the eight stored a pair: one "mall refreshed" line among every process's logs.
+    const refreshedLines = `${logs.text()}${cliOutput.join('')}`
+      .split('\n')
+      .filter((line) => line.includes('"message":"mall refreshed"') && line.includes('"mallId":"race8"'));
+    expect(refreshedLines).toHaveLength(1);
     const stored = await row('race8');
     expect(stored.refresh_token).toBe(stack.sandbox.issuedTokens('race8')!.refreshToken);
     expect(stored).toMatchObject({ status: 'active', refresh_locked_at: null, refresh_locked_by: null });

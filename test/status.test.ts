@@ -62,6 +62,21 @@ beforeAll(async () => {
   await insertToken('valid', '2 hours', '14 days', '0 seconds');
   await insertToken('access-expired', '-3 minutes', '13 days 21 hours', '2 hours 3 minutes');
   await insertToken('refresh-expired', '-14 days -22 hours', '-1 day -2 hours -30 minutes', '15 days');
+  await db.pool.query(
+    `update cafe24.oauth_tokens set last_refreshed_at = now() - interval '1 minute' where mall_id = 'valid'`,
+  );
+  await db.pool.query(
+    `update cafe24.oauth_tokens
+        set status = 'invalid', invalid_reason = $1, last_refresh_error = $1
+      where mall_id = 'refresh-expired'`,
+    [
+      'the refresh token expired at 2026-01-01T00:00:00.000Z and was not sent;\nthe mall must install the app again',
+    ],
+  );
+  await db.pool.query(
+    `update cafe24.oauth_tokens set refresh_failures = 2, last_refresh_error = 'HTTP 503 from Cafe24'
+      where mall_id = 'access-expired'`,
+  );
 
   ids.pendingOld = await insertCode({ mall: 'valid', status: 'pending', createdAgo: '40 seconds' });
   ids.pendingPublished = await insertCode({
@@ -139,12 +154,26 @@ describe('readStatus', () => {
     expect(Object.keys(byMall.valid!).sort()).toEqual([
       'expiresAt',
       'expiresInSeconds',
+      'invalidReason',
       'issuedAt',
+      'lastRefreshError',
+      'lastRefreshedAt',
       'mallId',
       'refreshExpiresInSeconds',
+      'refreshFailures',
       'refreshTokenExpiresAt',
       'status',
     ]);
+    expect(byMall.valid).toMatchObject({ lastRefreshedAt: expect.any(Date), invalidReason: null });
+    expect(byMall['refresh-expired']).toMatchObject({
+      status: 'invalid',
+      lastRefreshedAt: null,
+      invalidReason: expect.stringMatching(/^the refresh token expired .*install the app again$/s),
+    });
+    expect(byMall['access-expired']).toMatchObject({
+      refreshFailures: 2,
+      lastRefreshError: 'HTTP 503 from Cafe24',
+    });
   });
 
   it('counts codes per status, the unpublished pending ones and the oldest pending age', () => {
@@ -210,9 +239,18 @@ describe('formatStatus', () => {
     const line = (mall: string) =>
       text.split('\n').find((row) => row.trimStart().startsWith(`${mall} `)) ?? '';
 
-    expect(line('valid')).toMatch(/active\s+expires in 1h 59m\s+refresh expires in 13d 23h/);
-    expect(line('access-expired')).toMatch(/EXPIRED 3m ago\s+refresh expires in 13d 20h/);
-    expect(line('refresh-expired')).toMatch(/EXPIRED 14d 22h ago\s+refresh EXPIRED 1d 2h ago/);
+    expect(line('valid')).toMatch(
+      /active\s+expires in 1h 59m\s+refresh expires in 13d 23h\s+\S+ \S+Z\s+\d{4}-/,
+    );
+    expect(line('access-expired')).toMatch(/EXPIRED 3m ago\s+refresh expires in 13d 20h\s+\S+ \S+Z\s+never$/);
+    expect(line('refresh-expired')).toMatch(/invalid\s+EXPIRED 14d 22h ago\s+refresh EXPIRED 1d 2h ago/);
+    expect(text).toContain(
+      '  ✗ refresh-expired invalid: the refresh token expired at 2026-01-01T00:00:00.000Z and was not sent; the mall must install the app again\n',
+    );
+    expect(text).toContain(
+      '  ! access-expired 2 refresh failures since the last success: HTTP 503 from Cafe24\n',
+    );
+    expect(text).not.toMatch(/[✗!] valid /);
     expect(text).toContain('pending 2, exchanging 1, exchanged 1, failed 2, expired 1');
     expect(text).toMatch(/1 not yet published to SQS, oldest 4\ds old/);
 
@@ -252,6 +290,13 @@ describe('cafe24-tokens status', () => {
     });
     const json = JSON.parse(stdout);
     expect(json.tokens).toHaveLength(3);
+    expect(json.tokens.find((token: { mallId: string }) => token.mallId === 'refresh-expired')).toMatchObject(
+      {
+        status: 'invalid',
+        invalidReason: expect.stringContaining('install the app again'),
+        lastRefreshedAt: null,
+      },
+    );
     expect(json.codes.byStatus.failed).toBe(2);
     expect(json.recentFailures[0].id).toBe(ids.failedNew);
     expect(stdout).not.toContain('s3cr3t');

@@ -9,7 +9,7 @@ import { type Resource, readTemplate, serverlessFunctions } from '../scripts/tem
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
 import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
-import { DEPLOYED } from '../src/local/stack.ts';
+import { DEPLOYED, DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -69,6 +69,13 @@ const notDeclared: Record<string, Record<string, string>> = {
     ...awsRuntime(),
   },
   RelayFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
+  RefreshFunction: {
+    DATABASE_URL: 'PG* variables instead',
+    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
+    CAFE24_MALL_ID: 'each message names its mall',
+    ...awsRuntime(),
+  },
+  RefreshScheduleFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
   InstallFunction: {
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
@@ -84,6 +91,8 @@ const functionCommand: Record<string, Command> = {
   ExchangeFunction: 'exchange',
   RelayFunction: 'relay',
   InstallFunction: 'install',
+  RefreshFunction: 'refresh',
+  RefreshScheduleFunction: 'refreshSchedule',
 };
 
 /** Set by Lambda itself, or meaningful only against a local emulator. */
@@ -113,7 +122,13 @@ describe('template.yaml', () => {
       POWERTOOLS_SERVICE_NAME: 'cafe24-token-issuer',
       NODE_OPTIONS: expect.stringContaining('--enable-source-maps'),
     });
-    expect([...functionIds].sort()).toEqual(['ExchangeFunction', 'InstallFunction', 'RelayFunction']);
+    expect([...functionIds].sort()).toEqual([
+      'ExchangeFunction',
+      'InstallFunction',
+      'RefreshFunction',
+      'RefreshScheduleFunction',
+      'RelayFunction',
+    ]);
     for (const id of functionIds) {
       expect(setting(id, 'Runtime'), id).toBe('nodejs24.x');
       expect(setting(id, 'Architectures'), id).toEqual(['arm64']);
@@ -176,6 +191,13 @@ describe('template.yaml', () => {
       batchSize: parameter(source.BatchSize).Default,
       maximumConcurrency: parameter((source.ScalingConfig as Props).MaximumConcurrency).Default,
     }).toEqual(DEPLOYED);
+    const refresh = events('RefreshFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
+    expect({
+      timeoutSeconds: setting('RefreshFunction', 'Timeout'),
+      visibilityTimeoutSeconds: props('RefreshQueue').VisibilityTimeout,
+      batchSize: parameter(refresh.BatchSize).Default,
+      maximumConcurrency: parameter((refresh.ScalingConfig as Props).MaximumConcurrency).Default,
+    }).toEqual(DEPLOYED_REFRESH);
   });
 
   it('dead-letters after at least five receives into a longer-lived, encrypted DLQ that only the queue may use', () => {
@@ -240,9 +262,9 @@ describe('template.yaml', () => {
         .filter((s) => actions(s).some((action) => action.startsWith('secretsmanager:')))
         .map((s) => ({ id, ...s })),
     );
-    // The exchange (token requests) and the install front (the launch hmac's key) read the client secret.
+    // The exchange and the refresh (token requests) and the install front (the launch hmac's key) read it.
     expect(secretStatements).toEqual(
-      ['ExchangeFunction', 'InstallFunction'].map((id) => ({
+      ['ExchangeFunction', 'RefreshFunction', 'InstallFunction'].map((id) => ({
         id,
         Effect: 'Allow',
         Action: 'secretsmanager:GetSecretValue',
@@ -332,13 +354,17 @@ describe('template.yaml', () => {
 
   it('alarms on dead letters, on each function’s errors and on messages older than a code lives', () => {
     const dlq = alarms.filter((a) => a.MetricName === 'ApproximateNumberOfMessagesVisible');
-    expect(dlq).toHaveLength(1);
-    expect(dlq[0]).toMatchObject({
-      Namespace: 'AWS/SQS',
-      Dimensions: [{ Name: 'QueueName', Value: getAtt('ExchangeDeadLetterQueue', 'QueueName') }],
-      Threshold: 0,
-      ComparisonOperator: 'GreaterThanThreshold',
-    });
+    expect(dlq.map((alarm) => alarm.Dimensions)).toEqual(
+      ['ExchangeDeadLetterQueue', 'RefreshDeadLetterQueue'].map((id) => [
+        { Name: 'QueueName', Value: getAtt(id, 'QueueName') },
+      ]),
+    );
+    for (const alarm of dlq)
+      expect(alarm).toMatchObject({
+        Namespace: 'AWS/SQS',
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
 
     const age = alarms.filter((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
     expect(age).toHaveLength(1);
@@ -351,8 +377,9 @@ describe('template.yaml', () => {
     expect(age[0]?.Threshold as number).toBeLessThanOrEqual(60);
 
     const errors = alarms.filter((a) => a.MetricName === 'Errors' && a.Namespace === 'AWS/Lambda');
-    expect(errors.map((a) => a.Dimensions).sort()).toEqual(
-      functionIds.map((id) => [{ Name: 'FunctionName', Value: ref(id) }]).sort(),
+    const byName = (dimensions: unknown) => JSON.stringify(dimensions);
+    expect(errors.map((a) => byName(a.Dimensions)).sort()).toEqual(
+      functionIds.map((id) => byName([{ Name: 'FunctionName', Value: ref(id) }])).sort(),
     );
     for (const alarm of errors)
       expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
@@ -361,6 +388,77 @@ describe('template.yaml', () => {
     expect(template.Parameters?.AlarmTopicArn?.Default).toBe('');
     const notify = { 'Fn::If': ['HasAlarmTopic', [ref('AlarmTopicArn')], ref('AWS::NoValue')] };
     for (const alarm of alarms) expect(alarm.AlarmActions).toEqual(notify);
+  });
+
+  it('feeds the refresh function from its own queue with per-record failures and its own concurrency', () => {
+    const sqs = events('RefreshFunction').filter((e) => e.Type === 'SQS');
+    expect(sqs).toHaveLength(1);
+    const source = (sqs[0] as { Properties: Props }).Properties;
+    expect(source.Queue).toEqual(getAtt('RefreshQueue', 'Arn'));
+    expect(source.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+    expect(source.ScalingConfig).toEqual({ MaximumConcurrency: ref('RefreshMaximumConcurrency') });
+    expect(parameter(ref('RefreshMaximumConcurrency'))).toMatchObject({
+      Type: 'Number',
+      Default: 5,
+      MinValue: 2,
+    });
+    expect(parameter(source.BatchSize)).toMatchObject({ Type: 'Number', MaxValue: 10 });
+    expect(declaredEnv('RefreshFunction').REFRESH_CONCURRENCY).toEqual(source.BatchSize);
+    // A whole lease (request timeout + 10 s) fits in the function's time, and the queue waits 6 × that.
+    const timeout = setting('RefreshFunction', 'Timeout') as number;
+    const requestTimeoutMs = Number(declaredEnv('RefreshFunction').CAFE24_REQUEST_TIMEOUT_MS);
+    expect(timeout * 1000 - 5_000).toBeGreaterThanOrEqual(requestTimeoutMs + 10_000);
+    expect(declaredEnv('ExchangeFunction').CAFE24_REQUEST_TIMEOUT_MS).toBe(String(requestTimeoutMs));
+    expect(props('RefreshQueue').VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
+    // Nothing in the refresh function sends to a queue; its DLQ takes only its queue's messages.
+    expect(JSON.stringify(props('RefreshFunction').Policies)).not.toMatch(/SQSSendMessagePolicy|sqs:/);
+    expect(props('RefreshQueue').RedrivePolicy).toEqual({
+      deadLetterTargetArn: getAtt('RefreshDeadLetterQueue', 'Arn'),
+      maxReceiveCount: ref('MaxReceiveCount'),
+    });
+    const queueName = (props('RefreshQueue').QueueName as { 'Fn::Sub': string })['Fn::Sub'];
+    expect(props('RefreshDeadLetterQueue')).toMatchObject({
+      MessageRetentionPeriod: 14 * 24 * 60 * 60,
+      SqsManagedSseEnabled: true,
+      RedriveAllowPolicy: {
+        redrivePermission: 'byQueue',
+        sourceQueueArns: [
+          { 'Fn::Sub': `arn:\${AWS::Partition}:sqs:\${AWS::Region}:\${AWS::AccountId}:${queueName}` },
+        ],
+      },
+    });
+  });
+
+  it('runs the refresh schedule every 5 minutes, sending to the refresh queue only, one round under that', () => {
+    const schedules = events('RefreshScheduleFunction').filter((e) => e.Type === 'Schedule');
+    expect(schedules.map((e) => e.Properties.Schedule)).toEqual(['rate(5 minutes)']);
+    expect(declaredEnv('RefreshScheduleFunction').REFRESH_QUEUE_URL).toEqual(ref('RefreshQueue'));
+    expect(props('RefreshScheduleFunction').Policies).toEqual([
+      'AWSLambdaVPCAccessExecutionRole',
+      { SQSSendMessagePolicy: { QueueName: getAtt('RefreshQueue', 'QueueName') } },
+    ]);
+    const round = Number(declaredEnv('RefreshScheduleFunction').REFRESH_ROUND_SECONDS);
+    expect(round).toBeLessThan(5 * 60);
+    expect(declaredEnv('RefreshScheduleFunction').REFRESH_AHEAD_SECONDS).toBe(
+      declaredEnv('RefreshFunction').REFRESH_AHEAD_SECONDS,
+    );
+  });
+
+  it('alarms when a mall turns invalid and when Cafe24 refuses the client credentials, on the metrics the handlers write', () => {
+    // EMF metrics (src/commons/metrics.ts) rather than log metric filters: no filter, one metric each.
+    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::MetricFilter')).toEqual([]);
+    for (const metric of [METRIC.MallsTurnedInvalid, METRIC.RefreshConfigurationErrors]) {
+      const alarm = alarms.filter((a) => a.MetricName === metric);
+      expect(alarm, metric).toHaveLength(1);
+      expect(alarm[0]).toMatchObject({
+        Namespace: METRICS_NAMESPACE,
+        Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }],
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    }
+    expect(props('RefreshFunction').LoggingConfig).toEqual({ LogGroup: ref('RefreshLogGroup') });
   });
 
   it('schedules the relay so that its listening runs overlap, with a small reserved concurrency', () => {
@@ -452,11 +550,11 @@ describe('template.yaml', () => {
       expect(shown(METRICS_NAMESPACE, name), name).toBe(true);
     expect(body['Fn::Sub']).toContain('"stat": "p50"');
     expect(body['Fn::Sub']).toContain('"stat": "p99"');
-    for (const queue of ['sub:ExchangeQueue.QueueName', 'sub:AWS::StackName-refresh']) {
+    for (const queue of ['sub:ExchangeQueue.QueueName', 'sub:RefreshQueue.QueueName']) {
       expect(shown('AWS/SQS', 'ApproximateNumberOfMessagesVisible', queue), queue).toBe(true);
       expect(shown('AWS/SQS', 'ApproximateAgeOfOldestMessage', queue), queue).toBe(true);
     }
-    for (const dlq of ['sub:ExchangeDeadLetterQueue.QueueName', 'sub:AWS::StackName-refresh-dlq'])
+    for (const dlq of ['sub:ExchangeDeadLetterQueue.QueueName', 'sub:RefreshDeadLetterQueue.QueueName'])
       expect(shown('AWS/SQS', 'ApproximateNumberOfMessagesVisible', dlq), dlq).toBe(true);
     for (const id of functionIds)
       for (const name of ['Errors', 'Throttles', 'Duration'])
@@ -567,6 +665,12 @@ describe('environment', () => {
     expect(install.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
     expect(install.install.scopes.length).toBeGreaterThan(0);
     expect(install.exchangeQueue.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
+    const refresh = loadConfig('refresh', envJson.RefreshFunction as NodeJS.ProcessEnv);
+    expect(refresh.clientSecret).toEqual({ arn: envJson.RefreshFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(refresh.refresh).toMatchObject({ aheadMs: 1_200_000, concurrency: 10 });
+    const schedule = loadConfig('refreshSchedule', envJson.RefreshScheduleFunction as NodeJS.ProcessEnv);
+    expect(schedule.refreshQueue.url).toBe(envJson.RefreshScheduleFunction?.REFRESH_QUEUE_URL);
+    expect(schedule.refreshSchedule).toEqual({ aheadMs: 1_200_000, roundMs: 240_000 });
   });
 
   it('has parameter defaults and patterns the code accepts', () => {
@@ -595,6 +699,7 @@ describe('events/', () => {
   it.each([
     'exchange-sqs-one.json',
     'exchange-sqs-batch.json',
+    'refresh-sqs-one.json',
   ])('%s is an SQS event as Lambda delivers it', (name) => {
     const records = event(name).Records as Record_[];
     expect(records.length).toBeGreaterThan(0);
@@ -626,5 +731,17 @@ describe('events/', () => {
       'detail-type': 'Scheduled Event',
     });
     expect(event('relay-rds.json')).toEqual({ source: 'rds-trigger', codeId: '1' });
+    expect(event('refresh-schedule.json')).toMatchObject({
+      source: 'aws.events',
+      'detail-type': 'Scheduled Event',
+    });
+  });
+
+  it('has one well-formed refresh message for the refresh function', () => {
+    const [one] = event('refresh-sqs-one.json').Records as Record_[];
+    expect(parseMessageBody(one?.body ?? '')).toEqual({
+      ok: true,
+      message: { kind: 'refresh', mallId: 'localmall' },
+    });
   });
 });

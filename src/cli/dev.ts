@@ -1,8 +1,10 @@
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { DEPLOYED, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
-import { databaseNow, finishedSince } from '../store/status.ts';
+import { DEPLOYED, DEPLOYED_REFRESH, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { databaseNow, finishedSince, refreshesSince } from '../store/status.ts';
+import { formatDuration } from './status.ts';
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
 
@@ -13,6 +15,8 @@ export type DevOptions = {
   installPort: number;
   dataDir?: string;
   listen?: string;
+  /** How often the refresh schedule runs, in seconds (deployed: every 5 minutes). */
+  refreshSeconds?: number;
 };
 
 /**
@@ -21,6 +25,23 @@ export type DevOptions = {
  */
 export async function devCommand(options: DevOptions): Promise<void> {
   const external = process.env.DATABASE_URL || process.env.PGHOST ? externalDatabaseUrl() : undefined;
+  if (external) {
+    process.stdout.write(
+      `using the database that ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'PG*'} names (${redactUrl(external)}), not an embedded one\n`,
+    );
+  }
+  const taken = await portsInUse([
+    ...(external ? [] : [{ port: options.pgPort, what: 'PostgreSQL (--pg-port)' }]),
+    { port: options.sqsPort, what: 'the SQS emulator (--sqs-port)' },
+    { port: options.sandboxPort, what: 'the Cafe24 sandbox (--sandbox-port)' },
+    { port: options.installPort, what: 'the install front (--install-port)' },
+  ]);
+  if (taken.length > 0) {
+    throw new Error(
+      `${taken.map(({ port, what }) => `port ${port} (${what})`).join(', ')} already in use: ` +
+        'is the local stack already running in another terminal? Stop it there (Ctrl-C), or pick other ports.',
+    );
+  }
   // The banner and the per-code lines below say what happens; JSON logs only for trouble.
   if (!process.env.POWERTOOLS_LOG_LEVEL && !process.env.LOG_LEVEL) logger.setLogLevel('WARN');
   const started = Date.now();
@@ -34,9 +55,10 @@ export async function devCommand(options: DevOptions): Promise<void> {
     sqsPort: options.sqsPort,
     sweepIntervalMs: 10_000,
     install: { port: options.installPort },
+    refreshScheduleIntervalMs: (options.refreshSeconds ?? 30) * 1000,
   });
   const stopWatching = await watchExchanges(stack);
-  printBanner(stack, Date.now() - started, external !== undefined);
+  printBanner(stack, Date.now() - started, external !== undefined, options.refreshSeconds ?? 30);
 
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
@@ -59,20 +81,77 @@ function externalDatabaseUrl(): string {
   return `postgres://${auth}${database.host}:${database.port}/${encodeURIComponent(database.database ?? 'postgres')}`;
 }
 
-function printBanner(stack: LocalStack, ms: number, external: boolean): void {
-  const shownUrl = stack.databaseUrl.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@');
+/** The URL without its password, for a line a person reads. */
+function redactUrl(url: string): string {
+  return url.replace(/:\/\/([^:@/]+):[^@/]*@/, '://$1:***@');
+}
+
+/** Which of `ports` something on this machine already listens on. */
+async function portsInUse<T extends { port: number }>(ports: T[]): Promise<T[]> {
+  const listening = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: '127.0.0.1' });
+      const done = (answer: boolean) => {
+        socket.destroy();
+        resolve(answer);
+      };
+      socket.setTimeout(500);
+      socket.once('connect', () => done(true));
+      socket.once('timeout', () => done(false));
+      socket.once('error', () => done(false));
+    });
+  const answers = await Promise.all(ports.map((entry) => listening(entry.port)));
+  return ports.filter((_, index) => answers[index]);
+}
+
+/** The variables the CLI needs against this stack, ready to paste (the sandbox's stand-in credentials). */
+function cliEnvironment(stack: LocalStack, external: boolean): string[] {
+  const names = [
+    'AWS_ENDPOINT_URL_SQS',
+    'AWS_REGION',
+    'SQS_QUEUE_URL',
+    'SQS_DLQ_URL',
+    'REFRESH_QUEUE_URL',
+    'CAFE24_API_BASE_URL',
+    'CAFE24_CLIENT_ID',
+    'CAFE24_CLIENT_SECRET',
+    'CAFE24_REDIRECT_URI',
+    'CAFE24_MALL_ID',
+  ];
+  const quote = (value: string) =>
+    /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;
+  return [
+    // An external database's URL holds a real password: it is already in this shell's environment.
+    ...(external ? [] : [`  export DATABASE_URL=${quote(stack.databaseUrl)}`]),
+    ...names
+      .filter((name) => stack.env[name] !== undefined)
+      .map((name) => `  export ${name}=${quote(stack.env[name] as string)}`),
+  ];
+}
+
+function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSeconds: number): void {
+  const shownUrl = redactUrl(stack.databaseUrl);
   const psqlUrl = external ? '"$DATABASE_URL"' : stack.databaseUrl;
+  const relocated = stack.postgres?.relocated;
   const lines = [
     '',
     `cafe24-token-issuer: local pipeline up in ${(ms / 1000).toFixed(1)} s`,
     '',
     `  PostgreSQL 17   ${shownUrl}${stack.postgres ? `  (data: ${stack.postgres.dataDir})` : '  (from PG*/DATABASE_URL)'}`,
+    ...(relocated
+      ? [
+          `                  moved from ${relocated.from}: ${relocated.reason};`,
+          '                  the system temp directory may not survive a reboot (clone elsewhere to keep it)',
+        ]
+      : []),
     `  SQS emulator    ${stack.sqs.endpoint}`,
     `    queue         ${stack.sqs.queueUrl}  (visibility ${DEPLOYED.visibilityTimeoutSeconds} s, maxReceiveCount ${DEPLOYED.maxReceiveCount})`,
     `    dead letters  ${stack.sqs.dlqUrl}`,
     `  Cafe24 sandbox  ${stack.sandbox.baseUrl}  (accepts any code it has not seen: a new install)`,
     '  relay           LISTEN cafe24_authorization_code, sweep every 10 s',
     `  exchange        Lambda-style runner: batch ${DEPLOYED.batchSize}, concurrency ${DEPLOYED.maximumConcurrency}`,
+    `  refresh queue   ${stack.refreshQueue.queueUrl}  (dead letters: ${stack.refreshQueue.dlqUrl})`,
+    `  refresh         schedule every ${refreshSeconds} s (deployed: 5 min); Lambda-style runner: batch ${DEPLOYED_REFRESH.batchSize}, concurrency ${DEPLOYED_REFRESH.maximumConcurrency}`,
     ...(stack.install
       ? [`  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI})`]
       : []),
@@ -87,16 +166,23 @@ function printBanner(stack: LocalStack, ms: number, external: boolean): void {
     'Insert a code, as an OAuth callback would:',
     `  psql ${psqlUrl} -c "insert into cafe24.oauth_authorization_codes (mall_id, code) values ('${LOCAL_APP.mallId}', md5(random()::text))"`,
     '',
-    'Then: npm run cafe24-tokens -- status   (with the same DATABASE_URL). Ctrl-C stops everything.',
+    'The CLI against this stack (paste into another shell), then e.g. npx cafe24-tokens status:',
+    ...cliEnvironment(stack, external),
+    '',
+    'Ctrl-C stops everything.',
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** Prints each code as it reaches a final state, with the time from INSERT to that state. */
+/**
+ * Prints each code as it reaches a final state, with the time from INSERT to that state, and each mall as
+ * it is refreshed or turns invalid.
+ */
 async function watchExchanges(stack: LocalStack): Promise<() => void> {
   // From now on, by the database's clock: every code finishing after the banner is shown.
   let since = await databaseNow(stack.pool);
+  let refreshedSince = since;
   let busy = false;
   const timer = setInterval(async () => {
     if (busy) return;
@@ -108,6 +194,14 @@ async function watchExchanges(stack: LocalStack): Promise<() => void> {
         const reason = code.lastError ? `: ${code.lastError}` : '';
         process.stdout.write(
           `${mark} code ${code.id} (${code.mallId}) ${code.status} ${code.ms} ms after INSERT, ${code.attempts} request(s)${reason}\n`,
+        );
+      }
+      for (const mall of await refreshesSince(stack.pool, refreshedSince)) {
+        refreshedSince = mall.at;
+        process.stdout.write(
+          mall.status === 'invalid'
+            ? `✗ mall ${mall.mallId} invalid: ${mall.invalidReason ?? 'no reason recorded'}\n`
+            : `✓ mall ${mall.mallId} refreshed, access token expires in ${formatDuration(mall.expiresInSeconds)}\n`,
         );
       }
     } catch {

@@ -11,6 +11,11 @@ export async function exchangeCommand(options: { codeId?: string; mall?: string 
       throw new Error('give --code-id N or --mall M (or set CAFE24_MALL_ID)');
     }
     const result = await exchangeRequested(runtime.deps, { codeId: options.codeId, mallId });
+    if (result.status === 'retry' && result.missing) {
+      throw new Error(
+        `there is no authorization code with id ${result.codeId} in cafe24.oauth_authorization_codes`,
+      );
+    }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     const ok =
       result.status === 'exchanged' || (result.status === 'already-done' && result.state === 'exchanged');

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
 import { type Command as ConfigCommand, ConfigError, commands } from '../config.ts';
@@ -30,7 +31,12 @@ const positiveInteger = (value: string) => {
   return number;
 };
 
+const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
+
 const program = new Command('cafe24-tokens')
+  .version(version)
   .description('Exchanges Cafe24 OAuth authorization codes for tokens, exactly once, into PostgreSQL.')
   .showHelpAfterError();
 
@@ -71,6 +77,10 @@ program
   .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)
   .option('--limit <n>', 'at most n due malls, soonest expiry first', positiveInteger, 100_000)
   .option('--emf', 'also print the outcomes as CloudWatch EMF metric lines on stdout')
+  .option(
+    '--queue',
+    'with --due: publish the due malls to REFRESH_QUEUE_URL (once per round, as the schedule does) instead',
+  )
   .action(refreshCommand);
 
 program
@@ -133,6 +143,7 @@ program
     '--listen <address>',
     'also listen on this address, e.g. 0.0.0.0 for sam local invoke (default: this machine only)',
   )
+  .option('--refresh-seconds <n>', 'how often the refresh schedule publishes due malls', positiveInteger, 30)
   .action(devCommand);
 
 try {

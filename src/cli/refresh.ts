@@ -5,6 +5,8 @@ import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
 import { recordRefreshResult, recordStashRecovered } from '../handlers/runtime/metrics.ts';
 import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
+import { createRefreshScheduleRuntime } from '../handlers/runtime/refresh-schedule.ts';
+import { publishDueMalls } from '../relay/refresh-schedule.ts';
 
 /**
  * Exit codes scripts can trust (README "Command line"):
@@ -18,6 +20,8 @@ export type RefreshCommandOptions = {
   mall?: string;
   due?: boolean;
   force?: boolean;
+  /** With --due: publish the due malls to the refresh queue (as the schedule does) instead. */
+  queue?: boolean;
   concurrency: number;
   limit: number;
   /** Also print the run's metrics as EMF lines on stdout (where stdout goes to CloudWatch Logs). */
@@ -28,6 +32,10 @@ export type RefreshCommandOptions = {
 export async function refreshCommand(options: RefreshCommandOptions): Promise<void> {
   if ((options.mall === undefined) === !options.due) throw new Error('give either --mall M or --due');
   if (options.force && options.due) throw new Error('--force refreshes one --mall, not every due mall');
+  if (options.queue) {
+    if (!options.due) throw new Error('--queue publishes the --due malls; give --due');
+    return publishDueCommand();
+  }
   const runtime = createRefreshRuntime(loadConfig('refresh'), { maxConnections: options.concurrency });
   const { deps } = runtime;
   const results: RefreshResult[] = [];
@@ -80,6 +88,24 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
     else discardMetrics();
   }
   process.exitCode = exitCode(results);
+}
+
+/** `refresh --due --queue`: one run of the schedule, claiming this round's due malls like it does. */
+async function publishDueCommand(): Promise<void> {
+  const runtime = createRefreshScheduleRuntime(loadConfig('refreshSchedule'));
+  try {
+    const { published, failed } = await publishDueMalls(runtime.deps);
+    process.stdout.write(
+      `published ${published} due mall${published === 1 ? '' : 's'} to the refresh queue` +
+        `${failed > 0 ? `, ${failed} refused by SQS (published by the next run)` : ''}\n`,
+    );
+    process.exitCode = failed > 0 ? REFRESH_EXIT.transient : REFRESH_EXIT.ok;
+  } catch (error) {
+    process.stderr.write(`error: ${describeError(error)}\n`);
+    process.exitCode = REFRESH_EXIT.transient;
+  } finally {
+    await runtime.close();
+  }
 }
 
 /** This process's stash dies with it: give the database a few more chances before exiting. */

@@ -23,16 +23,29 @@ export function formatStatus(report: StatusReport): string {
   } else {
     lines.push(
       ...table([
-        ['MALL', 'STATUS', 'ACCESS TOKEN', 'REFRESH TOKEN', 'ISSUED'],
+        ['MALL', 'STATUS', 'ACCESS TOKEN', 'REFRESH TOKEN', 'ISSUED', 'LAST REFRESH'],
         ...report.tokens.map((token) => [
           token.mallId,
           token.status,
           expiry('expires in', 'EXPIRED', token.expiresInSeconds),
           expiry('refresh expires in', 'refresh EXPIRED', token.refreshExpiresInSeconds),
           timestamp(token.issuedAt),
+          token.lastRefreshedAt ? timestamp(token.lastRefreshedAt) : 'never',
         ]),
       ]),
     );
+    // Why a mall is invalid (it needs a new install), or why its refreshes keep failing; one line each.
+    const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();
+    for (const token of report.tokens) {
+      if (token.status === 'invalid') {
+        lines.push(`  ✗ ${token.mallId} invalid: ${oneLine(token.invalidReason ?? 'no reason recorded')}`);
+      } else if (token.refreshFailures > 0) {
+        lines.push(
+          `  ! ${token.mallId} ${token.refreshFailures} refresh failure${token.refreshFailures === 1 ? '' : 's'}` +
+            ` since the last success: ${oneLine(token.lastRefreshError ?? '-')}`,
+        );
+      }
+    }
   }
 
   const { byStatus, unpublishedPending, oldestPendingAgeSeconds } = report.codes;

@@ -1,5 +1,6 @@
 /**
- * How a failure is handled, decided in one place (`classify*` in src/cafe24/token-client.ts):
+ * How a failure is handled, decided in one place (`classify*` in src/cafe24/token-client.ts; `asFailure`
+ * below only names what the client did not classify):
  * - `final`: the answer will not change; record it and never send the code again.
  * - `transient`: may succeed if tried again while the code is alive.
  * - `expired`: the code outlived its one minute; recorded, never sent.
@@ -18,6 +19,15 @@ export class ExchangeFailure extends Error {
     this.kind = kind;
     this.retryAfterMs = options.retryAfterMs;
   }
+}
+
+/**
+ * The failure kind of anything a token request threw. The token client classifies every failure it
+ * produces; anything else means a port broke that contract, and counts as transient: retried while
+ * there is time, never recorded as final.
+ */
+export function asFailure(error: unknown): ExchangeFailure {
+  return error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
 }
 
 /** A message safe to log or store: Error messages only, never a stack holding request data. */

@@ -42,7 +42,7 @@ export const METRIC = {
   RefreshInvalid: 'RefreshInvalid',
   RefreshTransientFailure: 'RefreshTransientFailure',
   RefreshConfigurationErrors: 'RefreshConfigurationErrors',
-  /** Malls found or made invalid by a refresh (invalid_grant, refresh token expired, row missing). */
+  /** Malls a refresh marked invalid (Cafe24 refused the refresh token, or it expired unsent). */
   MallsTurnedInvalid: 'MallsTurnedInvalid',
   /** Powertools' own cold-start metric (dimensions service and function_name). */
   ColdStart: 'ColdStart',
@@ -92,10 +92,16 @@ export function recordExchangeOutcome(
   if (detail.latencyMs !== undefined) milliseconds(METRIC.InsertToTokenLatency, detail.latencyMs);
 }
 
-/** One mall's refresh: the outcome, and `MallsTurnedInvalid` for a mall found or made invalid. */
-export function recordRefreshOutcome(outcome: RefreshOutcome, detail: { attempts?: number } = {}): void {
+/**
+ * One mall's refresh: the outcome, its token requests, and `MallsTurnedInvalid` when this refresh is the
+ * one that marked the mall invalid (a mall already invalid counts as an `invalid` outcome only).
+ */
+export function recordRefreshOutcome(
+  outcome: RefreshOutcome,
+  detail: { attempts?: number; turnedInvalid?: boolean } = {},
+): void {
   count(REFRESH_METRIC[outcome]);
-  if (outcome === 'invalid') count(METRIC.MallsTurnedInvalid);
+  if (outcome === 'invalid' && detail.turnedInvalid) count(METRIC.MallsTurnedInvalid);
   if ((detail.attempts ?? 0) > 0) count(METRIC.Cafe24Attempts, detail.attempts);
 }
 

@@ -1,5 +1,5 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
-import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
@@ -49,6 +49,8 @@ export type ExchangeResult =
       retryAfterMs?: number;
       /** Issued tokens were put in the stash: the database refused them. */
       stashed?: true;
+      /** No code row has this id. */
+      missing?: true;
     };
 
 export type ExchangeOptions = {
@@ -92,7 +94,8 @@ export async function exchangeCode(
   }
   if (!claim.claimed) {
     if (claim.status === 'missing') {
-      return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}` };
+      // A message may run ahead of a row not yet committed (the aws_lambda path): retried, then the DLQ.
+      return { status: 'retry', codeId, reason: `no authorization code with id ${codeId}`, missing: true };
     }
     if (claim.status === 'exchanging')
       return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0, claim.attempts);
@@ -164,8 +167,7 @@ async function exchangeClaimed(
         timeoutMs: budgetEnd - now(),
       });
     } catch (error) {
-      const failure =
-        error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+      const failure = asFailure(error);
       // Refused client credentials fail every code alike; the code's failure names them.
       if (failure.kind === 'final' || failure.kind === 'configuration') {
         return finish('failed', failure.message, attempts);

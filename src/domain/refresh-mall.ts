@@ -1,5 +1,5 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
-import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { asFailure, describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
 import { backoffMs } from './exchange-code.ts';
@@ -46,7 +46,14 @@ export type RefreshResult =
       attempts: number;
     }
   | { status: 'skipped-fresh'; mallId: string; expiresAt: string }
-  | { status: 'invalid'; mallId: string; reason: string; attempts: number }
+  | {
+      status: 'invalid';
+      mallId: string;
+      reason: string;
+      attempts: number;
+      /** This call marked the mall invalid (it was active): counted once as a mall turned invalid. */
+      turnedInvalid?: true;
+    }
   | { status: 'transient-failure'; mallId: string; reason: string; attempts: number }
   | { status: 'configuration-error'; mallId: string; reason: string }
   /** Refreshed at Cafe24 but not stored yet: the pair waits in the stash (rule 8). */
@@ -168,8 +175,7 @@ async function underLease(
   try {
     tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
   } catch (error) {
-    const failure =
-      error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+    const failure = asFailure(error);
     if (failure.kind === 'configuration') {
       await deps.tokens.release(mallId, owner);
       log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
@@ -223,7 +229,7 @@ async function markInvalid(
 ): Promise<RefreshResult | 'again'> {
   if (await deps.tokens.markInvalid(mallId, owner, refused, reason)) {
     deps.log.warn('mall invalid', { mallId, reason, attempts });
-    return { status: 'invalid', mallId, reason, attempts };
+    return { status: 'invalid', mallId, reason, attempts, turnedInvalid: true };
   }
   deps.log.info('refresh token refused, but the row changed meanwhile; re-reading', { mallId });
   return 'again';

@@ -56,8 +56,14 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     switch (message.kind) {
       case 'exchange':
         return exchangeRecord(runtime, record, message.codeId, options);
+      case 'refresh': {
+        // Refreshes have a queue of their own: one here was sent to the wrong queue.
+        const reason = 'a refresh message on the exchange queue (send it to the refresh queue)';
+        logger.error('malformed message', { messageId: record.messageId, reason });
+        throw new RecordNotDone(reason);
+      }
       default:
-        return message.kind satisfies never;
+        return message satisfies never;
     }
   }
 

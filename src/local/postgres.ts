@@ -11,6 +11,8 @@ export type EmbeddedPostgres = {
   readonly user: string;
   readonly password: string;
   readonly dataDir: string;
+  /** Set when the data directory could not be where it was asked to be, and why. */
+  readonly relocated?: { from: string; reason: string };
   /** postgres://… for the given database (default `postgres`). */
   url(database?: string): string;
   stop(): Promise<void>;
@@ -49,8 +51,8 @@ const isRoot = userInfo().uid === 0;
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const port = options.port ?? (await freePort());
   const requested = resolve(options.dataDir);
-  const dataDir =
-    isRoot && !(await enterableByOthers(dirname(requested))) ? rootSafeDataDir(requested) : requested;
+  const relocate = isRoot && !(await enterableByOthers(dirname(requested)));
+  const dataDir = relocate ? rootSafeDataDir(requested) : requested;
   const { default: EmbeddedPostgresServer } = await importEmbeddedPostgres();
   const user = 'postgres';
   const password = 'postgres';
@@ -90,6 +92,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     user,
     password,
     dataDir,
+    ...(relocate
+      ? {
+          relocated: {
+            from: requested,
+            reason: `running as root, and the postgres user the server runs as cannot enter ${dirname(requested)}`,
+          },
+        }
+      : {}),
     url: (database = 'postgres') => `postgres://${user}:${password}@${host}:${port}/${database}`,
     stop: () => server.stop(),
   };

@@ -33,33 +33,17 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
   const endpoint = `http://127.0.0.1:${server.port}`;
   const client = createSqsClient(localAws(endpoint, region));
   try {
-    const dlq = await client.send(
-      new CreateQueueCommand({
-        QueueName: options.dlqName ?? 'cafe24-token-exchange-dlq',
-        Attributes: { MessageRetentionPeriod: String(dlqRetentionSeconds) },
-      }),
-    );
-    const dlqUrl = dlq.QueueUrl!;
-    const dlqAttributes = await client.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
-    );
-    const queue = await client.send(
-      new CreateQueueCommand({
-        QueueName: options.queueName ?? 'cafe24-token-exchange',
-        Attributes: {
-          VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 60),
-          MessageRetentionPeriod: String(options.messageRetentionSeconds ?? 345_600),
-          RedrivePolicy: JSON.stringify({
-            deadLetterTargetArn: dlqAttributes.Attributes!.QueueArn,
-            maxReceiveCount: options.maxReceiveCount ?? 5,
-          }),
-        },
-      }),
-    );
+    const { queueUrl, dlqUrl } = await createQueueWithDlq(client, {
+      queueName: options.queueName ?? 'cafe24-token-exchange',
+      dlqName: options.dlqName ?? 'cafe24-token-exchange-dlq',
+      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 60,
+      maxReceiveCount: options.maxReceiveCount ?? 5,
+      messageRetentionSeconds: options.messageRetentionSeconds ?? 345_600,
+    });
     return {
       endpoint,
       region,
-      queueUrl: queue.QueueUrl!,
+      queueUrl,
       dlqUrl,
       client,
       async stop() {
@@ -73,4 +57,41 @@ export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<Loca
     await server.stop();
     throw error;
   }
+}
+
+/** A queue and its DLQ, as template.yaml declares each pair (the refresh queue beside the exchange's). */
+export async function createQueueWithDlq(
+  client: SQSClient,
+  options: {
+    queueName: string;
+    dlqName: string;
+    visibilityTimeoutSeconds: number;
+    maxReceiveCount: number;
+    messageRetentionSeconds?: number;
+  },
+): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const dlq = await client.send(
+    new CreateQueueCommand({
+      QueueName: options.dlqName,
+      Attributes: { MessageRetentionPeriod: String(dlqRetentionSeconds) },
+    }),
+  );
+  const dlqUrl = dlq.QueueUrl!;
+  const dlqAttributes = await client.send(
+    new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }),
+  );
+  const queue = await client.send(
+    new CreateQueueCommand({
+      QueueName: options.queueName,
+      Attributes: {
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+        MessageRetentionPeriod: String(options.messageRetentionSeconds ?? 345_600),
+        RedrivePolicy: JSON.stringify({
+          deadLetterTargetArn: dlqAttributes.Attributes!.QueueArn,
+          maxReceiveCount: options.maxReceiveCount,
+        }),
+      },
+    }),
+  );
+  return { queueUrl: queue.QueueUrl!, dlqUrl };
 }

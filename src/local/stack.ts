@@ -2,8 +2,12 @@ import { logger } from '../commons/logger.ts';
 import { silenceMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { createExchangeHandler } from '../handlers/exchange.ts';
+import { createRefreshHandler } from '../handlers/refresh.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../handlers/runtime/exchange.ts';
+import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
+import { createRefreshScheduleRuntime } from '../handlers/runtime/refresh-schedule.ts';
 import { createRelayRuntime } from '../handlers/runtime/relay.ts';
+import { publishDueMalls } from '../relay/refresh-schedule.ts';
 import { type Relay, startRelay } from '../relay/relay.ts';
 import { migrate } from '../store/migrate.ts';
 import type { Pool } from '../store/pool.ts';
@@ -11,13 +15,21 @@ import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
 import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
-import { type LocalSqs, startLocalSqs } from './sqs.ts';
+import { createQueueWithDlq, type LocalSqs, startLocalSqs } from './sqs.ts';
 
 /** The deployed settings (template.yaml's defaults; test/template.test.ts keeps the two in step). */
 export const DEPLOYED = {
   exchangeTimeoutSeconds: 75,
   visibilityTimeoutSeconds: 450,
   maxReceiveCount: 5,
+  batchSize: 10,
+  maximumConcurrency: 5,
+} as const;
+
+/** The refresh function's deployed settings (template.yaml; test/template.test.ts keeps them in step). */
+export const DEPLOYED_REFRESH = {
+  timeoutSeconds: 60,
+  visibilityTimeoutSeconds: 360,
   batchSize: 10,
   maximumConcurrency: 5,
 } as const;
@@ -51,6 +63,8 @@ export type LocalStackOptions = {
   env?: Record<string, string>;
   onInvoke?: (info: InvokeInfo) => void;
   onPublished?: (count: number) => void;
+  /** How often the refresh schedule publishes due malls (deployed: 5 minutes; default here 30 s). */
+  refreshScheduleIntervalMs?: number;
   /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
   install?: { port?: number; hostname?: string; scopes?: string[] };
   /** Let the handlers write their EMF metric lines to stdout (off: `npm start` and the bench print for people). */
@@ -68,6 +82,9 @@ export type LocalStack = {
   startRelay(): void;
   runner: LambdaRunner;
   runtime: ExchangeRuntime;
+  /** The refresh queue and its DLQ, beside the exchange's on the same emulator. */
+  refreshQueue: { queueUrl: string; dlqUrl: string };
+  refreshRunner: LambdaRunner;
   /** A pool for the caller's own queries. */
   pool: Pool;
   /** The environment the exchange Lambda runs with (no secret from it is ever printed). */
@@ -126,6 +143,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
     });
     stops.push(() => sqs.stop());
+    const refreshQueue = await createQueueWithDlq(sqs.client, {
+      queueName: 'cafe24-token-refresh',
+      dlqName: 'cafe24-token-refresh-dlq',
+      visibilityTimeoutSeconds: DEPLOYED_REFRESH.visibilityTimeoutSeconds,
+      maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
+    });
 
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
@@ -136,6 +159,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CAFE24_API_BASE_URL: sandbox.baseUrl,
       SQS_QUEUE_URL: sqs.queueUrl,
       SQS_DLQ_URL: sqs.dlqUrl,
+      REFRESH_QUEUE_URL: refreshQueue.queueUrl,
+      REFRESH_CONCURRENCY: String(DEPLOYED_REFRESH.batchSize),
       AWS_REGION: sqs.region,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
       EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
@@ -172,6 +197,37 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       log: (line) => logger.warn('runner', { detail: line }),
     });
     stops.push(() => runner.stop());
+
+    // Refresh: the schedule publishes due malls to the refresh queue; a runner feeds the refresh handler.
+    const refreshRuntime = createRefreshRuntime(loadConfig('refresh', env), {
+      maxConnections: DEPLOYED_REFRESH.batchSize,
+    });
+    stops.push(() => refreshRuntime.close());
+    const refreshRunner = startLambdaRunner({
+      client: sqs.client,
+      queueUrl: refreshQueue.queueUrl,
+      handler: createRefreshHandler(() => refreshRuntime) as Parameters<
+        typeof startLambdaRunner
+      >[0]['handler'],
+      batchSize: DEPLOYED_REFRESH.batchSize,
+      maximumBatchingWindowMs: 0,
+      maximumConcurrency: DEPLOYED_REFRESH.maximumConcurrency,
+      functionName: 'cafe24-token-refresh',
+      timeoutMs: DEPLOYED_REFRESH.timeoutSeconds * 1000,
+      log: (line) => logger.warn('refresh runner', { detail: line }),
+    });
+    stops.push(() => refreshRunner.stop());
+    const schedule = createRefreshScheduleRuntime(loadConfig('refreshSchedule', env), { pool });
+    stops.push(() => schedule.close());
+    const stopSchedule = every(options.refreshScheduleIntervalMs ?? 30_000, async () => {
+      try {
+        await publishDueMalls(schedule.deps);
+      } catch (error) {
+        logger.warn('refresh schedule failed; the next run retries', { error: String(error) });
+      }
+    });
+    stops.push(stopSchedule);
+
     await install?.attach(env);
 
     return {
@@ -181,6 +237,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       sqs,
       runner,
       runtime,
+      refreshQueue,
+      refreshRunner,
       pool,
       env,
       install: install ? { origin: install.origin, appStoreUrl: `${sandbox.origin}/appstore` } : undefined,
@@ -200,4 +258,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/** Runs `task` now and then every `ms`, never two at once; the returned stop waits for a run under way. */
+function every(ms: number, task: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const tick = () => {
+    running ??= task().finally(() => {
+      running = undefined;
+    });
+  };
+  tick();
+  const timer = setInterval(tick, ms);
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
 }

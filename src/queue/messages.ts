@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { codeIdSchema, isCodeId } from '../commons/ids.ts';
+import { codeIdSchema, isCodeId, isMallId, mallIdSchema } from '../commons/ids.ts';
 
 export const exchangeMessageSchema = z.strictObject({
   kind: z.literal('exchange'),
@@ -8,8 +8,16 @@ export const exchangeMessageSchema = z.strictObject({
 
 export type ExchangeMessage = z.infer<typeof exchangeMessageSchema>;
 
-/** Every message kind on the queue; add a member (e.g. `refresh` with `mallId`) to extend it. */
-export const queueMessageSchema = z.discriminatedUnion('kind', [exchangeMessageSchema]);
+/** One mall to refresh; on the refresh queue only (refreshes must never delay a code). */
+export const refreshMessageSchema = z.strictObject({
+  kind: z.literal('refresh'),
+  mallId: mallIdSchema,
+});
+
+export type RefreshMessage = z.infer<typeof refreshMessageSchema>;
+
+/** Every message kind; each queue's handler says which kinds it takes (the others are malformed there). */
+export const queueMessageSchema = z.discriminatedUnion('kind', [exchangeMessageSchema, refreshMessageSchema]);
 
 export type QueueMessage = z.infer<typeof queueMessageSchema>;
 export type MessageKind = QueueMessage['kind'];
@@ -56,16 +64,26 @@ export function exchangeMessage(codeId: string | bigint | number): string {
   return JSON.stringify(result.data satisfies ExchangeMessage);
 }
 
+/** The body for a refresh message; throws on a value that could not be a mall id. */
+export function refreshMessage(mallId: string): string {
+  const result = refreshMessageSchema.safeParse({ kind: 'refresh', mallId });
+  if (!result.success) throw new TypeError(result.error.issues.map(describeIssue).join('; '));
+  return JSON.stringify(result.data satisfies RefreshMessage);
+}
+
 /** A kind safe to print: a short lower-case word, never arbitrary text from a body. */
 function showableKind(kind: unknown): string | undefined {
   return typeof kind === 'string' && /^[a-z][a-z0-9_-]{0,31}$/.test(kind) ? kind : undefined;
 }
 
+export type MessageDescription = { kind: string; codeId: string | undefined; mallId?: string };
+
 /**
- * What an operator may see of any body, parseable or not (a DLQ listing): its kind and the code id it
- * names, each only when well formed; nothing else of the body is ever shown.
+ * What an operator may see of any body, parseable or not (a DLQ listing): its kind and the code id
+ * (exchange) or mall id (refresh) it names, each only when well formed; nothing else of the body is
+ * ever shown.
  */
-export function describeMessageBody(body: string): { kind: string; codeId: string | undefined } {
+export function describeMessageBody(body: string): MessageDescription {
   let value: unknown;
   try {
     value = JSON.parse(body);
@@ -76,10 +94,17 @@ export function describeMessageBody(body: string): { kind: string; codeId: strin
     return { kind: 'unknown', codeId: undefined };
   }
   const fields = value as Record<string, unknown>;
-  return {
-    kind: showableKind(fields.kind) ?? 'unknown',
-    codeId: typeof fields.codeId === 'string' && isCodeId(fields.codeId) ? fields.codeId : undefined,
-  };
+  const kind = showableKind(fields.kind) ?? 'unknown';
+  const codeId = typeof fields.codeId === 'string' && isCodeId(fields.codeId) ? fields.codeId : undefined;
+  if (kind !== 'refresh') return { kind, codeId };
+  const mallId = typeof fields.mallId === 'string' && isMallId(fields.mallId) ? fields.mallId : undefined;
+  return { kind, codeId, ...(mallId === undefined ? {} : { mallId }) };
+}
+
+/** `codeId=41` or `mallId=shop` (for a refresh message): the one id a DLQ line shows. */
+export function describeMessageIds(description: MessageDescription): string {
+  if (description.kind === 'refresh') return `mallId=${description.mallId ?? '-'}`;
+  return `codeId=${description.codeId ?? '-'}`;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {

@@ -10,7 +10,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { describeMessageBody } from './messages.ts';
+import { describeMessageBody, describeMessageIds } from './messages.ts';
 
 export type RedriveOptions = {
   client: SQSClient;
@@ -28,6 +28,8 @@ export type RedriveOptions = {
 export type RedriveMessage = {
   kind: string;
   codeId: string | undefined;
+  /** A refresh message's mall. */
+  mallId?: string;
   receiveCount: number;
   messageId: string;
 };
@@ -82,7 +84,7 @@ async function dryRun(options: RedriveOptions, log: (line: string) => void): Pro
         const info = describe(message);
         messages.push(info);
         log(
-          `${info.messageId} kind=${info.kind} codeId=${info.codeId ?? '-'} receiveCount=${info.receiveCount}`,
+          `${info.messageId} kind=${info.kind} ${describeMessageIds(info)} receiveCount=${info.receiveCount}`,
         );
       }
     }
@@ -155,7 +157,7 @@ async function moveByHand(options: RedriveOptions, log: (line: string) => void):
           toDelete.push(message);
           const info = describe(message);
           messages.push(info);
-          log(`moved ${info.messageId} kind=${info.kind} codeId=${info.codeId ?? '-'} as ${entry.MessageId}`);
+          log(`moved ${info.messageId} kind=${info.kind} ${describeMessageIds(info)} as ${entry.MessageId}`);
         }
         for (const entry of output.Failed ?? []) {
           const message = fresh[Number(entry.Id)]!;

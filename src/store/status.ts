@@ -12,6 +12,13 @@ export type MallTokenStatus = {
   expiresInSeconds: number;
   /** Seconds until the refresh token expires; negative once it has. */
   refreshExpiresInSeconds: number;
+  /** When a refreshed pair was last stored; null if never refreshed. */
+  lastRefreshedAt: Date | null;
+  /** Why the mall is `invalid` (it needs a new install); null while active. */
+  invalidReason: string | null;
+  /** Transient refresh failures since the last success, and the latest one's text. */
+  refreshFailures: number;
+  lastRefreshError: string | null;
 };
 
 export type FailedCode = {
@@ -41,7 +48,8 @@ export type StatusReport = {
 
 // The token columns themselves are never selected: a status view has no use for them.
 const TOKENS = `
-select mall_id, status, issued_at, expires_at, refresh_token_expires_at
+select mall_id, status, issued_at, expires_at, refresh_token_expires_at, last_refreshed_at, invalid_reason,
+       refresh_failures, last_refresh_error
   from cafe24.oauth_tokens
  order by mall_id`;
 
@@ -66,6 +74,16 @@ select id::text, mall_id, status, attempts, last_error, finished_at::text,
  order by finished_at`;
 
 const DATABASE_NOW = `select now()::text as now`;
+
+/** Refreshes stored (last_refreshed_at) and malls turned invalid (updated_at) after $1; never a token. */
+const REFRESHES_SINCE = `
+select mall_id, status, invalid_reason, at::text,
+       extract(epoch from expires_at - now())::int as expires_in_seconds
+  from (select mall_id, status, invalid_reason, expires_at,
+               case when status = 'invalid' then updated_at else last_refreshed_at end as at
+          from cafe24.oauth_tokens) t
+ where at > $1::timestamptz
+ order by at`;
 
 const RECENT_FAILURES = `
 select id::text, mall_id, status, attempts, created_at, finished_at, last_error
@@ -112,6 +130,10 @@ export async function readStatus(
           refreshTokenExpiresAt: row.refresh_token_expires_at,
           expiresInSeconds: secondsBetween(now, row.expires_at),
           refreshExpiresInSeconds: secondsBetween(now, row.refresh_token_expires_at),
+          lastRefreshedAt: row.last_refreshed_at,
+          invalidReason: row.invalid_reason,
+          refreshFailures: row.refresh_failures,
+          lastRefreshError: row.last_refresh_error,
         })),
         codes: {
           byStatus,
@@ -162,5 +184,27 @@ export async function finishedSince(pool: Pool, since: string): Promise<Finished
     lastError: row.last_error,
     finishedAt: row.finished_at,
     ms: row.ms,
+  }));
+}
+
+export type RefreshEvent = {
+  mallId: string;
+  status: 'active' | 'invalid';
+  /** Why it turned invalid. */
+  invalidReason: string | null;
+  /** The database's own text for the instant, to resume from. */
+  at: string;
+  expiresInSeconds: number;
+};
+
+/** Malls refreshed, or turned invalid, after `since` (a `databaseNow` or `at` text), oldest first. */
+export async function refreshesSince(pool: Pool, since: string): Promise<RefreshEvent[]> {
+  const { rows } = await pool.query(REFRESHES_SINCE, [since]);
+  return rows.map((row) => ({
+    mallId: row.mall_id,
+    status: row.status,
+    invalidReason: row.invalid_reason,
+    at: row.at,
+    expiresInSeconds: row.expires_in_seconds,
   }));
 }

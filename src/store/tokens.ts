@@ -86,6 +86,30 @@ select mall_id
  limit $2`;
 
 /**
+ * The schedule's claim of one round: due malls not published within the round ($2 ms) are stamped and
+ * returned, at most $3. Two publishers at once: a row the other is stamping is skipped (SKIP LOCKED);
+ * one it stamped and committed is re-checked against its new refresh_queued_at and left out, so each
+ * due mall is returned to exactly one publisher per round. The range scan of ix_oauth_tokens_refresh_due.
+ */
+export const CLAIM_DUE_FOR_QUEUE = `
+update cafe24.oauth_tokens t
+   set refresh_queued_at = now()
+ where t.mall_id in (
+         select mall_id
+           from cafe24.oauth_tokens
+          where status = 'active' and expires_at <= now() + $1 * interval '1 millisecond'
+            and (refresh_queued_at is null or refresh_queued_at < now() - $2 * interval '1 millisecond')
+          order by expires_at
+          limit $3
+            for update skip locked)
+   and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
+returning t.mall_id`;
+
+/** Gives back the round of malls whose message SQS did not take: the next run publishes them. */
+const UNCLAIM_QUEUED = `
+update cafe24.oauth_tokens set refresh_queued_at = null where mall_id = any($1::text[])`;
+
+/**
  * Stores a mall's pair inside the caller's transaction, unless the row holds a newer issue.
  * `codeId` names the code a pair came from (null for a refresh, which keeps the row's code id).
  */
@@ -181,6 +205,17 @@ export class PostgresTokenStore implements TokenStore {
 
   async recordRefreshFailure(mallId: string, owner: string, reason: string): Promise<void> {
     await this.#pool.query(RECORD_FAILURE, [mallId, owner, reason]);
+  }
+
+  /** Due malls for this round of the schedule, stamped as published; each is returned once per round. */
+  async claimDueForQueue(aheadMs: number, roundMs: number, limit: number): Promise<string[]> {
+    const { rows } = await this.#pool.query(CLAIM_DUE_FOR_QUEUE, [aheadMs, roundMs, limit]);
+    return rows.map((row) => row.mall_id as string);
+  }
+
+  /** Malls whose message was not sent: published again by the next run, not after the round. */
+  async unclaimQueued(mallIds: string[]): Promise<void> {
+    if (mallIds.length > 0) await this.#pool.query(UNCLAIM_QUEUED, [mallIds]);
   }
 
   /** Malls to refresh now, soonest expiry first. */

@@ -57,7 +57,8 @@ export function refreshOutcome(result: RefreshResult): RefreshOutcome {
 /** One mall's refresh result: its outcome, the token requests it took, and the stash when used. */
 export function recordRefreshResult(result: RefreshResult): void {
   const attempts = 'attempts' in result ? result.attempts : 0;
-  recordRefreshOutcome(refreshOutcome(result), { attempts });
+  const turnedInvalid = result.status === 'invalid' && result.turnedInvalid === true;
+  recordRefreshOutcome(refreshOutcome(result), { attempts, turnedInvalid });
   if (result.status === 'stashed') count(METRIC.StashUsed);
 }
 

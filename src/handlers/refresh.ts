@@ -1,0 +1,178 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import pLimit from 'p-limit';
+import { describeError } from '../commons/errors.ts';
+import { logger } from '../commons/logger.ts';
+import { captureColdStart, flushMetrics, recordRefreshOutcome } from '../commons/metrics.ts';
+import { loadConfig } from '../config.ts';
+import {
+  flushRefreshStash,
+  type RefreshDeps,
+  type RefreshResult,
+  refreshMall,
+} from '../domain/refresh-mall.ts';
+import { parseMessageBody } from '../queue/messages.ts';
+import { recordRefreshResult, recordStashRecovered } from './runtime/metrics.ts';
+import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts';
+
+/** Left for answering and releasing a lease once the budget is spent. */
+const DEADLINE_MARGIN_MS = 5_000;
+/** Requests per record at most; SQS retries the record (with its visibility timeout) after that. */
+const MAX_ATTEMPTS = 3;
+
+/**
+ * Logged at `error` when Cafe24 refuses the client credentials and the batch stops; the alarm watches
+ * the `RefreshConfigurationErrors` metric recorded for the same result (commons/metrics.ts).
+ */
+export const CONFIGURATION_ERROR_MESSAGE = 'refresh stopped: Cafe24 refused the client credentials';
+
+/** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
+class RecordNotDone extends Error {
+  override name = 'RecordNotDone';
+}
+
+/**
+ * The refresh Lambda: one `{"kind":"refresh","mallId":…}` per record, refreshed by the domain's
+ * `refreshMall` under the mall's lease, so a duplicate (or a mall refreshed meanwhile) is skipped.
+ * Done: refreshed, fresh, invalid (needs a new install), held by another process, no row. Failed (SQS
+ * retries with its backoff): transient failures, a pair waiting in the stash, malformed records, and,
+ * once Cafe24 refused the client credentials, every record not finished yet, none of them sent.
+ */
+export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
+  return async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    if (context) {
+      logger.addContext(context);
+      captureColdStart(context.functionName);
+    }
+    try {
+      return await handle(event, context);
+    } finally {
+      // Once per invocation: one EMF line with every mall's outcome (commons/metrics.ts).
+      flushMetrics();
+    }
+  };
+
+  async function handle(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
+    const runtime = getRuntime();
+    const budgetEndsAt = context
+      ? Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
+      : Number.POSITIVE_INFINITY;
+    recordStashRecovered(await flushRefreshStash(runtime.deps));
+    let stopped: string | undefined;
+
+    async function handleRecord(record: SQSRecord): Promise<void> {
+      const mallId = refreshMallOf(record);
+      if (stopped !== undefined) throw new RecordNotDone(`not attempted: ${stopped}`);
+      const deps = withinBudget(runtime.deps, budgetEndsAt);
+      if (deps === undefined) {
+        logger.warn('too little time left to refresh; message will be retried', {
+          messageId: record.messageId,
+          mallId,
+        });
+        throw new RecordNotDone('too little time left for one token request');
+      }
+      const result = await refreshMall(deps, mallId).catch((error: unknown): never => {
+        // The database (or the stash) failed: the lease was given back, SQS tries again.
+        recordRefreshOutcome('transient-failure');
+        logger.error('refresh failed, message will be retried', {
+          messageId: record.messageId,
+          mallId,
+          error: describeError(error),
+        });
+        throw error;
+      });
+      recordRefreshResult(result);
+      settle(record, result);
+    }
+
+    function settle(record: SQSRecord, result: RefreshResult): void {
+      const { messageId } = record;
+      switch (result.status) {
+        case 'refreshed':
+        case 'skipped-fresh':
+          return;
+        case 'invalid':
+          // Logged by the domain when the mall turns invalid ('mall invalid'); retrying cannot help.
+          logger.info('mall is invalid, message done', { messageId, mallId: result.mallId });
+          return;
+        case 'missing':
+          logger.warn('no token row for this mall, message done', { messageId, mallId: result.mallId });
+          return;
+        case 'locked-by-another':
+          // Another process refreshes it now; a duplicate of its work is not needed.
+          logger.info('mall held by another process, message done', { messageId, mallId: result.mallId });
+          return;
+        case 'configuration-error':
+          stopped = 'Cafe24 refused the client credentials';
+          logger.error(CONFIGURATION_ERROR_MESSAGE, {
+            messageId,
+            mallId: result.mallId,
+            reason: result.reason,
+          });
+          throw new RecordNotDone(result.reason);
+        case 'transient-failure':
+        case 'stashed':
+          logger.warn('mall not refreshed yet, message will be retried', {
+            messageId,
+            mallId: result.mallId,
+            status: result.status,
+            reason: result.reason,
+          });
+          throw new RecordNotDone(result.reason);
+        default:
+          result satisfies never;
+      }
+    }
+
+    const limit = pLimit(runtime.config.refresh.concurrency);
+    return processPartialResponse(
+      event,
+      (record: SQSRecord) => limit(() => handleRecord(record)),
+      new BatchProcessor(EventType.SQS),
+      { context, throwOnFullBatchFailure: false },
+    );
+  }
+}
+
+/** The mall a refresh record names; any other body (an exchange message too) fails the record alone. */
+function refreshMallOf(record: SQSRecord): string {
+  const parsed = parseMessageBody(record.body);
+  if (parsed.ok && parsed.message.kind === 'refresh') return parsed.message.mallId;
+  // The reason names what is wrong, never a value from the body.
+  const reason = parsed.ok
+    ? `an ${parsed.message.kind} message on the refresh queue (expected refresh)`
+    : parsed.reason;
+  logger.error('malformed message', { messageId: record.messageId, reason });
+  throw new RecordNotDone(reason);
+}
+
+/**
+ * The refresh policy cut to the invocation's time: a token request starts only with a whole lease left
+ * (Lambda killing it after Cafe24 rotated would lose the mall), waiting for another process's lease and
+ * further attempts only while they fit. Undefined: not even one request fits.
+ */
+export function withinBudget(deps: RefreshDeps, budgetEndsAt: number): RefreshDeps | undefined {
+  const left = budgetEndsAt - Date.now();
+  const { leaseMs } = deps.policy;
+  if (left < leaseMs) return undefined;
+  const attempts = Number.isFinite(left) ? Math.floor(left / (leaseMs + 1_000)) : MAX_ATTEMPTS;
+  return {
+    ...deps,
+    policy: {
+      ...deps.policy,
+      maxAttempts: Math.max(1, Math.min(MAX_ATTEMPTS, deps.policy.maxAttempts ?? MAX_ATTEMPTS, attempts)),
+      waitMs: Math.min(deps.policy.waitMs ?? leaseMs, Math.max(0, left - leaseMs)),
+    },
+  };
+}
+
+let runtime: RefreshRuntime | undefined;
+
+/** Built on the first invocation and kept for the container's life (pool, HTTP agent, secret). */
+export const handler = createRefreshHandler(() => {
+  if (runtime === undefined) {
+    const config = loadConfig('refresh');
+    runtime = createRefreshRuntime(config, { maxConnections: config.refresh.concurrency });
+  }
+  return runtime;
+});
