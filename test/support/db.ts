@@ -4,6 +4,18 @@ import { inject } from 'vitest';
 
 export type TestDatabase = { name: string; url: string; pool: pg.Pool; drop(): Promise<void> };
 
+/**
+ * pg-pool's end() can resolve while a client's socket is still closing; the forced drop below then
+ * terminates that backend, and an 'error' with no listener would crash the test file. Queries still
+ * fail with their errors.
+ */
+class TestClient extends pg.Client {
+  constructor(config?: string | pg.ClientConfig) {
+    super(config);
+    this.on('error', () => {});
+  }
+}
+
 /** A fresh, migrated database cloned from the run's template. */
 export async function createTestDatabase(options: { template?: string } = {}): Promise<TestDatabase> {
   const serverUrl = inject('postgresUrl');
@@ -16,7 +28,7 @@ export async function createTestDatabase(options: { template?: string } = {}): P
     await admin.end();
   }
   const url = serverUrl.replace(/\/[^/]*$/, `/${name}`);
-  const pool = new pg.Pool({ connectionString: url, max: 20 });
+  const pool = new pg.Pool({ connectionString: url, max: 20, Client: TestClient });
   return {
     name,
     url,
