@@ -179,7 +179,7 @@ const sections = {
 } as const;
 
 type Sections = typeof sections;
-type SectionName = keyof Sections;
+export type SectionName = keyof Sections;
 type Source = Record<string, string | undefined>;
 type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape']>>;
 
@@ -390,6 +390,45 @@ export function loadConfig<C extends Command>(
   // Each section's builder reads its own variables of the parsed environment.
   const sectionOf = (name: SectionName) => (build[name] as (env: unknown) => unknown)(parsed.data);
   return Object.fromEntries(names.map((name) => [name, sectionOf(name)])) as ConfigFor<C>;
+}
+
+/** Whether each command could start with this environment, and if not, every problem (never a value). */
+export function configurationReport(
+  source: NodeJS.ProcessEnv = process.env,
+): Array<{ command: Command; problems: string[] }> {
+  return (Object.keys(commands) as Command[]).map((command) => {
+    try {
+      loadConfig(command, source);
+      return { command, problems: [] };
+    } catch (error) {
+      if (error instanceof ConfigError) return { command, problems: error.problems };
+      throw error;
+    }
+  });
+}
+
+/** One section on its own (`doctor` checks what is configured even when a command is not). */
+export function loadSection<S extends SectionName>(
+  name: S,
+  source: NodeJS.ProcessEnv = process.env,
+): SectionConfigs[S] | undefined {
+  const parsed = z.object(sections[name].shape).safeParse(source);
+  if (!parsed.success || sections[name].rules(source).length > 0) return undefined;
+  return (build[name] as (env: unknown) => SectionConfigs[S])(parsed.data);
+}
+
+/** The queue URLs the environment names, by variable (every `*_QUEUE_URL` / `*_DLQ_URL` of a section). */
+export function configuredQueues(source: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const variables = new Set(
+    Object.values(sections).flatMap((section) =>
+      Object.keys(section.shape).filter((key) => /_(QUEUE|DLQ)_URL$/.test(key)),
+    ),
+  );
+  return Object.fromEntries(
+    [...variables]
+      .map((variable) => [variable, source[variable]?.trim()] as const)
+      .filter((entry): entry is readonly [string, string] => entry[1] !== undefined && entry[1] !== ''),
+  );
 }
 
 /** Paths the install server serves itself; the callback (the redirect URI's path) must be another. */

@@ -65,6 +65,8 @@ describe('npm start (cafe24-tokens dev)', () => {
         15_000,
         'the exchange line',
       );
+      // The handlers' metric lines (EMF, for CloudWatch) stay out of the terminal.
+      expect(output).not.toContain('"_aws"');
 
       // Due: the schedule publishes it to the refresh queue, the runner's refresh handler refreshes it.
       expect(output).toContain('refresh queue');

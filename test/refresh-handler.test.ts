@@ -19,6 +19,7 @@ import { createPool } from '../src/store/pool.ts';
 import { CLAIM_DUE_FOR_QUEUE, PostgresTokenStore } from '../src/store/tokens.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase } from './support/db.ts';
+import { emfLines, metricValues } from './support/emf.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { receiveAll } from './support/sqs.ts';
@@ -153,9 +154,15 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
       refreshRuntime({ CAFE24_CLIENT_SECRET: WRONG_SECRET, REFRESH_CONCURRENCY: '1' }),
     );
     const records = malls.map(refreshRecord);
+    const mark = logs.text().length;
     const response = await handler(sqsEvent(...records), lambdaContext('r', 60_000));
     expect(failedIds(response)).toEqual(records.map((record) => record.messageId).sort());
     expect(malls.flatMap(refreshRequests)).toHaveLength(1);
+    // The alarm's metric: one configuration error, in the invocation's one EMF line.
+    const metrics = emfLines(logs.text().slice(mark));
+    expect(metrics).toHaveLength(1);
+    expect(metricValues(metrics, 'RefreshConfigurationErrors')).toEqual([1]);
+    expect(metricValues(metrics, 'MallsTurnedInvalid')).toEqual([]);
     for (const mall of malls) expect(await stack.tokenRow(mall)).toMatchObject({ status: 'active' });
     const errorLines = logs
       .text()

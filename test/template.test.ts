@@ -6,8 +6,9 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
+import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
 import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
-import { CONFIGURATION_ERROR_MESSAGE } from '../src/handlers/refresh.ts';
+import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
 import { DEPLOYED, DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
@@ -459,31 +460,121 @@ describe('template.yaml', () => {
     );
   });
 
-  it('alarms when a mall turns invalid and when Cafe24 refuses the client credentials, on the lines the code logs', () => {
-    const filters = Object.values(template.Resources)
-      .filter((r) => r.Type === 'AWS::Logs::MetricFilter')
-      .map((r) => r.Properties as Props & { MetricTransformations: Array<{ MetricName: string }> });
-    const pattern = (metric: string) => {
-      const filter = filters.find((f) => f.MetricTransformations[0]?.MetricName === metric);
-      expect(filter?.LogGroupName, metric).toEqual(ref('RefreshLogGroup'));
-      return String(filter?.FilterPattern);
-    };
-    const domain = readFileSync(join(root, 'src', 'domain', 'refresh-mall.ts'), 'utf8');
-    const invalid = /\$\.message = "([^"]+)"/.exec(pattern('MallsTurnedInvalid'))?.[1] ?? '';
-    expect(domain).toContain(`log.warn('${invalid}', { mallId, reason, attempts })`);
-    expect(pattern('RefreshConfigurationErrors')).toContain(`$.message = "${CONFIGURATION_ERROR_MESSAGE}"`);
-    expect(pattern('RefreshConfigurationErrors')).toContain('$.level = "ERROR"');
-    for (const metric of ['MallsTurnedInvalid', 'RefreshConfigurationErrors']) {
+  it('alarms when a mall turns invalid and when Cafe24 refuses the client credentials, on the metrics the handlers write', () => {
+    // EMF metrics (src/commons/metrics.ts) rather than log metric filters: no filter, one metric each.
+    expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::MetricFilter')).toEqual([]);
+    for (const metric of [METRIC.MallsTurnedInvalid, METRIC.RefreshConfigurationErrors]) {
       const alarm = alarms.filter((a) => a.MetricName === metric);
       expect(alarm, metric).toHaveLength(1);
       expect(alarm[0]).toMatchObject({
-        Namespace: 'cafe24-token-issuer',
+        Namespace: METRICS_NAMESPACE,
+        Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }],
         Threshold: 0,
         ComparisonOperator: 'GreaterThanThreshold',
         TreatMissingData: 'notBreaching',
       });
     }
     expect(props('RefreshFunction').LoggingConfig).toEqual({ LogGroup: ref('RefreshLogGroup') });
+  });
+
+  it('schedules the relay so that its listening runs overlap, with a small reserved concurrency', () => {
+    const timeoutMs = (props('RelayFunction').Timeout as number) * 1000;
+    expect(timeoutMs).toBeGreaterThanOrEqual(70_000);
+    expect(timeoutMs).toBeLessThanOrEqual(75_000);
+    // A run listens for its timeout minus the margin; the next starts a minute after it: they overlap.
+    expect(timeoutMs - LISTEN_MARGIN_MS).toBeGreaterThan(60_000);
+    const reserved = props('RelayFunction').ReservedConcurrentExecutions as number;
+    expect(reserved).toBeGreaterThanOrEqual(2);
+    expect(reserved).toBeLessThanOrEqual(10);
+  });
+
+  it('alarms on exchange queue age past 30 s and on the application metrics: relay heartbeat, invalid malls, refused credentials', () => {
+    const age = alarms.find((a) => a.MetricName === 'ApproximateAgeOfOldestMessage');
+    expect(age?.Threshold).toBe(30);
+    const ours = alarms.filter((a) => a.Namespace === METRICS_NAMESPACE);
+    for (const alarm of ours) {
+      expect(Object.values(METRIC)).toContain(alarm.MetricName);
+      // Powertools writes every metric with the service dimension: an alarm without it would never fire.
+      expect(alarm.Dimensions).toEqual([{ Name: 'service', Value: METRICS_SERVICE }]);
+    }
+    const byMetric = (name: string) => ours.find((a) => a.MetricName === name);
+    expect(byMetric(METRIC.RelayRuns)).toMatchObject({
+      Statistic: 'Sum',
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+    });
+    expect(byMetric(METRIC.MallsTurnedInvalid)).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+    expect(byMetric(METRIC.RefreshConfigurationErrors)).toMatchObject({
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+    });
+  });
+
+  it('has a dashboard whose body is JSON and names only metrics that are written', () => {
+    const dashboards = Object.entries(template.Resources).filter(
+      ([, r]) => r.Type === 'AWS::CloudWatch::Dashboard',
+    );
+    expect(dashboards).toHaveLength(1);
+    const body = (dashboards[0]?.[1].Properties as Props).DashboardBody as { 'Fn::Sub': string };
+    // What CloudFormation substitutes, replaced by stand-ins; the rest must be JSON as it stands.
+    const parsed = JSON.parse(
+      body['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_, name: string) => `sub:${name}`),
+    ) as {
+      widgets: Array<{ properties: { title: string; metrics: unknown[][] } }>;
+    };
+    const metrics = parsed.widgets.flatMap((w) =>
+      w.properties.metrics.map((m) => {
+        const [namespace, name, ...rest] = m.filter((part) => typeof part === 'string') as string[];
+        const dimensions = Object.fromEntries(
+          Array.from({ length: rest.length / 2 }, (_, i) => [rest[2 * i], rest[2 * i + 1]]),
+        );
+        return { namespace, name, dimensions, title: w.properties.title };
+      }),
+    );
+    const ours = metrics.filter((m) => m.namespace === METRICS_NAMESPACE);
+    for (const metric of ours) {
+      expect(Object.values(METRIC)).toContain(metric.name);
+      expect(metric.dimensions.service).toBe(METRICS_SERVICE);
+      const expected = metric.name === METRIC.ColdStart ? ['function_name', 'service'] : ['service'];
+      expect(Object.keys(metric.dimensions).sort()).toEqual(expected);
+    }
+    const shown = (namespace: string, name: string, dimension?: string) =>
+      metrics.some(
+        (m) =>
+          m.namespace === namespace &&
+          m.name === name &&
+          (dimension === undefined || Object.values(m.dimensions).includes(dimension)),
+      );
+    for (const name of [
+      METRIC.CodesExchanged,
+      METRIC.CodesFailed,
+      METRIC.CodesExpired,
+      METRIC.InsertToTokenLatency,
+      METRIC.RelayPublished,
+      METRIC.RelayLag,
+      METRIC.RefreshRefreshed,
+      METRIC.RefreshSkippedFresh,
+      METRIC.RefreshInvalid,
+      METRIC.RefreshTransientFailure,
+      METRIC.RefreshConfigurationErrors,
+      METRIC.MallsTurnedInvalid,
+    ])
+      expect(shown(METRICS_NAMESPACE, name), name).toBe(true);
+    expect(body['Fn::Sub']).toContain('"stat": "p50"');
+    expect(body['Fn::Sub']).toContain('"stat": "p99"');
+    for (const queue of ['sub:ExchangeQueue.QueueName', 'sub:RefreshQueue.QueueName']) {
+      expect(shown('AWS/SQS', 'ApproximateNumberOfMessagesVisible', queue), queue).toBe(true);
+      expect(shown('AWS/SQS', 'ApproximateAgeOfOldestMessage', queue), queue).toBe(true);
+    }
+    for (const dlq of ['sub:ExchangeDeadLetterQueue.QueueName', 'sub:RefreshDeadLetterQueue.QueueName'])
+      expect(shown('AWS/SQS', 'ApproximateNumberOfMessagesVisible', dlq), dlq).toBe(true);
+    for (const id of functionIds)
+      for (const name of ['Errors', 'Throttles', 'Duration'])
+        expect(shown('AWS/Lambda', name, `sub:${id}`), `${name} ${id}`).toBe(true);
   });
 
   it('outputs the queue URLs, the function ARNs and the policy the database role needs to wake the relay', () => {

@@ -1,4 +1,4 @@
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { AwsConfig } from '../config.ts';
 import { clientSettings } from './clients.ts';
 
@@ -24,4 +24,26 @@ export function createSqsClient(
 /** AWS settings for a local SQS endpoint only (the local stack, tests, benchmarks). */
 export function localAws(endpoint: string, region: string): AwsConfig {
   return { region, endpoints: { sqs: endpoint }, credentialsInEnvironment: false };
+}
+
+/** A queue's depth and oldest-message age as SQS reports them (GetQueueAttributes): `doctor` reaches it. */
+export async function queueAttributes(
+  client: SQSClient,
+  queueUrl: string,
+): Promise<{ visible: number; inFlight: number; delayed: number }> {
+  const { Attributes = {} } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return {
+    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
 }

@@ -2,8 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
-import { ConfigError } from '../config.ts';
+import { type Command as ConfigCommand, ConfigError, commands } from '../config.ts';
 import { devCommand } from './dev.ts';
+import { doctorCommand } from './doctor.ts';
 import { exchangeCommand } from './exchange.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
@@ -75,6 +76,7 @@ program
   .option('--due', 'refresh every due mall (status active, expiring within REFRESH_AHEAD_SECONDS)')
   .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)
   .option('--limit <n>', 'at most n due malls, soonest expiry first', positiveInteger, 100_000)
+  .option('--emf', 'also print the outcomes as CloudWatch EMF metric lines on stdout')
   .option(
     '--queue',
     'with --due: publish the due malls to REFRESH_QUEUE_URL (once per round, as the schedule does) instead',
@@ -102,6 +104,30 @@ program
   .option('--port <n>', 'port to listen on', positiveInteger, 3000)
   .option('--host <address>', 'address to listen on', '127.0.0.1')
   .action(serveCommand);
+
+const commandList = (value: string): ConfigCommand[] => {
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.filter((name) => !(name in commands));
+  if (unknown.length > 0)
+    throw new InvalidArgumentError(
+      `not a command: ${unknown.join(', ')} (one of ${Object.keys(commands).join(', ')})`,
+    );
+  return names as ConfigCommand[];
+};
+
+program
+  .command('doctor')
+  .description(
+    'check configuration (per command), database and migrations, queues, secrets and the route to Cafe24; ' +
+      'exit 0 when all pass',
+  )
+  .option('--json', 'print the report as JSON')
+  .option(
+    '--for <commands>',
+    `check the configuration of these commands only, comma separated (${Object.keys(commands).join(', ')})`,
+    commandList,
+  )
+  .action(doctorCommand);
 
 program
   .command('dev')

@@ -1,7 +1,9 @@
 import pLimit from 'p-limit';
 import { describeError } from '../commons/errors.ts';
+import { discardMetrics, flushMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
+import { recordRefreshResult, recordStashRecovered } from '../handlers/runtime/metrics.ts';
 import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
 import { createRefreshScheduleRuntime } from '../handlers/runtime/refresh-schedule.ts';
 import { publishDueMalls } from '../relay/refresh-schedule.ts';
@@ -22,6 +24,8 @@ export type RefreshCommandOptions = {
   queue?: boolean;
   concurrency: number;
   limit: number;
+  /** Also print the run's metrics as EMF lines on stdout (where stdout goes to CloudWatch Logs). */
+  emf?: boolean;
 };
 
 /** `cafe24-tokens refresh --mall M [--force]` or `refresh --due`: one line per mall, never a token. */
@@ -36,8 +40,8 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
   const { deps } = runtime;
   const results: RefreshResult[] = [];
   // The database (or the stash) failing is transient for the mall: reported on its line, exit 3.
-  const refreshOne = (mallId: string, force: boolean) =>
-    refreshMall(deps, mallId, { force }).catch(
+  const refreshOne = async (mallId: string, force: boolean) => {
+    const result = await refreshMall(deps, mallId, { force }).catch(
       (error: unknown): RefreshResult => ({
         status: 'transient-failure',
         mallId,
@@ -45,8 +49,11 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
         attempts: 0,
       }),
     );
+    recordRefreshResult(result);
+    return result;
+  };
   try {
-    await flushRefreshStash(deps);
+    recordStashRecovered(await flushRefreshStash(deps));
     if (options.mall !== undefined) {
       const result = await refreshOne(options.mall, options.force ?? false);
       results.push(result);
@@ -76,6 +83,9 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
     return;
   } finally {
     await runtime.close();
+    // The lines people read stay clean unless --emf asks for the metrics too.
+    if (options.emf) flushMetrics();
+    else discardMetrics();
   }
   process.exitCode = exitCode(results);
 }

@@ -36,6 +36,8 @@ export type ExchangeResult =
       token: StoreOutcome;
       expiresAt: string;
       attempts: number;
+      /** From the code's INSERT (its age at claim, on the database's clock) to its tokens committed. */
+      latencyMs?: number;
     }
   | { status: 'already-done'; codeId: string; state: 'exchanged' | 'failed' | 'expired'; reason?: string }
   | { status: 'failed' | 'expired'; codeId: string; mallId: string; reason: string; attempts: number }
@@ -45,6 +47,8 @@ export type ExchangeResult =
       reason: string;
       /** Bring the message back this soon (a database outage, the invocation's time ran out). */
       retryAfterMs?: number;
+      /** Issued tokens were put in the stash: the database refused them. */
+      stashed?: true;
       /** No code row has this id. */
       missing?: true;
     };
@@ -128,6 +132,7 @@ async function exchangeClaimed(
 
   if (code.code.reveal().trim() === '') return finish('failed', 'the code row holds an empty code', 0);
   if (!isMallId(code.mallId)) return finish('failed', `mall_id ${MALL_ID_RULE}`, 0);
+  const claimedAt = now();
   const ageS = ((deps.policy.codeLifetimeMs - code.remainingMs) / 1000).toFixed(1);
   // Absolute deadline on this process's clock, from the database's view of the code's age.
   const deadline = now() + code.remainingMs - deps.policy.expiryMarginMs;
@@ -195,7 +200,9 @@ async function exchangeClaimed(
       await sleep(delay);
       continue;
     }
-    return storeIssued(deps, code, tokens, attempts, budgetEnd);
+    // The code's age at claim (database clock) plus the time since, on this process's clock.
+    const insertedAt = claimedAt - (deps.policy.codeLifetimeMs - code.remainingMs);
+    return storeIssued(deps, code, tokens, attempts, budgetEnd, insertedAt);
   }
 }
 
@@ -206,6 +213,7 @@ async function storeIssued(
   tokens: TokenSet,
   attempts: number,
   budgetEnd = Number.POSITIVE_INFINITY,
+  insertedAt?: number,
 ) {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepFor;
@@ -221,6 +229,7 @@ async function storeIssued(
         token,
         expiresAt: tokens.expiresAt.toISOString(),
         attempts,
+        ...(insertedAt === undefined ? {} : { latencyMs: now() - insertedAt }),
       } satisfies ExchangeResult;
     } catch (error) {
       const delay = backoffMs(attempt);
@@ -228,7 +237,7 @@ async function storeIssued(
         await deps.stash.put({ grant: 'authorization_code', key: code.id, mallId: code.mallId, tokens });
         const reason = `tokens issued but not stored yet (${describeError(error)}); kept for the next delivery`;
         deps.log.error('storing tokens failed', { codeId: code.id, mallId: code.mallId, reason });
-        return { status: 'retry', codeId: code.id, reason } satisfies ExchangeResult;
+        return { status: 'retry', codeId: code.id, reason, stashed: true } satisfies ExchangeResult;
       }
       deps.log.warn('storing tokens failed, retrying', {
         codeId: code.id,

@@ -46,7 +46,14 @@ export type RefreshResult =
       attempts: number;
     }
   | { status: 'skipped-fresh'; mallId: string; expiresAt: string }
-  | { status: 'invalid'; mallId: string; reason: string; attempts: number }
+  | {
+      status: 'invalid';
+      mallId: string;
+      reason: string;
+      attempts: number;
+      /** This call marked the mall invalid (it was active): counted once as a mall turned invalid. */
+      turnedInvalid?: true;
+    }
   | { status: 'transient-failure'; mallId: string; reason: string; attempts: number }
   | { status: 'configuration-error'; mallId: string; reason: string }
   /** Refreshed at Cafe24 but not stored yet: the pair waits in the stash (rule 8). */
@@ -222,7 +229,7 @@ async function markInvalid(
 ): Promise<RefreshResult | 'again'> {
   if (await deps.tokens.markInvalid(mallId, owner, refused, reason)) {
     deps.log.warn('mall invalid', { mallId, reason, attempts });
-    return { status: 'invalid', mallId, reason, attempts };
+    return { status: 'invalid', mallId, reason, attempts, turnedInvalid: true };
   }
   deps.log.info('refresh token refused, but the row changed meanwhile; re-reading', { mallId });
   return 'again';

@@ -5,6 +5,7 @@ import * as z from 'zod/mini';
 import { describeError } from '../commons/errors.ts';
 import { codeIdSchema, mallIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
+import { captureColdStart, flushMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import {
   type ExchangeOptions,
@@ -15,6 +16,7 @@ import {
 } from '../domain/exchange-code.ts';
 import { parseMessageBody } from '../queue/messages.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from './runtime/exchange.ts';
+import { recordExchangeResult, recordStashRecovered } from './runtime/metrics.ts';
 
 /** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
 const manualEventSchema = z.strictObject({
@@ -80,6 +82,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
       });
       throw error;
     });
+    recordExchangeResult(result);
     if (result.status === 'retry') {
       logger.warn('code not finished, message will be retried', {
         messageId: record.messageId,
@@ -92,17 +95,16 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     }
   }
 
-  return async function handler(
+  async function handle(
     event: SQSEvent | ManualEvent,
     context?: Context,
   ): Promise<SQSBatchResponse | ManualResult> {
-    if (context) logger.addContext(context);
     const runtime = getRuntime();
     // Every wait of this invocation ends before Lambda's own timeout would kill it mid-way.
     const options: ExchangeOptions = context
       ? { budgetEndsAt: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS }
       : {};
-    await flushStash(runtime.deps);
+    recordStashRecovered(await flushStash(runtime.deps));
     if ('Records' in event && Array.isArray(event.Records)) {
       const limit = pLimit(runtime.config.exchange.concurrency);
       return processPartialResponse(
@@ -127,8 +129,25 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
       throw new Error('{} exchanges the newest pending code of CAFE24_MALL_ID, which is not set');
     }
     const result = await exchangeRequested(runtime.deps, { codeId: manual.data.codeId, mallId }, options);
+    if (result.status !== 'nothing-pending') recordExchangeResult(result);
     logger.info('manual exchange', { result });
     return result;
+  }
+
+  return async function handler(
+    event: SQSEvent | ManualEvent,
+    context?: Context,
+  ): Promise<SQSBatchResponse | ManualResult> {
+    if (context) {
+      logger.addContext(context);
+      captureColdStart(context.functionName);
+    }
+    try {
+      return await handle(event, context);
+    } finally {
+      // Once per invocation, whatever happened: the EMF line is in this invocation's log stream.
+      flushMetrics();
+    }
   };
 }
 

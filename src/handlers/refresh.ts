@@ -3,6 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pLimit from 'p-limit';
 import { describeError } from '../commons/errors.ts';
 import { logger } from '../commons/logger.ts';
+import { captureColdStart, flushMetrics, recordRefreshOutcome } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import {
   flushRefreshStash,
@@ -11,6 +12,7 @@ import {
   refreshMall,
 } from '../domain/refresh-mall.ts';
 import { parseMessageBody } from '../queue/messages.ts';
+import { recordRefreshResult, recordStashRecovered } from './runtime/metrics.ts';
 import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts';
 
 /** Left for answering and releasing a lease once the budget is spent. */
@@ -19,8 +21,8 @@ const DEADLINE_MARGIN_MS = 5_000;
 const MAX_ATTEMPTS = 3;
 
 /**
- * Logged at `error` when Cafe24 refuses the client credentials and the batch stops: the alarm's metric
- * filter (template.yaml, RefreshConfigurationErrorFilter) matches this message.
+ * Logged at `error` when Cafe24 refuses the client credentials and the batch stops; the alarm watches
+ * the `RefreshConfigurationErrors` metric recorded for the same result (commons/metrics.ts).
  */
 export const CONFIGURATION_ERROR_MESSAGE = 'refresh stopped: Cafe24 refused the client credentials';
 
@@ -38,12 +40,24 @@ class RecordNotDone extends Error {
  */
 export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
   return async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
-    if (context) logger.addContext(context);
+    if (context) {
+      logger.addContext(context);
+      captureColdStart(context.functionName);
+    }
+    try {
+      return await handle(event, context);
+    } finally {
+      // Once per invocation: one EMF line with every mall's outcome (commons/metrics.ts).
+      flushMetrics();
+    }
+  };
+
+  async function handle(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
     const runtime = getRuntime();
     const budgetEndsAt = context
       ? Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
       : Number.POSITIVE_INFINITY;
-    await flushRefreshStash(runtime.deps);
+    recordStashRecovered(await flushRefreshStash(runtime.deps));
     let stopped: string | undefined;
 
     async function handleRecord(record: SQSRecord): Promise<void> {
@@ -59,6 +73,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
       }
       const result = await refreshMall(deps, mallId).catch((error: unknown): never => {
         // The database (or the stash) failed: the lease was given back, SQS tries again.
+        recordRefreshOutcome('transient-failure');
         logger.error('refresh failed, message will be retried', {
           messageId: record.messageId,
           mallId,
@@ -66,6 +81,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
         });
         throw error;
       });
+      recordRefreshResult(result);
       settle(record, result);
     }
 
@@ -115,7 +131,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
       new BatchProcessor(EventType.SQS),
       { context, throwOnFullBatchFailure: false },
     );
-  };
+  }
 }
 
 /** The mall a refresh record names; any other body (an exchange message too) fails the record alone. */

@@ -1,4 +1,5 @@
 import { logger } from '../commons/logger.ts';
+import { silenceMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { createExchangeHandler } from '../handlers/exchange.ts';
 import { createRefreshHandler } from '../handlers/refresh.ts';
@@ -67,6 +68,8 @@ export type LocalStackOptions = {
   refreshScheduleIntervalMs?: number;
   /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
   install?: { port?: number; hostname?: string; scopes?: string[] };
+  /** Let the handlers write their EMF metric lines to stdout (off: `npm start` and the bench print for people). */
+  emitMetrics?: boolean;
 };
 
 export type LocalStack = {
@@ -97,6 +100,7 @@ export type LocalStack = {
  * deployed, the Cafe24 sandbox, the relay, and a Lambda-style runner calling the real exchange handler.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (!options.emitMetrics) silenceMetrics();
   const stops: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const step of stops.reverse()) await step().catch(() => {});

@@ -1,7 +1,6 @@
-import type pg from 'pg';
 import pgListen, { type Subscriber } from 'pg-listen';
 import { describeError } from '../commons/errors.ts';
-import type { Log } from '../commons/log.ts';
+import { CODES_CHANNEL, type Listener, type ListenerOptions } from './listener-types.ts';
 
 // pg-listen is CommonJS with `exports.default`: Node hands over the exports object, bundlers the function.
 type CreateSubscriber = typeof pgListen.default;
@@ -9,9 +8,7 @@ const createSubscriber: CreateSubscriber =
   (pgListen as unknown as { default?: CreateSubscriber }).default ??
   (pgListen as unknown as CreateSubscriber);
 
-export const CODES_CHANNEL = 'cafe24_authorization_code';
-
-export type Listener = { close(): Promise<void> };
+export { CODES_CHANNEL, type Listener } from './listener-types.ts';
 
 /**
  * LISTEN through pg-listen, made to survive a Postgres restart and to stop on demand.
@@ -21,13 +18,7 @@ export type Listener = { close(): Promise<void> };
  * stopping, which is the one way to end its reconnect loop. Its first connect does not retry at all, so
  * that loop is ours. `onWake` runs once LISTEN is in place, after every (re)connect and on each NOTIFY.
  */
-export function startListener(options: {
-  connection: pg.ClientConfig;
-  onWake: (reason: 'connected' | 'notification') => void;
-  log: Log;
-  channel?: string;
-  maxRetryMs?: number;
-}): Listener {
+export function startListener(options: ListenerOptions): Listener {
   const { log, onWake } = options;
   const channel = options.channel ?? CODES_CHANNEL;
   const maxRetryMs = options.maxRetryMs ?? 2_000;

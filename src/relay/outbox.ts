@@ -3,7 +3,12 @@ import { claimUnpublished, markPublished } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 import { withTransaction } from '../store/transaction.ts';
 
-export type DrainResult = { published: number; failed: number };
+export type DrainResult = {
+  published: number;
+  failed: number;
+  /** INSERT → SQS, in milliseconds, per published code (the relay lag metric). */
+  lagsMs: number[];
+};
 
 /** Codes claimed per transaction: ten SendMessageBatch calls, sent in parallel (one transaction per 100 codes). */
 export const CLAIM_SIZE = 100;
@@ -20,11 +25,12 @@ export async function drainOutbox(
   options: { claimSize?: number; maxBatches?: number } = {},
 ): Promise<DrainResult> {
   const claimSize = options.claimSize ?? CLAIM_SIZE;
-  const total: DrainResult = { published: 0, failed: 0 };
+  const total: DrainResult = { published: 0, failed: 0, lagsMs: [] };
   for (let batch = 0; batch < (options.maxBatches ?? Number.POSITIVE_INFINITY); batch++) {
     const result = await publishBatch(pool, publish, toBody, claimSize);
     total.published += result.published;
     total.failed += result.failed;
+    total.lagsMs.push(...result.lagsMs);
     // A partial failure stops the drain: the caller backs off before trying those codes again.
     if (result.claimed < claimSize || result.failed > 0) break;
   }
@@ -39,10 +45,15 @@ async function publishBatch(
 ) {
   return withTransaction(pool, async (client) => {
     const ids = await claimUnpublished(client, claimSize);
-    if (ids.length === 0) return { claimed: 0, published: 0, failed: 0 };
+    if (ids.length === 0) return { claimed: 0, published: 0, failed: 0, lagsMs: [] as number[] };
     // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
     const result = await publish(ids.map((id) => ({ id, body: toBody(id) })));
-    await markPublished(client, result.published);
-    return { claimed: ids.length, published: result.published.length, failed: result.failed.length };
+    const lagsMs = await markPublished(client, result.published);
+    return {
+      claimed: ids.length,
+      published: result.published.length,
+      failed: result.failed.length,
+      lagsMs,
+    };
   });
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { runner } from 'node-pg-migrate';
 import pg from 'pg';
@@ -52,5 +52,50 @@ export async function enableAwsLambdaRelay(
     });
   } finally {
     await pool.end();
+  }
+}
+
+const APPLIED_MIGRATIONS = `select name from cafe24.migrations order by run_on, id`;
+const SERVER_VERSION = `show server_version`;
+
+export type MigrationState = {
+  serverVersion: string;
+  /** Applied, as node-pg-migrate recorded them in cafe24.migrations. */
+  applied: string[];
+  /** Files of db/migrations not applied yet. */
+  pending: string[];
+};
+
+/** Reaches the database (one session, bounded by `connectTimeoutMs`) and compares its migrations with db/migrations. */
+export async function migrationState(
+  connection: pg.ClientConfig,
+  options: { connectTimeoutMs?: number; dir?: string } = {},
+): Promise<MigrationState> {
+  const files = (await readdir(options.dir ?? MIGRATIONS_DIR))
+    .filter((file) => /\.(sql|js|ts|mjs|cjs)$/.test(file))
+    .map((file) => file.replace(/\.[^.]+$/, ''))
+    .sort();
+  const client = new pg.Client({
+    ...connection,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    statement_timeout: 5_000,
+  });
+  await client.connect();
+  try {
+    const version = await client.query<{ server_version: string }>(SERVER_VERSION);
+    let applied: string[] = [];
+    try {
+      applied = (await client.query<{ name: string }>(APPLIED_MIGRATIONS)).rows.map((row) => row.name);
+    } catch (error) {
+      // No migrations table: nothing applied yet.
+      if ((error as { code?: string }).code !== '42P01') throw error;
+    }
+    return {
+      serverVersion: version.rows[0]?.server_version ?? 'unknown',
+      applied,
+      pending: files.filter((file) => !applied.includes(file)),
+    };
+  } finally {
+    await client.end().catch(() => {});
   }
 }

@@ -10,9 +10,11 @@ select code_id::text as id
  limit $1
    for update skip locked`;
 
+// Returns each code's INSERT → SQS lag (the outbox row is written by the INSERT's trigger, with its now()).
 const MARK_PUBLISHED = `
 delete from cafe24.exchange_outbox
- where code_id = any($1::bigint[])`;
+ where code_id = any($1::bigint[])
+returning (extract(epoch from clock_timestamp() - created_at) * 1000)::float8 as lag_ms`;
 
 const CODE_VISIBLE = `select 1 from cafe24.oauth_authorization_codes where id = $1`;
 
@@ -22,9 +24,14 @@ export async function claimUnpublished(client: pg.ClientBase, limit: number): Pr
   return rows.map(({ id }) => id);
 }
 
-/** SQS took these codes: they leave the outbox when the caller's transaction commits. */
-export async function markPublished(client: pg.ClientBase, codeIds: string[]): Promise<void> {
-  if (codeIds.length > 0) await client.query(MARK_PUBLISHED, [codeIds]);
+/**
+ * SQS took these codes: they leave the outbox when the caller's transaction commits. Returns how long
+ * each waited since its INSERT, in milliseconds.
+ */
+export async function markPublished(client: pg.ClientBase, codeIds: string[]): Promise<number[]> {
+  if (codeIds.length === 0) return [];
+  const { rows } = await client.query<{ lag_ms: number }>(MARK_PUBLISHED, [codeIds]);
+  return rows.map((row) => row.lag_ms);
 }
 
 /** Whether this session sees the code: false while its inserting transaction has not committed. */

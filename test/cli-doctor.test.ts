@@ -1,0 +1,178 @@
+import { execFile } from 'node:child_process';
+import { createServer, type Server, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
+import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const run = promisify(execFile);
+const SECRET = 'doctor-client-secret-7c41e0';
+const SECRET_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-client-AbCdEf';
+
+let db: TestDatabase;
+let sqs: LocalSqs;
+let sandbox: Cafe24Sandbox;
+let secrets: FakeSecretsManager;
+let env: Record<string, string>;
+let refreshQueueUrl: string;
+
+beforeAll(async () => {
+  [db, sqs, sandbox, secrets] = await Promise.all([
+    createTestDatabase(),
+    startLocalSqs({ region: 'ap-northeast-2', queueName: 'doctor-exchange', dlqName: 'doctor-exchange-dlq' }),
+    startCafe24Sandbox({
+      clientId: 'doctor-client',
+      clientSecret: SECRET,
+      redirectUri: 'https://app.example.com/callback',
+    }),
+    startFakeSecretsManager({ [SECRET_ARN]: JSON.stringify({ client_secret: SECRET }) }),
+  ]);
+  // The refresh queue, as the stack has it beside the exchange queue.
+  refreshQueueUrl = (await sqs.client.send(new CreateQueueCommand({ QueueName: 'doctor-refresh' })))
+    .QueueUrl as string;
+  env = {
+    DATABASE_URL: db.url,
+    CAFE24_MALL_ID: 'doctormall',
+    CAFE24_CLIENT_ID: 'doctor-client',
+    CAFE24_CLIENT_SECRET_ARN: SECRET_ARN,
+    CAFE24_REDIRECT_URI: 'https://app.example.com/callback',
+    CAFE24_API_BASE_URL: sandbox.baseUrl,
+    CAFE24_SCOPES: 'mall.read_order',
+    CAFE24_CONNECT_TIMEOUT_MS: '500',
+    SQS_QUEUE_URL: sqs.queueUrl,
+    SQS_DLQ_URL: sqs.dlqUrl,
+    REFRESH_QUEUE_URL: refreshQueueUrl,
+    AWS_REGION: 'ap-northeast-2',
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+  };
+});
+afterAll(async () => {
+  await Promise.all([db?.drop(), sqs?.stop(), sandbox?.stop(), secrets?.stop()]);
+});
+
+const failed = (report: DoctorReport) => report.checks.filter((check) => !check.ok);
+const find = (report: DoctorReport, name: string) => report.checks.find((check) => check.check === name);
+
+describe('cafe24-tokens doctor', () => {
+  it('passes against the local stack, and says which commands are fully configured', async () => {
+    const report = await runDoctor({ source: env });
+    expect(failed(report)).toEqual([]);
+    expect(report.ok).toBe(true);
+    for (const command of [
+      'exchange',
+      'refresh',
+      'refreshSchedule',
+      'relay',
+      'migrate',
+      'status',
+      'redrive',
+      'install',
+    ])
+      expect(find(report, `config ${command}`), command).toMatchObject({
+        ok: true,
+        detail: 'fully configured',
+      });
+    expect(find(report, 'database')?.detail).toMatch(/^PostgreSQL 17/);
+    expect(find(report, 'migrations')?.detail).toMatch(/^\d+ applied, none pending$/);
+    expect(find(report, 'SQS_QUEUE_URL')?.detail).toMatch(/exchange queue reachable/);
+    expect(find(report, 'SQS_DLQ_URL')?.detail).toMatch(/dead-letter queue reachable/);
+    expect(find(report, 'REFRESH_QUEUE_URL')?.detail).toMatch(/refresh queue reachable/);
+    expect(find(report, 'client secret')?.detail).toMatch(/readable from Secrets Manager/);
+    expect(secrets.requests).toContain(SECRET_ARN);
+    expect(find(report, 'Cafe24 route')?.detail).toMatch(/^TCP to 127\.0\.0\.1:\d+ in \d+ ms$/);
+    expect(JSON.stringify(report)).not.toContain(SECRET);
+  });
+
+  it('the command: ✓ lines, exit 0; --json parses; the secret never printed', async () => {
+    const text = await cli(['doctor'], env);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('✓ config exchange');
+    expect(text.stdout).toContain('All checks passed.');
+    const json = await cli(['doctor', '--json'], env);
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as DoctorReport).ok).toBe(true);
+    for (const output of [text.stdout, text.stderr, json.stdout, json.stderr])
+      expect(output).not.toContain(SECRET);
+  });
+
+  it('names each problem of a broken configuration, with a fix, and exits 1', async () => {
+    // Takes the TCP connection and never answers the TLS handshake: from the client's side, the same
+    // silence as a private subnet without a NAT gateway (whose SYN is never answered).
+    const sockets: Socket[] = [];
+    const silent: Server = createServer((socket) => void sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const silentPort = (silent.address() as { port: number }).port;
+    try {
+      await brokenChecks(`https://127.0.0.1:${silentPort}`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+
+  async function brokenChecks(cafe24Url: string) {
+    const broken = {
+      ...env,
+      // Nothing listens on port 1.
+      DATABASE_URL: db.url.replace(/:(\d+)\//, ':1/'),
+      SQS_DLQ_URL: `${sqs.endpoint}/000000000000/no-such-queue`,
+      CAFE24_API_BASE_URL: cafe24Url,
+      CAFE24_SCOPES: '',
+    };
+    const report = await runDoctor({ source: broken });
+    expect(report.ok).toBe(false);
+    const names = failed(report).map((check) => check.check);
+    expect(names).toEqual(
+      expect.arrayContaining(['config install', 'database', 'SQS_DLQ_URL', 'Cafe24 route']),
+    );
+    expect(find(report, 'config install')?.detail).toContain('CAFE24_SCOPES');
+    expect(find(report, 'config exchange')?.ok).toBe(true);
+    expect(find(report, 'database')?.fix).toMatch(/PGPORT/);
+    expect(find(report, 'SQS_DLQ_URL')?.fix).toMatch(/no such queue/);
+    expect(find(report, 'SQS_QUEUE_URL')?.ok).toBe(true);
+    expect(find(report, 'Cafe24 route')?.fix).toMatch(/NAT gateway/);
+    const text = formatReport(report);
+    expect(text).toMatch(/✗ database/);
+    expect(text).toMatch(/fix: .*NAT gateway/);
+
+    const exit = await cli(['doctor'], broken);
+    expect(exit.code).toBe(1);
+    expect(exit.stdout).toMatch(/check\(s\) failed/);
+  }
+
+  it('names a missing secret and pending migrations', async () => {
+    const fresh = await createTestDatabase({ template: 'template0' });
+    try {
+      const report = await runDoctor({
+        source: { ...env, DATABASE_URL: fresh.url, CAFE24_CLIENT_SECRET_ARN: `${SECRET_ARN}-gone` },
+        commands: ['exchange'],
+      });
+      expect(find(report, 'migrations')).toMatchObject({ ok: false, fix: expect.stringMatching(/migrate/) });
+      expect(find(report, 'migrations')?.detail).toMatch(/001_schema/);
+      expect(find(report, 'client secret')).toMatchObject({
+        ok: false,
+        fix: expect.stringMatching(/no such secret/),
+      });
+      expect(report.checks.filter((check) => check.check.startsWith('config '))).toHaveLength(1);
+    } finally {
+      await fresh.drop();
+    }
+  });
+});
+
+async function cli(args: string[], variables: Record<string, string>) {
+  return run(process.execPath, ['src/cli/main.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', POWERTOOLS_LOG_LEVEL: 'ERROR', ...variables },
+  }).then(
+    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+    (error: { code: number; stdout: string; stderr: string }) => error,
+  );
+}
