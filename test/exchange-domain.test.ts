@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TokenSet } from '../src/cafe24/token-response.ts';
-import { ExchangeFailure } from '../src/commons/errors.ts';
+import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { type ExchangeDeps, exchangeCode, flushStash } from '../src/domain/exchange-code.ts';
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenIssuer } from '../src/domain/ports.ts';
@@ -96,7 +96,7 @@ const tokens = (): TokenSet => ({
   tokenType: undefined,
 });
 
-function setup(answers: Array<TokenSet | ExchangeFailure>) {
+function setup(answers: Array<TokenSet | TokenFailure>) {
   let clock = 1_000_000;
   const codes = new FakeCodes();
   const sent: string[] = [];
@@ -105,7 +105,7 @@ function setup(answers: Array<TokenSet | ExchangeFailure>) {
       sent.push(request.code.reveal());
       const answer = answers.shift();
       if (!answer) throw new Error('no answer scripted');
-      if (answer instanceof ExchangeFailure) throw answer;
+      if (answer instanceof TokenFailure) throw answer;
       return answer;
     },
   };
@@ -145,7 +145,7 @@ describe('exchangeCode (domain, with fakes)', () => {
 
   it("stops at the invocation's budget and gives the live code back, unsent since its last answer", async () => {
     const { codes, sent, deps } = setup(
-      Array.from({ length: 20 }, () => new ExchangeFailure('transient', 'no answer within 10000 ms')),
+      Array.from({ length: 20 }, () => new TokenFailure('transient', 'no answer within 10000 ms')),
     );
     codes.add({ id: '1' });
     const result = await exchangeCode(deps, '1', { budgetEndsAt: deps.now!() + 3_000 });
@@ -158,7 +158,7 @@ describe('exchangeCode (domain, with fakes)', () => {
 
   it('does not wait out a Retry-After that runs past the code life: records expired', async () => {
     const { codes, sent, deps } = setup([
-      new ExchangeFailure('transient', 'HTTP 429', { retryAfterMs: 120_000 }),
+      new TokenFailure('transient', 'HTTP 429', { retryAfterMs: 120_000 }),
     ]);
     codes.add({ id: '1', ageMs: 10_000 });
     const result = await exchangeCode(deps, '1');
@@ -172,8 +172,8 @@ describe('exchangeCode (domain, with fakes)', () => {
 
   it('retries transient failures while the code lives, then stores', async () => {
     const { codes, sent, deps } = setup([
-      new ExchangeFailure('transient', 'HTTP 503'),
-      new ExchangeFailure('transient', 'connection reset'),
+      new TokenFailure('transient', 'HTTP 503'),
+      new TokenFailure('transient', 'connection reset'),
       tokens(),
     ]);
     codes.add({ id: '1' });
@@ -229,7 +229,7 @@ describe('exchangeCode (domain, with fakes)', () => {
 
   it('records final answers and unusable rows without retrying', async () => {
     const { codes, sent, deps } = setup([
-      new ExchangeFailure('final', 'HTTP 400 (invalid_grant: Code time expired)'),
+      new TokenFailure('final', 'HTTP 400 (invalid_grant: Code time expired)'),
     ]);
     codes.add({ id: '1' });
     codes.add({ id: '2', code: '   ' });

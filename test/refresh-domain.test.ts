@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TokenSet } from '../src/cafe24/token-response.ts';
-import { ExchangeFailure } from '../src/commons/errors.ts';
+import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
 import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../src/domain/ports.ts';
 import {
@@ -146,7 +146,7 @@ function pair(at: number, mallId = 'shop'): TokenSet {
   };
 }
 
-type Answer = TokenSet | ExchangeFailure | ((refreshToken: string) => TokenSet | ExchangeFailure);
+type Answer = TokenSet | TokenFailure | ((refreshToken: string) => TokenSet | TokenFailure);
 
 function setup(answers: Answer[] = []) {
   let clock = 1_900_000_000_000;
@@ -164,7 +164,7 @@ function setup(answers: Answer[] = []) {
         const next = answers.shift();
         if (!next) throw new Error('no answer scripted');
         const answer = typeof next === 'function' ? next(request.refreshToken.reveal()) : next;
-        if (answer instanceof ExchangeFailure) throw answer;
+        if (answer instanceof TokenFailure) throw answer;
         return answer;
       },
     },
@@ -232,7 +232,7 @@ describe('refreshMall (domain, with fakes)', () => {
 
   it('marks invalid_grant invalid after one request, and never sends that token again', async () => {
     const t = setup([
-      new ExchangeFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)'),
+      new TokenFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)'),
     ]);
     const result = await refreshMall(t.deps, 'shop');
     expect(result).toMatchObject({ status: 'invalid', attempts: 1 });
@@ -249,7 +249,7 @@ describe('refreshMall (domain, with fakes)', () => {
         // Someone stored a newer pair while our request was out (their lease had expired ours).
         const row = t.tokens.rows.get('shop')!;
         Object.assign(row, { refresh: 'refresh-other', issuedAt: t.now(), expiresAt: t.now() + 2 * HOUR });
-        throw new ExchangeFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)');
+        throw new TokenFailure('final', 'Cafe24 answered HTTP 401 (invalid_grant: Invalid refresh_token)');
       },
     };
     expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
@@ -258,7 +258,7 @@ describe('refreshMall (domain, with fakes)', () => {
 
   it('keeps the mall active through transient failures, one lease per request, backing off', async () => {
     const t = setup();
-    const outage = new ExchangeFailure('transient', 'Cafe24 answered HTTP 503');
+    const outage = new TokenFailure('transient', 'Cafe24 answered HTTP 503');
     t.deps.cafe24 = {
       async refreshToken() {
         expect(t.tokens.rows.get('shop')!.lockedBy).toBeDefined();
@@ -276,7 +276,7 @@ describe('refreshMall (domain, with fakes)', () => {
   });
 
   it('blames the app, not the mall, for refused client credentials', async () => {
-    const t = setup([new ExchangeFailure('configuration', "Cafe24 refused the app's client credentials")]);
+    const t = setup([new TokenFailure('configuration', "Cafe24 refused the app's client credentials")]);
     expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'configuration-error' });
     expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'active', lockedBy: undefined, failures: 0 });
     expect(t.sent).toHaveLength(1);

@@ -2,7 +2,7 @@ import { MockAgent, errors as undiciErrors } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Cafe24TokenClient, retryAfterMs } from '../src/cafe24/token-client.ts';
 import { parseCafe24Timestamp } from '../src/cafe24/token-response.ts';
-import { ExchangeFailure } from '../src/commons/errors.ts';
+import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
 
 const ORIGIN = 'https://myshop.cafe24api.com';
@@ -41,13 +41,13 @@ afterEach(() => agent.close());
 const exchange = () =>
   client.exchangeCode({ mallId: 'myshop', code: new Secret(CODE), redirectUri: 'https://app/cb' });
 
-async function failure(): Promise<ExchangeFailure> {
+async function failure(): Promise<TokenFailure> {
   const error = await exchange().catch((e: unknown) => e);
-  expect(error).toBeInstanceOf(ExchangeFailure);
+  expect(error).toBeInstanceOf(TokenFailure);
   const text = `${(error as Error).message} ${JSON.stringify(error)}`;
   expect(text).not.toContain(CODE);
   expect(text).not.toContain(SECRET);
-  return error as ExchangeFailure;
+  return error as TokenFailure;
 }
 
 describe('Cafe24 token client', () => {
@@ -211,7 +211,7 @@ describe('Cafe24 token client', () => {
         error: 'invalid_grant',
         error_description: `Invalid refresh_token ${REFRESH} (${SECRET})`,
       });
-    const error = (await refresh().catch((e: unknown) => e)) as ExchangeFailure;
+    const error = (await refresh().catch((e: unknown) => e)) as TokenFailure;
     expect(error.kind).toBe('final');
     expect(error.message).toContain('Invalid refresh_token [redacted] ([redacted])');
     expect(error.message).not.toContain(REFRESH);

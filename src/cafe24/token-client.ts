@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { describeError, ExchangeFailure } from '../commons/errors.ts';
+import { describeError, TokenFailure } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import { Secret, scrub } from '../commons/secret.ts';
 import { Agent, request, undiciErrorCode } from './http.ts';
@@ -28,7 +28,7 @@ export type TokenClientOptions = {
 export type CodeExchangeRequest = { mallId: string; code: Secret; redirectUri: string; timeoutMs?: number };
 export type RefreshRequest = { mallId: string; refreshToken: Secret; timeoutMs?: number };
 
-/** Cafe24's OAuth token endpoint over undici. Every failure is an ExchangeFailure with its kind. */
+/** Cafe24's OAuth token endpoint over undici. Every failure is an TokenFailure with its kind. */
 export class Cafe24TokenClient {
   readonly #options: TokenClientOptions;
   readonly #dispatcher: Dispatcher;
@@ -41,7 +41,7 @@ export class Cafe24TokenClient {
   }
 
   tokenUrl(mallId: string): URL {
-    if (!isMallId(mallId)) throw new ExchangeFailure('final', `mall_id ${MALL_ID_RULE}`);
+    if (!isMallId(mallId)) throw new TokenFailure('final', `mall_id ${MALL_ID_RULE}`);
     const base = this.#options.apiBaseUrl.replaceAll('{mall_id}', mallId).replace(/\/+$/, '');
     return new URL(`${base}/api/v2/oauth/token`);
   }
@@ -101,16 +101,16 @@ export function classifyResponse(
 ): TokenSet {
   if (status === 200) {
     if (text === undefined) {
-      throw new ExchangeFailure('final', `Cafe24 answered 200 with a body over ${MAX_BODY_BYTES} bytes`);
+      throw new TokenFailure('final', `Cafe24 answered 200 with a body over ${MAX_BODY_BYTES} bytes`);
     }
     const json = parseJson(text);
     if (json === undefined) {
       // The code was most likely consumed: sending it again could only be refused (or revoke the tokens).
-      throw new ExchangeFailure('final', 'Cafe24 answered 200 with a body that is not JSON');
+      throw new TokenFailure('final', 'Cafe24 answered 200 with a body that is not JSON');
     }
     const parsed = tokenResponseSchema.safeParse(json);
     if (!parsed.success) {
-      throw new ExchangeFailure(
+      throw new TokenFailure(
         'final',
         `Cafe24 answered 200 without a usable token: ${describeSchemaIssues(parsed.error)}`,
       );
@@ -131,7 +131,7 @@ export function classifyResponse(
   const message = `Cafe24 answered HTTP ${status} (${detail})`;
   if (blamesClientCredentials(status, oauth)) {
     return failWith(
-      new ExchangeFailure(
+      new TokenFailure(
         'configuration',
         `${message}: Cafe24 refused the app's client credentials; check CAFE24_CLIENT_ID and CAFE24_CLIENT_SECRET`,
       ),
@@ -139,11 +139,11 @@ export function classifyResponse(
   }
   if (status === 429) {
     return failWith(
-      new ExchangeFailure('transient', message, { retryAfterMs: retryAfterMs(headers['retry-after']) }),
+      new TokenFailure('transient', message, { retryAfterMs: retryAfterMs(headers['retry-after']) }),
     );
   }
-  if (status === 408 || status >= 500) return failWith(new ExchangeFailure('transient', message));
-  return failWith(new ExchangeFailure('final', message));
+  if (status === 408 || status >= 500) return failWith(new TokenFailure('transient', message));
+  return failWith(new TokenFailure('final', message));
 }
 
 /**
@@ -160,26 +160,23 @@ function blamesClientCredentials(
   return status === 401 && oauth?.error !== 'invalid_grant';
 }
 
-function failWith(failure: ExchangeFailure): never {
+function failWith(failure: TokenFailure): never {
   throw failure;
 }
 
-function classifyNetworkError(error: unknown, url: URL, options: TokenClientOptions): ExchangeFailure {
-  if (error instanceof ExchangeFailure) return error;
+function classifyNetworkError(error: unknown, url: URL, options: TokenClientOptions): TokenFailure {
+  if (error instanceof TokenFailure) return error;
   if (undiciErrorCode(error) === 'UND_ERR_CONNECT_TIMEOUT') {
-    return new ExchangeFailure(
+    return new TokenFailure(
       'transient',
       `could not connect to ${url.host} within ${options.connectTimeoutMs} ms: if this runs in a private subnet, ` +
         'check its route 0.0.0.0/0 to a NAT gateway and the security group allows outbound HTTPS',
     );
   }
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
-    return new ExchangeFailure(
-      'transient',
-      `no answer from ${url.host} within ${options.requestTimeoutMs} ms`,
-    );
+    return new TokenFailure('transient', `no answer from ${url.host} within ${options.requestTimeoutMs} ms`);
   }
-  return new ExchangeFailure('transient', `request to ${url.host} failed: ${describeError(error)}`);
+  return new TokenFailure('transient', `request to ${url.host} failed: ${describeError(error)}`);
 }
 
 /** The body as text, or undefined when it exceeds MAX_BODY_BYTES (the rest is discarded). */

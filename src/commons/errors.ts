@@ -9,8 +9,8 @@
  */
 export type FailureKind = 'final' | 'transient' | 'expired' | 'configuration';
 
-export class ExchangeFailure extends Error {
-  override name = 'ExchangeFailure';
+export class TokenFailure extends Error {
+  override name = 'TokenFailure';
   readonly kind: FailureKind;
   /** Delay the server asked for (429 Retry-After), in ms. */
   readonly retryAfterMs: number | undefined;
@@ -26,8 +26,8 @@ export class ExchangeFailure extends Error {
  * produces; anything else means a port broke that contract, and counts as transient: retried while
  * there is time, never recorded as final.
  */
-export function asFailure(error: unknown): ExchangeFailure {
-  return error instanceof ExchangeFailure ? error : new ExchangeFailure('transient', describeError(error));
+export function asFailure(error: unknown): TokenFailure {
+  return error instanceof TokenFailure ? error : new TokenFailure('transient', describeError(error));
 }
 
 /** A message safe to log or store: Error messages only, never a stack holding request data. */

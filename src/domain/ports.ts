@@ -45,7 +45,7 @@ export type CodeStore = {
   newestPending(mallId: string): Promise<string | undefined>;
 };
 
-/** Exchanges a code at Cafe24; throws ExchangeFailure. */
+/** Exchanges a code at Cafe24; throws TokenFailure. */
 export type TokenIssuer = {
   /** `timeoutMs` shortens the client's own request timeout (never lengthens it). */
   exchangeCode(request: {
@@ -123,7 +123,7 @@ export type TokenStore = {
   recordRefreshFailure(mallId: string, owner: string, reason: string): Promise<void>;
 };
 
-/** Refreshes a mall's tokens at Cafe24; throws ExchangeFailure. */
+/** Refreshes a mall's tokens at Cafe24; throws TokenFailure. */
 export type TokenRefresher = {
   refreshToken(request: { mallId: string; refreshToken: Secret }): Promise<TokenSet>;
 };
