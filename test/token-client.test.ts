@@ -107,6 +107,9 @@ describe('Cafe24 token client', () => {
     ],
     [401, 'Unauthorized', 'configuration', /client credentials/],
     [401, { error: 'invalid_grant', error_description: 'Invalid refresh_token' }, 'final', /invalid_grant/],
+    // Whatever code Cafe24 gives a dead refresh token, naming the grant makes it the mall's, not the app's.
+    [401, { error: 'invalid_request', error_description: 'Invalid refresh_token' }, 'final', /HTTP 401/],
+    [401, { error: 'invalid_token' }, 'configuration', /client credentials/],
     [403, 'forbidden', 'final', /HTTP 403/],
     [500, { error: 'server_error' }, 'transient', /HTTP 500/],
     [503, '<html><body>Service Unavailable</body></html>', 'transient', /HTTP 503 \(.*not an OAuth error\)/],

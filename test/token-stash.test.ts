@@ -123,6 +123,28 @@ describe('the S3 token stash (rule 6 across containers)', () => {
     expect(await stashedKeys()).toEqual([]);
   });
 
+  it('keeps the copy in memory when S3 fails, on put and on take', async () => {
+    // S3 unreachable: nothing listens on this port.
+    const config = loadConfig('refresh', { ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
+    const stash = createTokenStash(BUCKET, config);
+    const tokens = {
+      accessToken: new Secret('memory-access-1f3a'),
+      refreshToken: new Secret('memory-refresh-7d2c'),
+      expiresAt: new Date('2030-01-01T02:00:00.000Z'),
+      refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
+      issuedAt: new Date('2030-01-01T00:00:00.000Z'),
+      mallId: 'memorymall',
+      clientId: undefined,
+      userId: undefined,
+      scopes: undefined,
+      shopNo: undefined,
+      tokenType: undefined,
+    };
+    await stash.put({ grant: 'refresh_token', key: 'memorymall', mallId: 'memorymall', tokens });
+    const taken = await stash.take('refresh_token', 'memorymall');
+    expect(taken?.tokens.refreshToken.reveal()).toBe('memory-refresh-7d2c');
+  });
+
   it('never logs the stashed tokens', () => {
     for (const secret of [...stack.sandbox.knownSecrets(), CLIENT_SECRET])
       expect(logs.text()).not.toContain(secret);

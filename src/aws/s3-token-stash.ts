@@ -56,18 +56,25 @@ export class S3TokenStash implements TokenStash {
 
   async take(grant: StashGrant, key: string): Promise<StashEntry | undefined> {
     const local = await this.#memory.take(grant, key);
-    const { GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
-    const s3 = await this.#s3();
     const Key = objectKey(grant, key);
     let stored: StoredEntry | undefined;
     try {
-      const object = await s3.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key }));
-      stored = JSON.parse(await object.Body!.transformToString()) as StoredEntry;
+      const { GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+      const s3 = await this.#s3();
+      try {
+        const object = await s3.send(new GetObjectCommand({ Bucket: this.#options.bucket, Key }));
+        stored = JSON.parse(await object.Body!.transformToString()) as StoredEntry;
+      } catch (error) {
+        if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
+      }
+      // Taken: whoever took it stores it, or puts it back. A copy left behind by a failed delete is
+      // harmless: storing it again never replaces a newer pair (the issued_at guard).
+      if (stored) await s3.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key }));
     } catch (error) {
-      if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
+      // S3 failing must not cost the copy in memory: it is the one that is sure to exist.
+      if (local) return local;
+      throw error;
     }
-    // Taken: whoever took it stores it, or puts it back.
-    if (stored) await s3.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key }));
     if (local) return local;
     return stored ? { ...stored, tokens: decodeTokens(stored.tokens) } : undefined;
   }

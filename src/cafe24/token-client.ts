@@ -157,6 +157,10 @@ function blamesClientCredentials(
 ): boolean {
   if (oauth?.error === 'invalid_client') return true;
   if (/client[_ -]?(secret|id)\b|client authentication/i.test(oauth?.description ?? '')) return true;
+  // A 401 that names the grant (a dead refresh token, a spent code) blames the mall, whatever its code.
+  if (/refresh[_ ]?token|\bcode\b|\bgrant\b/i.test(`${oauth?.error ?? ''} ${oauth?.description ?? ''}`)) {
+    return false;
+  }
   return status === 401 && oauth?.error !== 'invalid_grant';
 }
 

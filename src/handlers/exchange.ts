@@ -5,7 +5,6 @@ import * as z from 'zod/mini';
 import { describeError } from '../commons/errors.ts';
 import { codeIdSchema, mallIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
-import { captureColdStart, flushMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import {
   type ExchangeOptions,
@@ -15,6 +14,7 @@ import {
   type ManualResult,
 } from '../domain/exchange-code.ts';
 import { parseMessageBody } from '../queue/messages.ts';
+import { invocation } from './invocation.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from './runtime/exchange.ts';
 import { recordExchangeResult, recordStashRecovered } from './runtime/metrics.ts';
 
@@ -134,21 +134,7 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     return result;
   }
 
-  return async function handler(
-    event: SQSEvent | ManualEvent,
-    context?: Context,
-  ): Promise<SQSBatchResponse | ManualResult> {
-    if (context) {
-      logger.addContext(context);
-      captureColdStart(context.functionName);
-    }
-    try {
-      return await handle(event, context);
-    } finally {
-      // Once per invocation, whatever happened: the EMF line is in this invocation's log stream.
-      flushMetrics();
-    }
-  };
+  return invocation<SQSEvent | ManualEvent, SQSBatchResponse | ManualResult>(handle);
 }
 
 let runtime: ExchangeRuntime | undefined;

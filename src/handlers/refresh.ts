@@ -3,7 +3,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import pLimit from 'p-limit';
 import { describeError } from '../commons/errors.ts';
 import { logger } from '../commons/logger.ts';
-import { captureColdStart, flushMetrics, recordRefreshOutcome } from '../commons/metrics.ts';
+import { recordRefreshOutcome } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import {
   flushRefreshStash,
@@ -12,6 +12,7 @@ import {
   refreshMall,
 } from '../domain/refresh-mall.ts';
 import { parseMessageBody } from '../queue/messages.ts';
+import { invocation } from './invocation.ts';
 import { recordRefreshResult, recordStashRecovered } from './runtime/metrics.ts';
 import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts';
 
@@ -39,18 +40,8 @@ class RecordNotDone extends Error {
  * once Cafe24 refused the client credentials, every record not finished yet, none of them sent.
  */
 export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
-  return async function handler(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
-    if (context) {
-      logger.addContext(context);
-      captureColdStart(context.functionName);
-    }
-    try {
-      return await handle(event, context);
-    } finally {
-      // Once per invocation: one EMF line with every mall's outcome (commons/metrics.ts).
-      flushMetrics();
-    }
-  };
+  // One EMF line per invocation with every mall's outcome (commons/metrics.ts).
+  return invocation(handle);
 
   async function handle(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
     const runtime = getRuntime();

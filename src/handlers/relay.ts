@@ -3,7 +3,7 @@ import type pg from 'pg';
 import * as z from 'zod/mini';
 import { codeIdSchema } from '../commons/ids.ts';
 import { logger } from '../commons/logger.ts';
-import { captureColdStart, flushMetrics, recordRelayPublished, recordRelayRun } from '../commons/metrics.ts';
+import { flushMetrics, recordRelayPublished, recordRelayRun } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
@@ -13,6 +13,7 @@ import { startSessionListener } from '../relay/session-listener.ts';
 import { sweep } from '../relay/sweep.ts';
 import { codeVisible } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
+import { invocation } from './invocation.ts';
 import { createRelayRuntime } from './runtime/relay.ts';
 
 /** What the aws_lambda trigger sends; anything else (the one-minute schedule) listens, drains and sweeps. */
@@ -140,27 +141,19 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: RelayHandl
     };
   }
 
-  return async function handler(event: unknown, context?: Context): Promise<RelaySummary> {
-    if (context) {
-      logger.addContext(context);
-      captureColdStart(context.functionName);
-    }
-    try {
-      recordRelayRun();
-      const deps = getDeps();
-      const trigger = rdsTriggerSchema.safeParse(event);
-      const summary = trigger.success
-        ? await triggered(deps, trigger.data.codeId, context)
-        : await scheduled(deps, context);
-      logger.info('relay drained', { ...summary });
-      // A listening run retried SQS failures itself; only a drain-once run reports them as an error.
-      if (summary.failed > 0 && !summary.listenedMs)
-        throw new Error(`SQS refused ${summary.failed} message(s); they stay unpublished`);
-      return summary;
-    } finally {
-      flushMetrics();
-    }
-  };
+  return invocation(async (event: unknown, context?: Context): Promise<RelaySummary> => {
+    recordRelayRun();
+    const deps = getDeps();
+    const trigger = rdsTriggerSchema.safeParse(event);
+    const summary = trigger.success
+      ? await triggered(deps, trigger.data.codeId, context)
+      : await scheduled(deps, context);
+    logger.info('relay drained', { ...summary });
+    // A listening run retried SQS failures itself; only a drain-once run reports them as an error.
+    if (summary.failed > 0 && !summary.listenedMs)
+      throw new Error(`SQS refused ${summary.failed} message(s); they stay unpublished`);
+    return summary;
+  });
 }
 
 async function drain(pool: Pool, publish: Publisher): Promise<RelaySummary> {
