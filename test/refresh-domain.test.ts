@@ -203,6 +203,28 @@ describe('refreshMall (domain, with fakes)', () => {
     });
   });
 
+  it('sends nothing more once a whole lease no longer fits before the deadline', async () => {
+    const t = setup();
+    t.deps.cafe24 = {
+      async refreshToken(request) {
+        t.sent.push(request.refreshToken.reveal());
+        t.advance(10_000); // no answer within the 10 s request timeout
+        throw new TokenFailure('transient', 'no answer within 10000 ms');
+      },
+    };
+    // Room for one lease (15 s), not for a second one after the first request's 10 s.
+    const result = await refreshMall(t.deps, 'shop', { deadline: t.now() + 20_000 });
+    expect(result).toMatchObject({
+      status: 'transient-failure',
+      reason: expect.stringMatching(/too little time/),
+    });
+    expect(t.sent).toHaveLength(1);
+    expect(await refreshMall(t.deps, 'shop', { deadline: t.now() + 1_000 })).toMatchObject({
+      status: 'transient-failure',
+    });
+    expect(t.sent).toHaveLength(1);
+  });
+
   it('skips a mall that is not due, unless forced', async () => {
     const t = setup([]);
     t.tokens.add('shop', { expiresAt: t.now() + HOUR });

@@ -31,6 +31,11 @@ export type RefreshOptions = {
   force?: boolean;
   /** Overrides the policy's window (a reader that needs more validity than the schedule keeps). */
   aheadMs?: number;
+  /**
+   * No lease is taken, and so no request sent, unless a whole lease fits before this instant (a Lambda
+   * killed after Cafe24 rotated the pair would lose the mall). No bound by default.
+   */
+  deadline?: number;
 };
 
 /**
@@ -85,6 +90,10 @@ export async function refreshMall(
   const state: CallState = { attempts: 0, refused: [] };
   let waitingSince: number | undefined;
   for (;;) {
+    if (options.deadline !== undefined && now() + policy.leaseMs > options.deadline) {
+      const reason = 'too little time left for another token request; nothing more was sent';
+      return { status: 'transient-failure', mallId, reason, attempts: state.attempts };
+    }
     const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
     if (claim.status === 'missing') return { status: 'missing', mallId };
     if (claim.status === 'locked') {

@@ -62,7 +62,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
         });
         throw new RecordNotDone('too little time left for one token request');
       }
-      const result = await refreshMall(deps, mallId).catch((error: unknown): never => {
+      const result = await refreshMall(deps, mallId, { deadline: budgetEndsAt }).catch((error: unknown): never => {
         // The database (or the stash) failed: the lease was given back, SQS tries again.
         recordRefreshOutcome('transient-failure');
         logger.error('refresh failed, message will be retried', {
