@@ -1,3 +1,4 @@
+import { normaliseMallId } from './commons/ids.ts';
 import type { Secret } from './commons/secret.ts';
 import { type ConfigFor, loadConfig } from './config.ts';
 import { accessTokenFor } from './domain/refresh-mall.ts';
@@ -31,5 +32,6 @@ export async function freshAccessToken(
     runtime = createRefreshRuntime(options.config ?? loadConfig('refresh'), { pool });
     runtimes.set(pool, runtime);
   }
-  return accessTokenFor(runtime.deps, mallId, options.minValidityMs ?? 5 * 60_000);
+  // As Cafe24 spells it (lower case), as the table keys it.
+  return accessTokenFor(runtime.deps, normaliseMallId(mallId), options.minValidityMs ?? 5 * 60_000);
 }

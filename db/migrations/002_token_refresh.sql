@@ -12,7 +12,8 @@ alter table cafe24.oauth_tokens
 -- The seed's default 'active' stays; 'invalid' means the mall needs a new install.
 alter table cafe24.oauth_tokens
     drop constraint if exists oauth_tokens_status_check,
-    add constraint oauth_tokens_status_check check (status in ('active', 'invalid'));
+    -- not valid: rows written before (with a status of their own) are left as they are; new ones are held to it.
+    add constraint oauth_tokens_status_check check (status in ('active', 'invalid')) not valid;
 
 comment on column cafe24.oauth_tokens.status is 'active: refreshed ahead of expiry; invalid: Cafe24 refused the refresh token (or it expired), a new install makes it active again.';
 comment on column cafe24.oauth_tokens.refresh_locked_at is 'Per-mall refresh lease (rule 7): taken before one token request, released after it; a lease older than the request timeout plus a margin belongs to a holder that died.';

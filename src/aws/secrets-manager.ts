@@ -28,7 +28,12 @@ export function secretsManagerValue(
 /** The Cafe24 client secret: from the environment, or from Secrets Manager once per container. */
 export function clientSecretSource(source: ClientSecretConfig, aws: AwsConfig): () => Promise<Secret> {
   if ('value' in source) return async () => source.value;
-  return secretsManagerValue(source.arn, { keys: ['client_secret', 'CAFE24_CLIENT_SECRET'], aws });
+  // Re-read every 5 minutes, so a rotated client secret reaches warm containers too.
+  return secretsManagerValue(source.arn, {
+    keys: ['client_secret', 'CAFE24_CLIENT_SECRET'],
+    maxAgeMs: 5 * 60_000,
+    aws,
+  });
 }
 
 const databasePasswords = new Map<string, () => Promise<Secret>>();

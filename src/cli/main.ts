@@ -71,7 +71,7 @@ program
     'refresh --mall M now if due (--force: even if not), or every --due mall; exit 0 when the tokens are valid, ' +
       '1 a mall invalid or missing, 2 client credentials refused or misconfigured, 3 transient',
   )
-  .option('--mall <mall_id>', 'the mall to refresh')
+  .option('--mall <mall_id>', 'the mall to refresh', mallId)
   .option('--force', 'refresh --mall even if its access token is not due')
   .option('--due', 'refresh every due mall (status active, expiring within REFRESH_AHEAD_SECONDS)')
   .option('--concurrency <n>', 'malls refreshed at once with --due', positiveInteger, 10)

@@ -7,7 +7,7 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
  * Dimensions are the service only (Powertools adds `service`; the cold-start metric adds `function_name`):
  * never a mall id, code id or anything secret, which would multiply the metrics, cost and leak.
  * Metrics are buffered and written by `flushMetrics()`, once per invocation (the handlers do it), so the
- * dashboard and alarms in template.yaml read `Cafe24TokenIssuer` / `service=cafe24-token-issuer`.
+ * dashboard and alarms in template.yaml read namespace `cafe24-token-issuer`, dimension `service=cafe24-token-issuer`.
  */
 export const METRICS_NAMESPACE = 'cafe24-token-issuer';
 export const METRICS_SERVICE = 'cafe24-token-issuer';

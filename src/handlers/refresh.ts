@@ -62,16 +62,18 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
         });
         throw new RecordNotDone('too little time left for one token request');
       }
-      const result = await refreshMall(deps, mallId, { deadline: budgetEndsAt }).catch((error: unknown): never => {
-        // The database (or the stash) failed: the lease was given back, SQS tries again.
-        recordRefreshOutcome('transient-failure');
-        logger.error('refresh failed, message will be retried', {
-          messageId: record.messageId,
-          mallId,
-          error: describeError(error),
-        });
-        throw error;
-      });
+      const result = await refreshMall(deps, mallId, { deadline: budgetEndsAt }).catch(
+        (error: unknown): never => {
+          // The database (or the stash) failed: the lease was given back, SQS tries again.
+          recordRefreshOutcome('transient-failure');
+          logger.error('refresh failed, message will be retried', {
+            messageId: record.messageId,
+            mallId,
+            error: describeError(error),
+          });
+          throw error;
+        },
+      );
       recordRefreshResult(result);
       settle(record, result);
     }

@@ -28,7 +28,7 @@ const dlqRetentionSeconds = 1_209_600;
 
 /** Starts fauxqs in-process with the exchange queue and its DLQ, created through the SDK as in AWS. */
 export async function startLocalSqs(options: LocalSqsOptions = {}): Promise<LocalSqs> {
-  const region = options.region ?? process.env.AWS_REGION ?? 'us-east-1';
+  const region = options.region ?? 'us-east-1';
   const server = await startFauxqs({ port: options.port ?? 0, logger: false, defaultRegion: region });
   const endpoint = `http://127.0.0.1:${server.port}`;
   const client = createSqsClient(localAws(endpoint, region));

@@ -49,7 +49,7 @@ select id::text from cafe24.oauth_authorization_codes
  * than $1 ms ago (no exchange claimed it within its life: its message was lost) → `expired`; `exchanging`
  * claimed more than $2 ms ago (its worker is gone) → `expired` when no request was sent, else `failed`.
  * `{ago}` in the reasons becomes whole seconds since the claim. Rows an exchange holds are skipped. The
- * open codes are read through ix_oauth_authorization_codes_open (migration 006): 0.5 ms among 200,000
+ * open codes are read through ix_oauth_authorization_codes_open (migration 007): 0.5 ms among 200,000
  * codes, where a sequential scan took 26 ms.
  */
 const RECORD_STRANDED = `

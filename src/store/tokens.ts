@@ -23,8 +23,11 @@ values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, '
 on conflict (mall_id) do update
    set access_token = excluded.access_token, expires_at = excluded.expires_at,
        refresh_token = excluded.refresh_token, refresh_token_expires_at = excluded.refresh_token_expires_at,
-       client_id = excluded.client_id, user_id = excluded.user_id, scopes = excluded.scopes,
-       token_type = excluded.token_type, issued_at = excluded.issued_at, shop_no = excluded.shop_no,
+       -- Optional in Cafe24's answer: a refresh that omits one keeps what the row knew.
+       client_id = coalesce(excluded.client_id, t.client_id), user_id = coalesce(excluded.user_id, t.user_id),
+       scopes = coalesce(excluded.scopes, t.scopes),
+       token_type = excluded.token_type, issued_at = excluded.issued_at,
+       shop_no = coalesce(excluded.shop_no, t.shop_no),
        code_id = coalesce(excluded.code_id, t.code_id), status = 'active', invalid_reason = null,
        refresh_failures = 0, last_refresh_error = null, updated_at = now()
  where t.issued_at <= excluded.issued_at
