@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
+import { LOCAL_SCOPES } from '../local/install.ts';
 import { DEPLOYED, DEPLOYED_REFRESH, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { databaseNow, finishedSince, refreshesSince } from '../store/status.ts';
 import { formatDuration } from './status.ts';
@@ -126,6 +127,8 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
     ...names
       .filter((name) => stack.env[name] !== undefined)
       .map((name) => `  export ${name}=${quote(stack.env[name] as string)}`),
+    // What `serve` and `doctor --for install` need besides: the scopes the local install front asks for.
+    ...(stack.install ? [`  export CAFE24_SCOPES=${quote(LOCAL_SCOPES.join(','))}`] : []),
   ];
 }
 
