@@ -5,12 +5,7 @@ import { describeError } from '../commons/errors.ts';
 import { logger } from '../commons/logger.ts';
 import { recordRefreshOutcome } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
-import {
-  flushRefreshStash,
-  type RefreshDeps,
-  type RefreshResult,
-  refreshMall,
-} from '../domain/refresh-mall.ts';
+import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
 import { parseMessageBody } from '../queue/messages.ts';
 import { invocation } from './invocation.ts';
 import { recordRefreshResult, recordStashRecovered } from './runtime/metrics.ts';
@@ -18,8 +13,6 @@ import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts'
 
 /** Left for answering and releasing a lease once the budget is spent. */
 const DEADLINE_MARGIN_MS = 5_000;
-/** Requests per record at most; SQS retries the record (with its visibility timeout) after that. */
-const MAX_ATTEMPTS = 3;
 
 /**
  * Logged at `error` when Cafe24 refuses the client credentials and the batch stops; the alarm watches
@@ -54,15 +47,8 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
     async function handleRecord(record: SQSRecord): Promise<void> {
       const mallId = refreshMallOf(record);
       if (stopped !== undefined) throw new RecordNotDone(`not attempted: ${stopped}`);
-      const deps = withinBudget(runtime.deps, budgetEndsAt);
-      if (deps === undefined) {
-        logger.warn('too little time left to refresh; message will be retried', {
-          messageId: record.messageId,
-          mallId,
-        });
-        throw new RecordNotDone('too little time left for one token request');
-      }
-      const result = await refreshMall(deps, mallId, { deadline: budgetEndsAt }).catch(
+      // No lease is taken unless a whole one fits before the invocation's end (the domain checks).
+      const result = await refreshMall(runtime.deps, mallId, { deadline: budgetEndsAt }).catch(
         (error: unknown): never => {
           // The database (or the stash) failed: the lease was given back, SQS tries again.
           recordRefreshOutcome('transient-failure');
@@ -137,26 +123,6 @@ function refreshMallOf(record: SQSRecord): string {
     : parsed.reason;
   logger.error('malformed message', { messageId: record.messageId, reason });
   throw new RecordNotDone(reason);
-}
-
-/**
- * The refresh policy cut to the invocation's time: a token request starts only with a whole lease left
- * (Lambda killing it after Cafe24 rotated would lose the mall), waiting for another process's lease and
- * further attempts only while they fit. Undefined: not even one request fits.
- */
-export function withinBudget(deps: RefreshDeps, budgetEndsAt: number): RefreshDeps | undefined {
-  const left = budgetEndsAt - Date.now();
-  const { leaseMs } = deps.policy;
-  if (left < leaseMs) return undefined;
-  const attempts = Number.isFinite(left) ? Math.floor(left / (leaseMs + 1_000)) : MAX_ATTEMPTS;
-  return {
-    ...deps,
-    policy: {
-      ...deps.policy,
-      maxAttempts: Math.max(1, Math.min(MAX_ATTEMPTS, deps.policy.maxAttempts ?? MAX_ATTEMPTS, attempts)),
-      waitMs: Math.min(deps.policy.waitMs ?? leaseMs, Math.max(0, left - leaseMs)),
-    },
-  };
 }
 
 let runtime: RefreshRuntime | undefined;
