@@ -40,6 +40,9 @@ const secretArn = unsetIfBlank(
   z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
 );
 
+/** A mall is due when its access token expires within this; the refresher and the schedule agree. */
+const refreshAhead = integer(60, 3_600, 1_200);
+
 /**
  * The environment, by section. Each command names the sections it needs (`commands` below), so a
  * command asks for exactly what it uses: `status` needs no client secret, `redrive` no database.
@@ -117,7 +120,7 @@ const sections = {
   refresh: {
     shape: {
       // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
-      REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
+      REFRESH_AHEAD_SECONDS: refreshAhead,
       TOKEN_STASH_BUCKET: tokenStashBucket,
       // Records of one SQS batch refreshed at once by the refresh function (each holds a connection).
       REFRESH_CONCURRENCY: integer(1, 50, 5),
@@ -127,7 +130,7 @@ const sections = {
   /** The scheduled publisher of due malls: which malls are due, and how often one may be published. */
   refreshSchedule: {
     shape: {
-      REFRESH_AHEAD_SECONDS: integer(60, 3_600, 1_200),
+      REFRESH_AHEAD_SECONDS: refreshAhead,
       // A mall published is not published again for this long (its message is being worked on); a mall
       // still due after it (transient failures) is published again. Under the schedule's 5 minutes.
       REFRESH_ROUND_SECONDS: integer(30, 3_600, 240),

@@ -6,7 +6,6 @@ import {
   finishInstall,
   type InstallDeps,
   type InstallOutcome,
-  STATE_TTL_MS,
   startInstall,
 } from './install.ts';
 import {
@@ -58,7 +57,7 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
       secure,
       sameSite: 'Lax',
       path: '/',
-      maxAge: STATE_TTL_MS / 1000,
+      maxAge: Math.ceil(deps.settings.stateTtlMs / 1000),
       ...(prefix ? { prefix } : {}),
     });
     return c.redirect(started.location, 302);
