@@ -28,9 +28,9 @@ export type LatencyResult = {
     toClaimStart: number;
     /** The claim UPDATE (the relay locks only outbox rows: nothing to wait for). */
     claim: number;
-    /** recordAttempt, the token call, parsing, BEGIN of the store transaction. */
+    /** The token call (the first attempt is counted by the claim), parsing, up to the store statement. */
     toStoreTransaction: number;
-    /** UPSERT, UPDATE, COMMIT. */
+    /** The store statement (UPSERT + mark exchanged) and its commit. */
     storeTransaction: number;
   };
   /** The relay's transaction, BEGIN → COMMIT (it spans SendMessageBatch), p50 ms. */
