@@ -40,20 +40,23 @@ create constraint trigger bench_token_commit
     deferrable initially deferred
     for each row execute function bench.record_token_commit();
 
--- Two moments inside the pipeline: the relay's commit that marks a code published (deferred: at
--- COMMIT), and the end of the exchange's claim UPDATE (after any wait for a lock on the row).
-create table bench.code_events (
-    code_id            bigint primary key,
-    relay_began_at     timestamptz,
-    relay_committed_at timestamptz,
-    claim_done_at      timestamptz
-);
+-- Moments inside the pipeline: the relay's transaction start and its commit that marks a code published
+-- (deferred: at COMMIT), and the end of the exchange's claim UPDATE (after any wait for a lock on the row).
+-- Plain inserts into tables without a unique key, one table per event: an upsert into one shared row
+-- would make the exchange's claim wait for the relay's uncommitted insert of the same key (the unique
+-- index's wait), a lock the pipeline itself never takes, and the bench measured that wait as the
+-- exchange's time until this was split. Readers take the earliest row per code (a code published twice).
+create table bench.relay_began (code_id bigint not null, at timestamptz not null);
+create table bench.relay_committed (code_id bigint not null, at timestamptz not null);
+create table bench.claim_done (code_id bigint not null, at timestamptz not null);
+create index on bench.relay_began (code_id);
+create index on bench.relay_committed (code_id);
+create index on bench.claim_done (code_id);
 
 -- The relay's DELETE of the outbox row: now() is its transaction's start (before the claim SELECT).
 create function bench.record_relay_delete() returns trigger language plpgsql as $$
 begin
-    insert into bench.code_events (code_id, relay_began_at) values (old.code_id, now())
-        on conflict (code_id) do update set relay_began_at = excluded.relay_began_at;
+    insert into bench.relay_began values (old.code_id, now());
     return null;
 end $$;
 
@@ -63,8 +66,7 @@ create trigger bench_relay_delete
 
 create function bench.record_relay_commit() returns trigger language plpgsql as $$
 begin
-    insert into bench.code_events (code_id, relay_committed_at) values (old.code_id, clock_timestamp())
-        on conflict (code_id) do update set relay_committed_at = excluded.relay_committed_at;
+    insert into bench.relay_committed values (old.code_id, clock_timestamp());
     return null;
 end $$;
 
@@ -76,8 +78,7 @@ create constraint trigger bench_relay_commit
 
 create function bench.record_claim_done() returns trigger language plpgsql as $$
 begin
-    insert into bench.code_events (code_id, claim_done_at) values (new.id, clock_timestamp())
-        on conflict (code_id) do update set claim_done_at = excluded.claim_done_at;
+    insert into bench.claim_done values (new.id, clock_timestamp());
     return null;
 end $$;
 

@@ -28,9 +28,9 @@ export type LatencyResult = {
     toClaimStart: number;
     /** The claim UPDATE (the relay locks only outbox rows: nothing to wait for). */
     claim: number;
-    /** recordAttempt, the token call, parsing, BEGIN of the store transaction. */
+    /** The token call (the first attempt is counted by the claim), parsing, up to the store statement. */
     toStoreTransaction: number;
-    /** UPSERT, UPDATE, COMMIT. */
+    /** The store statement (UPSERT + mark exchanged) and its commit. */
     storeTransaction: number;
   };
   /** The relay's transaction, BEGIN → COMMIT (it spans SendMessageBatch), p50 ms. */
@@ -140,7 +140,10 @@ select c.status,
        extract(epoch from e.relay_committed_at - e.relay_began_at) * 1000 as relay_tx_ms
   from cafe24.oauth_authorization_codes c
   join bench.code_commits i on i.code_id = c.id
-  left join bench.code_events e on e.code_id = c.id
+  left join lateral (
+         select (select min(at) from bench.relay_began where code_id = c.id) as relay_began_at,
+                (select min(at) from bench.relay_committed where code_id = c.id) as relay_committed_at,
+                (select min(at) from bench.claim_done where code_id = c.id) as claim_done_at) e on true
   left join bench.token_commits t on t.code_id = c.id
  where c.id = any($1::bigint[])`;
 

@@ -51,6 +51,18 @@ describe('exchange Lambda on PostgreSQL 17 and the Cafe24 sandbox', () => {
     expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
   });
 
+  it('counts the first attempt with the claim and gives it back when nothing is sent (time ran out first)', async () => {
+    const { id, code } = await stack.newCode(newMall());
+    // 5.5 s left minus the handler's 5 s margin: under the 1 s a request needs, so the code is handed back.
+    expect((await stack.deliver(id, { timeoutMs: 5_500 })).batchItemFailures).toHaveLength(1);
+    expect(stack.sandbox.tokenRequests({ code })).toHaveLength(0);
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // The next delivery, with time, sends once and counts that one request.
+    expect(await deliver(id)).toEqual({ batchItemFailures: [] });
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged', attempts: 1 });
+    expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
+  });
+
   it('sends one token request when the same message arrives 5 times at once', async () => {
     const { id, code } = await stack.newCode(newMall());
     const results = await Promise.all(Array.from({ length: 5 }, () => deliver(id)));

@@ -9,7 +9,7 @@ import type { TokenStash } from '../src/domain/ports.ts';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import type { Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
-import { claimUnpublished } from '../src/store/outbox.ts';
+import { beginClaimUnpublished, claimedRows } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
 import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
@@ -37,8 +37,8 @@ describe('a relay frozen mid-send', () => {
     const frozen = await stack.db.pool.connect();
     try {
       // What a relay holds while SQS takes its batch, and keeps holding if it freezes right there.
-      await frozen.query('begin');
-      expect(await claimUnpublished(frozen, 50)).toContain(id);
+      const began = await frozen.query(beginClaimUnpublished(50));
+      expect(claimedRows(began as never).map((row) => row.id)).toContain(id);
       expect(await stack.deliver(id)).toEqual({ batchItemFailures: [] });
       expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged' });
     } finally {

@@ -74,6 +74,33 @@ describe('relay', () => {
     }
   });
 
+  it('removes from the outbox only what SQS accepted: refused codes stay, as they were, for the next drain', async () => {
+    await db.pool.query('delete from cafe24.exchange_outbox');
+    const ids = await insertCodes(12);
+    const refused = new Set(ids.filter((_, index) => index % 3 === 0));
+    const before = await db.pool.query(
+      'select code_id::text as id, created_at from cafe24.exchange_outbox where code_id = any($1::bigint[]) order by 1',
+      [[...refused]],
+    );
+    const { drainOutbox } = await import('../src/relay/outbox.ts');
+    const result = await drainOutbox(
+      db.pool,
+      async (entries) => ({
+        published: entries.filter((e) => !refused.has(e.id)).map((e) => e.id),
+        failed: entries
+          .filter((e) => refused.has(e.id))
+          .map((e) => ({ id: e.id, reason: 'refused (simulated)' })),
+      }),
+      (id) => id,
+    );
+    expect(result).toMatchObject({ published: 8, failed: 4 });
+    expect(result.lagsMs).toHaveLength(8);
+    const after = await db.pool.query(
+      'select code_id::text as id, created_at from cafe24.exchange_outbox order by 1',
+    );
+    expect(after.rows).toEqual(before.rows);
+  });
+
   it('backs off and retries while SQS fails, losing nothing', async () => {
     const sink = recordingPublisher({ failFirst: 3 });
     const relay = relayPublishingTo(sink.publish);

@@ -118,13 +118,16 @@ async function exchangeClaimed(
 ): Promise<ExchangeResult> {
   const now = deps.now ?? Date.now;
   const sleep = deps.sleep ?? sleepFor;
+  // Counted in `attempts` (by the claim) and not sent yet: given back if this code is not sent after all.
+  let unsentAttempt = code.attemptRecorded === true;
   const finish = async (
     status: 'failed' | 'expired',
     reason: string,
     attempts: number,
   ): Promise<ExchangeResult> => {
+    const options = unsentAttempt ? { unsentAttempt } : undefined;
     await retryDatabase(deps, 'record the outcome', budgetEnd, () =>
-      deps.codes.recordFailure(code.id, status, reason),
+      deps.codes.recordFailure(code.id, status, reason, options),
     );
     deps.log.warn(`code ${status}`, { codeId: code.id, mallId: code.mallId, reason, attempts });
     return { status, codeId: code.id, mallId: code.mallId, reason, attempts };
@@ -146,7 +149,7 @@ async function exchangeClaimed(
 
   // The code outlives this invocation: give it back, unsent since the last answer, for a redelivery.
   const handBack = async (why: string): Promise<ExchangeResult> => {
-    await deps.codes.release(code.id).catch(() => {});
+    await deps.codes.release(code.id, unsentAttempt ? { unsentAttempt } : undefined).catch(() => {});
     const reason = `${why}; handed back while the code lives`;
     deps.log.warn('code handed back', { codeId: code.id, mallId: code.mallId, reason });
     return { status: 'retry', codeId: code.id, reason, retryAfterMs: HAND_BACK_MS };
@@ -155,13 +158,17 @@ async function exchangeClaimed(
   let attempts = 0;
   for (;;) {
     if (budgetEnd - now() < MIN_REQUEST_MS) return handBack("the invocation's time ran out");
-    try {
-      await retryDatabase(deps, 'record the attempt', Math.min(deadline, budgetEnd), () =>
-        deps.codes.recordAttempt(code.id),
-      );
-    } catch (error) {
-      return handBack(`database unavailable before sending (${describeError(error)})`);
+    // Rule 2: counted before the request. The first attempt was counted by the claim itself, when it was.
+    if (!unsentAttempt) {
+      try {
+        await retryDatabase(deps, 'record the attempt', Math.min(deadline, budgetEnd), () =>
+          deps.codes.recordAttempt(code.id),
+        );
+      } catch (error) {
+        return handBack(`database unavailable before sending (${describeError(error)})`);
+      }
     }
+    unsentAttempt = false;
     attempts += 1;
     let tokens: TokenSet;
     try {

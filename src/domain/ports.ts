@@ -13,6 +13,11 @@ export type ClaimedCode = {
   redirectUri: string | undefined;
   /** Time left in the code's life when it was claimed, by the database's clock. */
   remainingMs: number;
+  /**
+   * The claim also counted the first attempt (one statement, before the request): the exchange sends
+   * without a separate record, and gives the count back (`unsentAttempt`) if it ends before sending.
+   */
+  attemptRecorded?: boolean;
 };
 
 export type ClaimResult =
@@ -33,14 +38,22 @@ export type StoreOutcome = 'stored' | 'newer-token-kept';
 export type CodeStore = {
   /** pending → exchanging, atomically: of any number of concurrent callers exactly one gets `claimed`. */
   claim(codeId: string, lifetimeMs: number): Promise<ClaimResult>;
-  /** exchanging → pending: the claimer gives the code back for a later delivery (its time ran out). */
-  release(codeId: string): Promise<void>;
+  /**
+   * exchanging → pending: the claimer gives the code back for a later delivery (its time ran out).
+   * `unsentAttempt`: an attempt was counted (by the claim) whose request was never sent: uncount it.
+   */
+  release(codeId: string, options?: { unsentAttempt?: boolean }): Promise<void>;
   /** A token request is about to be sent for this code (counted in `attempts`). */
   recordAttempt(codeId: string): Promise<void>;
   /** One transaction: UPSERT the tokens (never over a newer issue) and mark the code exchanged. */
   recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome>;
-  /** A final state with its readable reason. */
-  recordFailure(codeId: string, status: 'failed' | 'expired', reason: string): Promise<void>;
+  /** A final state with its readable reason (`unsentAttempt` as for `release`). */
+  recordFailure(
+    codeId: string,
+    status: 'failed' | 'expired',
+    reason: string,
+    options?: { unsentAttempt?: boolean },
+  ): Promise<void>;
   /** The newest pending code of a mall (the seed's manual run), if any. */
   newestPending(mallId: string): Promise<string | undefined>;
 };

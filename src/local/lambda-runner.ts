@@ -86,9 +86,42 @@ export function startLambdaRunner(options: LambdaRunnerOptions): LambdaRunner {
     return output.Messages ?? [];
   }
 
+  // One ReceiveMessage outstanding at a time: the pollers take turns. In AWS the event source's pollers
+  // run on AWS's machines and a long poll returns only with messages for it. Here they share the
+  // function's one thread, and the emulator (fauxqs 2.4, sqsStore.notifyWaiters) wakes EVERY parked long
+  // poll for each message: with five parked, four came back empty and were sent again, on this thread,
+  // just as the message's exchange started (INSERT → token p50, 250 codes at 25/s, three runs each:
+  // 8.0–9.9 ms with five parked, 4.5–5.9 ms taking turns).
+  // A turn ends once its receive has answered and the batch's invocation has started (setImmediate), so
+  // the next poller is listening at once; no poller is kept from invoking, so one slow invocation never
+  // holds up the others. While batches come back full (a backlog: receives answer at once, nobody parks)
+  // the pollers receive side by side, as before.
+  let receiveTurn: Promise<void> = Promise.resolve();
+  let backlog = false;
+  async function receiveInTurn(maxMessages: number, waitSeconds: number): Promise<Message[]> {
+    if (backlog) {
+      const batch = await receive(maxMessages, waitSeconds);
+      backlog = batch.length >= maxMessages;
+      return batch;
+    }
+    const previous = receiveTurn;
+    let endTurn!: () => void;
+    receiveTurn = new Promise<void>((resolve) => {
+      endTurn = resolve;
+    });
+    try {
+      await previous;
+      const batch = await receive(maxMessages, waitSeconds);
+      backlog = batch.length >= maxMessages;
+      return batch;
+    } finally {
+      setImmediate(endTurn);
+    }
+  }
+
   /** One batch: a long poll, then more receives until the batch is full or the window closes. */
   async function collectBatch(): Promise<Message[]> {
-    const batch = await receive(batchSize, waitTimeSeconds);
+    const batch = await receiveInTurn(batchSize, waitTimeSeconds);
     if (batch.length === 0 || windowMs <= 0) return batch;
     const deadline = Date.now() + windowMs;
     while (batch.length < batchSize && !stopping.signal.aborted) {

@@ -1,5 +1,5 @@
 import type { Publisher } from '../queue/publisher.ts';
-import { claimUnpublished, markPublished } from '../store/outbox.ts';
+import { beginClaimUnpublished, claimedRows, putBack } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 import { withTransaction } from '../store/transaction.ts';
 
@@ -14,9 +14,11 @@ export type DrainResult = {
 export const CLAIM_SIZE = 100;
 
 /**
- * Publishes every unpublished pending code, `claimSize` per transaction, marking only what SQS accepted.
- * The rows stay locked from claim to mark, so two relays never send the same code; a crash between
+ * Publishes every unpublished pending code, `claimSize` per transaction, removing only what SQS accepted.
+ * The rows stay locked from claim to commit, so two relays never send the same code; a crash between
  * SQS accepting and the commit sends it again later, which the exchange's claim makes harmless.
+ * One transaction is three round trips: BEGIN with the claim (rows taken out of the outbox), the SQS
+ * call, and COMMIT (plus a put-back only when SQS refused some).
  */
 export async function drainOutbox(
   pool: Pool,
@@ -43,17 +45,29 @@ async function publishBatch(
   toBody: (codeId: string) => string,
   claimSize: number,
 ) {
-  return withTransaction(pool, async (client) => {
-    const ids = await claimUnpublished(client, claimSize);
-    if (ids.length === 0) return { claimed: 0, published: 0, failed: 0, lagsMs: [] as number[] };
-    // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
-    const result = await publish(ids.map((id) => ({ id, body: toBody(id) })));
-    const lagsMs = await markPublished(client, result.published);
-    return {
-      claimed: ids.length,
-      published: result.published.length,
-      failed: result.failed.length,
-      lagsMs,
-    };
-  });
+  return withTransaction(
+    pool,
+    async (client, began) => {
+      const rows = claimedRows(began);
+      if (rows.length === 0) return { claimed: 0, published: 0, failed: 0, lagsMs: [] as number[] };
+      const claimedAt = performance.now();
+      // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
+      const result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
+      const sent = performance.now() - claimedAt;
+      const accepted = new Set(result.published);
+      // Only what SQS accepted leaves the outbox: the others go back, unpublished, as they were.
+      await putBack(
+        client,
+        rows.filter((row) => !accepted.has(row.id)),
+      );
+      return {
+        claimed: rows.length,
+        published: result.published.length,
+        failed: result.failed.length,
+        // INSERT → SQS: the wait until the claim (database clock) plus the send (this process's clock).
+        lagsMs: rows.filter((row) => accepted.has(row.id)).map((row) => row.waitedMs + sent),
+      };
+    },
+    { begin: beginClaimUnpublished(claimSize) },
+  );
 }

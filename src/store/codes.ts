@@ -3,12 +3,19 @@ import { Secret } from '../commons/secret.ts';
 
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
-import { upsertTokens } from './tokens.ts';
-import { withTransaction } from './transaction.ts';
+import { UPSERT_TOKENS, upsertTokensValues } from './tokens.ts';
 
+// The exchange's hot statements run as named (prepared) statements: parsed and planned once per connection.
+
+/**
+ * The claim, and the first attempt counted in the same statement (rule 2: before the request). A claimer
+ * that then sends nothing (the code too old, an empty code, the invocation's time gone) gives the count
+ * back in the statement that records why (MARK_FINAL, RELEASE with $2/$4 = 1), so `attempts` stays the
+ * number of requests sent or about to be sent, and 0 still means the code never left the database.
+ */
 const CLAIM = `
 update cafe24.oauth_authorization_codes
-   set status = 'exchanging', claimed_at = now(), updated_at = now()
+   set status = 'exchanging', claimed_at = now(), updated_at = now(), attempts = attempts + 1
  where id = $1 and status = 'pending'
 returning id::text, mall_id, code, redirect_uri,
           extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;
@@ -25,17 +32,31 @@ update cafe24.oauth_authorization_codes
 
 const RELEASE = `
 update cafe24.oauth_authorization_codes
-   set status = 'pending', claimed_at = null, updated_at = now()
+   set status = 'pending', claimed_at = null, updated_at = now(), attempts = attempts - $2
  where id = $1 and status = 'exchanging'`;
 
-const MARK_EXCHANGED = `
-update cafe24.oauth_authorization_codes
-   set status = 'exchanged', finished_at = now(), updated_at = now(), last_error = $2
- where id = $1 and status <> 'exchanged'`;
+/**
+ * Rule 5 and the store of rule 6 in ONE statement (one round trip, one implicit transaction, so still
+ * atomic): the token UPSERT with its issued_at guard (UPSERT_TOKENS, $1 … $12, shared with the refresh),
+ * and the code marked exchanged, with a note when the guard kept a newer token. Data-modifying CTEs run
+ * exactly once and to completion; the rows are locked in the same order as before (token, then code).
+ */
+const STORE_EXCHANGED = `
+with upserted as (${UPSERT_TOKENS}),
+marked as (
+  update cafe24.oauth_authorization_codes
+     set status = 'exchanged', finished_at = now(), updated_at = now(),
+         last_error = case when exists (select 1 from upserted) then null else $13 end
+   where id = $12 and status <> 'exchanged'
+  returning id
+)
+select exists (select 1 from upserted) as stored`;
+
+const NEWER_KEPT = 'exchanged, but the mall already had a token issued later; that one was kept';
 
 const MARK_FINAL = `
 update cafe24.oauth_authorization_codes
-   set status = $2, finished_at = now(), updated_at = now(), last_error = $3
+   set status = $2, finished_at = now(), updated_at = now(), last_error = $3, attempts = attempts - $4
  where id = $1 and status in ('pending', 'exchanging')`;
 
 const NEWEST_PENDING = `
@@ -119,7 +140,11 @@ export class PostgresCodeStore implements CodeStore {
   }
 
   async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
-    const claimed = await this.#pool.query(CLAIM, [codeId, lifetimeMs]);
+    const claimed = await this.#pool.query({
+      name: 'exchange-claim',
+      text: CLAIM,
+      values: [codeId, lifetimeMs],
+    });
     const row = claimed.rows[0];
     if (row) {
       return {
@@ -130,6 +155,7 @@ export class PostgresCodeStore implements CodeStore {
           code: new Secret(row.code as string),
           redirectUri: row.redirect_uri ?? undefined,
           remainingMs: Number(row.remaining_ms),
+          attemptRecorded: true,
         },
       };
     }
@@ -144,29 +170,30 @@ export class PostgresCodeStore implements CodeStore {
     };
   }
 
-  async release(codeId: string): Promise<void> {
-    await this.#pool.query(RELEASE, [codeId]);
+  async release(codeId: string, options: { unsentAttempt?: boolean } = {}): Promise<void> {
+    await this.#pool.query(RELEASE, [codeId, options.unsentAttempt ? 1 : 0]);
   }
 
   async recordAttempt(codeId: string): Promise<void> {
-    await this.#pool.query(RECORD_ATTEMPT, [codeId]);
+    await this.#pool.query({ name: 'exchange-attempt', text: RECORD_ATTEMPT, values: [codeId] });
   }
 
   async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
-    return withTransaction(this.#pool, async (client) => {
-      const outcome = await upsertTokens(client, code.mallId, tokens, code.id);
-      await client.query(MARK_EXCHANGED, [
-        code.id,
-        outcome === 'stored'
-          ? null
-          : 'exchanged, but the mall already had a token issued later; that one was kept',
-      ]);
-      return outcome;
+    const { rows } = await this.#pool.query({
+      name: 'exchange-store',
+      text: STORE_EXCHANGED,
+      values: [...upsertTokensValues(code.mallId, tokens, code.id), NEWER_KEPT],
     });
+    return rows[0]?.stored === true ? 'stored' : 'newer-token-kept';
   }
 
-  async recordFailure(codeId: string, status: 'failed' | 'expired', reason: string): Promise<void> {
-    await this.#pool.query(MARK_FINAL, [codeId, status, reason]);
+  async recordFailure(
+    codeId: string,
+    status: 'failed' | 'expired',
+    reason: string,
+    options: { unsentAttempt?: boolean } = {},
+  ): Promise<void> {
+    await this.#pool.query(MARK_FINAL, [codeId, status, reason, options.unsentAttempt ? 1 : 0]);
   }
 
   async newestPending(mallId: string): Promise<string | undefined> {

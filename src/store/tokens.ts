@@ -15,7 +15,7 @@ import { withTransaction } from './transaction.ts';
  * exchange, a refresh) goes through this one statement, and whatever was issued makes the row `active`
  * again (a new install revives an `invalid` mall and clears its reason).
  */
-const UPSERT_TOKENS = `
+export const UPSERT_TOKENS = `
 insert into cafe24.oauth_tokens as t
        (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
         scopes, token_type, issued_at, shop_no, code_id, status, updated_at)
@@ -122,7 +122,13 @@ export async function upsertTokens(
   tokens: TokenSet,
   codeId: string | null,
 ): Promise<StoreOutcome> {
-  const upserted = await client.query(UPSERT_TOKENS, [
+  const upserted = await client.query(UPSERT_TOKENS, upsertTokensValues(mallId, tokens, codeId));
+  return upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
+}
+
+/** UPSERT_TOKENS's parameters, $1 … $12 (a statement that embeds it takes its own from $13). */
+export function upsertTokensValues(mallId: string, tokens: TokenSet, codeId: string | null): unknown[] {
+  return [
     mallId,
     tokens.accessToken.reveal(),
     tokens.expiresAt,
@@ -135,8 +141,7 @@ export async function upsertTokens(
     tokens.issuedAt,
     tokens.shopNo ?? null,
     codeId,
-  ]);
-  return upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
+  ];
 }
 
 /** Who holds a lease: readable in the table (host and pid), unique per claim (the nonce). */

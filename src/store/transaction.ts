@@ -8,8 +8,12 @@ import type { Pool } from './pool.ts';
  */
 export async function withTransaction<T>(
   pool: Pool,
-  work: (client: pg.PoolClient) => Promise<T>,
-  options: { readOnlySnapshot?: boolean } = {},
+  work: (client: pg.PoolClient, began: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
+  options: {
+    readOnlySnapshot?: boolean;
+    /** A query string that opens the transaction and does its first work in the same round trip. */
+    begin?: string;
+  } = {},
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -19,10 +23,11 @@ export async function withTransaction<T>(
   client.on('error', onError);
   try {
     // A read-only snapshot: several reads that agree with each other (a status report).
-    await client.query(
-      options.readOnlySnapshot ? 'begin isolation level repeatable read read only' : 'begin',
+    const began = await client.query(
+      options.begin ??
+        (options.readOnlySnapshot ? 'begin isolation level repeatable read read only' : 'begin'),
     );
-    const result = await work(client);
+    const result = await work(client, began as unknown as pg.QueryResult | pg.QueryResult[]);
     await client.query('commit');
     return result;
   } catch (error) {
