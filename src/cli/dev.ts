@@ -64,6 +64,8 @@ export async function devCommand(options: DevOptions): Promise<void> {
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
+    // The terminal went away: stop the cluster rather than leave it running.
+    process.once('SIGHUP', () => resolve());
   });
   process.stdout.write('\nstopping…\n');
   // Connections dropping while everything stops are expected, not news.

