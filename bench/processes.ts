@@ -31,8 +31,14 @@ export async function startProcessLayout(env: BenchEnvironment): Promise<Process
     BENCH_BATCH_SIZE: env.stack.env.EXCHANGE_CONCURRENCY ?? '10',
     BENCH_MAXIMUM_CONCURRENCY: String(env.maximumConcurrency),
   };
+  // BENCH_CHILD_NODE_ARGS: extra Node/V8 flags for both children (GC experiments, say).
+  const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const start = (args: string[]) =>
-    spawn(process.execPath, args, { cwd: root, env: childEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+    spawn(process.execPath, [...nodeArgs, ...args], {
+      cwd: root,
+      env: childEnv,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
   const relay = start([join(root, 'src/cli/main.ts'), 'relay', '--sweep-seconds', '60']);
   const exchange = start([join(root, 'bench/exchange-process.ts')]);
   const children = [relay, exchange];
