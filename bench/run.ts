@@ -58,12 +58,15 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   const ms = (value: number) => `${value.toFixed(1)} ms`;
   const progress = (line: string) => process.stderr.write(`· ${line}\n`);
-  const attempt = async (part: string, work: () => Promise<void>) => {
+  /** Runs one part; a failure is recorded (and returns true) rather than ending the run. */
+  const attempt = async (part: string, work: () => Promise<void>): Promise<boolean> => {
     try {
       await work();
+      return false;
     } catch (error) {
       errors[part] = error instanceof Error ? error.message : String(error);
       rows.push({ section: part }, { label: 'error', value: errors[part] });
+      return true;
     }
   };
 
@@ -168,97 +171,140 @@ async function main(): Promise<number> {
 
       if (parts.has('latency')) {
         const { measureLatency } = await import('./latency.ts');
-        const latency: Record<string, unknown> = {};
-        results.latency = latency;
-        for (const delayMs of [0, 100]) {
-          await attempt(`latency-${delayMs}`, async () => {
-            progress(`latency: ${size(500)} codes at 25/s, sandbox delay ${delayMs} ms`);
-            const run = await measureLatency(env, {
-              label: delayMs === 0 ? 'immediate' : `delay${delayMs}`,
-              codes: size(500),
-              ratePerSecond: 25,
-              sandboxDelayMs: delayMs,
-              warmup: 20,
+        const { startProcessLayout } = await import('./processes.ts');
+        // Two layouts of the same pipeline: everything in this one Node process, and as deployed, the
+        // relay and the exchange (runner + handler) each in a Node process of its own (a fresh stack).
+        // BENCH_LATENCY_LAYOUT=one or =processes runs only one of them.
+        const only = process.env.BENCH_LATENCY_LAYOUT;
+        const layouts = (
+          [
+            { key: 'one', name: 'one process', resultKey: 'latency' },
+            {
+              key: 'processes',
+              name: 'as deployed: relay and exchange in processes of their own',
+              resultKey: 'latencyProcesses',
+            },
+          ] as const
+        ).filter((layout) => only === undefined || only === '' || only === layout.key);
+        for (const layout of layouts) {
+          const latency: Record<string, unknown> = { layout: layout.name };
+          results[layout.resultKey] = latency;
+          let layoutEnv = env;
+          let stopLayout = async () => {};
+          if (layout.key === 'processes') {
+            const failed = await attempt('latency-processes-start', async () => {
+              progress('latency: a fresh stack, the relay and the exchange in child processes');
+              const { startBenchEnvironment } = await import('./environment.ts');
+              const own = await startBenchEnvironment();
+              try {
+                const children = await startProcessLayout(own);
+                layoutEnv = own;
+                stopLayout = async () => {
+                  await children.stop();
+                  await own.stop();
+                };
+              } catch (error) {
+                await own.stop();
+                throw error;
+              }
             });
-            const e = run.endToEndMs;
-            // With a slow sandbox the token call's floor is the sandbox's own delay on top.
-            const floor = floorMs === undefined ? undefined : floorMs + delayMs;
-            const ratios =
-              floor === undefined
-                ? undefined
-                : {
-                    p50OverFloor: round(e.p50 / floor, 2),
-                    p99OverFloor: round(e.p99 / floor, 2),
-                    floorMs: floor,
-                  };
-            latency[run.label] = { ...run, ...ratios };
-            rows.push(
-              {
-                section: `End to end, sandbox ${delayMs === 0 ? 'answering at once' : `after ${delayMs} ms`} (${e.count} codes at ${run.ratePerSecond}/s, INSERT commit → token commit)`,
-              },
-              { label: 'p50 / p95 / p99', value: `${ms(e.p50)} / ${ms(e.p95)} / ${ms(e.p99)}` },
-              { label: 'min / mean / max', value: `${ms(e.min)} / ${ms(e.mean)} / ${ms(e.max)}` },
-              {
-                label: 'p50 stages: →relay tx, →claim, claim, →store tx, store',
-                value: Object.values(run.stagesP50Ms)
-                  .map((v) => v.toFixed(1))
-                  .join(' | '),
-              },
-              {
-                label: 'relay tx BEGIN → COMMIT (spans the SQS send), p50',
-                value: ms(run.relayTransactionP50Ms),
-              },
-              {
-                label: 'token requests / codes not exchanged',
-                value: `${run.tokenRequests} / ${JSON.stringify(run.notExchanged)}`,
-              },
-            );
-            if (delayMs === 0) {
-              const pass = e.p99 <= TARGETS.latencyP99Ms;
-              verdicts.push({
-                name: 'p99 ms (sandbox at once)',
-                value: e.p99,
-                target: `≤ ${TARGETS.latencyP99Ms}`,
-                pass,
-              });
-              rows.push({
-                label: 'p99',
-                value: ms(e.p99),
-                target: `≤ ${TARGETS.latencyP99Ms} ms`,
-                verdict: pass,
-              });
-            }
-            if (ratios) {
-              const p50Pass = ratios.p50OverFloor <= TARGETS.p50OverFloor;
-              const pass = ratios.p99OverFloor <= TARGETS.p99OverFloor;
-              if (delayMs === 0) {
-                verdicts.push(
+            if (failed) continue;
+          }
+          try {
+            for (const delayMs of [0, 100]) {
+              await attempt(`latency-${layout.key}-${delayMs}`, async () => {
+                progress(`latency (${layout.name}): ${size(500)} codes at 25/s, sandbox delay ${delayMs} ms`);
+                const run = await measureLatency(layoutEnv, {
+                  label: delayMs === 0 ? 'immediate' : `delay${delayMs}`,
+                  codes: size(500),
+                  ratePerSecond: 25,
+                  sandboxDelayMs: delayMs,
+                  // A fresh child process has compiled nothing yet (the bench process has, in the floor's runs).
+                  warmup: layout.key === 'processes' ? 200 : 20,
+                });
+                const e = run.endToEndMs;
+                // With a slow sandbox the token call's floor is the sandbox's own delay on top.
+                const floor = floorMs === undefined ? undefined : floorMs + delayMs;
+                const ratios =
+                  floor === undefined
+                    ? undefined
+                    : {
+                        p50OverFloor: round(e.p50 / floor, 2),
+                        p99OverFloor: round(e.p99 / floor, 2),
+                        floorMs: floor,
+                      };
+                latency[run.label] = { ...run, ...ratios };
+                rows.push(
                   {
-                    name: 'p50 / floor (sandbox at once)',
-                    value: ratios.p50OverFloor,
-                    target: `≤ ${TARGETS.p50OverFloor}`,
-                    pass: p50Pass,
+                    section: `End to end, ${layout.name}, sandbox ${delayMs === 0 ? 'answering at once' : `after ${delayMs} ms`} (${e.count} codes at ${run.ratePerSecond}/s, INSERT commit → token commit)`,
+                  },
+                  { label: 'p50 / p95 / p99', value: `${ms(e.p50)} / ${ms(e.p95)} / ${ms(e.p99)}` },
+                  { label: 'min / mean / max', value: `${ms(e.min)} / ${ms(e.mean)} / ${ms(e.max)}` },
+                  {
+                    label: 'p50 stages: →relay tx, →claim, claim, →store tx, store',
+                    value: Object.values(run.stagesP50Ms)
+                      .map((v) => v.toFixed(1))
+                      .join(' | '),
                   },
                   {
-                    name: 'p99 / floor (sandbox at once)',
-                    value: ratios.p99OverFloor,
-                    target: `≤ ${TARGETS.p99OverFloor}`,
-                    pass,
+                    label: 'relay tx BEGIN → COMMIT (spans the SQS send), p50',
+                    value: ms(run.relayTransactionP50Ms),
+                  },
+                  {
+                    label: 'token requests / codes not exchanged',
+                    value: `${run.tokenRequests} / ${JSON.stringify(run.notExchanged)}`,
                   },
                 );
-              }
-              rows.push({
-                label: `p50 / floor, p99 / floor (floor ${ms(floor!)})`,
-                value: `${ratios.p50OverFloor}× , ${ratios.p99OverFloor}×`,
-                ...(delayMs === 0
-                  ? {
-                      target: `≤ ${TARGETS.p50OverFloor}×, ${TARGETS.p99OverFloor}×`,
-                      verdict: p50Pass && pass,
-                    }
-                  : {}),
+                if (delayMs === 0) {
+                  const pass = e.p99 <= TARGETS.latencyP99Ms;
+                  verdicts.push({
+                    name: `p99 ms (sandbox at once, ${layout.name})`,
+                    value: e.p99,
+                    target: `≤ ${TARGETS.latencyP99Ms}`,
+                    pass,
+                  });
+                  rows.push({
+                    label: 'p99',
+                    value: ms(e.p99),
+                    target: `≤ ${TARGETS.latencyP99Ms} ms`,
+                    verdict: pass,
+                  });
+                }
+                if (ratios) {
+                  const p50Pass = ratios.p50OverFloor <= TARGETS.p50OverFloor;
+                  const pass = ratios.p99OverFloor <= TARGETS.p99OverFloor;
+                  if (delayMs === 0) {
+                    verdicts.push(
+                      {
+                        name: `p50 / floor (sandbox at once, ${layout.name})`,
+                        value: ratios.p50OverFloor,
+                        target: `≤ ${TARGETS.p50OverFloor}`,
+                        pass: p50Pass,
+                      },
+                      {
+                        name: `p99 / floor (sandbox at once, ${layout.name})`,
+                        value: ratios.p99OverFloor,
+                        target: `≤ ${TARGETS.p99OverFloor}`,
+                        pass,
+                      },
+                    );
+                  }
+                  rows.push({
+                    label: `p50 / floor, p99 / floor (floor ${ms(floor!)})`,
+                    value: `${ratios.p50OverFloor}× , ${ratios.p99OverFloor}×`,
+                    ...(delayMs === 0
+                      ? {
+                          target: `≤ ${TARGETS.p50OverFloor}×, ${TARGETS.p99OverFloor}×`,
+                          verdict: p50Pass && pass,
+                        }
+                      : {}),
+                  });
+                }
               });
             }
-          });
+          } finally {
+            await stopLayout();
+          }
         }
       }
 
