@@ -73,7 +73,6 @@ const sections = {
       CAFE24_CLIENT_ID: z
         .string({ error: 'is required: the app client id from Cafe24 Developers' })
         .check(z.trim(), z.minLength(1, 'is required: the app client id from Cafe24 Developers')),
-      CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
       CAFE24_API_BASE_URL: z._default(
         z
           .string()
@@ -87,6 +86,13 @@ const sections = {
       ),
       CAFE24_CONNECT_TIMEOUT_MS: integer(100, 60_000, 3_000),
       CAFE24_REQUEST_TIMEOUT_MS: integer(500, 60_000, 10_000),
+    },
+    rules: () => [],
+  },
+  /** Only where a code is exchanged or a callback served: a refresh sends no redirect URI. */
+  redirect: {
+    shape: {
+      CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
     },
     rules: () => [],
   },
@@ -188,7 +194,7 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 
 /** What each command needs; every command also reads `aws` (region, local endpoints). */
 export const commands = {
-  exchange: ['database', 'cafe24', 'clientSecret', 'exchange', 'exchangeQueue'],
+  exchange: ['database', 'cafe24', 'redirect', 'clientSecret', 'exchange', 'exchangeQueue'],
   refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
   /** The schedule (and `refresh --due --queue`): claims the due malls of one round and publishes them. */
   refreshSchedule: ['database', 'refreshSchedule', 'refreshQueue'],
@@ -197,7 +203,7 @@ export const commands = {
   status: ['database'],
   redrive: ['queue', 'dlq'],
   /** `serve` and the install function; with a queue, a stored code is published at once. */
-  install: ['database', 'cafe24', 'clientSecret', 'install', 'exchangeQueue'],
+  install: ['database', 'cafe24', 'redirect', 'clientSecret', 'install', 'exchangeQueue'],
 } as const satisfies Record<string, readonly SectionName[]>;
 
 export type Command = keyof typeof commands;
@@ -217,7 +223,6 @@ export type Cafe24Config = {
   /** The seed's CAFE24_MALL_ID: the mall a manual `{}` exchange means. */
   mallId?: string;
   clientId: string;
-  redirectUri: string;
   apiBaseUrl: string;
   connectTimeoutMs: number;
   requestTimeoutMs: number;
@@ -272,6 +277,7 @@ export type AwsConfig = {
 type SectionConfigs = {
   database: DatabaseConfig;
   cafe24: Cafe24Config;
+  redirect: { uri: string };
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
   codes: { lifetimeMs: number };
@@ -299,12 +305,12 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
   cafe24: (env) => ({
     mallId: env.CAFE24_MALL_ID,
     clientId: env.CAFE24_CLIENT_ID,
-    redirectUri: env.CAFE24_REDIRECT_URI,
     apiBaseUrl: env.CAFE24_API_BASE_URL,
     connectTimeoutMs: env.CAFE24_CONNECT_TIMEOUT_MS,
     requestTimeoutMs: env.CAFE24_REQUEST_TIMEOUT_MS,
   }),
   // The section's rules guarantee exactly one of the two.
+  redirect: (env) => ({ uri: env.CAFE24_REDIRECT_URI }),
   clientSecret: (env) =>
     env.CAFE24_CLIENT_SECRET === undefined
       ? { arn: String(env.CAFE24_CLIENT_SECRET_ARN) }

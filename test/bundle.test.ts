@@ -386,7 +386,7 @@ describe('the refresh bundles', () => {
   const refreshEnv = () => ({
     // The stash in memory: with a bucket, every refresh looks in S3 first (no S3 here).
     ...functionEnv('RefreshFunction', {
-      ...common,
+      CAFE24_CLIENT_ID: CLIENT_ID,
       CAFE24_API_BASE_URL: sandbox.baseUrl,
       TOKEN_STASH_BUCKET: '',
     }),

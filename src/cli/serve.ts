@@ -11,10 +11,10 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const runtime = createInstallRuntime(config);
   const listening = await listen(runtime.app, options);
   const base = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${listening.port}`;
-  const callbackPath = new URL(config.cafe24.redirectUri).pathname;
+  const callbackPath = new URL(config.redirect.uri).pathname;
   process.stdout.write(
     `install front on ${base}\n  App URL       ${base}/install\n  callback      ${base}${callbackPath}` +
-      `  (registered redirect URI: ${config.cafe24.redirectUri})\n` +
+      `  (registered redirect URI: ${config.redirect.uri})\n` +
       `  hand-off      ${config.exchangeQueue.queueUrl ? 'SQS, at once' : 'the relay (no SQS_QUEUE_URL)'}\n`,
   );
   await new Promise<void>((resolve) => {

@@ -51,7 +51,7 @@ export function createExchangeRuntime(config: ConfigFor<'exchange'>): ExchangeRu
     cafe24: createTokenClient(config),
     stash: createTokenStash(config.exchange.stashBucket, config),
     log: logger,
-    redirectUri: config.cafe24.redirectUri,
+    redirectUri: config.redirect.uri,
     policy: {
       codeLifetimeMs: config.exchange.codeLifetimeMs,
       expiryMarginMs: config.exchange.expiryMarginMs,

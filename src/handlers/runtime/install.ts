@@ -29,7 +29,7 @@ export function createInstallRuntime(config: ConfigFor<'install'>): InstallRunti
     settings: {
       ...DEFAULT_SETTINGS,
       clientId: config.cafe24.clientId,
-      redirectUri: config.cafe24.redirectUri,
+      redirectUri: config.redirect.uri,
       apiBaseUrl: config.cafe24.apiBaseUrl,
       scopes: config.install.scopes,
     },
