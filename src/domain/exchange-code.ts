@@ -3,6 +3,7 @@ import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
+import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 
 export type ExchangeDeps = {
   codes: CodeStore;
@@ -65,8 +66,6 @@ export type ExchangeOptions = {
 const HAND_BACK_MS = 2_000;
 /** A request is not started with less than this left of the invocation. */
 const MIN_REQUEST_MS = 1_000;
-
-const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Exchanges one authorization code, at most once (design rules 1–6):
@@ -223,37 +222,35 @@ async function storeIssued(
   insertedAt?: number,
 ) {
   const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? sleepFor;
-  const giveUpAt = Math.min(now() + (deps.policy.storeRetryMs ?? 10_000), budgetEnd);
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const token = await deps.codes.recordSuccess(code, tokens);
-      deps.log.info('code exchanged', { codeId: code.id, mallId: code.mallId, token, attempts });
-      return {
-        status: 'exchanged',
-        codeId: code.id,
-        mallId: code.mallId,
-        token,
-        expiresAt: tokens.expiresAt.toISOString(),
-        attempts,
-        ...(insertedAt === undefined ? {} : { latencyMs: now() - insertedAt }),
-      } satisfies ExchangeResult;
-    } catch (error) {
-      const delay = backoffMs(attempt);
-      if (now() + delay >= giveUpAt) {
-        await deps.stash.put({ grant: 'authorization_code', key: code.id, mallId: code.mallId, tokens });
-        const reason = `tokens issued but not stored yet (${describeError(error)}); kept for the next delivery`;
-        deps.log.error('storing tokens failed', { codeId: code.id, mallId: code.mallId, reason });
-        return { status: 'retry', codeId: code.id, reason, stashed: true } satisfies ExchangeResult;
-      }
-      deps.log.warn('storing tokens failed, retrying', {
-        codeId: code.id,
-        attempt,
-        error: describeError(error),
-      });
-      await sleep(delay);
-    }
+  let token: StoreOutcome;
+  try {
+    token = await retryUntil(() => deps.codes.recordSuccess(code, tokens), {
+      until: Math.min(now() + (deps.policy.storeRetryMs ?? 10_000), budgetEnd),
+      now: deps.now,
+      sleep: deps.sleep,
+      onRetry: (attempt, _delayMs, error) =>
+        deps.log.warn('storing tokens failed, retrying', {
+          codeId: code.id,
+          attempt,
+          error: describeError(error),
+        }),
+    });
+  } catch (error) {
+    await deps.stash.put({ grant: 'authorization_code', key: code.id, mallId: code.mallId, tokens });
+    const reason = `tokens issued but not stored yet (${describeError(error)}); kept for the next delivery`;
+    deps.log.error('storing tokens failed', { codeId: code.id, mallId: code.mallId, reason });
+    return { status: 'retry', codeId: code.id, reason, stashed: true } satisfies ExchangeResult;
   }
+  deps.log.info('code exchanged', { codeId: code.id, mallId: code.mallId, token, attempts });
+  return {
+    status: 'exchanged',
+    codeId: code.id,
+    mallId: code.mallId,
+    token,
+    expiresAt: tokens.expiresAt.toISOString(),
+    attempts,
+    ...(insertedAt === undefined ? {} : { latencyMs: now() - insertedAt }),
+  } satisfies ExchangeResult;
 }
 
 /**
@@ -337,29 +334,18 @@ async function retryDatabase<T>(
   until: number,
   work: () => Promise<T>,
 ): Promise<T> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? sleepFor;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      return await work();
-    } catch (error) {
-      const delay = backoffMs(attempt);
-      if (now() + delay >= until) throw error;
+  return retryUntil(work, {
+    until,
+    now: deps.now,
+    sleep: deps.sleep,
+    onRetry: (attempt, delayMs, error) =>
       deps.log.warn('database call failed, retrying', {
         what,
         attempt,
-        delayMs: delay,
+        delayMs,
         error: describeError(error),
-      });
-      await sleep(delay);
-    }
-  }
-}
-
-/** 200 ms, 400 ms, 800 ms … capped at 5 s, with ±20 % jitter so concurrent retries spread out. */
-export function backoffMs(attempt: number): number {
-  const base = Math.min(5_000, 200 * 2 ** (attempt - 1));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+      }),
+  });
 }
 
 export type ManualRequest = { codeId?: string; mallId?: string };

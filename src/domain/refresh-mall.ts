@@ -2,8 +2,8 @@ import type { TokenSet } from '../cafe24/token-response.ts';
 import { asFailure, describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
-import { backoffMs } from './exchange-code.ts';
 import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
+import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 
 export type RefreshPolicy = {
   /** Due when the access token expires within this (REFRESH_AHEAD_SECONDS). */
@@ -69,8 +69,6 @@ export type RefreshResult =
 const DEFAULT_MAX_ATTEMPTS = 3;
 /** How often a waiter looks whether another process's lease is gone. */
 const LEASE_POLL_MS = 100;
-
-const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Refreshes one mall's tokens (design rules 7–10): take the mall's lease, re-read the row, skip it when
@@ -256,32 +254,30 @@ async function storePair(
   attempts: number,
   leaseEndsAt: number,
 ): Promise<RefreshResult> {
-  const now = deps.now ?? Date.now;
-  const sleep = deps.sleep ?? sleepFor;
-  for (let attempt = 1; ; attempt += 1) {
-    try {
-      const token = await deps.tokens.storeRefreshed(mallId, tokens, owner);
-      const expiresAt = tokens.expiresAt.toISOString();
-      deps.log.info('mall refreshed', { mallId, token, expiresAt, attempts });
-      return { status: 'refreshed', mallId, token, expiresAt, attempts };
-    } catch (error) {
-      const delay = backoffMs(attempt);
-      if (now() + delay >= leaseEndsAt) {
-        await deps.stash.put({ grant: 'refresh_token', key: mallId, mallId, tokens });
-        const reason =
-          `refreshed, but not stored yet (${describeError(error)}); the new pair is kept for the next ` +
-          'refresh of this mall';
-        deps.log.error('storing refreshed tokens failed', { mallId, reason });
-        return { status: 'stashed', mallId, reason, attempts };
-      }
-      deps.log.warn('storing refreshed tokens failed, retrying', {
-        mallId,
-        attempt,
-        error: describeError(error),
-      });
-      await sleep(delay);
-    }
+  let token: StoreOutcome;
+  try {
+    token = await retryUntil(() => deps.tokens.storeRefreshed(mallId, tokens, owner), {
+      until: leaseEndsAt,
+      now: deps.now,
+      sleep: deps.sleep,
+      onRetry: (attempt, _delayMs, error) =>
+        deps.log.warn('storing refreshed tokens failed, retrying', {
+          mallId,
+          attempt,
+          error: describeError(error),
+        }),
+    });
+  } catch (error) {
+    await deps.stash.put({ grant: 'refresh_token', key: mallId, mallId, tokens });
+    const reason =
+      `refreshed, but not stored yet (${describeError(error)}); the new pair is kept for the next ` +
+      'refresh of this mall';
+    deps.log.error('storing refreshed tokens failed', { mallId, reason });
+    return { status: 'stashed', mallId, reason, attempts };
   }
+  const expiresAt = tokens.expiresAt.toISOString();
+  deps.log.info('mall refreshed', { mallId, token, expiresAt, attempts });
+  return { status: 'refreshed', mallId, token, expiresAt, attempts };
 }
 
 /** Stores the refreshed pairs this process stashed earlier; called at the start of each invocation. */

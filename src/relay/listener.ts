@@ -1,5 +1,6 @@
 import pgListen, { type Subscriber } from 'pg-listen';
 import { describeError } from '../commons/errors.ts';
+import { abortableDelay } from './abortable-delay.ts';
 import { CODES_CHANNEL, type Listener, type ListenerOptions } from './listener-types.ts';
 
 // pg-listen is CommonJS with `exports.default`: Node hands over the exports object, bundlers the function.
@@ -85,18 +86,4 @@ export function startListener(options: ListenerOptions): Listener {
       bound.abort();
     },
   };
-}
-
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { describeError } from '../commons/errors.ts';
+import { abortableDelay } from './abortable-delay.ts';
 import { CODES_CHANNEL, type Listener, type ListenerOptions } from './listener-types.ts';
 
 /**
@@ -49,7 +50,7 @@ export function startSessionListener(options: ListenerOptions): Listener {
       await session.end().catch(() => {});
       if (stopping.signal.aborted) return;
       attempt += 1;
-      await delay(Math.min(maxRetryMs, 100 * 2 ** attempt), stopping.signal);
+      await abortableDelay(Math.min(maxRetryMs, 100 * 2 ** attempt), stopping.signal);
     }
   };
   const running = run();
@@ -61,7 +62,7 @@ export function startSessionListener(options: ListenerOptions): Listener {
       const bound = new AbortController();
       await Promise.race([
         Promise.all([client?.end().catch(() => {}), running]),
-        delay(maxRetryMs, bound.signal),
+        abortableDelay(maxRetryMs, bound.signal),
       ]);
       bound.abort();
     },
@@ -72,19 +73,5 @@ function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) resolve();
     else signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
-
-function delay(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
   });
 }
