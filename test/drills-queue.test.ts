@@ -118,6 +118,19 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
         20_000,
         'publishing',
       );
+      // And at the very moment a relay transaction is in its COMMIT, its batch already accepted by SQS:
+      // the kill then lands in the crash window for sure, not only most of the time.
+      await waitFor(
+        async () =>
+          (
+            await stack.db.pool.query(
+              `select 1 from pg_stat_activity
+                where datname = current_database() and wait_event = 'PgSleep' and query ilike 'commit%'`,
+            )
+          ).rowCount !== 0,
+        20_000,
+        'a relay transaction committing',
+      );
       first.child.kill('SIGKILL');
       expect(await first.exited).toBe('SIGKILL');
       await stack.db.pool.query('drop trigger test_slow_commit on cafe24.exchange_outbox');
