@@ -427,6 +427,28 @@ describe('recording and bookkeeping', () => {
     expect(sandbox.issuedTokens(MALL)?.accessToken).toBe(tokens.access_token);
   });
 
+  it("answers an unknown path in the resource APIs' error shape, not an OAuth error", async () => {
+    const response = await fetch(`${sandbox.origin}/api/v2/oauth/token`, { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({
+      error: { code: 404, message: 'No such endpoint', more_info: {} },
+    });
+  });
+
+  it('refuses a token request without client credentials with an OAuth invalid_client', async () => {
+    const base = sandbox.baseUrl.replace('{mall_id}', MALL);
+    const response = await fetch(`${base}/api/v2/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=refresh_token',
+    });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toEqual({
+      error: 'invalid_client',
+      error_description: 'Client authentication required',
+    });
+  });
+
   it('answers 405 for a wrong method on a known path', async () => {
     const response = await fetch(`${sandbox.baseUrl.replace('{mall_id}', MALL)}/api/v2/oauth/token`);
     expect(response.status).toBe(405);

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -87,6 +88,18 @@ describe('cafe24-tokens doctor', () => {
     expect(find(report, 'client secret')?.detail).toMatch(/readable from Secrets Manager/);
     expect(secrets.requests).toContain(SECRET_ARN);
     expect(find(report, 'Cafe24 route')?.detail).toMatch(/^TCP to 127\.0\.0\.1:\d+ in \d+ ms$/);
+    expect(find(report, 'Cafe24 token endpoint')?.detail).toMatch(
+      /^http:\/\/127\.0\.0\.1:\d+\/doctormall\/api\/v2\/oauth\/token answered 401 invalid_client to a request without credentials: an OAuth error, as Cafe24's \(\d+ ms\)$/,
+    );
+    // The probe spent nothing: no code, and refused before any refresh token could be looked at.
+    expect(sandbox.tokenRequests({ mallId: 'doctormall' }).at(-1)).toMatchObject({
+      method: 'POST',
+      grantType: 'refresh_token',
+      code: undefined,
+      status: 401,
+    });
+    // AWS_ENDPOINT_URL_SQS names the local emulator: the local stack keeps its stash in memory by design.
+    expect(find(report, 'TOKEN_STASH_BUCKET')).toBeUndefined();
     expect(JSON.stringify(report)).not.toContain(SECRET);
   });
 
@@ -147,6 +160,102 @@ describe('cafe24-tokens doctor', () => {
     expect(exit.stdout).toMatch(/check\(s\) failed/);
   }
 
+  it('fails the token endpoint when a mere open port answers 404 text/html, though TCP reaches it', async () => {
+    const fake = await startFakeEndpoint(
+      404,
+      'text/html',
+      '<html><body>Not Found: secret-page-body</body></html>',
+    );
+    try {
+      const report = await runDoctor({ source: { ...env, CAFE24_API_BASE_URL: fake.baseUrl } });
+      expect(find(report, 'Cafe24 route')).toMatchObject({ ok: true });
+      expect(find(report, 'Cafe24 token endpoint')).toEqual({
+        check: 'Cafe24 token endpoint',
+        ok: false,
+        detail: `${fake.origin}/doctormall/api/v2/oauth/token answered 404 text/html to a request without credentials: not an OAuth error`,
+        fix: 'check CAFE24_API_BASE_URL: it must be https://{mall_id}.cafe24api.com, or a sandbox that answers as Cafe24 does',
+      });
+      expect(report.ok).toBe(false);
+      expect(JSON.stringify(report)).not.toContain('secret-page-body');
+      // Deliberately invalid and anonymous: nothing secret travels, nothing can be consumed.
+      expect(fake.requests).toEqual([
+        {
+          method: 'POST',
+          url: '/doctormall/api/v2/oauth/token',
+          authorization: undefined,
+          contentType: 'application/x-www-form-urlencoded',
+          body: 'grant_type=refresh_token',
+        },
+      ]);
+    } finally {
+      await fake.stop();
+    }
+  });
+
+  it('fails the token endpoint on JSON that is not an OAuth error, and on the sandbox at a wrong path', async () => {
+    const fake = await startFakeEndpoint(403, 'application/json; charset=utf-8', '{"message":"not found"}');
+    try {
+      const report = await runDoctor({ source: { ...env, CAFE24_API_BASE_URL: fake.baseUrl } });
+      expect(find(report, 'Cafe24 token endpoint')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(
+          /answered 403 application\/json to a request without credentials: not an OAuth error$/,
+        ),
+        fix: expect.stringMatching(/^check CAFE24_API_BASE_URL/),
+      });
+      expect(JSON.stringify(report)).not.toContain('not found');
+    } finally {
+      await fake.stop();
+    }
+    // The sandbox's origin without /{mall_id}: its port is open, but that path is no token endpoint.
+    const wrongPath = await runDoctor({ source: { ...env, CAFE24_API_BASE_URL: sandbox.origin } });
+    expect(find(wrongPath, 'Cafe24 route')).toMatchObject({ ok: true });
+    expect(find(wrongPath, 'Cafe24 token endpoint')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(
+        /answered 404 application\/json to a request without credentials: not an OAuth error$/,
+      ),
+    });
+  });
+
+  it('warns, without failing, when TOKEN_STASH_BUCKET is unset outside the local stack', async () => {
+    // Deployed: no local SQS endpoint (and no queues here, so nothing asks AWS itself).
+    const {
+      AWS_ENDPOINT_URL_SQS: _endpoint,
+      SQS_QUEUE_URL: _queue,
+      SQS_DLQ_URL: _dlq,
+      REFRESH_QUEUE_URL: _refresh,
+      ...deployed
+    } = env;
+    const report = await runDoctor({ source: deployed, commands: ['refresh'] });
+    const warning = find(report, 'TOKEN_STASH_BUCKET');
+    expect(warning).toEqual({
+      check: 'TOKEN_STASH_BUCKET',
+      ok: true,
+      warning: true,
+      detail:
+        "unset: a rotated refresh-token pair the database refused waits only in this process's memory, " +
+        'and another process refreshing the mall meanwhile sends the dead refresh token (the mall is lost)',
+      fix: "set it in every process that can refresh (the CLI's too) to the bucket the deployed functions use, the stack's TokenStashBucket",
+    });
+    expect(failed(report).map((check) => check.check)).not.toContain('TOKEN_STASH_BUCKET');
+    const text = formatReport(report);
+    expect(text).toContain(`! TOKEN_STASH_BUCKET`);
+    expect(text).toMatch(/^ +fix: set it in every process that can refresh/m);
+    expect(text).toMatch(/1 warning\.\n$/);
+
+    const withBucket = await runDoctor({
+      source: { ...deployed, TOKEN_STASH_BUCKET: 'cafe24-token-stash' },
+      commands: ['refresh'],
+    });
+    expect(find(withBucket, 'TOKEN_STASH_BUCKET')).toBeUndefined();
+    // Only a process that refreshes or exchanges stashes anything.
+    const relayOnly = await runDoctor({ source: deployed, commands: ['relay'] });
+    expect(find(relayOnly, 'TOKEN_STASH_BUCKET')).toBeUndefined();
+    const local = await runDoctor({ source: env, commands: ['refresh'] });
+    expect(find(local, 'TOKEN_STASH_BUCKET')).toBeUndefined();
+  });
+
   it('names a missing secret and pending migrations', async () => {
     const fresh = await createTestDatabase({ template: 'template0' });
     try {
@@ -166,6 +275,45 @@ describe('cafe24-tokens doctor', () => {
     }
   });
 });
+
+type FakeRequest = {
+  method: string | undefined;
+  url: string | undefined;
+  authorization: string | undefined;
+  contentType: string | undefined;
+  body: string;
+};
+
+/** Something at CAFE24_API_BASE_URL that is not Cafe24: it answers every request alike. */
+async function startFakeEndpoint(status: number, contentType: string, body: string) {
+  const requests: FakeRequest[] = [];
+  const record = (method: string | undefined, url: string | undefined, headers: IncomingHttpHeaders) => ({
+    method,
+    url,
+    authorization: headers.authorization,
+    contentType: headers['content-type'],
+  });
+  const server = createHttpServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      requests.push({ ...record(req.method, req.url, req.headers), body: Buffer.concat(chunks).toString() });
+      res.writeHead(status, { 'content-type': contentType }).end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    origin,
+    baseUrl: `${origin}/{mall_id}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 async function cli(args: string[], variables: Record<string, string>) {
   return run(process.execPath, ['src/cli/main.ts', ...args], {

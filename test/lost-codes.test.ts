@@ -2,24 +2,31 @@
  * Ways the pipeline's own faults could lose a code (issue 10), each drilled on PostgreSQL 17 and the
  * sandbox through the real exchange handler.
  */
+import { type Message, PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
 import type { TokenStash } from '../src/domain/ports.ts';
 import { createRelayHandler } from '../src/handlers/relay.ts';
-import type { Publisher } from '../src/queue/publisher.ts';
+import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
+import { type Publisher, sqsPublisher } from '../src/queue/publisher.ts';
+import { drainOutbox } from '../src/relay/outbox.ts';
 import { startRelay } from '../src/relay/relay.ts';
 import { beginClaimUnpublished, claimedRows } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
 import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
-import { lambdaContext } from './support/events.ts';
+import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
   type ExchangeStack,
   startExchangeStack,
 } from './support/exchange-stack.ts';
+import { insertInstallStates, installStateCounts } from './support/install-states.ts';
+import { countByCodeId, receiveAll } from './support/sqs.ts';
+import { waitFor } from './support/wait.ts';
 
 const logs = captureOutput();
 let stack: ExchangeStack;
@@ -84,7 +91,8 @@ describe('a Cafe24 (or a proxy) that echoes the request', () => {
     });
     const row = await stack.codeRow(id);
     expect(row.status).toBe('failed');
-    expect(row.last_error).toMatch(/^Cafe24 answered HTTP 400 \(invalid_request Basic \[redacted\]/);
+    // The echoed `error` is no standard OAuth code: it is not kept at all.
+    expect(row.last_error).toMatch(/^Cafe24 answered HTTP 400 \(an error code outside the OAuth standard/);
     const basic = Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64');
     const report = JSON.stringify(await readStatus(stack.db.pool));
     const kept = [String(row.last_error), report, logs.text()].join('\n');
@@ -264,5 +272,146 @@ describe('stranded codes', () => {
     };
     expect(await worded(viaSweep)).toEqual(await worded(viaDelivery));
     expect((await stack.codeRow(viaSweep)).status).toBe('failed');
+  });
+});
+
+describe('a message lost after its outbox row is gone (issue 15.7)', () => {
+  let sqs: LocalSqs;
+  let publish: Publisher;
+  beforeAll(async () => {
+    sqs = await startLocalSqs();
+    publish = sqsPublisher(sqs.client, sqs.queueUrl);
+  });
+  afterAll(() => sqs?.stop());
+
+  /** A pending code `ageMs` old that nothing has touched since it was stored; its outbox row is there. */
+  const agedCode = async (ageMs: number) => {
+    const code = stack.sandbox.issueCode('lostmall');
+    const id = await stack.insertCode(code, { mallId: 'lostmall', ageMs });
+    await stack.db.pool.query(
+      'update cafe24.oauth_authorization_codes set updated_at = created_at where id = $1',
+      [id],
+    );
+    return { id, code };
+  };
+
+  /** The relay publishes every outbox row, then the queue loses the messages (a purge, an emulator killed). */
+  const publishAndLose = async () => {
+    await drainOutbox(stack.db.pool, publish, exchangeMessage);
+    await sqs.client.send(new PurgeQueueCommand({ QueueUrl: sqs.queueUrl }));
+  };
+
+  const messagesFor = (messages: Message[], codes: Record<string, { id: string }>) => {
+    const perCode = countByCodeId(messages);
+    return Object.fromEntries(Object.entries(codes).map(([name, { id }]) => [name, perCode.get(id) ?? 0]));
+  };
+
+  it("is published again by the relay Lambda's scheduled run, and only a live, unclaimed code is", async () => {
+    const lost = await agedCode(15_000);
+    const exchanging = await agedCode(15_000);
+    await stack.db.pool.query(
+      `update cafe24.oauth_authorization_codes
+          set status = 'exchanging', attempts = 1, claimed_at = now() - interval '14 seconds'
+        where id = $1`,
+      [exchanging.id],
+    );
+    // Past its minute, yet short of the grace after which the sweep records it expired.
+    const pastLife = await agedCode(61_000);
+    // Within the exchange's margin of its end: the exchange would not send it.
+    const nearlyOver = await agedCode(58_000);
+    // Published a moment ago: its message is on its way.
+    const justPublished = await agedCode(500);
+    // Handed back by an exchange a moment ago (deadline, transient answer): its message comes back.
+    const handedBack = await agedCode(15_000);
+    await stack.db.pool.query(
+      `update cafe24.oauth_authorization_codes set updated_at = now() - interval '1 second' where id = $1`,
+      [handedBack.id],
+    );
+    await publishAndLose();
+    // Still in the outbox (no relay ran since), old or new: the drain publishes each once.
+    const unpublished = await agedCode(15_000);
+    const fresh = await agedCode(0);
+
+    const handler = createRelayHandler(() => ({
+      pool: stack.db.pool,
+      publish,
+      codeLifetimeMs: 60_000,
+      codeExpiryMarginMs: 3_000,
+    }));
+    const summary = await handler({ source: 'aws.events' }, lambdaContext('relay'));
+
+    const messages = await receiveAll(sqs.client, sqs.queueUrl);
+    expect(
+      messagesFor(messages, {
+        lost,
+        exchanging,
+        pastLife,
+        nearlyOver,
+        justPublished,
+        handedBack,
+        unpublished,
+        fresh,
+      }),
+    ).toEqual({
+      lost: 1,
+      exchanging: 0,
+      pastLife: 0,
+      nearlyOver: 0,
+      justPublished: 0,
+      handedBack: 0,
+      unpublished: 1,
+      fresh: 1,
+    });
+    expect(summary.republishedCodes).toBeGreaterThanOrEqual(1);
+    expect(await stack.codeRow(exchanging.id)).toMatchObject({ status: 'exchanging', last_error: null });
+    expect(await stack.codeRow(pastLife.id)).toMatchObject({ status: 'pending', last_error: null });
+
+    // The message that arrived is an ordinary one: the exchange takes the code, one token request.
+    const republished = messages.find((message) => countByCodeId([message]).has(lost.id));
+    const response = await stack.handler(sqsEvent(sqsRecord(String(republished?.Body))), lambdaContext());
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(await stack.codeRow(lost.id)).toMatchObject({ status: 'exchanged' });
+    expect(stack.sandbox.tokenRequests({ code: lost.code })).toHaveLength(1);
+    // A count is logged, never a code.
+    expect(logs.text()).toContain('lost messages published again');
+    expect(logs.text()).not.toContain(lost.code);
+  });
+
+  it("is published again by the long-running relay's sweep timer", async () => {
+    const lost = await agedCode(15_000);
+    await publishAndLose();
+    const relay = startRelay({
+      pool: stack.db.pool,
+      connection: { connectionString: stack.db.url },
+      publish,
+      codeLifetimeMs: 60_000,
+      log: logger,
+      sweepIntervalMs: 100,
+    });
+    const messages: Message[] = [];
+    try {
+      await waitFor(
+        async () => {
+          messages.push(...(await receiveAll(sqs.client, sqs.queueUrl)));
+          return countByCodeId(messages).has(lost.id);
+        },
+        10_000,
+        'the lost code published again',
+      );
+      // A sweep that starts after the republication has run (it deletes this expired state after the step
+      // that republishes): it left the code alone.
+      await insertInstallStates(stack.db.pool, { expired: 1, live: 0 });
+      await waitFor(
+        async () => (await installStateCounts(stack.db.pool)).expired === 0,
+        10_000,
+        'a later sweep',
+      );
+    } finally {
+      await relay.stop();
+    }
+    // Once: a republished code waits its turn, like any published one, before it may go again.
+    messages.push(...(await receiveAll(sqs.client, sqs.queueUrl)));
+    expect(countByCodeId(messages).get(lost.id)).toBe(1);
+    expect(await stack.codeRow(lost.id)).toMatchObject({ status: 'pending' });
   });
 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { TokenSet } from '../src/cafe24/token-response.ts';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
@@ -72,13 +72,23 @@ class FakeTokens implements TokenStore {
     this.claims += 1;
     const row = this.rows.get(mallId);
     if (!row) return { status: 'missing' };
+    const seenIssuedAt = new Date(row.issuedAt);
     if (row.lockedBy && this.clock() - (row.lockedAt ?? 0) < leaseMs) {
-      return { status: 'locked', owner: row.lockedBy, leaseLeftMs: row.lockedAt! + leaseMs - this.clock() };
+      const leaseLeftMs = row.lockedAt! + leaseMs - this.clock();
+      return { status: 'locked', owner: row.lockedBy, leaseLeftMs, seenIssuedAt };
     }
+    // A lease still named here ended unreleased: its holder may have sent and never recorded.
+    const tookOverFrom = row.lockedBy;
     const owner = `owner-${++this.#seq}`;
     row.lockedBy = owner;
     row.lockedAt = this.clock();
-    return { status: 'claimed', owner, row: this.#view(mallId, row) };
+    return {
+      status: 'claimed',
+      owner,
+      row: this.#view(mallId, row),
+      seenIssuedAt,
+      ...(tookOverFrom === undefined ? {} : { tookOverFrom }),
+    };
   }
   async release(mallId: string, owner: string) {
     const row = this.rows.get(mallId);
@@ -346,6 +356,108 @@ describe('refreshMall (domain, with fakes)', () => {
     expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
     expect(t.tokens.rows.get('shop')!.refresh).toBe(next.refreshToken.reveal());
     expect(await t.deps.stash.entries()).toEqual([]);
+  });
+
+  it('forced refreshes started together rotate once: one that waited is satisfied by the refresh that finished after it began', async () => {
+    const t = setup();
+    t.tokens.add('shop', { expiresAt: t.now() + 90 * MINUTE });
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    t.deps.cafe24 = {
+      async refreshToken(request) {
+        t.sent.push(request.refreshToken.reveal());
+        await answered;
+        return pair(t.now());
+      },
+    };
+    // The waiters poll on real timers, so the first request is still out while they look.
+    t.deps.sleep = (ms) =>
+      new Promise((resolve) => setTimeout(() => resolve(void t.advance(Math.min(ms, 20))), 1));
+    const first = refreshMall(t.deps, 'shop', { force: true });
+    await vi.waitFor(() => expect(t.sent).toHaveLength(1));
+    const others = Array.from({ length: 7 }, () => refreshMall(t.deps, 'shop', { force: true }));
+    await vi.waitFor(() => expect(t.tokens.claims).toBeGreaterThanOrEqual(8));
+    answer();
+    const results = await Promise.all([first, ...others]);
+    expect(t.sent).toHaveLength(1);
+    expect(results.map((result) => result.status).sort()).toEqual([
+      'refreshed',
+      ...Array(7).fill('skipped-fresh'),
+    ]);
+
+    // Started after the last refresh finished: --force rotates again.
+    expect(await refreshMall(t.deps, 'shop', { force: true })).toMatchObject({ status: 'refreshed' });
+    expect(t.sent).toHaveLength(2);
+  });
+
+  it('a process without the stash bucket does not mark a mall invalid whose rotated pair waits in another process', async () => {
+    // Two processes, one database: A refreshes, the database refuses the pair, A keeps it in memory.
+    const a = setup();
+    let live = 'refresh-0';
+    const cafe24 = {
+      async refreshToken(request: { refreshToken: Secret }) {
+        a.sent.push(request.refreshToken.reveal());
+        // Cafe24 rotates: the old refresh token dies at once.
+        if (request.refreshToken.reveal() !== live) {
+          throw new TokenFailure('final', 'Cafe24 answered HTTP 400 (invalid_grant: Invalid refresh_token)');
+        }
+        const next = pair(a.now());
+        live = next.refreshToken.reveal();
+        return next;
+      },
+    };
+    a.deps.cafe24 = cafe24;
+    const b: RefreshDeps = { ...a.deps, stash: new MemoryTokenStash() };
+    a.tokens.failStores = 1_000;
+    expect(await refreshMall(a.deps, 'shop')).toMatchObject({ status: 'stashed' });
+    a.tokens.failStores = 0;
+    a.advance(a.deps.policy.leaseMs + 1);
+
+    // B (a CLI, freshAccessToken) takes the lease A never gave back and sends the token A rotated.
+    const refused = await refreshMall(b, 'shop');
+    expect(refused).toMatchObject({
+      status: 'transient-failure',
+      reason: expect.stringMatching(/TOKEN_STASH_BUCKET/),
+    });
+    expect(a.tokens.rows.get('shop')).toMatchObject({ status: 'active' });
+
+    // A stores its pair at its next invocation: the mall lives, and B refreshes it as usual.
+    expect(await flushRefreshStash(a.deps)).toBe(1);
+    expect(a.tokens.rows.get('shop')!.refresh).toBe(live);
+    expect(await refreshMall(b, 'shop', { force: true })).toMatchObject({ status: 'refreshed' });
+  });
+
+  it('consults the stash before marking a mall invalid: a pair stashed while the request was out is stored', async () => {
+    const t = setup();
+    const rescued = pair(t.now());
+    t.deps.cafe24 = {
+      async refreshToken() {
+        // Another container stored its rotated pair in the shared (S3) stash meanwhile.
+        await t.deps.stash.put({ grant: 'refresh_token', key: 'shop', mallId: 'shop', tokens: rescued });
+        throw new TokenFailure('final', 'Cafe24 answered HTTP 400 (invalid_grant: Invalid refresh_token)');
+      },
+    };
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'skipped-fresh' });
+    expect(t.tokens.rows.get('shop')).toMatchObject({
+      status: 'active',
+      refresh: rescued.refreshToken.reveal(),
+    });
+  });
+
+  it('records a row no refresh can serve invalid, with the reason, without sending anything', async () => {
+    const t = setup();
+    t.tokens.add('bad mall/id');
+    t.tokens.add('empty', { refresh: ' ' });
+    for (const mall of ['bad mall/id', 'empty']) {
+      expect(await refreshMall(t.deps, mall)).toMatchObject({ status: 'invalid' });
+    }
+    expect(t.tokens.rows.get('bad mall/id')!.invalidReason).toMatch(
+      /mall_id must be a Cafe24 mall id.*not sent/,
+    );
+    expect(t.tokens.rows.get('empty')!.invalidReason).toMatch(/no refresh token.*not sent/);
+    expect(t.sent).toEqual([]);
   });
 
   it('flushes stashed refreshed pairs, and leaves codes to the exchange', async () => {

@@ -195,7 +195,7 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
     ]);
     expect(a.published + b.published).toBe(due.length);
     // Within the round, a third run finds nothing to publish.
-    expect(await first({}, lambdaContext('s1', 60_000))).toEqual({ published: 0, failed: 0 });
+    expect(await first({}, lambdaContext('s1', 60_000))).toEqual({ published: 0, failed: 0, unusable: 0 });
 
     const messages = await receiveAll(sqs.client, sqs.queueUrl);
     const counts = new Map<string, number>();
@@ -247,6 +247,41 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
     expect(sent).toEqual([refreshMessage('refused1')]);
     await publishDueMalls(recording);
     expect(sent).toHaveLength(1);
+  });
+
+  it('a token row whose mall_id is not a mall id is recorded invalid and skipped; every other due mall is published', async () => {
+    const malls = Array.from({ length: 20 }, (_, n) => `poison${n}`);
+    for (const mall of malls) {
+      await install(mall);
+      await makeDue(mall);
+    }
+    // Written by hand or by another tool, and first by expires_at: before the fix, 0 of 20 over 3 runs.
+    await stack.db.pool.query(
+      `insert into cafe24.oauth_tokens (mall_id, access_token, refresh_token, expires_at, refresh_token_expires_at, issued_at)
+       values ('not a mall/id', 'a', 'r', now() - interval '1 hour', now() + interval '13 days', now())`,
+    );
+    const { deps } = scheduleRuntime();
+    const sent: string[] = [];
+    const recording = {
+      ...deps,
+      publish: async (entries: Array<{ id: string; body: string }>) => {
+        sent.push(...entries.map(({ id }) => id));
+        return { published: entries.map(({ id }) => id), failed: [] };
+      },
+    };
+    const summary = await publishDueMalls(recording);
+    expect(summary.unusable).toBe(1);
+    expect(sent).toEqual(expect.arrayContaining(malls));
+    const bad = await stack.db.pool.query(
+      `select status, invalid_reason from cafe24.oauth_tokens where mall_id = 'not a mall/id'`,
+    );
+    expect(bad.rows[0]).toEqual({
+      status: 'invalid',
+      invalid_reason: expect.stringMatching(/mall_id must be a Cafe24 mall id.*correct or delete the row/),
+    });
+    // Out of the due index now: the next round does not meet it again.
+    await stack.db.pool.query('update cafe24.oauth_tokens set refresh_queued_at = null');
+    expect((await publishDueMalls(recording)).unusable).toBe(0);
   });
 
   it('refresh --due --queue publishes this round’s due malls once, as the schedule does', async () => {

@@ -87,7 +87,9 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
     const refused = await cli(['--due', '--concurrency', '1'], { CAFE24_CLIENT_SECRET: WRONG_SECRET });
     expect(refused.code).toBe(2);
     expect(refused.stdout).toMatch(/configuration error: .*CAFE24_CLIENT_SECRET/);
-    expect(refused.stdout).toMatch(/stopped: client credentials refused, 2 not attempted/);
+    expect(refused.stdout).toMatch(
+      /stopped: configuration error \(no mall marked invalid\), 2 not attempted/,
+    );
     expect(malls.flatMap(refreshRequests)).toHaveLength(1);
     const invalid = await stack.db.pool.query(
       `select mall_id from cafe24.oauth_tokens where status <> 'active'`,
@@ -231,6 +233,94 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
     expect((await row('dbdown')).refresh_token).toBe(stack.sandbox.issuedTokens('dbdown')!.refreshToken);
     expect(refreshRequests('dbdown')).toHaveLength(1);
     expect(await container.deps.stash.entries()).toEqual([]);
+  });
+
+  it('answers that do not refuse the refresh token never mark a mall invalid: a 404 page, a mistyped base URL', async () => {
+    await install('page404');
+    stack.sandbox.failNext({ type: 'html', status: 404 }, 3);
+    const forced = await cli(['--mall', 'page404', '--force']);
+    expect(forced.code).toBe(3);
+    expect(forced.stdout).toMatch(/failed transiently .*HTTP 404 .*CAFE24_API_BASE_URL/);
+    expect(await row('page404')).toMatchObject({ status: 'active', invalid_reason: null });
+
+    // One `refresh --due` with a mistyped base URL: before, 10 of 10 live malls turned invalid for good.
+    const malls = Array.from({ length: 10 }, (_, n) => `typo${n}`);
+    for (const mall of malls) {
+      await install(mall);
+      await makeDue(mall);
+    }
+    const mistyped = stack.env.CAFE24_API_BASE_URL!.replace('/{mall_id}', '/api/{mall_id}');
+    const wrong = await cli(['--due', '--concurrency', '5'], { CAFE24_API_BASE_URL: mistyped });
+    expect(wrong.code).toBe(3);
+    const invalid = await stack.db.pool.query(
+      `select mall_id from cafe24.oauth_tokens where status <> 'active' and mall_id = any($1)`,
+      [malls],
+    );
+    expect(invalid.rows).toEqual([]);
+    const fixed = await cli(['--due']);
+    expect(fixed.code).toBe(0);
+    for (const mall of malls) expect(fixed.stdout).toMatch(new RegExp(`✓ ${mall} refreshed`));
+  });
+
+  it('8 forced refreshes started together rotate the pair once; a --force started after them rotates again', async () => {
+    await install('force8');
+    let answer!: () => void;
+    stack.sandbox.failNext({ type: 'hold', until: new Promise<void>((resolve) => (answer = resolve)) });
+    const started = new Date();
+    const env = { CAFE24_REQUEST_TIMEOUT_MS: '30000' };
+    const clis = Array.from({ length: 8 }, () => cli(['--mall', 'force8', '--force'], env));
+    // Every process has asked for the lease (its last statement is the claim) before Cafe24 answers.
+    await waitFor(
+      async () => {
+        const { rows } = await stack.db.pool.query(
+          `select count(*)::int as n from pg_stat_activity
+            where backend_start >= $1 and query like '%with seen as%' and query like '%refresh_locked_by%'`,
+          [started],
+        );
+        return rows[0].n >= 8;
+      },
+      20_000,
+      'all 8 processes asked for the lease',
+    );
+    answer();
+    const results = await Promise.all(clis);
+    expect(results.map((result) => result.code)).toEqual(Array(8).fill(0));
+    expect(refreshRequests('force8')).toHaveLength(1);
+    expect(results.filter((result) => /✓ force8 refreshed/.test(result.stdout))).toHaveLength(1);
+
+    expect((await cli(['--mall', 'force8', '--force'])).stdout).toMatch(/✓ force8 refreshed/);
+    expect(refreshRequests('force8')).toHaveLength(2);
+  });
+
+  it('a CLI without the stash bucket does not mark invalid a mall whose rotated pair waits in another process', async () => {
+    await install('stashwait');
+    await makeDue('stashwait');
+    await stack.db.pool.query(`
+      create or replace function test_refuse_refresh() returns trigger language plpgsql as $$
+      begin raise exception 'simulated outage'; end $$;
+      create trigger test_refuse_refresh before update on cafe24.oauth_tokens
+        for each row when (new.refresh_token <> old.refresh_token) execute function test_refuse_refresh();`);
+    const container = refreshProcess();
+    container.deps.policy.leaseMs = 1_500;
+    try {
+      expect(await refreshMall(container.deps, 'stashwait')).toMatchObject({ status: 'stashed' });
+    } finally {
+      await stack.db.pool.query('drop trigger test_refuse_refresh on cafe24.oauth_tokens');
+    }
+    // The container's lease ran out unreleased (the database refused it too), as it would minutes later.
+    await stack.db.pool.query(
+      `update cafe24.oauth_tokens set refresh_locked_at = now() - interval '1 hour' where mall_id = 'stashwait'`,
+    );
+    const reader = await cli(['--mall', 'stashwait']);
+    expect(reader.code).toBe(3);
+    expect(reader.stdout).toMatch(/not marked invalid yet .*TOKEN_STASH_BUCKET/);
+    expect(await row('stashwait')).toMatchObject({ status: 'active' });
+
+    expect(await flushRefreshStash(container.deps)).toBe(1);
+    expect((await row('stashwait')).refresh_token).toBe(
+      stack.sandbox.issuedTokens('stashwait')!.refreshToken,
+    );
+    expect((await cli(['--mall', 'stashwait'])).code).toBe(0);
   });
 
   it('a refresh racing an exchange for the same mall: the newer token wins (rule 10)', async () => {

@@ -8,6 +8,7 @@ import { freePort, startEmbeddedPostgres } from '../src/local/postgres.ts';
 import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { startRelay } from '../src/relay/relay.ts';
+import { REPUBLISH_LOST } from '../src/store/outbox.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { insertInstallStates, installStateCounts } from './support/install-states.ts';
 import { waitFor } from './support/wait.ts';
@@ -155,6 +156,50 @@ describe('the relay sweep', () => {
       expect(await installStateCounts(db.pool)).toEqual({ expired: 0, live: 2 });
     } finally {
       await swept.stop();
+    }
+  });
+});
+
+describe('republishing lost messages', () => {
+  type PlanNode = {
+    'Node Type': string;
+    'Relation Name'?: string;
+    'Index Name'?: string;
+    Plans?: PlanNode[];
+  };
+  const nodes = (node: PlanNode): PlanNode[] => [node, ...(node.Plans ?? []).flatMap(nodes)];
+
+  it('reads the open codes through their index among 100,000 codes, never every code', async () => {
+    const big = await createTestDatabase();
+    try {
+      // A month of finished codes, and the last minute's 100 pending ones, a third still in the outbox.
+      // Without the INSERT trigger (replica role): 100,000 outbox rows and NOTIFYs would only cost time.
+      await big.pool.query(`
+        set session_replication_role = replica;
+        insert into cafe24.oauth_authorization_codes (mall_id, code, status, created_at, updated_at)
+        select 'bulk' || (n % 5000), 'code-' || n,
+               case when n > 99900 then 'pending' when n % 50 = 0 then 'expired' else 'exchanged' end, at, at
+          from generate_series(1, 100000) n,
+               lateral (select case when n > 99900 then now() - (n - 99900) * interval '500 milliseconds'
+                                    else now() - interval '30 days' + n * interval '25 seconds' end as at) t;
+        reset session_replication_role;
+        insert into cafe24.exchange_outbox (code_id) select id from cafe24.oauth_authorization_codes
+         where status = 'pending' and id % 3 = 0;
+        analyze cafe24.oauth_authorization_codes;
+        analyze cafe24.exchange_outbox;`);
+      const { rows } = await big.pool.query(
+        `explain (format json) ${REPUBLISH_LOST}`,
+        [57_000, 10_000, 1_000],
+      );
+      const plan = nodes(rows[0]['QUERY PLAN'][0].Plan);
+      expect(plan.map((node) => node['Index Name'])).toContain('ix_oauth_authorization_codes_open');
+      expect(
+        plan.filter(
+          (node) => node['Node Type'] === 'Seq Scan' && node['Relation Name'] === 'oauth_authorization_codes',
+        ),
+      ).toEqual([]);
+    } finally {
+      await big.drop();
     }
   });
 });

@@ -460,10 +460,14 @@ describe('template.yaml', () => {
     );
   });
 
-  it('alarms when a mall turns invalid and when Cafe24 refuses the client credentials, on the metrics the handlers write', () => {
+  it('alarms when a mall turns invalid, on configuration errors and on answers not from Cafe24, on the metrics the handlers write', () => {
     // EMF metrics (src/commons/metrics.ts) rather than log metric filters: no filter, one metric each.
     expect(Object.values(template.Resources).filter((r) => r.Type === 'AWS::Logs::MetricFilter')).toEqual([]);
-    for (const metric of [METRIC.MallsTurnedInvalid, METRIC.RefreshConfigurationErrors]) {
+    for (const metric of [
+      METRIC.MallsTurnedInvalid,
+      METRIC.RefreshConfigurationErrors,
+      METRIC.Cafe24UnexpectedAnswers,
+    ]) {
       const alarm = alarms.filter((a) => a.MetricName === metric);
       expect(alarm, metric).toHaveLength(1);
       expect(alarm[0]).toMatchObject({

@@ -1,6 +1,11 @@
 import { MockAgent, errors as undiciErrors } from 'undici';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Cafe24TokenClient, retryAfterMs } from '../src/cafe24/token-client.ts';
+import {
+  Cafe24TokenClient,
+  retryAfterMs,
+  type TokenClientOptions,
+  type TokenGrant,
+} from '../src/cafe24/token-client.ts';
 import { parseCafe24Timestamp } from '../src/cafe24/token-response.ts';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
@@ -24,28 +29,36 @@ const body = {
 
 let agent: MockAgent;
 let client: Cafe24TokenClient;
+let options: TokenClientOptions;
 beforeEach(() => {
   agent = new MockAgent();
   agent.disableNetConnect();
-  client = new Cafe24TokenClient({
+  options = {
     apiBaseUrl: 'https://{mall_id}.cafe24api.com',
     clientId: 'client',
     clientSecret: async () => new Secret(SECRET),
     connectTimeoutMs: 1_000,
     requestTimeoutMs: 2_000,
     dispatcher: agent,
-  });
+  };
+  client = new Cafe24TokenClient(options);
 });
 afterEach(() => agent.close());
 
 const exchange = () =>
   client.exchangeCode({ mallId: 'myshop', code: new Secret(CODE), redirectUri: 'https://app/cb' });
 
-async function failure(): Promise<TokenFailure> {
-  const error = await exchange().catch((e: unknown) => e);
+const REFRESH_TOKEN = 'the-refresh-token-value-123';
+
+async function failure(grant: TokenGrant = 'authorization_code'): Promise<TokenFailure> {
+  const error = await (grant === 'authorization_code'
+    ? exchange()
+    : client.refreshToken({ mallId: 'myshop', refreshToken: new Secret(REFRESH_TOKEN) })
+  ).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(TokenFailure);
   const text = `${(error as Error).message} ${JSON.stringify(error)}`;
-  expect(text).not.toContain(CODE);
+  // Each request's own secrets: a refresh knows nothing of a code.
+  expect(text).not.toContain(grant === 'authorization_code' ? CODE : REFRESH_TOKEN);
   expect(text).not.toContain(SECRET);
   return error as TokenFailure;
 }
@@ -86,38 +99,158 @@ describe('Cafe24 token client', () => {
     expect(tokens.expiresAt.toISOString()).toBe('2021-03-01T14:00:00.000Z');
   });
 
+  // The answer table (ANSWER_OUTCOMES), row by row, for both grants: [status, body, code, refresh, message].
+  const html = '<html><body><h1>404 Not Found</h1></body></html>';
   it.each([
     [
       400,
       { error: 'invalid_grant', error_description: `Code ${CODE} time expired` },
       'final',
-      /invalid_grant: Code \[redacted\] time expired/,
+      'final',
+      /invalid_grant: Code \S+ time expired/,
+    ],
+    [
+      401,
+      { error: 'invalid_grant', error_description: 'Invalid refresh_token' },
+      'final',
+      'final',
+      /invalid_grant/,
+    ],
+    // The field's 401 "Invalid refresh_token", whatever code comes with it, refuses the refresh token.
+    [
+      401,
+      { error: 'invalid_request', error_description: 'Invalid refresh_token' },
+      'configuration',
+      'final',
+      /HTTP 401/,
     ],
     [
       401,
       { error: 'invalid_client', error_description: 'Invalid client_secret' },
       'configuration',
-      /HTTP 401/,
+      'configuration',
+      /CAFE24_CLIENT_SECRET/,
     ],
     [
       400,
       { error: 'invalid_grant', error_description: 'Invalid client_secret' },
       'configuration',
-      /CLIENT_SECRET/,
+      'configuration',
+      /CAFE24_CLIENT_SECRET/,
     ],
-    [401, 'Unauthorized', 'configuration', /client credentials/],
-    [401, { error: 'invalid_grant', error_description: 'Invalid refresh_token' }, 'final', /invalid_grant/],
-    // Whatever code Cafe24 gives a dead refresh token, naming the grant makes it the mall's, not the app's.
-    [401, { error: 'invalid_request', error_description: 'Invalid refresh_token' }, 'final', /HTTP 401/],
-    [401, { error: 'invalid_token' }, 'configuration', /client credentials/],
-    [403, 'forbidden', 'final', /HTTP 403/],
-    [500, { error: 'server_error' }, 'transient', /HTTP 500/],
-    [503, '<html><body>Service Unavailable</body></html>', 'transient', /HTTP 503 \(.*not an OAuth error\)/],
-  ] as const)('classifies HTTP %i as %s', async (status, reply, kind, message) => {
-    agent.get(ORIGIN).intercept({ path: '/api/v2/oauth/token', method: 'POST' }).reply(status, reply);
-    const error = await failure();
-    expect(error.kind).toBe(kind);
-    expect(error.message).toMatch(message);
+    [401, 'Unauthorized', 'configuration', 'configuration', /client credentials/],
+    [401, { error: 'invalid_token' }, 'configuration', 'configuration', /client credentials/],
+    [
+      400,
+      {
+        error: 'invalid_request',
+        error_description: 'The redirect_uri added by Cafe24 Developers is invalid.',
+      },
+      'configuration',
+      'configuration',
+      /ours to fix/,
+    ],
+    [400, { error: 'unsupported_grant_type' }, 'configuration', 'configuration', /ours to fix/],
+    [400, { error: 'unauthorized_client' }, 'configuration', 'configuration', /ours to fix/],
+    [
+      400,
+      { error: 'invalid_scope', error_description: 'The scope added by Cafe24 Developers is invalid' },
+      'configuration',
+      'configuration',
+      /ours to fix/,
+    ],
+    [
+      404,
+      html,
+      'final',
+      'transient',
+      /HTTP 404 \(text\/html body, not an OAuth error\): not an answer of Cafe24's token endpoint: check CAFE24_API_BASE_URL/,
+    ],
+    [
+      404,
+      { error: { code: 404, message: 'Not Found' } },
+      'final',
+      'transient',
+      /HTTP 404 .*CAFE24_API_BASE_URL/,
+    ],
+    [
+      403,
+      '<html><body>Request blocked by the firewall</body></html>',
+      'final',
+      'transient',
+      /HTTP 403 .*not an OAuth error/,
+    ],
+    [
+      403,
+      { message: 'Forbidden' },
+      'final',
+      'transient',
+      /HTTP 403 \(application\/json body, not an OAuth error\)/,
+    ],
+    [400, '', 'final', 'transient', /HTTP 400 \(empty body\)/],
+    [400, { error: 'something_else' }, 'final', 'transient', /an error code outside the OAuth standard/],
+    [500, { error: 'server_error' }, 'transient', 'transient', /HTTP 500/],
+    [
+      503,
+      '<html><body>Service Unavailable</body></html>',
+      'transient',
+      'transient',
+      /HTTP 503 \(.*not an OAuth error\)/,
+    ],
+    [400, { error: 'temporarily_unavailable' }, 'transient', 'transient', /temporarily_unavailable/],
+    [429, { error: 'too_many_requests' }, 'transient', 'transient', /HTTP 429/],
+  ] as const)('classifies HTTP %i %j: %s for a code, %s for a refresh', async (status, reply, codeKind, refreshKind, message) => {
+    for (const [grant, kind] of [
+      ['authorization_code', codeKind],
+      ['refresh_token', refreshKind],
+    ] as const) {
+      const type =
+        typeof reply === 'string' ? (reply.startsWith('<') ? 'text/html' : 'text/plain') : 'application/json';
+      agent
+        .get(ORIGIN)
+        .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+        .reply(status, reply, { headers: { 'content-type': type } });
+      const error = await failure(grant);
+      expect({ grant, kind: error.kind }).toEqual({ grant, kind });
+      expect(error.message).toMatch(message);
+    }
+  });
+
+  it('counts every answer Cafe24 is not expected to give, and no other', async () => {
+    const seen: string[] = [];
+    client = new Cafe24TokenClient({
+      ...options,
+      onUnexpectedAnswer: (answer, grant) => seen.push(`${grant} ${answer}`),
+    });
+    const replies = [
+      [404, html],
+      [400, { error: 'something_else' }],
+      [200, 'not json'],
+      [400, { error: 'invalid_grant' }],
+      [401, { error: 'invalid_client' }],
+      [500, { error: 'server_error' }],
+    ] as const;
+    for (const [status, reply] of replies) {
+      agent.get(ORIGIN).intercept({ path: '/api/v2/oauth/token', method: 'POST' }).reply(status, reply);
+      await failure('refresh_token');
+    }
+    expect(seen).toEqual([
+      'refresh_token not-oauth',
+      'refresh_token other-oauth-error',
+      'refresh_token unusable-success',
+    ]);
+  });
+
+  it('keeps only a known-safe shape of what Cafe24 said: a standard error code, a bounded one-line description', async () => {
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+      .reply(400, { error: CODE.slice(0, 11), error_description: `${CODE.slice(11)}\n${'x'.repeat(900)}` });
+    const error = await failure('authorization_code');
+    expect(error.message).toContain('an error code outside the OAuth standard');
+    expect(error.message).not.toContain(CODE.slice(0, 11));
+    expect(error.message).not.toContain('\n');
+    expect(error.message.length).toBeLessThan(600);
   });
 
   it('honours Retry-After on 429', async () => {
@@ -132,7 +265,7 @@ describe('Cafe24 token client', () => {
     );
   });
 
-  it('treats a 200 that is not a token as final: the code was probably consumed', async () => {
+  it('treats a 200 that is not a token as final for a code: it was probably consumed', async () => {
     agent
       .get(ORIGIN)
       .intercept({ path: '/api/v2/oauth/token', method: 'POST' })

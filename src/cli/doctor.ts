@@ -1,6 +1,6 @@
 import { clientSecretSource, databasePasswordSource } from '../aws/secrets-manager.ts';
 import { createSqsClient, queueAttributes } from '../aws/sqs.ts';
-import { probeRoute } from '../cafe24/reach.ts';
+import { type ConnectFailureKind, probeRoute, probeTokenEndpoint } from '../cafe24/reach.ts';
 import { describeError } from '../commons/errors.ts';
 import {
   type AwsConfig,
@@ -15,11 +15,16 @@ import { databaseConnection } from '../handlers/runtime/database.ts';
 import { migrationState } from '../store/migrate.ts';
 
 export type Check = {
-  /** What was checked: `config exchange`, `database`, `SQS_QUEUE_URL`, `client secret`, `Cafe24 route`. */
+  /**
+   * What was checked: `config exchange`, `database`, `SQS_QUEUE_URL`, `client secret`, `Cafe24 route`,
+   * `Cafe24 token endpoint`, `TOKEN_STASH_BUCKET`.
+   */
   check: string;
   ok: boolean;
+  /** A risk worth fixing that does not fail doctor: `ok` stays true. */
+  warning?: true;
   detail: string;
-  /** What to do, when it failed. */
+  /** What to do, when it failed or warns. */
   fix?: string;
 };
 
@@ -31,6 +36,9 @@ const QUEUE_NAMES: Record<string, string> = {
   REFRESH_QUEUE_URL: 'refresh queue',
   REFRESH_DLQ_URL: 'refresh dead-letter queue',
 };
+
+/** Commands whose process refreshes, and so may hold a rotated pair the database refused. */
+const REFRESHING_COMMANDS: readonly Command[] = ['refresh'];
 
 const NAT_FIX =
   'no route to the internet: from a private subnet, Cafe24 needs a route 0.0.0.0/0 → a NAT gateway ' +
@@ -62,9 +70,9 @@ export async function runDoctor(
     checkDatabase(source, aws),
     ...checkQueues(source, aws),
     checkClientSecret(source, aws),
-    checkCafe24Route(source),
+    checkCafe24(source),
   ]);
-  const all = [...configuration, ...checks.flat()];
+  const all = [...configuration, ...checks.flat(), ...checkTokenStash(source, aws, wanted)];
   return { ok: all.every((check) => check.ok), checks: all };
 }
 
@@ -252,49 +260,134 @@ function secretFix(variable: string, error: unknown): string {
   );
 }
 
-async function checkCafe24Route(source: NodeJS.ProcessEnv | undefined): Promise<Check> {
+const NOT_CAFE24_FIX =
+  'check CAFE24_API_BASE_URL: it must be https://{mall_id}.cafe24api.com, or a sandbox that answers as Cafe24 does';
+
+/** The route (TCP/TLS) to the API host, then, over it, that the token endpoint there answers as Cafe24's. */
+async function checkCafe24(source: NodeJS.ProcessEnv | undefined): Promise<Check[]> {
   const cafe24 = loadSection('cafe24', source);
   if (!cafe24) {
-    return {
-      check: 'Cafe24 route',
-      ok: false,
-      detail: 'not configured',
-      fix: 'set CAFE24_CLIENT_ID and CAFE24_REDIRECT_URI (and CAFE24_API_BASE_URL if not Cafe24 itself)',
-    };
+    return [
+      {
+        check: 'Cafe24 route',
+        ok: false,
+        detail: 'not configured',
+        fix: 'set CAFE24_CLIENT_ID and CAFE24_REDIRECT_URI (and CAFE24_API_BASE_URL if not Cafe24 itself)',
+      },
+    ];
   }
   // Any mall's host will do: the route is the same. The configured mall's, else a placeholder.
-  const probe = await probeRoute(cafe24.apiBaseUrl, cafe24.mallId ?? 'cafe24', cafe24.connectTimeoutMs);
+  const mallId = cafe24.mallId ?? 'cafe24';
+  const probe = await probeRoute(cafe24.apiBaseUrl, mallId, cafe24.connectTimeoutMs);
+  if (!probe.ok) {
+    return [
+      {
+        check: 'Cafe24 route',
+        ok: false,
+        detail: `${probe.message} (CAFE24_CONNECT_TIMEOUT_MS ${cafe24.connectTimeoutMs})`,
+        fix: connectFix(probe.kind, probe.host, probe.port),
+      },
+      {
+        check: 'Cafe24 token endpoint',
+        ok: false,
+        detail: `not tried: the Cafe24 route to ${probe.host}:${probe.port} failed`,
+      },
+    ];
+  }
+  const route: Check = {
+    check: 'Cafe24 route',
+    ok: true,
+    detail: `${probe.tls ? 'TLS' : 'TCP'} to ${probe.host}:${probe.port} in ${probe.ms} ms`,
+  };
+  return [route, await checkTokenEndpoint(cafe24.apiBaseUrl, mallId, cafe24, probe)];
+}
+
+async function checkTokenEndpoint(
+  apiBaseUrl: string,
+  mallId: string,
+  timeouts: { connectTimeoutMs: number; requestTimeoutMs: number },
+  route: { host: string; port: number },
+): Promise<Check> {
+  const check = 'Cafe24 token endpoint';
+  const probe = await probeTokenEndpoint(apiBaseUrl, mallId, timeouts);
+  const asked = 'to a request without credentials';
   if (probe.ok) {
     return {
-      check: 'Cafe24 route',
+      check,
       ok: true,
-      detail: `${probe.tls ? 'TLS' : 'TCP'} to ${probe.host}:${probe.port} in ${probe.ms} ms`,
+      detail: `${probe.url} answered ${probe.status}${probe.error ? ` ${probe.error}` : ''} ${asked}: an OAuth error, as Cafe24's (${probe.ms} ms)`,
     };
   }
-  const fix = {
+  if (probe.kind === 'answer') {
+    const serverError = probe.status >= 500;
+    return {
+      check,
+      ok: false,
+      detail:
+        `${probe.url} answered ${probe.status} ${probe.contentType} ${asked}: ` +
+        (serverError ? 'a server error, not an OAuth refusal' : 'not an OAuth error'),
+      fix: serverError ? `if it persists, ${NOT_CAFE24_FIX}` : NOT_CAFE24_FIX,
+    };
+  }
+  return {
+    check,
+    ok: false,
+    detail:
+      `${probe.url}: ${probe.message} (CAFE24_CONNECT_TIMEOUT_MS ${timeouts.connectTimeoutMs}, ` +
+      `CAFE24_REQUEST_TIMEOUT_MS ${timeouts.requestTimeoutMs})`,
+    fix:
+      probe.kind === 'no-answer'
+        ? `${route.host}:${route.port} took the connection but sent no HTTP answer in time: ${NOT_CAFE24_FIX}`
+        : connectFix(probe.kind, route.host, route.port),
+  };
+}
+
+function connectFix(kind: ConnectFailureKind, host: string, port: number): string {
+  return {
     timeout: NAT_FIX,
     unreachable: NAT_FIX,
-    dns: `${probe.host} does not resolve: check CAFE24_API_BASE_URL (and DNS resolution in the VPC)`,
-    refused: `${probe.host}:${probe.port} refuses connections: check CAFE24_API_BASE_URL`,
+    dns: `${host} does not resolve: check CAFE24_API_BASE_URL (and DNS resolution in the VPC)`,
+    refused: `${host}:${port} refuses connections: check CAFE24_API_BASE_URL`,
     tls: 'the TLS handshake failed: a proxy intercepting TLS, or CAFE24_API_BASE_URL points at the wrong host',
     other: 'check CAFE24_API_BASE_URL and the network',
-  }[probe.kind];
-  return {
-    check: 'Cafe24 route',
-    ok: false,
-    detail: `${probe.message} (CAFE24_CONNECT_TIMEOUT_MS ${cafe24.connectTimeoutMs})`,
-    fix,
-  };
+  }[kind];
+}
+
+/**
+ * Without a bucket, a rotated pair the database refused lives in one process's memory (rule 8). The local
+ * stack means it (`npm start` and the CLI environment it prints point SQS at its emulator, which a
+ * deployment never does); anywhere else it is a warning.
+ */
+function checkTokenStash(source: NodeJS.ProcessEnv | undefined, aws: Aws, wanted: Command[]): Check[] {
+  if (!wanted.some((command) => REFRESHING_COMMANDS.includes(command))) return [];
+  const localStack = aws.endpoints.sqs !== undefined;
+  if (localStack || (source ?? process.env).TOKEN_STASH_BUCKET?.trim()) return [];
+  return [
+    {
+      check: 'TOKEN_STASH_BUCKET',
+      ok: true,
+      warning: true,
+      detail:
+        "unset: a rotated refresh-token pair the database refused waits only in this process's memory, " +
+        'and another process refreshing the mall meanwhile sends the dead refresh token (the mall is lost)',
+      fix: "set it in every process that can refresh (the CLI's too) to the bucket the deployed functions use, the stack's TokenStashBucket",
+    },
+  ];
 }
 
 export function formatReport(report: DoctorReport): string {
   const width = Math.max(...report.checks.map((check) => check.check.length));
+  const mark = (check: Check) => (check.warning ? '!' : check.ok ? '✓' : '✗');
   const lines = report.checks.flatMap((check) => [
-    `${check.ok ? '✓' : '✗'} ${check.check.padEnd(width)}  ${check.detail}`,
-    ...(check.ok || check.fix === undefined ? [] : [`  ${' '.repeat(width)}  fix: ${check.fix}`]),
+    `${mark(check)} ${check.check.padEnd(width)}  ${check.detail}`,
+    ...((check.ok && !check.warning) || check.fix === undefined
+      ? []
+      : [`  ${' '.repeat(width)}  fix: ${check.fix}`]),
   ]);
   const failed = report.checks.filter((check) => !check.ok).length;
-  lines.push('', failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`);
+  const warnings = report.checks.filter((check) => check.warning).length;
+  const summary = failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`;
+  lines.push('', warnings === 0 ? summary : `${summary} ${warnings} warning${warnings === 1 ? '' : 's'}.`);
   return `${lines.join('\n')}\n`;
 }
 

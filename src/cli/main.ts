@@ -69,7 +69,7 @@ program
   .command('refresh')
   .description(
     'refresh --mall M now if due (--force: even if not), or every --due mall; exit 0 when the tokens are valid, ' +
-      '1 a mall invalid or missing, 2 client credentials refused or misconfigured, 3 transient',
+      '1 a mall invalid or missing, 2 configuration error (client credentials or request refused, or misconfigured), 3 transient',
   )
   .option('--mall <mall_id>', 'the mall to refresh', mallId)
   .option('--force', 'refresh --mall even if its access token is not due')

@@ -11,7 +11,7 @@ import { publishDueMalls } from '../relay/refresh-schedule.ts';
 /**
  * Exit codes scripts can trust (README "Command line"):
  * 0 every mall named or due has a valid access token; 1 a mall is invalid or missing (needs a new
- * install); 2 configuration error, Cafe24 refusing the client credentials included (no mall was marked);
+ * install); 2 configuration error: Cafe24 refused the client credentials or the request (no mall was marked);
  * 3 transient: Cafe24 or the database failed for now, or another process held the mall; try again.
  */
 export const REFRESH_EXIT = { ok: 0, mallFailed: 1, configuration: 2, transient: 3 } as const;
@@ -65,7 +65,7 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
       await Promise.all(
         malls.map((mallId) =>
           limit(async () => {
-            // Refused client credentials fail every mall alike: stop instead of asking again per mall.
+            // A configuration error fails every mall alike: stop instead of asking again per mall.
             if (stopped) return;
             const result = await refreshOne(mallId, false);
             if (result.status === 'configuration-error') stopped = true;
@@ -159,7 +159,9 @@ function summary(results: RefreshResult[], due: number): string {
     `failed transiently ${count('transient-failure', 'stashed', 'locked-by-another')}`,
   ];
   if (count('configuration-error') > 0) {
-    parts.push(`stopped: client credentials refused, ${due - results.length} not attempted`);
+    parts.push(
+      `stopped: configuration error (no mall marked invalid), ${due - results.length} not attempted`,
+    );
   }
   return `${due} due: ${parts.join(', ')}`;
 }

@@ -4,7 +4,8 @@
  * - `final`: the answer will not change; record it and never send the code again.
  * - `transient`: may succeed if tried again while the code is alive.
  * - `expired`: the code outlived its one minute; recorded, never sent.
- * - `configuration`: Cafe24 refused the app's own client credentials; no code or mall is to blame, every
+ * - `configuration`: Cafe24 refused the app's own client credentials, or the request itself (a bug or a
+ *   setting of the app: `invalid_request`, `invalid_scope`, …); no code or mall is to blame, every
  *   request will fail alike until someone fixes them.
  */
 export type FailureKind = 'final' | 'transient' | 'expired' | 'configuration';

@@ -44,6 +44,11 @@ export const METRIC = {
   RefreshConfigurationErrors: 'RefreshConfigurationErrors',
   /** Malls a refresh marked invalid (Cafe24 refused the refresh token, or it expired unsent). */
   MallsTurnedInvalid: 'MallsTurnedInvalid',
+  /**
+   * Token-endpoint answers Cafe24's OAuth does not give (an HTML page, a 404, other JSON, a 200 without a
+   * token): a wrong CAFE24_API_BASE_URL or a proxy. Never final for a mall; alarmed.
+   */
+  Cafe24UnexpectedAnswers: 'Cafe24UnexpectedAnswers',
   /** Powertools' own cold-start metric (dimensions service and function_name). */
   ColdStart: 'ColdStart',
 } as const;

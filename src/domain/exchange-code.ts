@@ -180,7 +180,7 @@ async function exchangeClaimed(
       });
     } catch (error) {
       const failure = asFailure(error);
-      // Refused client credentials fail every code alike; the code's failure names them.
+      // A configuration error (credentials, the request) fails every code alike; the code's failure names it.
       if (failure.kind === 'final' || failure.kind === 'configuration') {
         return finish('failed', failure.message, attempts);
       }

@@ -108,10 +108,24 @@ export type TokenRow = {
   invalidReason: string | undefined;
 };
 
-/** The per-mall refresh lease (rule 7): of any number of concurrent claimers, one gets `claimed`. */
+/**
+ * The per-mall refresh lease (rule 7): of any number of concurrent claimers, one gets `claimed`.
+ * `seenIssuedAt` is the row's issued_at as the claim first found it, before waiting for any other holder:
+ * a later lease that finds another issue knows a refresh finished after this call began.
+ */
 export type RefreshClaim =
-  | { status: 'claimed'; owner: string; row: TokenRow }
-  | { status: 'locked'; owner: string; leaseLeftMs: number }
+  | {
+      status: 'claimed';
+      owner: string;
+      row: TokenRow;
+      seenIssuedAt: Date;
+      /**
+       * The lease this claim took had ended unreleased: its holder may have sent the refresh token and
+       * never stored the answer (its rotated pair may wait in that process's stash).
+       */
+      tookOverFrom?: string;
+    }
+  | { status: 'locked'; owner: string; leaseLeftMs: number; seenIssuedAt: Date }
   | { status: 'missing' };
 
 /** `cafe24.oauth_tokens`, as the refresh needs it (Postgres in production, fakes in unit tests). */

@@ -1,5 +1,6 @@
 import type { TokenSet } from '../cafe24/token-response.ts';
 import { asFailure, describeError } from '../commons/errors.ts';
+import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
 import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
@@ -75,7 +76,7 @@ const LEASE_POLL_MS = 100;
  * it is not due, send its refresh token unless it has expired, and store the rotated pair in the
  * transaction that releases the lease. One lease covers one Cafe24 request: a transient failure gives
  * it back before the backoff. A final answer marks the row `invalid` only if it still holds the refused
- * token; an answer that blames the client credentials marks nothing.
+ * token; an answer that blames the app (credentials, the request) or is not Cafe24's marks nothing.
  */
 export async function refreshMall(
   deps: RefreshDeps,
@@ -94,6 +95,8 @@ export async function refreshMall(
     }
     const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
     if (claim.status === 'missing') return { status: 'missing', mallId };
+    // The row as this call first found it, before waiting for anyone: a later issue is someone's refresh.
+    state.seenIssuedAt ??= claim.seenIssuedAt.getTime();
     if (claim.status === 'locked') {
       waitingSince ??= now();
       if (now() - waitingSince >= (policy.waitMs ?? policy.leaseMs)) {
@@ -123,7 +126,10 @@ type CallState = {
   refused: Secret[];
   lastRefusal?: string;
   lastTransient?: string;
-  /** issued_at at this call's first read: a change means another process refreshed the mall. */
+  /**
+   * issued_at when this call first asked for the lease (before any wait): a change means a refresh (or a
+   * new install) finished after this call began, which satisfies even --force.
+   */
   seenIssuedAt?: number;
 };
 
@@ -132,7 +138,7 @@ async function underLease(
   deps: RefreshDeps,
   mallId: string,
   options: RefreshOptions,
-  claim: { owner: string; row: TokenRow },
+  claim: { owner: string; row: TokenRow; tookOverFrom?: string },
   state: CallState,
 ): Promise<RefreshResult | 'again'> {
   const now = deps.now ?? Date.now;
@@ -142,13 +148,8 @@ async function underLease(
   const leaseEndsAt = now() + policy.leaseMs;
 
   // A pair this process refreshed but could not store holds the mall's only live refresh token.
-  const stashed = await deps.stash.take('refresh_token', mallId);
-  if (stashed) {
-    const stored = await storePair(deps, mallId, stashed.tokens, owner, state.attempts, leaseEndsAt);
-    if (stored.status !== 'refreshed') return stored;
-    log.info('stored a refreshed pair from the stash', { mallId, token: stored.token });
-    return 'again';
-  }
+  const fromStash = await storeStashedPair(deps, mallId, owner, state.attempts, leaseEndsAt);
+  if (fromStash !== undefined) return fromStash;
 
   if (row.status === 'invalid') {
     await deps.tokens.release(mallId, owner);
@@ -160,6 +161,12 @@ async function underLease(
     };
   }
 
+  // A row no refresh can serve (written by hand, an old version, another tool) is recorded, never sent.
+  const unusable = unusableRow(row);
+  if (unusable !== undefined) {
+    return markInvalid(deps, mallId, owner, row.refreshToken, unusable, state.attempts);
+  }
+
   const seenRefused = state.refused.some((secret) => secret.reveal() === row.refreshToken.reveal());
   if (row.refreshExpiresInMs <= 0 || seenRefused) {
     const reason = seenRefused
@@ -169,9 +176,8 @@ async function underLease(
     return markInvalid(deps, mallId, owner, row.refreshToken, reason, state.attempts);
   }
 
-  // Changed since this call first read it: another process refreshed it, so even --force is done.
+  // Changed since this call first asked: a refresh finished after it began, so even --force is done.
   const changed = state.seenIssuedAt !== undefined && row.issuedAt.getTime() !== state.seenIssuedAt;
-  state.seenIssuedAt = row.issuedAt.getTime();
   if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs)) {
     await deps.tokens.release(mallId, owner);
     return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
@@ -185,13 +191,30 @@ async function underLease(
     const failure = asFailure(error);
     if (failure.kind === 'configuration') {
       await deps.tokens.release(mallId, owner);
-      log.error('Cafe24 refused the client credentials; no mall is marked invalid', {
+      log.error('Cafe24 refused the request for a reason that blames the app; no mall is marked invalid', {
         mallId,
         reason: failure.message,
       });
       return { status: 'configuration-error', mallId, reason: failure.message };
     }
     if (failure.kind === 'final') {
+      // Rule 9: before the mall is called dead, every stash this process reaches may hold its live pair.
+      const rescued = await storeStashedPair(deps, mallId, owner, state.attempts, leaseEndsAt);
+      if (rescued !== undefined) return rescued;
+      if (claim.tookOverFrom !== undefined) {
+        // The previous holder may have rotated the token and kept the new pair in its own memory.
+        const reason =
+          `Cafe24 refused the refresh token, but the refresh before this one (${claim.tookOverFrom}) ended ` +
+          'without recording its answer: its rotated pair may still wait in that process, so the mall is ' +
+          'not marked invalid yet (every process that refreshes needs TOKEN_STASH_BUCKET); ' +
+          `Cafe24 said: ${failure.message}`;
+        await deps.tokens.recordRefreshFailure(mallId, owner, reason);
+        log.warn('refresh token refused after an unfinished refresh; the mall stays active', {
+          mallId,
+          reason,
+        });
+        return { status: 'transient-failure', mallId, reason, attempts: state.attempts };
+      }
       state.refused.push(row.refreshToken);
       state.lastRefusal =
         `Cafe24 refused the refresh token: ${failure.message}` +
@@ -223,6 +246,37 @@ async function underLease(
     return 'again';
   }
   return storePair(deps, mallId, tokens, owner, state.attempts, leaseEndsAt);
+}
+
+/**
+ * Stores this mall's pair from the stash under the lease, if one waits there: `'again'` to re-read the
+ * row after storing it, a result when storing it failed, undefined when the stash holds none.
+ */
+async function storeStashedPair(
+  deps: RefreshDeps,
+  mallId: string,
+  owner: string,
+  attempts: number,
+  leaseEndsAt: number,
+): Promise<RefreshResult | 'again' | undefined> {
+  const stashed = await deps.stash.take('refresh_token', mallId);
+  if (!stashed) return undefined;
+  const stored = await storePair(deps, mallId, stashed.tokens, owner, attempts, leaseEndsAt);
+  if (stored.status !== 'refreshed') return stored;
+  deps.log.info('stored a refreshed pair from the stash', { mallId, token: stored.token });
+  return 'again';
+}
+
+/** Why a row cannot be refreshed at all, before anything is sent; undefined for a row that can. */
+function unusableRow(row: TokenRow): string | undefined {
+  const fix = 'it was not sent to Cafe24; correct or delete the row, or install the app again';
+  if (!isMallId(row.mallId)) return `the row's mall_id ${MALL_ID_RULE}; ${fix}`;
+  if (row.refreshToken.reveal().trim() === '') return `the row holds no refresh token; ${fix}`;
+  const times = [row.issuedAt, row.expiresAt, row.refreshTokenExpiresAt];
+  if (times.some((time) => !(time instanceof Date) || Number.isNaN(time.getTime()))) {
+    return `the row's issued_at, expires_at or refresh_token_expires_at is not a time; ${fix}`;
+  }
+  return undefined;
 }
 
 /** Rule 9: `invalid` only while the row still holds the refused token; otherwise re-read (a race). */

@@ -15,10 +15,11 @@ import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts'
 const DEADLINE_MARGIN_MS = 5_000;
 
 /**
- * Logged at `error` when Cafe24 refuses the client credentials and the batch stops; the alarm watches
+ * Logged at `error` when Cafe24 refuses a refresh for a reason that blames the app (its client credentials,
+ * or the request: ANSWER_OUTCOMES in src/cafe24/token-client.ts) and the batch stops; the alarm watches
  * the `RefreshConfigurationErrors` metric recorded for the same result (commons/metrics.ts).
  */
-export const CONFIGURATION_ERROR_MESSAGE = 'refresh stopped: Cafe24 refused the client credentials';
+export const CONFIGURATION_ERROR_MESSAGE = 'refresh stopped: a configuration error, no mall marked invalid';
 
 /** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
 class RecordNotDone extends Error {
@@ -30,7 +31,7 @@ class RecordNotDone extends Error {
  * `refreshMall` under the mall's lease, so a duplicate (or a mall refreshed meanwhile) is skipped.
  * Done: refreshed, fresh, invalid (needs a new install), held by another process, no row. Failed (SQS
  * retries with its backoff): transient failures, a pair waiting in the stash, malformed records, and,
- * once Cafe24 refused the client credentials, every record not finished yet, none of them sent.
+ * once Cafe24 answered with a configuration error, every record not finished yet, none of them sent.
  */
 export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
   // One EMF line per invocation with every mall's outcome (commons/metrics.ts).
@@ -82,7 +83,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
           logger.info('mall held by another process, message done', { messageId, mallId: result.mallId });
           return;
         case 'configuration-error':
-          stopped = 'Cafe24 refused the client credentials';
+          stopped = 'a configuration error stopped this batch (see the first failed record)';
           logger.error(CONFIGURATION_ERROR_MESSAGE, {
             messageId,
             mallId: result.mallId,

@@ -22,6 +22,8 @@ export type SandboxFault =
   | { type: 'missing-fields' }
   | { type: 'huge-body'; bytes?: number }
   | { type: 'delay'; ms: number }
+  /** Processed now, answered once `until` settles: a test decides when the answer arrives. */
+  | { type: 'hold'; until: Promise<unknown> }
   | { type: 'hang' }
   | { type: 'reset' }
   /** A 400 whose `error` and `error_description` repeat the request: its Basic credential and its body. */
@@ -250,7 +252,8 @@ async function handle(sandbox: State, req: IncomingMessage, res: ServerResponse)
   }
   if (!route) {
     req.resume();
-    return reply(jsonReply(404, { error: 'not_found', error_description: 'No such endpoint' }));
+    // The resource APIs' error shape, not OAuth's: a base URL off by a path segment must not pass for Cafe24's.
+    return reply(jsonReply(404, { error: { code: 404, message: 'No such endpoint', more_info: {} } }));
   }
   if (req.method !== ROUTE_METHODS[route]) {
     req.resume();
@@ -278,6 +281,11 @@ async function handle(sandbox: State, req: IncomingMessage, res: ServerResponse)
     res.socket?.resetAndDestroy();
     return;
   }
+  if (outcome.until) {
+    const answer = () => reply(outcome.reply);
+    outcome.until.then(answer, answer);
+    return;
+  }
   if (outcome.delayMs === 0) return reply(outcome.reply);
   const timer = setTimeout(() => {
     sandbox.timers.delete(timer);
@@ -287,7 +295,7 @@ async function handle(sandbox: State, req: IncomingMessage, res: ServerResponse)
 }
 
 /** A token request's fate: a reply (possibly late), or none at all. */
-type Outcome = { reply: Reply; delayMs: number } | 'hang' | 'reset';
+type Outcome = { reply: Reply; delayMs: number; until?: Promise<unknown> } | 'hang' | 'reset';
 
 function tokenOutcome(
   sandbox: State,
@@ -324,6 +332,8 @@ function tokenOutcome(
     case 'delay':
       // Processed now, answered later: a client that gives up meanwhile has still spent the code.
       return { reply: process(), delayMs: fault.ms };
+    case 'hold':
+      return { reply: process(), delayMs: 0, until: fault.until };
     case 'missing-fields':
     case 'huge-body':
     case 'malformed-json':

