@@ -36,6 +36,8 @@ const tokenStashBucket = unsetIfBlank(
 );
 /** A Cafe24 code's life: the exchange's deadline, and the relay's sweep's measure of a stranded code. */
 const codeLifetimeSeconds = integer(1, 3_600, 60);
+/** A code with less life left is not sent (the exchange) and so not published again (the relay's sweep). */
+const codeExpiryMarginSeconds = integer(0, 30, 3);
 const secretArn = unsetIfBlank(
   z.string().check(z.regex(/^arn:aws[a-z-]*:secretsmanager:/, 'must be a Secrets Manager secret ARN')),
 );
@@ -113,7 +115,7 @@ const sections = {
   exchange: {
     shape: {
       CODE_LIFETIME_SECONDS: codeLifetimeSeconds,
-      CODE_EXPIRY_MARGIN_SECONDS: integer(0, 30, 3),
+      CODE_EXPIRY_MARGIN_SECONDS: codeExpiryMarginSeconds,
       EXCHANGE_CONCURRENCY: integer(1, 100, 10),
       // Connections held only for claim, record and store, never across a Cafe24 request.
       EXCHANGE_POOL_SIZE: integer(1, 100, 4),
@@ -121,8 +123,11 @@ const sections = {
     },
     rules: () => [],
   },
-  /** The relay's sweep records codes past their life: it needs to know that life. */
-  codes: { shape: { CODE_LIFETIME_SECONDS: codeLifetimeSeconds }, rules: () => [] },
+  /** The relay's sweep records codes past their life, and publishes again lost ones still alive. */
+  codes: {
+    shape: { CODE_LIFETIME_SECONDS: codeLifetimeSeconds, CODE_EXPIRY_MARGIN_SECONDS: codeExpiryMarginSeconds },
+    rules: () => [],
+  },
   refresh: {
     shape: {
       // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
@@ -280,7 +285,7 @@ type SectionConfigs = {
   redirect: { uri: string };
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
-  codes: { lifetimeMs: number };
+  codes: { lifetimeMs: number; expiryMarginMs: number };
   refresh: RefreshConfig;
   refreshSchedule: RefreshScheduleConfig;
   refreshQueue: { url: string };
@@ -322,7 +327,10 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     poolSize: env.EXCHANGE_POOL_SIZE,
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
-  codes: (env) => ({ lifetimeMs: env.CODE_LIFETIME_SECONDS * 1000 }),
+  codes: (env) => ({
+    lifetimeMs: env.CODE_LIFETIME_SECONDS * 1000,
+    expiryMarginMs: env.CODE_EXPIRY_MARGIN_SECONDS * 1000,
+  }),
   refresh: (env) => ({
     aheadMs: env.REFRESH_AHEAD_SECONDS * 1000,
     stashBucket: env.TOKEN_STASH_BUCKET,

@@ -426,7 +426,7 @@ describe('the refresh bundles', () => {
       scheduleEnv(),
       60_000,
     );
-    expect(scheduled).toEqual({ ok: true, result: { published: 1, failed: 0 } });
+    expect(scheduled).toEqual({ ok: true, result: { published: 1, failed: 0, unusable: 0 } });
     const { Messages = [] } = await sqs.client.send(
       new ReceiveMessageCommand({ QueueUrl: sqs.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }),
     );

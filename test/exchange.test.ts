@@ -1,5 +1,6 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createExchangeHandler, STASHED_RETRY_MS } from '../src/handlers/exchange.ts';
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, MALL, startExchangeStack } from './support/exchange-stack.ts';
@@ -189,6 +190,44 @@ describe('exchange Lambda on PostgreSQL 17 and the Cafe24 sandbox', () => {
       stack.runtime.deps.policy.storeRetryMs = undefined;
       await stack.db.pool.query('drop trigger test_outage on cafe24.oauth_tokens');
     }
+  });
+
+  it('brings a record whose tokens wait in the stash back in seconds, not after the visibility timeout', async () => {
+    const mall = newMall();
+    await stack.db.pool.query(`
+      create or replace function test_refuse_tokens() returns trigger language plpgsql as $$
+      begin raise exception 'simulated outage'; end $$;
+      create or replace trigger test_refuse_tokens before insert on cafe24.oauth_tokens
+        for each row execute function test_refuse_tokens();`);
+    const requeued: Array<{ receives: string; ms: number }> = [];
+    const handler = createExchangeHandler(() => ({
+      ...stack.runtime,
+      requeue: async (record, ms) => {
+        requeued.push({ receives: record.attributes.ApproximateReceiveCount, ms });
+      },
+    }));
+    const { id } = await stack.newCode(mall);
+    stack.runtime.deps.policy.storeRetryMs = 300;
+    try {
+      for (const receives of ['1', '2', '4']) {
+        const record = sqsRecord(JSON.stringify({ kind: 'exchange', codeId: id }), {
+          attributes: { ...exchangeRecord(id).attributes, ApproximateReceiveCount: receives },
+        });
+        const response = (await handler(sqsEvent(record), lambdaContext())) as SQSBatchResponse;
+        expect(response.batchItemFailures).toHaveLength(1);
+      }
+    } finally {
+      stack.runtime.deps.policy.storeRetryMs = undefined;
+      await stack.db.pool.query('drop trigger test_refuse_tokens on cafe24.oauth_tokens');
+    }
+    // Soon while the outage is likely short; the fourth waits out the queue's own timeout (the DLQ's pace).
+    expect(requeued).toEqual([
+      { receives: '1', ms: STASHED_RETRY_MS[0] },
+      { receives: '2', ms: STASHED_RETRY_MS[1] },
+    ]);
+    expect(STASHED_RETRY_MS[0]).toBeLessThanOrEqual(5_000);
+    expect(await deliver(id)).toEqual({ batchItemFailures: [] });
+    expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged' });
   });
 
   it('runs the manual events: {} takes the newest pending code of CAFE24_MALL_ID, {"codeId"} that code', async () => {

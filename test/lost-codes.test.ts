@@ -208,6 +208,7 @@ describe('stranded codes', () => {
       put: (entry) => otherContainer.put(entry),
       take: (grant, key) => otherContainer.take(grant, key),
       entries: async () => [],
+      durable: async () => true,
     };
     const now = Date.now();
     await durable.put({

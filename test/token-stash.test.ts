@@ -1,6 +1,7 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unstoredPairsLines } from '../src/cli/refresh.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
@@ -143,6 +144,52 @@ describe('the S3 token stash (rule 6 across containers)', () => {
     await stash.put({ grant: 'refresh_token', key: 'memorymall', mallId: 'memorymall', tokens });
     const taken = await stash.take('refresh_token', 'memorymall');
     expect(taken?.tokens.refreshToken.reveal()).toBe('memory-refresh-7d2c');
+  });
+
+  it('tells the CLI where a refreshed pair the database refused waits: the bucket keeps it, memory loses it at exit', async () => {
+    const config = loadConfig('refresh', stack.env);
+    const entry = (mallId: string) => ({
+      grant: 'refresh_token' as const,
+      key: mallId,
+      mallId,
+      tokens: {
+        accessToken: new Secret(`where-access-${mallId}`),
+        refreshToken: new Secret(`where-refresh-${mallId}`),
+        expiresAt: new Date('2030-01-01T02:00:00.000Z'),
+        refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
+        issuedAt: new Date('2030-01-01T00:00:00.000Z'),
+        mallId,
+        clientId: undefined,
+        userId: undefined,
+        scopes: undefined,
+        shopNo: undefined,
+        tokenType: undefined,
+      },
+    });
+    const inBucket = createTokenStash(BUCKET, config);
+    await inBucket.put(entry('keptmall'));
+    const unreachable = createTokenStash(
+      BUCKET,
+      loadConfig('refresh', { ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' }),
+    );
+    await unreachable.put(entry('lostmall'));
+    expect(await inBucket.durable('refresh_token', 'keptmall')).toBe(true);
+    expect(await unreachable.durable('refresh_token', 'lostmall')).toBe(false);
+    expect(await createTokenStash(undefined, config).durable('refresh_token', 'keptmall')).toBe(false);
+
+    // Before: "set TOKEN_STASH_BUCKET so they outlive this process", with the pair already in S3.
+    const [kept] = unstoredPairsLines({ kept: ['keptmall'], lost: [] }, BUCKET);
+    expect(kept).toMatch(/keptmall .*kept in the stash bucket .*next refresh of each mall stores them/);
+    expect(kept).not.toContain('set TOKEN_STASH_BUCKET');
+    expect(unstoredPairsLines({ kept: [], lost: ['lostmall'] }, BUCKET)).toEqual([
+      expect.stringMatching(/lostmall .*lost when this process exits; the stash bucket .* refused them too/),
+    ]);
+    expect(unstoredPairsLines({ kept: [], lost: ['m'] }, undefined)).toEqual([
+      expect.stringContaining('set TOKEN_STASH_BUCKET so they outlive this process'),
+    ]);
+
+    await inBucket.take('refresh_token', 'keptmall');
+    expect(await inBucket.durable('refresh_token', 'keptmall')).toBe(false);
   });
 
   it('never logs the stashed tokens', () => {

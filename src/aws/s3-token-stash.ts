@@ -24,6 +24,8 @@ const PREFIX = 'stash/';
  */
 export class S3TokenStash implements TokenStash {
   readonly #memory = new MemoryTokenStash();
+  /** Entries the bucket took (and nobody has taken since): a copy outlives this container. */
+  readonly #inBucket = new Set<string>();
   readonly #options: S3TokenStashOptions;
   #client: Promise<S3Client> | undefined;
 
@@ -44,6 +46,7 @@ export class S3TokenStash implements TokenStash {
           ContentType: 'application/json',
         }),
       );
+      this.#inBucket.add(entryKey(entry.grant, entry.key));
     } catch (error) {
       // Still in this container's memory; only a container recycle before the next delivery loses them.
       this.#options.log.error('durable token stash failed; tokens kept in memory only', {
@@ -56,6 +59,7 @@ export class S3TokenStash implements TokenStash {
 
   async take(grant: StashGrant, key: string): Promise<StashEntry | undefined> {
     const local = await this.#memory.take(grant, key);
+    this.#inBucket.delete(entryKey(grant, key));
     const Key = objectKey(grant, key);
     let stored: StoredEntry | undefined;
     try {
@@ -82,6 +86,10 @@ export class S3TokenStash implements TokenStash {
   /** This container's stash only: listing the bucket on every invocation would cost every exchange. */
   entries(): Promise<Array<{ grant: StashGrant; key: string }>> {
     return this.#memory.entries();
+  }
+
+  async durable(grant: StashGrant, key: string): Promise<boolean> {
+    return this.#inBucket.has(entryKey(grant, key));
   }
 
   #s3(): Promise<S3Client> {

@@ -76,7 +76,7 @@ export async function refreshCommand(options: RefreshCommandOptions): Promise<vo
       );
       process.stdout.write(`${summary(results, malls.length)}\n`);
     }
-    await storeStashedBeforeExit(runtime.deps);
+    await storeStashedBeforeExit(runtime.deps, runtime.config.refresh.stashBucket);
   } catch (error) {
     process.stderr.write(`error: ${describeError(error)}\n`);
     process.exitCode = REFRESH_EXIT.transient;
@@ -109,18 +109,46 @@ async function publishDueCommand(): Promise<void> {
 }
 
 /** This process's stash dies with it: give the database a few more chances before exiting. */
-async function storeStashedBeforeExit(deps: Parameters<typeof flushRefreshStash>[0]): Promise<void> {
+async function storeStashedBeforeExit(
+  deps: Parameters<typeof flushRefreshStash>[0],
+  bucket: string | undefined,
+): Promise<void> {
   for (let round = 0; round < 10 && (await deps.stash.entries()).length > 0; round += 1) {
     await flushRefreshStash(deps);
     if ((await deps.stash.entries()).length > 0) await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
   const left = (await deps.stash.entries()).filter((entry) => entry.grant === 'refresh_token');
-  if (left.length > 0) {
-    process.stderr.write(
-      `error: refreshed tokens of ${left.map((entry) => entry.key).join(', ')} could not be stored; ` +
-        'set TOKEN_STASH_BUCKET so they outlive this process\n',
+  const kept: string[] = [];
+  const lost: string[] = [];
+  for (const { grant, key } of left) ((await deps.stash.durable(grant, key)) ? kept : lost).push(key);
+  for (const line of unstoredPairsLines({ kept, lost }, bucket)) process.stderr.write(`error: ${line}\n`);
+}
+
+/**
+ * What to say of refreshed pairs the database never took, by where they wait: in the stash bucket (safe:
+ * the next refresh of the mall stores them), or only in this process, which is about to exit.
+ */
+export function unstoredPairsLines(
+  malls: { kept: string[]; lost: string[] },
+  bucket: string | undefined,
+): string[] {
+  const lines: string[] = [];
+  if (malls.kept.length > 0) {
+    lines.push(
+      `refreshed tokens of ${malls.kept.join(', ')} could not be stored yet; they are kept in the stash ` +
+        `bucket${bucket === undefined ? '' : ` ${bucket}`}, and the next refresh of each mall stores them ` +
+        'before sending anything',
     );
   }
+  if (malls.lost.length > 0) {
+    lines.push(
+      `refreshed tokens of ${malls.lost.join(', ')} could not be stored and are lost when this process exits; ` +
+        (bucket === undefined
+          ? 'set TOKEN_STASH_BUCKET so they outlive this process'
+          : `the stash bucket ${bucket} refused them too (see the log line before); check its permissions`),
+    );
+  }
+  return lines;
 }
 
 export function describeResult(result: RefreshResult): string {

@@ -11,6 +11,7 @@ export async function relayCommand(options: { sweepSeconds: number }): Promise<v
     connection: runtime.connection,
     publish: runtime.publish,
     codeLifetimeMs: runtime.codeLifetimeMs,
+    codeExpiryMarginMs: runtime.codeExpiryMarginMs,
     log: logger,
     sweepIntervalMs: options.sweepSeconds * 1000,
     onPublished: (count) => logger.info('published', { count }),

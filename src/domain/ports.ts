@@ -86,6 +86,8 @@ export type TokenStash = {
   take(grant: StashGrant, key: string): Promise<StashEntry | undefined>;
   /** What this process holds (not a listing of any shared store). */
   entries(): Promise<Array<{ grant: StashGrant; key: string }>>;
+  /** Whether a copy of this entry outlives the process (a bucket took it), so its exit loses nothing. */
+  durable(grant: StashGrant, key: string): Promise<boolean>;
 };
 
 /** A token row's state; the migration's check constraint holds the same list. */

@@ -34,6 +34,23 @@ export type ManualEvent = z.input<typeof manualEventSchema>;
 /** Left for answering, releasing a claim and stashing tokens (an S3 write) once the budget is spent. */
 const DEADLINE_MARGIN_MS = 5_000;
 
+/**
+ * When a record whose tokens wait in the stash (the database refused them) comes back, by its receive
+ * count: soon while an outage is likely short, then at the queue's own visibility timeout, so a long
+ * outage still reaches the DLQ no sooner than before (and a redrive stores the tokens from there).
+ */
+export const STASHED_RETRY_MS: readonly number[] = [5_000, 20_000, 60_000];
+
+/** How soon a record should come back, if sooner than the queue's visibility timeout. */
+function retryDelayMs(
+  result: { retryAfterMs?: number; stashed?: true },
+  record: SQSRecord,
+): number | undefined {
+  if (!result.stashed) return result.retryAfterMs;
+  const receives = Number(record.attributes.ApproximateReceiveCount);
+  return STASHED_RETRY_MS[(Number.isSafeInteger(receives) && receives > 0 ? receives : 1) - 1];
+}
+
 /** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
 class RecordNotDone extends Error {
   override name = 'RecordNotDone';
@@ -89,8 +106,9 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
         codeId: result.codeId,
         reason: result.reason,
       });
-      // The code is still alive: back in seconds, not after the queue's visibility timeout.
-      if (result.retryAfterMs !== undefined) await runtime.requeue(record, result.retryAfterMs);
+      // The code is still alive, or its tokens wait in the stash: back in seconds, not minutes.
+      const delayMs = retryDelayMs(result, record);
+      if (delayMs !== undefined) await runtime.requeue(record, delayMs);
       throw new RecordNotDone(result.reason);
     }
   }

@@ -180,6 +180,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         connection: relayRuntime.connection,
         publish: relayRuntime.publish,
         codeLifetimeMs: relayRuntime.codeLifetimeMs,
+        codeExpiryMarginMs: relayRuntime.codeExpiryMarginMs,
         log: logger,
         sweepIntervalMs: options.sweepIntervalMs ?? 5_000,
         ...(options.onPublished ? { onPublished: options.onPublished } : {}),

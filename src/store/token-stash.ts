@@ -21,6 +21,11 @@ export class MemoryTokenStash implements TokenStash {
   async entries(): Promise<Array<{ grant: StashGrant; key: string }>> {
     return [...this.#entries.values()].map(({ grant, key }) => ({ grant, key }));
   }
+
+  /** Memory only: nothing here outlives the process. */
+  async durable(): Promise<boolean> {
+    return false;
+  }
 }
 
 /** `<grant>/<key>`: also the S3 object name under `stash/`. */

@@ -12,6 +12,8 @@ export type RelayRuntime = {
   publish: Publisher;
   /** A code's life: the sweep records codes past it. */
   codeLifetimeMs: number;
+  /** The exchange's margin: the sweep publishes again no lost code with less life left. */
+  codeExpiryMarginMs: number;
   close(): Promise<void>;
 };
 
@@ -26,6 +28,7 @@ export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSi
     connection,
     publish: sqsPublisher(client, config.queue.url),
     codeLifetimeMs: config.codes.lifetimeMs,
+    codeExpiryMarginMs: config.codes.expiryMarginMs,
     async close() {
       await pool.end();
       client.destroy();
