@@ -125,7 +125,10 @@ const sections = {
   },
   /** The relay's sweep records codes past their life, and publishes again lost ones still alive. */
   codes: {
-    shape: { CODE_LIFETIME_SECONDS: codeLifetimeSeconds, CODE_EXPIRY_MARGIN_SECONDS: codeExpiryMarginSeconds },
+    shape: {
+      CODE_LIFETIME_SECONDS: codeLifetimeSeconds,
+      CODE_EXPIRY_MARGIN_SECONDS: codeExpiryMarginSeconds,
+    },
     rules: () => [],
   },
   refresh: {

@@ -145,7 +145,8 @@ describe('drill 4: Cafe24 slower than CAFE24_REQUEST_TIMEOUT_MS (500 ms)', () =>
     expect(row).toMatchObject({
       status: 'failed',
       attempts: 2,
-      last_error: 'Cafe24 answered HTTP 400 (invalid_grant: Code has already been used): Cafe24 refused the code',
+      last_error:
+        'Cafe24 answered HTTP 400 (invalid_grant: Code has already been used): Cafe24 refused the code',
     });
     expect(brief.sandbox.tokenRequests({ code })).toHaveLength(2);
     expect(await brief.deliver(id)).toEqual({ batchItemFailures: [] });
