@@ -1,4 +1,4 @@
-import { DEPLOYED } from '../src/local/stack.ts';
+import { DEPLOYED } from '../local/stack.ts';
 import type { BenchEnvironment } from './environment.ts';
 import { allFinished } from './latency.ts';
 import { round, roundSummary, type Summary, summarize } from './stats.ts';

@@ -2,8 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../src/local/postgres.ts';
-import { DEPLOYED, type LocalStack, startLocalStack } from '../src/local/stack.ts';
+import { startEmbeddedPostgres } from '../local/postgres.ts';
+import { DEPLOYED, type LocalStack, startLocalStack } from '../local/stack.ts';
 
 /**
  * Bench-only instrumentation, never part of the migrations. Deferred constraint triggers run during

@@ -6,14 +6,14 @@
  */
 process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
 
+import { startLambdaRunner } from '../local/lambda-runner.ts';
+import { DEPLOYED } from '../local/stack.ts';
 import { createSqsClient } from '../src/aws/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { silenceMetrics } from '../src/commons/metrics.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
-import { startLambdaRunner } from '../src/local/lambda-runner.ts';
-import { DEPLOYED } from '../src/local/stack.ts';
 
 silenceMetrics();
 const config = loadConfig('exchange');

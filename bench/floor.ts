@@ -6,11 +6,11 @@ import {
 } from '@aws-sdk/client-sqs';
 import pg from 'pg';
 import { Agent, request } from 'undici';
+import { LOCAL_APP } from '../local/stack.ts';
 import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 import type { TokenSet } from '../src/cafe24/token-response.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
-import { LOCAL_APP } from '../src/local/stack.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { PostgresCodeStore } from '../src/store/codes.ts';
 import { upsertTokens } from '../src/store/tokens.ts';

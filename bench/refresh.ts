@@ -1,14 +1,14 @@
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import pLimit from 'p-limit';
 import pg from 'pg';
+import { startLambdaRunner } from '../local/lambda-runner.ts';
+import { DEPLOYED_REFRESH } from '../local/stack.ts';
 import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createTokenClient } from '../src/handlers/runtime/cafe24.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
-import { startLambdaRunner } from '../src/local/lambda-runner.ts';
-import { DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { sqsPublisher } from '../src/queue/publisher.ts';
 import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { migrate } from '../src/store/migrate.ts';

@@ -14,9 +14,9 @@ import { promisify } from 'node:util';
 import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
-import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { createTestDatabase, pgVariables, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 

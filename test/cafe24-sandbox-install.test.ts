@@ -1,7 +1,7 @@
 /** The sandbox's browser side of an install: the app store's signed launch and the consent page. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
 import { verifyAppLaunch } from '../src/cafe24/app-launch.ts';
-import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
 
 const CLIENT_ID = 'sandbox-client';
 const CLIENT_SECRET = 'sandbox-secret';

@@ -4,7 +4,7 @@ import {
   formatKst,
   type SandboxOptions,
   startCafe24Sandbox,
-} from '../src/local/cafe24-sandbox.ts';
+} from '../local/cafe24-sandbox.ts';
 
 const CLIENT_ID = 'sandbox-client';
 const CLIENT_SECRET = 'sandbox-secret';

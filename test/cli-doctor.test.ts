@@ -5,9 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
-import { type Cafe24Sandbox, startCafe24Sandbox } from '../src/local/cafe24-sandbox.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Message, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { describe, test } from 'vitest';
-import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
+import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../local/sqs.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { queueDepth } from './support/sqs.ts';
 import { waitFor } from './support/wait.ts';

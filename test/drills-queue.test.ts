@@ -5,11 +5,11 @@
  */
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LambdaRunner, type SqsHandler, startLambdaRunner } from '../local/lambda-runner.ts';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
-import { type LambdaRunner, type SqsHandler, startLambdaRunner } from '../src/local/lambda-runner.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { CLAIM_SIZE } from '../src/relay/outbox.ts';
 import { RELAY_CONCURRENCY } from '../src/relay/relay.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
-import { startEmbeddedPostgres } from '../src/local/postgres.ts';
+import { startEmbeddedPostgres } from '../local/postgres.ts';
 import { migrate } from '../src/store/migrate.ts';
 
 declare module 'vitest' {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import chromium from '@sparticuz/chromium';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { LOCAL_APP, type LocalStack, startLocalStack } from '../src/local/stack.ts';
+import { LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

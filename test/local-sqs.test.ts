@@ -7,10 +7,10 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { describe, expect, test } from 'vitest';
+import { type LambdaRunnerOptions, startLambdaRunner } from '../local/lambda-runner.ts';
+import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../local/sqs.ts';
 import { createSqsClient } from '../src/aws/sqs.ts';
 import { loadConfig } from '../src/config.ts';
-import { type LambdaRunnerOptions, startLambdaRunner } from '../src/local/lambda-runner.ts';
-import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../src/local/sqs.ts';
 import {
   describeMessageBody,
   exchangeMessage,

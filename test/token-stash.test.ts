@@ -1,13 +1,13 @@
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { unstoredPairsLines } from '../src/cli/refresh.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createTokenStash } from '../src/handlers/runtime/cafe24.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
-import { type LocalSqs, startLocalSqs } from '../src/local/sqs.ts';
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';

@@ -1,9 +1,15 @@
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { LOCAL_SCOPES } from '../../local/install.ts';
+import {
+  DEPLOYED,
+  DEPLOYED_REFRESH,
+  LOCAL_APP,
+  type LocalStack,
+  startLocalStack,
+} from '../../local/stack.ts';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { LOCAL_SCOPES } from '../local/install.ts';
-import { DEPLOYED, DEPLOYED_REFRESH, LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { databaseNow, finishedSince, refreshesSince } from '../store/status.ts';
 import { formatDuration } from './status.ts';
 

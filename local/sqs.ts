@@ -1,6 +1,6 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { startFauxqs } from 'fauxqs';
-import { createSqsClient, localAws } from '../aws/sqs.ts';
+import { createSqsClient, localAws } from '../src/aws/sqs.ts';
 
 export type LocalSqsOptions = {
   /** 0 (default) picks a free port. */
