@@ -13,7 +13,7 @@ import { logger } from '../src/commons/logger.ts';
 import { silenceMetrics } from '../src/commons/metrics.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
-import { createExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
+import { createExchangeRuntime } from '../src/runtime/exchange.ts';
 
 silenceMetrics();
 const config = loadConfig('exchange');

@@ -1,7 +1,7 @@
 import type { Hono } from 'hono';
 import { loadConfig } from '../src/config.ts';
-import { createInstallRuntime, type InstallRuntime } from '../src/handlers/runtime/install.ts';
 import { listen } from '../src/install/node-server.ts';
+import { createInstallRuntime, type InstallRuntime } from '../src/runtime/install.ts';
 
 /** Scopes the local install front asks for (the sandbox grants what is asked). */
 export const LOCAL_SCOPES = ['mall.read_order', 'mall.read_product', 'mall.read_store'];

@@ -2,7 +2,7 @@ import { normaliseMallId } from './commons/ids.ts';
 import type { Secret } from './commons/secret.ts';
 import { type ConfigFor, loadConfig } from './config.ts';
 import { accessTokenFor } from './domain/refresh-mall.ts';
-import { createRefreshRuntime, type RefreshRuntime } from './handlers/runtime/refresh.ts';
+import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts';
 import type { Pool } from './store/pool.ts';
 
 export { NoAccessToken } from './domain/refresh-mall.ts';

@@ -9,10 +9,10 @@ import { type LambdaRunner, type SqsHandler, startLambdaRunner } from '../local/
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { CLAIM_SIZE } from '../src/relay/outbox.ts';
 import { RELAY_CONCURRENCY } from '../src/relay/relay.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exchange.ts';
 import { captureOutput } from './support/capture.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { type RelayProcess, spawnRelay } from './support/relay-process.ts';

@@ -8,7 +8,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from '../src/handlers/runtime/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exchange.ts';
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';

@@ -4,7 +4,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { flushMetrics, METRICS_NAMESPACE } from '../src/commons/metrics.ts';
 import type { RefreshResult } from '../src/domain/refresh-mall.ts';
-import { recordRefreshResult, refreshOutcome } from '../src/handlers/runtime/metrics.ts';
+import { recordRefreshResult, refreshOutcome } from '../src/runtime/metrics.ts';
 import { captureOutput } from './support/capture.ts';
 import { dimensionsOf, type EmfLine, emfLines, metricValues } from './support/emf.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';

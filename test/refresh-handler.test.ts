@@ -8,13 +8,13 @@ import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { CONFIGURATION_ERROR_MESSAGE, createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createRefreshScheduleHandler } from '../src/handlers/refresh-schedule.ts';
-import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
+import { refreshMessage } from '../src/queue/messages.ts';
+import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
+import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import {
   createRefreshScheduleRuntime,
   type RefreshScheduleRuntime,
-} from '../src/handlers/runtime/refresh-schedule.ts';
-import { refreshMessage } from '../src/queue/messages.ts';
-import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
+} from '../src/runtime/refresh-schedule.ts';
 import { createPool } from '../src/store/pool.ts';
 import { CLAIM_DUE_FOR_QUEUE, PostgresTokenStore } from '../src/store/tokens.ts';
 import { captureOutput } from './support/capture.ts';

@@ -7,7 +7,7 @@ import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { flushRefreshStash, refreshMall } from '../src/domain/refresh-mall.ts';
 import { freshAccessToken } from '../src/fresh-access-token.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
-import { createRefreshRuntime, type RefreshRuntime } from '../src/handlers/runtime/refresh.ts';
+import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import { captureOutput } from './support/capture.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';

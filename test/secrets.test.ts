@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientSecretSource, secretFromText } from '../src/aws/secrets-manager.ts';
 import { loadConfig } from '../src/config.ts';
-import { openPool } from '../src/handlers/runtime/database.ts';
+import { openPool } from '../src/runtime/database.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 

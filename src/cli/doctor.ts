@@ -11,7 +11,7 @@ import {
   type DatabaseConfig,
   loadSection,
 } from '../config.ts';
-import { databaseConnection } from '../handlers/runtime/database.ts';
+import { databaseConnection } from '../runtime/database.ts';
 import { migrationState } from '../store/migrate.ts';
 
 export type Check = {

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config.ts';
 import { exchangeRequested } from '../domain/exchange-code.ts';
-import { createExchangeRuntime } from '../handlers/runtime/exchange.ts';
+import { createExchangeRuntime } from '../runtime/exchange.ts';
 
 /** `cafe24-tokens exchange`: the same domain call as the Lambda's manual event; non-zero exit unless exchanged. */
 export async function exchangeCommand(options: { codeId?: string; mall?: string }): Promise<void> {

@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.ts';
-import { databaseConnection } from '../handlers/runtime/database.ts';
+import { databaseConnection } from '../runtime/database.ts';
 import { enableAwsLambdaRelay, migrate } from '../store/migrate.ts';
 
 export async function migrateCommand(options: {

@@ -3,10 +3,10 @@ import { describeError } from '../commons/errors.ts';
 import { discardMetrics, flushMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
-import { recordRefreshResult, recordStashRecovered } from '../handlers/runtime/metrics.ts';
-import { createRefreshRuntime } from '../handlers/runtime/refresh.ts';
-import { createRefreshScheduleRuntime } from '../handlers/runtime/refresh-schedule.ts';
 import { publishDueMalls } from '../relay/refresh-schedule.ts';
+import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
+import { createRefreshRuntime } from '../runtime/refresh.ts';
+import { createRefreshScheduleRuntime } from '../runtime/refresh-schedule.ts';
 
 /**
  * Exit codes scripts can trust (README "Command line"):

@@ -1,7 +1,7 @@
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { createRelayRuntime } from '../handlers/runtime/relay.ts';
 import { startRelay } from '../relay/relay.ts';
+import { createRelayRuntime } from '../runtime/relay.ts';
 
 /** `cafe24-tokens relay`: runs until SIGINT or SIGTERM. */
 export async function relayCommand(options: { sweepSeconds: number }): Promise<void> {

@@ -1,7 +1,7 @@
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { createInstallRuntime } from '../handlers/runtime/install.ts';
 import { listen } from '../install/node-server.ts';
+import { createInstallRuntime } from '../runtime/install.ts';
 
 export type ServeOptions = { port: number; host: string };
 

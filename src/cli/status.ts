@@ -1,5 +1,5 @@
 import { loadConfig } from '../config.ts';
-import { openPool } from '../handlers/runtime/database.ts';
+import { openPool } from '../runtime/database.ts';
 import { readStatus, type StatusReport } from '../store/status.ts';
 
 /** `cafe24-tokens status`: every mall's token expiry and the codes pipeline at a glance; never a token. */

@@ -14,9 +14,9 @@ import {
   type ManualResult,
 } from '../domain/exchange-code.ts';
 import { parseMessageBody } from '../queue/messages.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../runtime/exchange.ts';
+import { recordExchangeResult, recordStashRecovered } from '../runtime/metrics.ts';
 import { invocation } from './invocation.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from './runtime/exchange.ts';
-import { recordExchangeResult, recordStashRecovered } from './runtime/metrics.ts';
 
 /** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
 const manualEventSchema = z.strictObject({

@@ -1,6 +1,6 @@
 import { handle } from 'hono/aws-lambda';
 import { loadConfig } from '../config.ts';
-import { createInstallRuntime } from './runtime/install.ts';
+import { createInstallRuntime } from '../runtime/install.ts';
 
 let lambda: ReturnType<typeof handle> | undefined;
 

@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
 import { publishDueMalls, type RefreshScheduleSummary } from '../relay/refresh-schedule.ts';
-import { createRefreshScheduleRuntime, type RefreshScheduleRuntime } from './runtime/refresh-schedule.ts';
+import { createRefreshScheduleRuntime, type RefreshScheduleRuntime } from '../runtime/refresh-schedule.ts';
 
 /** Left for the last SendMessageBatch and the answer. */
 const DEADLINE_MARGIN_MS = 5_000;

@@ -7,9 +7,9 @@ import { recordRefreshOutcome } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
 import { parseMessageBody } from '../queue/messages.ts';
+import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
+import { createRefreshRuntime, type RefreshRuntime } from '../runtime/refresh.ts';
 import { invocation } from './invocation.ts';
-import { recordRefreshResult, recordStashRecovered } from './runtime/metrics.ts';
-import { createRefreshRuntime, type RefreshRuntime } from './runtime/refresh.ts';
 
 /** Left for answering and releasing a lease once the budget is spent. */
 const DEADLINE_MARGIN_MS = 5_000;

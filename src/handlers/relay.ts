@@ -11,8 +11,8 @@ import {
   relayScheduled,
   relayTriggered,
 } from '../relay/lambda-runs.ts';
+import { createRelayRuntime } from '../runtime/relay.ts';
 import { invocation } from './invocation.ts';
-import { createRelayRuntime } from './runtime/relay.ts';
 
 export { LISTEN_MARGIN_MS, type RelayDeps, type RelaySummary } from '../relay/lambda-runs.ts';
 

@@ -2,7 +2,7 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { type Cafe24Sandbox, type SandboxFault, startCafe24Sandbox } from '../../local/cafe24-sandbox.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createExchangeHandler } from '../../src/handlers/exchange.ts';
-import { createExchangeRuntime, type ExchangeRuntime } from '../../src/handlers/runtime/exchange.ts';
+import { createExchangeRuntime, type ExchangeRuntime } from '../../src/runtime/exchange.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './events.ts';
 

@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { databasePasswordSource } from '../../aws/secrets-manager.ts';
-import type { AwsConfig, DatabaseConfig } from '../../config.ts';
-import { clientConfig, createPool, type Pool } from '../../store/pool.ts';
+import { databasePasswordSource } from '../aws/secrets-manager.ts';
+import type { AwsConfig, DatabaseConfig } from '../config.ts';
+import { clientConfig, createPool, type Pool } from '../store/pool.ts';
 
 /**
  * Composition: which adapter serves which port, for the Lambda handlers, the CLI and the local stack.

@@ -4,9 +4,9 @@ import {
   type RefreshOutcome,
   recordExchangeOutcome,
   recordRefreshOutcome,
-} from '../../commons/metrics.ts';
-import type { ExchangeResult } from '../../domain/exchange-code.ts';
-import type { RefreshResult } from '../../domain/refresh-mall.ts';
+} from '../commons/metrics.ts';
+import type { ExchangeResult } from '../domain/exchange-code.ts';
+import type { RefreshResult } from '../domain/refresh-mall.ts';
 
 /**
  * The domain reports what happened in its results; these map them onto metrics (commons/metrics.ts).

@@ -1,8 +1,8 @@
-import { logger } from '../../commons/logger.ts';
-import type { ConfigFor } from '../../config.ts';
-import type { RefreshDeps } from '../../domain/refresh-mall.ts';
-import type { Pool } from '../../store/pool.ts';
-import { PostgresTokenStore } from '../../store/tokens.ts';
+import { logger } from '../commons/logger.ts';
+import type { ConfigFor } from '../config.ts';
+import type { RefreshDeps } from '../domain/refresh-mall.ts';
+import type { Pool } from '../store/pool.ts';
+import { PostgresTokenStore } from '../store/tokens.ts';
 import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
 

@@ -1,11 +1,11 @@
 import type { SQSRecord } from 'aws-lambda';
-import { sqsRequeue } from '../../aws/sqs-requeue.ts';
-import { describeError } from '../../commons/errors.ts';
-import { logger } from '../../commons/logger.ts';
-import type { ConfigFor } from '../../config.ts';
-import type { ExchangeDeps } from '../../domain/exchange-code.ts';
-import { PostgresCodeStore } from '../../store/codes.ts';
-import type { Pool } from '../../store/pool.ts';
+import { sqsRequeue } from '../aws/sqs-requeue.ts';
+import { describeError } from '../commons/errors.ts';
+import { logger } from '../commons/logger.ts';
+import type { ConfigFor } from '../config.ts';
+import type { ExchangeDeps } from '../domain/exchange-code.ts';
+import { PostgresCodeStore } from '../store/codes.ts';
+import type { Pool } from '../store/pool.ts';
 import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
 

@@ -1,8 +1,8 @@
 import type pg from 'pg';
-import { createSqsClient } from '../../aws/sqs.ts';
-import type { ConfigFor } from '../../config.ts';
-import { type Publisher, sqsPublisher } from '../../queue/publisher.ts';
-import { createPool, type Pool } from '../../store/pool.ts';
+import { createSqsClient } from '../aws/sqs.ts';
+import type { ConfigFor } from '../config.ts';
+import { type Publisher, sqsPublisher } from '../queue/publisher.ts';
+import { createPool, type Pool } from '../store/pool.ts';
 import { databaseConnection } from './database.ts';
 
 export type RelayRuntime = {
