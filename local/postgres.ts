@@ -104,7 +104,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const failed = (what: string) => (error: unknown) => {
     const said =
       lastLines.filter((line) => /FATAL|ERROR|could not|error/i.test(line)).at(-1) ?? lastLines.at(-1);
-    const reason = error instanceof Error && error.message ? error.message : said;
+    // The server's own prefix (time, pid, level) says nothing a reader needs.
+    const reason =
+      error instanceof Error && error.message ? error.message : said?.replace(/^.*?\[\d+\] [A-Z]+:\s+/, '');
     throw new Error(
       `PostgreSQL could not ${what} (data ${dataDir}, port ${port})${reason ? `: ${reason}` : ''}`,
       {
