@@ -1,7 +1,7 @@
 import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Dispatcher } from 'undici';
-import { Agent, request, undiciErrorCode } from './http.ts';
+import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
 import { tokenEndpointUrl } from './token-client.ts';
 import { oauthErrorSchema } from './token-response.ts';
 
@@ -87,7 +87,7 @@ export async function probeTokenEndpoint(
       body: 'grant_type=refresh_token',
       signal: AbortSignal.timeout(timeouts.requestTimeoutMs),
     });
-    const text = await readLimited(response);
+    const text = await readLimited(response, MAX_PROBE_BODY_BYTES);
     const ms = Date.now() - started;
     const status = response.statusCode;
     const parsed = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
@@ -132,37 +132,4 @@ function connectFailureKind(error: NodeJS.ErrnoException): ConnectFailureKind {
 
 function errorMessage(error: NodeJS.ErrnoException): string {
   return `${error.code || 'error'}: ${error.message}`;
-}
-
-/** The body as text, or undefined past MAX_PROBE_BODY_BYTES (the rest is discarded). */
-async function readLimited(response: Dispatcher.ResponseData): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_PROBE_BODY_BYTES) {
-      response.body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** The media type alone, and only when it reads as one: the header is the server's text. */
-function mediaType(headers: Dispatcher.ResponseData['headers']): string {
-  const header = headers['content-type'];
-  const value = (Array.isArray(header) ? header[0] : header)?.split(';')[0]?.trim().toLowerCase();
-  if (value === undefined || value === '') return 'no content type';
-  return /^[a-z0-9!#$&^_.+-]{1,50}\/[a-z0-9!#$&^_.+-]{1,50}$/.test(value)
-    ? value
-    : 'an unreadable content type';
 }

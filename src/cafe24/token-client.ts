@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { describeError, type FailureKind, TokenFailure } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import { Secret, scrub } from '../commons/secret.ts';
-import { Agent, request, undiciErrorCode } from './http.ts';
+import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
 import {
   describeSchemaIssues,
   oauthErrorSchema,
@@ -110,7 +110,7 @@ export class Cafe24TokenClient {
     } catch (error) {
       throw classifyNetworkError(error, url, { ...this.#options, requestTimeoutMs });
     }
-    const text = await readLimited(response).catch((error: unknown) => {
+    const text = await readLimited(response, MAX_BODY_BYTES).catch((error: unknown) => {
       throw classifyNetworkError(error, url, this.#options);
     });
     return classifyResponse(
@@ -362,46 +362,9 @@ function classifyNetworkError(error: unknown, url: URL, options: TokenClientOpti
   return new TokenFailure('transient', `request to ${url.host} failed: ${describeError(error)}`);
 }
 
-/** The body as text, or undefined when it exceeds MAX_BODY_BYTES (the rest is discarded). */
-async function readLimited(response: Dispatcher.ResponseData): Promise<string | undefined> {
-  const declared = Number(response.headers['content-length']);
-  if (declared > MAX_BODY_BYTES) {
-    response.body.destroy();
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) {
-      response.body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-function describeNonJson(
-  headers: Record<string, string | string[] | undefined>,
-  text: string | undefined,
-): string {
+function describeNonJson(headers: Dispatcher.ResponseData['headers'], text: string | undefined): string {
   if (text === undefined) return 'body too large';
-  const declared =
-    String(headers['content-type'] ?? '')
-      .split(';')[0]
-      ?.trim() ?? '';
-  // Only a well-formed media type is shown: a header is as much outside input as a body.
-  const type = /^[\w.+-]{1,40}\/[\w.+-]{1,60}$/.test(declared) ? declared : 'no recognised content type';
-  return text.trim() === '' ? 'empty body' : `${type} body, not an OAuth error`;
+  return text.trim() === '' ? 'empty body' : `${mediaType(headers)} body, not an OAuth error`;
 }
 
 /** Retry-After as seconds or an HTTP date, in ms; undefined when absent or unreadable. */
