@@ -52,6 +52,8 @@ export type ExchangeResult =
       stashed?: true;
       /** No code row has this id. */
       missing?: true;
+      /** Another delivery holds the code (an expected duplicate: the front and the relay both publish). */
+      elsewhere?: true;
     };
 
 export type ExchangeOptions = {
@@ -290,7 +292,12 @@ async function resumeOrWait(
   if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
   const abandonedAfterMs = deps.policy.abandonedAfterMs ?? deps.policy.codeLifetimeMs + 120_000;
   if (claimedAgoMs < abandonedAfterMs) {
-    return { status: 'retry', codeId, reason: 'being exchanged by another delivery; will check again' };
+    return {
+      status: 'retry',
+      codeId,
+      reason: 'being exchanged by another delivery; will check again',
+      elsewhere: true,
+    };
   }
   const ago = Math.round(claimedAgoMs / 1000);
   if (attempts === 0) {

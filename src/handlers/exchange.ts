@@ -16,7 +16,7 @@ import {
 import { parseMessageBody } from '../queue/messages.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../runtime/exchange.ts';
 import { recordExchangeResult, recordStashRecovered } from '../runtime/metrics.ts';
-import { invocation } from './invocation.ts';
+import { budgetEndsAt, invocation, perContainer, RecordNotDone } from './invocation.ts';
 
 /** `{}`, `{"codeId": N}` or `{"mallId": "m"}`: the seed's console test, kept. */
 const manualEventSchema = z.strictObject({
@@ -30,9 +30,6 @@ const manualEventSchema = z.strictObject({
 });
 
 export type ManualEvent = z.input<typeof manualEventSchema>;
-
-/** Left for answering, releasing a claim and stashing tokens (an S3 write) once the budget is spent. */
-const DEADLINE_MARGIN_MS = 5_000;
 
 /**
  * When a record whose tokens wait in the stash (the database refused them) comes back, by its receive
@@ -49,11 +46,6 @@ function retryDelayMs(
   if (!result.stashed) return result.retryAfterMs;
   const receives = Number(record.attributes.ApproximateReceiveCount);
   return STASHED_RETRY_MS[(Number.isSafeInteger(receives) && receives > 0 ? receives : 1) - 1];
-}
-
-/** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
-class RecordNotDone extends Error {
-  override name = 'RecordNotDone';
 }
 
 /** The exchange Lambda: validates, maps and delegates to the domain's `exchangeCode`. */
@@ -101,7 +93,8 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
     });
     recordExchangeResult(result);
     if (result.status === 'retry') {
-      logger.warn('code not finished, message will be retried', {
+      // Another delivery holding the code is expected (the install front and the relay both publish it).
+      logger[result.elsewhere ? 'info' : 'warn']('code not finished, message will be retried', {
         messageId: record.messageId,
         codeId: result.codeId,
         reason: result.reason,
@@ -119,9 +112,8 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
   ): Promise<SQSBatchResponse | ManualResult> {
     const runtime = getRuntime();
     // Every wait of this invocation ends before Lambda's own timeout would kill it mid-way.
-    const options: ExchangeOptions = context
-      ? { budgetEndsAt: Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS }
-      : {};
+    const budget = budgetEndsAt(context);
+    const options: ExchangeOptions = budget === undefined ? {} : { budgetEndsAt: budget };
     recordStashRecovered(await flushStash(runtime.deps));
     if ('Records' in event && Array.isArray(event.Records)) {
       const limit = pLimit(runtime.config.exchange.concurrency);
@@ -155,10 +147,6 @@ export function createExchangeHandler(getRuntime: () => ExchangeRuntime) {
   return invocation<SQSEvent | ManualEvent, SQSBatchResponse | ManualResult>(handle);
 }
 
-let runtime: ExchangeRuntime | undefined;
-
-/** Built on the first invocation and kept for the container's life (pool, HTTP agent, secret). */
-export const handler = createExchangeHandler(() => {
-  runtime ??= createExchangeRuntime(loadConfig('exchange'));
-  return runtime;
-});
+export const handler = createExchangeHandler(
+  perContainer(() => createExchangeRuntime(loadConfig('exchange'))),
+);

@@ -1,14 +1,13 @@
-import { handle } from 'hono/aws-lambda';
+import type { Context } from 'aws-lambda';
+import { handle, type LambdaEvent } from 'hono/aws-lambda';
 import { loadConfig } from '../config.ts';
 import { createInstallRuntime } from '../runtime/install.ts';
+import { invocation, perContainer } from './invocation.ts';
 
-let lambda: ReturnType<typeof handle> | undefined;
+const front = perContainer(() => handle(createInstallRuntime(loadConfig('install')).app));
 
 /**
  * The install front behind the HTTP API (payload v2, whose `rawQueryString` keeps the launch hmac's
- * bytes). Built on the first request and kept for the container's life (pool, secret, SQS client).
+ * bytes), with the logger, cold-start metric and flush every entry point has.
  */
-export const handler: ReturnType<typeof handle> = (event, context) => {
-  lambda ??= handle(createInstallRuntime(loadConfig('install')).app);
-  return lambda(event, context);
-};
+export const handler = invocation((event: LambdaEvent, context?: Context) => front()(event, context));

@@ -9,10 +9,7 @@ import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/re
 import { parseMessageBody } from '../queue/messages.ts';
 import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../runtime/refresh.ts';
-import { invocation } from './invocation.ts';
-
-/** Left for answering and releasing a lease once the budget is spent. */
-const DEADLINE_MARGIN_MS = 5_000;
+import { budgetEndsAt, invocation, perContainer, RecordNotDone } from './invocation.ts';
 
 /**
  * Logged at `error` when Cafe24 refuses a refresh for a reason that blames the app (its client credentials,
@@ -20,11 +17,6 @@ const DEADLINE_MARGIN_MS = 5_000;
  * the `RefreshConfigurationErrors` metric recorded for the same result (commons/metrics.ts).
  */
 export const CONFIGURATION_ERROR_MESSAGE = 'refresh stopped: a configuration error, no mall marked invalid';
-
-/** A record reported failed to SQS (it comes back, or goes to the DLQ), with the reason logged. */
-class RecordNotDone extends Error {
-  override name = 'RecordNotDone';
-}
 
 /**
  * The refresh Lambda: one `{"kind":"refresh","mallId":…}` per record, refreshed by the domain's
@@ -39,9 +31,7 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
 
   async function handle(event: SQSEvent, context?: Context): Promise<SQSBatchResponse> {
     const runtime = getRuntime();
-    const budgetEndsAt = context
-      ? Date.now() + context.getRemainingTimeInMillis() - DEADLINE_MARGIN_MS
-      : Number.POSITIVE_INFINITY;
+    const deadline = budgetEndsAt(context) ?? Number.POSITIVE_INFINITY;
     recordStashRecovered(await flushRefreshStash(runtime.deps));
     let stopped: string | undefined;
 
@@ -49,18 +39,16 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
       const mallId = refreshMallOf(record);
       if (stopped !== undefined) throw new RecordNotDone(`not attempted: ${stopped}`);
       // No lease is taken unless a whole one fits before the invocation's end (the domain checks).
-      const result = await refreshMall(runtime.deps, mallId, { deadline: budgetEndsAt }).catch(
-        (error: unknown): never => {
-          // The database (or the stash) failed: the lease was given back, SQS tries again.
-          recordRefreshOutcome('transient-failure');
-          logger.error('refresh failed, message will be retried', {
-            messageId: record.messageId,
-            mallId,
-            error: describeError(error),
-          });
-          throw error;
-        },
-      );
+      const result = await refreshMall(runtime.deps, mallId, { deadline }).catch((error: unknown): never => {
+        // The database (or the stash) failed: the lease was given back, SQS tries again.
+        recordRefreshOutcome('transient-failure');
+        logger.error('refresh failed, message will be retried', {
+          messageId: record.messageId,
+          mallId,
+          error: describeError(error),
+        });
+        throw error;
+      });
       recordRefreshResult(result);
       settle(record, result);
     }
@@ -126,13 +114,9 @@ function refreshMallOf(record: SQSRecord): string {
   throw new RecordNotDone(reason);
 }
 
-let runtime: RefreshRuntime | undefined;
-
-/** Built on the first invocation and kept for the container's life (pool, HTTP agent, secret). */
-export const handler = createRefreshHandler(() => {
-  if (runtime === undefined) {
+export const handler = createRefreshHandler(
+  perContainer(() => {
     const config = loadConfig('refresh');
-    runtime = createRefreshRuntime(config, { maxConnections: config.refresh.concurrency });
-  }
-  return runtime;
-});
+    return createRefreshRuntime(config, { maxConnections: config.refresh.concurrency });
+  }),
+);

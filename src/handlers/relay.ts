@@ -12,7 +12,7 @@ import {
   relayTriggered,
 } from '../relay/lambda-runs.ts';
 import { createRelayRuntime } from '../runtime/relay.ts';
-import { invocation } from './invocation.ts';
+import { invocation, perContainer } from './invocation.ts';
 
 export { LISTEN_MARGIN_MS, type RelayDeps, type RelaySummary } from '../relay/lambda-runs.ts';
 
@@ -37,10 +37,7 @@ export function createRelayHandler(getDeps: () => RelayDeps, options: RelayHandl
   });
 }
 
-let deps: RelayDeps | undefined;
-
-/** Built on the first invocation and kept for the container's life: a pool of 2, one LISTEN session. */
-export const handler = createRelayHandler(() => {
-  deps ??= createRelayRuntime(loadConfig('relay'), { poolSize: 2 });
-  return deps;
-});
+/** A pool of 2 and one LISTEN session per container. */
+export const handler = createRelayHandler(
+  perContainer(() => createRelayRuntime(loadConfig('relay'), { poolSize: 2 })),
+);
