@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import type { TokenSet } from '../src/cafe24/token-response.ts';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { type ExchangeDeps, exchangeCode, flushStash } from '../src/domain/exchange-code.ts';
-import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenIssuer } from '../src/domain/ports.ts';
+import type {
+  ClaimResult,
+  CodeStatus,
+  CodeStore,
+  StoreOutcome,
+  TokenIssuer,
+  TokenSet,
+} from '../src/domain/ports.ts';
 import { MemoryTokenStash } from '../src/store/token-stash.ts';
 
 type Row = {

@@ -1,8 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { TokenSet } from '../src/cafe24/token-response.ts';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
-import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../src/domain/ports.ts';
+import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../src/domain/ports.ts';
 import {
   accessTokenFor,
   flushRefreshStash,

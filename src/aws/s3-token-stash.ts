@@ -1,10 +1,9 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { TokenSet } from '../cafe24/token-response.ts';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
 import type { AwsConfig } from '../config.ts';
-import type { StashEntry, StashGrant, TokenStash } from '../domain/ports.ts';
+import type { StashEntry, StashGrant, TokenSet, TokenStash } from '../domain/ports.ts';
 import { entryKey, MemoryTokenStash } from '../store/token-stash.ts';
 import { clientSettings } from './clients.ts';
 

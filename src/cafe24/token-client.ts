@@ -2,13 +2,9 @@ import type { Dispatcher } from 'undici';
 import { describeError, type FailureKind, TokenFailure } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import { Secret, scrub } from '../commons/secret.ts';
+import type { TokenSet } from '../domain/ports.ts';
 import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
-import {
-  describeSchemaIssues,
-  oauthErrorSchema,
-  type TokenSet,
-  tokenResponseSchema,
-} from './token-response.ts';
+import { describeSchemaIssues, oauthErrorSchema, tokenResponseSchema } from './token-response.ts';
 
 /** Anything larger is not a token response; reading it whole would only cost memory. */
 const MAX_BODY_BYTES = 64 * 1024;

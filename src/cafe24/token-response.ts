@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import { Secret } from '../commons/secret.ts';
+import type { TokenSet } from '../domain/ports.ts';
 
 const KST_OFFSET = '+09:00';
 const LOCAL_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$/;
@@ -54,22 +55,22 @@ export const tokenResponseSchema = z.pipe(
     shop_no: z.optional(z.union([z.string(), z.pipe(z.number(), z.transform(String))])),
     token_type: z.optional(z.string().check(z.minLength(1))),
   }),
-  z.transform((response) => ({
-    accessToken: response.access_token,
-    expiresAt: response.expires_at,
-    refreshToken: response.refresh_token,
-    refreshTokenExpiresAt: response.refresh_token_expires_at,
-    clientId: response.client_id,
-    mallId: response.mall_id,
-    userId: response.user_id,
-    scopes: response.scopes,
-    issuedAt: response.issued_at,
-    shopNo: response.shop_no,
-    tokenType: response.token_type,
-  })),
+  z.transform(
+    (response): TokenSet => ({
+      accessToken: response.access_token,
+      expiresAt: response.expires_at,
+      refreshToken: response.refresh_token,
+      refreshTokenExpiresAt: response.refresh_token_expires_at,
+      clientId: response.client_id,
+      mallId: response.mall_id,
+      userId: response.user_id,
+      scopes: response.scopes,
+      issuedAt: response.issued_at,
+      shopNo: response.shop_no,
+      tokenType: response.token_type,
+    }),
+  ),
 );
-
-export type TokenSet = z.output<typeof tokenResponseSchema>;
 
 /** Token-endpoint errors use the OAuth shape. */
 export const oauthErrorSchema = z.object({

@@ -1,7 +1,7 @@
-import type { TokenSet } from '../cafe24/token-response.ts';
 import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
+import type { TokenSet } from '../domain/ports.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
 import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 
@@ -103,7 +103,7 @@ export async function exchangeCode(
     if (claim.status === 'pending') return { status: 'retry', codeId, reason: 'the code is still pending' };
     // Recorded interrupted (by a redelivery or the sweep) while its tokens waited in the stash, the
     // database down for longer than the claim's grace: a later delivery or a redrive still stores them.
-    if (claim.status === 'failed' && claim.attempts > 0 && wasInterrupted(claim.lastError)) {
+    if (claim.status === 'failed' && claim.interrupted === true) {
       const stashed = await deps.stash.take('authorization_code', codeId);
       if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
     }
@@ -270,12 +270,6 @@ export const STRANDED_REASONS = {
   interrupted: 'exchange interrupted {ago} s ago with no result recorded; the code cannot be sent again',
 } as const;
 
-/** Whether a recorded reason is STRANDED_REASONS.interrupted: the code's tokens may wait in the stash. */
-function wasInterrupted(reason: string | undefined): boolean {
-  const [before, after] = STRANDED_REASONS.interrupted.split('{ago}') as [string, string];
-  return (reason?.startsWith(before) && reason.endsWith(after)) === true;
-}
-
 /** One of STRANDED_REASONS with its `{ago}` filled in. */
 export function strandedReason(template: string, agoSeconds: number): string {
   return template.replaceAll('{ago}', String(agoSeconds));
@@ -309,7 +303,7 @@ async function resumeOrWait(
   }
   // Never resend: the code may have been consumed. Cafe24 needs a new install for this mall.
   const reason = strandedReason(STRANDED_REASONS.interrupted, ago);
-  await deps.codes.recordFailure(codeId, 'failed', reason);
+  await deps.codes.recordFailure(codeId, 'failed', reason, { interrupted: true });
   deps.log.warn('code failed', { codeId, reason });
   return { status: 'already-done', codeId, state: 'failed', reason };
 }

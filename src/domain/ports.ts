@@ -1,5 +1,22 @@
-import type { TokenSet } from '../cafe24/token-response.ts';
 import type { Secret } from '../commons/secret.ts';
+
+/**
+ * Tokens Cafe24 issued, by either grant, as the domain knows them. The token client maps Cafe24's answer
+ * onto this (src/cafe24/token-response.ts): timestamps read as the instants they are, secrets wrapped.
+ */
+export type TokenSet = {
+  accessToken: Secret;
+  expiresAt: Date;
+  refreshToken: Secret;
+  refreshTokenExpiresAt: Date;
+  issuedAt: Date;
+  mallId: string;
+  clientId: string | undefined;
+  userId: string | undefined;
+  scopes: string[] | undefined;
+  shopNo: string | undefined;
+  tokenType: string | undefined;
+};
 
 /** The codes table's state machine; the migration's check constraint holds the same list. */
 export const CODE_STATUSES = ['pending', 'exchanging', 'exchanged', 'failed', 'expired'] as const;
@@ -26,6 +43,8 @@ export type ClaimResult =
       claimed: false;
       status: CodeStatus;
       lastError: string | undefined;
+      /** Recorded `failed` as interrupted (sent, no result recorded): its tokens may wait in a stash. */
+      interrupted?: boolean;
       claimedAgoMs: number | undefined;
       /** Token requests sent so far: 0 means the code never left the database. */
       attempts: number;
@@ -47,12 +66,15 @@ export type CodeStore = {
   recordAttempt(codeId: string): Promise<void>;
   /** One transaction: UPSERT the tokens (never over a newer issue) and mark the code exchanged. */
   recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome>;
-  /** A final state with its readable reason (`unsentAttempt` as for `release`). */
+  /**
+   * A final state with its readable reason (`unsentAttempt` as for `release`; `interrupted`: sent, no
+   * result recorded, so its tokens may still wait in a stash).
+   */
   recordFailure(
     codeId: string,
     status: 'failed' | 'expired',
     reason: string,
-    options?: { unsentAttempt?: boolean },
+    options?: { unsentAttempt?: boolean; interrupted?: boolean },
   ): Promise<void>;
   /** The newest pending code of a mall (the seed's manual run), if any. */
   newestPending(mallId: string): Promise<string | undefined>;

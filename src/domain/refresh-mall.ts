@@ -1,8 +1,8 @@
-import type { TokenSet } from '../cafe24/token-response.ts';
 import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
+import type { TokenSet } from '../domain/ports.ts';
 import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
 import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 

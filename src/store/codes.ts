@@ -1,7 +1,5 @@
-import type { TokenSet } from '../cafe24/token-response.ts';
 import { Secret } from '../commons/secret.ts';
-
-import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome } from '../domain/ports.ts';
+import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenSet } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
 import { UPSERT_TOKENS, upsertTokensValues } from './tokens.ts';
 
@@ -21,7 +19,8 @@ returning id::text, mall_id, code, redirect_uri,
           extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;
 
 const STATE = `
-select status, last_error, attempts, extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
+select status, last_error, attempts, interrupted_at is not null as interrupted,
+       extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
   from cafe24.oauth_authorization_codes
  where id = $1`;
 
@@ -56,7 +55,8 @@ const NEWER_KEPT = 'exchanged, but the mall already had a token issued later; th
 
 const MARK_FINAL = `
 update cafe24.oauth_authorization_codes
-   set status = $2, finished_at = now(), updated_at = now(), last_error = $3, attempts = attempts - $4
+   set status = $2, finished_at = now(), updated_at = now(), last_error = $3, attempts = attempts - $4,
+       interrupted_at = case when $5 then now() end
  where id = $1 and status in ('pending', 'exchanging')`;
 
 const NEWEST_PENDING = `
@@ -89,6 +89,7 @@ update cafe24.oauth_authorization_codes c
        last_error = case when s.was = 'pending' then $3
                          when s.attempts = 0 then replace($4, '{ago}', s.ago)
                          else replace($5, '{ago}', s.ago) end,
+       interrupted_at = case when s.was = 'exchanging' and s.attempts > 0 then now() end,
        finished_at = now(), updated_at = now()
   from stranded s
  where c.id = s.id
@@ -165,6 +166,7 @@ export class PostgresCodeStore implements CodeStore {
       claimed: false,
       status: state.status as CodeStatus,
       lastError: state.last_error ?? undefined,
+      interrupted: state.interrupted === true,
       claimedAgoMs: state.claimed_ago_ms === null ? undefined : Number(state.claimed_ago_ms),
       attempts: state.attempts,
     };
@@ -191,9 +193,15 @@ export class PostgresCodeStore implements CodeStore {
     codeId: string,
     status: 'failed' | 'expired',
     reason: string,
-    options: { unsentAttempt?: boolean } = {},
+    options: { unsentAttempt?: boolean; interrupted?: boolean } = {},
   ): Promise<void> {
-    await this.#pool.query(MARK_FINAL, [codeId, status, reason, options.unsentAttempt ? 1 : 0]);
+    await this.#pool.query(MARK_FINAL, [
+      codeId,
+      status,
+      reason,
+      options.unsentAttempt ? 1 : 0,
+      options.interrupted === true,
+    ]);
   }
 
   async newestPending(mallId: string): Promise<string | undefined> {

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import type { TokenSet } from '../cafe24/token-response.ts';
 import { Secret } from '../commons/secret.ts';
-import type { RefreshClaim, StoreOutcome, TokenRow, TokenStore } from '../domain/ports.ts';
+import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 
