@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { mallApiBase } from './cafe24/api-base.ts';
 import { mallIdSchema } from './commons/ids.ts';
 import { Secret } from './commons/secret.ts';
 
@@ -80,7 +81,7 @@ const sections = {
           .string()
           .check(
             z.refine(
-              (value) => URL.canParse(value.replaceAll('{mall_id}', 'mall')),
+              (value) => URL.canParse(mallApiBase(value, 'mall')),
               'must be a URL; {mall_id} is substituted',
             ),
           ),
@@ -209,6 +210,8 @@ export const commands = {
   relay: ['database', 'queue', 'codes'],
   migrate: ['database'],
   status: ['database'],
+  /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
+  insertCode: ['database'],
   redrive: ['queue', 'dlq'],
   /** `serve` and the install function; with a queue, a stored code is published at once. */
   install: ['database', 'cafe24', 'redirect', 'clientSecret', 'install', 'exchangeQueue'],
@@ -397,6 +400,21 @@ export function loadConfig<C extends Command>(
   command: C,
   source: NodeJS.ProcessEnv = process.env,
 ): ConfigFor<C> {
+  const { parsed, problems } = problemsOf(command, source);
+  if (!parsed.success || problems.length > 0) {
+    // A misspelt name is the likeliest cause of a variable reported missing: said once, after the rest.
+    const hints = misspeltVariables(source, variablesOf(command)).map(describeMisspelling);
+    throw new ConfigError([...problems, ...hints]);
+  }
+  // Each section's builder reads its own variables of the parsed environment.
+  const sectionOf = (name: SectionName) => (build[name] as (env: unknown) => unknown)(parsed.data);
+  return Object.fromEntries(
+    [...commands[command], 'aws' as const].map((name) => [name, sectionOf(name)]),
+  ) as ConfigFor<C>;
+}
+
+/** Every problem of `command`'s environment, each said once (sections share variables). */
+function problemsOf(command: Command, source: NodeJS.ProcessEnv) {
   const names: SectionName[] = [...commands[command], 'aws'];
   const shape = Object.assign({}, ...names.map((name) => sections[name].shape));
   const parsed = z.object(shape).safeParse(source);
@@ -406,25 +424,73 @@ export function loadConfig<C extends Command>(
       : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'environment'} ${issue.message}`)),
     ...names.flatMap((name) => sections[name].rules(source)),
   ];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
-  // Each section's builder reads its own variables of the parsed environment.
-  const sectionOf = (name: SectionName) => (build[name] as (env: unknown) => unknown)(parsed.data);
-  return Object.fromEntries(names.map((name) => [name, sectionOf(name)])) as ConfigFor<C>;
+  return { parsed, problems: [...new Set(problems)] };
 }
 
-/** Whether each command could start with this environment, and if not, every problem (never a value). */
+/**
+ * Whether each command could start with this environment, and if not, every problem (never a value).
+ * Misspellings are not repeated per command here: `misspeltVariables` names them once.
+ */
 export function configurationReport(
   source: NodeJS.ProcessEnv = process.env,
 ): Array<{ command: Command; problems: string[] }> {
-  return (Object.keys(commands) as Command[]).map((command) => {
-    try {
-      loadConfig(command, source);
-      return { command, problems: [] };
-    } catch (error) {
-      if (error instanceof ConfigError) return { command, problems: error.problems };
-      throw error;
+  return (Object.keys(commands) as Command[]).map((command) => ({
+    command,
+    problems: problemsOf(command, source).problems,
+  }));
+}
+
+/** Every variable some section reads. */
+const KNOWN_VARIABLES: ReadonlySet<string> = new Set(
+  Object.values(sections).flatMap((section) => Object.keys(section.shape)),
+);
+
+/** The AWS SDK's own per-service endpoints (`AWS_ENDPOINT_URL_SNS`, …): set on purpose, never a typo of ours. */
+const SDK_ENDPOINT = /^AWS_ENDPOINT_URL_[A-Z0-9]+$/;
+
+export type Misspelling = { variable: string; suggestion: string };
+
+/**
+ * Variables set in `source` that no section reads but that are one or two edits from one of
+ * `candidates` (default: every known variable) left unset: `DATABSE_URL` for `DATABASE_URL`. The first
+ * two letters must agree, so a shell's own `USER` or `HOST` is never taken for `PGUSER` or `PGHOST`.
+ */
+export function misspeltVariables(
+  source: NodeJS.ProcessEnv = process.env,
+  candidates: Iterable<string> = KNOWN_VARIABLES,
+): Misspelling[] {
+  const unset = [...candidates].filter((name) => !present(source[name]));
+  const found: Misspelling[] = [];
+  for (const variable of Object.keys(source).sort()) {
+    if (KNOWN_VARIABLES.has(variable) || SDK_ENDPOINT.test(variable) || !present(source[variable])) continue;
+    const nearest = unset
+      .filter((name) => name.slice(0, 2) === variable.slice(0, 2))
+      .map((name) => ({ name, distance: editDistance(variable, name, 2) }))
+      .filter(({ distance }) => distance <= 2)
+      .sort((a, b) => a.distance - b.distance)[0];
+    if (nearest) found.push({ variable, suggestion: nearest.name });
+  }
+  return found;
+}
+
+export function describeMisspelling({ variable, suggestion }: Misspelling): string {
+  return `${variable} is not a known variable: did you mean ${suggestion}?`;
+}
+
+/** Levenshtein distance, or `limit + 1` as soon as it must exceed `limit`. */
+function editDistance(a: string, b: string, limit: number): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i += 1) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j += 1) {
+      const substitution = previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
     }
-  });
+    if (Math.min(...current) > limit) return limit + 1;
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 /** One section on its own (`doctor` checks what is configured even when a command is not). */

@@ -1,6 +1,7 @@
 import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Dispatcher } from 'undici';
+import { mallApiBase } from './api-base.ts';
 import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
 import { tokenEndpointUrl } from './token-client.ts';
 import { oauthErrorSchema } from './token-response.ts';
@@ -17,7 +18,7 @@ export type RouteProbe =
  * client's connect timeout, and closes it: the route a token request would take, without a request.
  */
 export function probeRoute(apiBaseUrl: string, mallId: string, timeoutMs: number): Promise<RouteProbe> {
-  const url = new URL(apiBaseUrl.replaceAll('{mall_id}', mallId));
+  const url = new URL(mallApiBase(apiBaseUrl, mallId));
   const tls = url.protocol === 'https:';
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = Number(url.port || (tls ? 443 : 80));

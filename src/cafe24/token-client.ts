@@ -3,6 +3,7 @@ import { describeError, type FailureKind, TokenFailure } from '../commons/errors
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import { Secret, scrub } from '../commons/secret.ts';
 import type { TokenSet } from '../domain/ports.ts';
+import { mallApiBase } from './api-base.ts';
 import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
 import { describeSchemaIssues, oauthErrorSchema, tokenResponseSchema } from './token-response.ts';
 
@@ -174,8 +175,7 @@ export const UNEXPECTED_ANSWERS: ReadonlySet<Answer> = new Set<Answer>([
 
 /** The token endpoint for a mall: `{mall_id}` substituted in the API base URL (doctor probes the same). */
 export function tokenEndpointUrl(apiBaseUrl: string, mallId: string): URL {
-  const base = apiBaseUrl.replaceAll('{mall_id}', mallId).replace(/\/+$/, '');
-  return new URL(`${base}/api/v2/oauth/token`);
+  return new URL(`${mallApiBase(apiBaseUrl, mallId)}/api/v2/oauth/token`);
 }
 
 /** The one place an HTTP answer becomes tokens or a failure of a kind (ANSWER_OUTCOMES). */

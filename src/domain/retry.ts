@@ -1,10 +1,21 @@
-/** 200 ms, 400 ms, 800 ms … capped at 5 s, with ±20 % jitter so concurrent retries spread out. */
-export function backoffMs(attempt: number): number {
-  const base = Math.min(5_000, 200 * 2 ** (attempt - 1));
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * The one backoff: `firstMs`, doubling per attempt (1, 2, 3 …) up to `capMs`, with ±20 % jitter so
+ * concurrent retries spread out. By default 200 ms, 400 ms, 800 ms … capped at 5 s (token requests and
+ * database calls); the relay's reconnects and publishing retries pass their own bounds.
+ */
+export function backoffMs(attempt: number, bounds: { firstMs?: number; capMs?: number } = {}): number {
+  const base = Math.min(bounds.capMs ?? 5_000, (bounds.firstMs ?? 200) * 2 ** (attempt - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
-export const sleepFor = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export const sleepFor = (ms: number): Promise<void> => sleep(ms);
+
+/** Resolves after `ms`, or at once when `signal` aborts (a relay stopping does not wait out a backoff). */
+export function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return sleep(ms, undefined, signal ? { signal } : {}).catch(() => {});
+}
 
 /**
  * `work` retried with `backoffMs` while the next try would still start before `until`; the last error is

@@ -1,9 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { mallApiBase } from '../cafe24/api-base.ts';
 import { type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
 import type { CodeOutcome, HandOff, InstallStore, StateRefusal } from '../domain/install-ports.ts';
+import { sleepFor } from '../domain/retry.ts';
 
 /**
  * The install, framework-free: `startInstall` answers Cafe24's app launch (GET /install) and
@@ -78,7 +80,7 @@ export async function startInstall(
 
 /** `{api base}/api/v2/oauth/authorize?response_type=code&client_id&state&redirect_uri&scope`. */
 export function authorizeUrl(settings: InstallSettings, mallId: string, state: string): string {
-  const base = settings.apiBaseUrl.replaceAll('{mall_id}', encodeURIComponent(mallId)).replace(/\/+$/, '');
+  const base = mallApiBase(settings.apiBaseUrl, mallId);
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: settings.clientId,
@@ -170,7 +172,7 @@ async function awaitOutcome(deps: InstallDeps, codeId: string): Promise<CodeOutc
     const outcome = await deps.store.codeOutcome(codeId);
     const final = outcome && ['exchanged', 'failed', 'expired'].includes(outcome.status);
     if (final || now() >= deadline) return outcome;
-    await new Promise((resolve) => setTimeout(resolve, deps.settings.pollIntervalMs));
+    await sleepFor(deps.settings.pollIntervalMs);
   }
 }
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { logger } from '../commons/logger.ts';
 import { flushMetrics, recordRelayPublished } from '../commons/metrics.ts';
+import { sleepFor } from '../domain/retry.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import { codeVisible } from '../store/outbox.ts';
@@ -77,7 +78,7 @@ export async function relayTriggered(
   const deadline = Date.now() + budget;
   let seen = await codeVisible(pool, codeId);
   while (!seen && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, VISIBILITY_POLL_MS));
+    await sleepFor(VISIBILITY_POLL_MS);
     seen = await codeVisible(pool, codeId);
   }
   if (seen) {
@@ -124,7 +125,7 @@ export async function relayScheduled(
   // Metrics leave every sweep interval, not only at the end: the dashboard stays current.
   const flusher = setInterval(flushMetrics, options.sweepIntervalMs ?? LAMBDA_SWEEP_INTERVAL_MS);
   try {
-    await new Promise((resolve) => setTimeout(resolve, listenMs));
+    await sleepFor(listenMs);
   } finally {
     clearInterval(flusher);
     // A drain stuck on SQS is left to its transaction's timeout: its rows stay claimed only as long as

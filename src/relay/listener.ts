@@ -1,6 +1,6 @@
 import pgListen, { type Subscriber } from 'pg-listen';
 import { describeError } from '../commons/errors.ts';
-import { abortableDelay } from './abortable-delay.ts';
+import { abortableDelay, backoffMs } from '../domain/retry.ts';
 import { CODES_CHANNEL, type Listener, type ListenerOptions } from './listener-types.ts';
 
 // pg-listen is CommonJS with `exports.default`: Node hands over the exports object, bundlers the function.
@@ -23,7 +23,7 @@ export function startListener(options: ListenerOptions): Listener {
   const { log, onWake } = options;
   const channel = options.channel ?? CODES_CHANNEL;
   const maxRetryMs = options.maxRetryMs ?? 2_000;
-  const retryDelay = (attempt: number) => Math.min(maxRetryMs, 100 * 2 ** attempt);
+  const retryDelay = (attempt: number) => backoffMs(attempt + 1, { firstMs: 100, capMs: maxRetryMs });
   const stopping = new AbortController();
   let current: Subscriber | undefined;
 

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
+import { backoffMs } from '../domain/retry.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import type { Pool } from '../store/pool.ts';
@@ -90,7 +91,7 @@ export function startRelayWith(options: RelayOptions): Relay {
       } catch (error) {
         stats.errors += 1;
         consecutiveErrors += 1;
-        const delay = Math.min(30_000, 250 * 2 ** (consecutiveErrors - 1));
+        const delay = backoffMs(consecutiveErrors, { firstMs: 250, capMs: 30_000 });
         log.warn('publishing failed, will retry', { error: describeError(error), retryInMs: delay });
         clearTimeout(retryTimer);
         if (!stopped) retryTimer = setTimeout(wake, delay);

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describeError } from '../commons/errors.ts';
-import { abortableDelay } from './abortable-delay.ts';
+import { abortableDelay, backoffMs } from '../domain/retry.ts';
 import { CODES_CHANNEL, type Listener, type ListenerOptions } from './listener-types.ts';
 
 /**
@@ -50,7 +50,7 @@ export function startSessionListener(options: ListenerOptions): Listener {
       await session.end().catch(() => {});
       if (stopping.signal.aborted) return;
       attempt += 1;
-      await abortableDelay(Math.min(maxRetryMs, 100 * 2 ** attempt), stopping.signal);
+      await abortableDelay(backoffMs(attempt + 1, { firstMs: 100, capMs: maxRetryMs }), stopping.signal);
     }
   };
   const running = run();
