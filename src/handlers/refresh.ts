@@ -9,6 +9,7 @@ import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/re
 import { parseMessageBody } from '../queue/messages.ts';
 import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../runtime/refresh.ts';
+import { REFRESH_OUTCOMES } from '../runtime/refresh-outcomes.ts';
 import { budgetEndsAt, invocation, perContainer, RecordNotDone } from './invocation.ts';
 
 /**
@@ -55,40 +56,28 @@ export function createRefreshHandler(getRuntime: () => RefreshRuntime) {
 
     function settle(record: SQSRecord, result: RefreshResult): void {
       const { messageId } = record;
-      switch (result.status) {
-        case 'refreshed':
-        case 'skipped-fresh':
+      const { mallId, status } = result;
+      const reason = 'reason' in result ? result.reason : undefined;
+      switch (REFRESH_OUTCOMES[status].record) {
+        case 'done':
+          // `invalid` was logged by the domain when the mall turned so; a missing row is worth a look.
+          if (status === 'missing')
+            logger.warn('no token row for this mall, message done', { messageId, mallId });
+          else if (status !== 'refreshed' && status !== 'skipped-fresh')
+            logger.info('message done', { messageId, mallId, status });
           return;
-        case 'invalid':
-          // Logged by the domain when the mall turns invalid ('mall invalid'); retrying cannot help.
-          logger.info('mall is invalid, message done', { messageId, mallId: result.mallId });
-          return;
-        case 'missing':
-          logger.warn('no token row for this mall, message done', { messageId, mallId: result.mallId });
-          return;
-        case 'locked-by-another':
-          // Another process refreshes it now; a duplicate of its work is not needed.
-          logger.info('mall held by another process, message done', { messageId, mallId: result.mallId });
-          return;
-        case 'configuration-error':
+        case 'stop':
           stopped = 'a configuration error stopped this batch (see the first failed record)';
-          logger.error(CONFIGURATION_ERROR_MESSAGE, {
-            messageId,
-            mallId: result.mallId,
-            reason: result.reason,
-          });
-          throw new RecordNotDone(result.reason);
-        case 'transient-failure':
-        case 'stashed':
+          logger.error(CONFIGURATION_ERROR_MESSAGE, { messageId, mallId, reason });
+          throw new RecordNotDone(reason ?? status);
+        case 'retry':
           logger.warn('mall not refreshed yet, message will be retried', {
             messageId,
-            mallId: result.mallId,
-            status: result.status,
-            reason: result.reason,
+            mallId,
+            status,
+            reason,
           });
-          throw new RecordNotDone(result.reason);
-        default:
-          result satisfies never;
+          throw new RecordNotDone(reason ?? status);
       }
     }
 

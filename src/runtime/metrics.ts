@@ -7,6 +7,7 @@ import {
 } from '../commons/metrics.ts';
 import type { ExchangeResult } from '../domain/exchange-code.ts';
 import type { RefreshResult } from '../domain/refresh-mall.ts';
+import { REFRESH_OUTCOMES } from './refresh-outcomes.ts';
 
 /**
  * The domain reports what happened in its results; these map them onto metrics (commons/metrics.ts).
@@ -34,24 +35,9 @@ export function recordExchangeResult(result: ExchangeResult): void {
   }
 }
 
-/** The dashboard's five refresh outcomes, from the domain's eight statuses. */
+/** The dashboard's five refresh outcomes, from the domain's eight statuses (REFRESH_OUTCOMES). */
 export function refreshOutcome(result: RefreshResult): RefreshOutcome {
-  switch (result.status) {
-    case 'refreshed':
-      return 'refreshed';
-    case 'skipped-fresh':
-      return 'skipped-fresh';
-    case 'invalid':
-    case 'missing':
-      return 'invalid';
-    case 'configuration-error':
-      return 'configuration-error';
-    // The pair is safe in the stash, or another process holds the mall: try again, like a 5xx.
-    case 'transient-failure':
-    case 'stashed':
-    case 'locked-by-another':
-      return 'transient-failure';
-  }
+  return REFRESH_OUTCOMES[result.status].metric;
 }
 
 /** One mall's refresh result: its outcome, the token requests it took, and the stash when used. */
