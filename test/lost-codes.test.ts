@@ -13,7 +13,7 @@ import { exchangeMessage } from '../src/queue/messages.ts';
 import { type Publisher, sqsPublisher } from '../src/queue/publisher.ts';
 import { drainOutbox } from '../src/relay/outbox.ts';
 import { startRelay } from '../src/relay/relay.ts';
-import { beginClaimUnpublished, claimedRows } from '../src/store/outbox.ts';
+import { publishFromOutbox } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
 import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
@@ -41,17 +41,14 @@ afterAll(async () => {
 describe('a relay frozen mid-send', () => {
   it('never makes an exchange wait: the relay holds outbox rows, the exchange claims code rows', async () => {
     const { id } = await stack.newCode();
-    const frozen = await stack.db.pool.connect();
-    try {
-      // What a relay holds while SQS takes its batch, and keeps holding if it freezes right there.
-      const began = await frozen.query(beginClaimUnpublished(50));
-      expect(claimedRows(began as never).map((row) => row.id)).toContain(id);
+    // What a relay holds while SQS takes its batch, and keeps holding if it freezes right there.
+    const frozen = publishFromOutbox(stack.db.pool, 50, async (rows) => {
+      expect(rows.map((row) => row.id)).toContain(id);
       expect(await stack.deliver(id)).toEqual({ batchItemFailures: [] });
       expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged' });
-    } finally {
-      await frozen.query('rollback');
-      frozen.release();
-    }
+      throw new Error('the frozen relay never sends');
+    });
+    await expect(frozen).rejects.toThrow('the frozen relay never sends');
   });
 
   it('bounds every wait on every pool: lock, statement and idle transaction', async () => {

@@ -1,7 +1,6 @@
 import type { Publisher } from '../queue/publisher.ts';
-import { beginClaimUnpublished, claimedRows, putBack } from '../store/outbox.ts';
+import { publishFromOutbox } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
-import { withTransaction } from '../store/transaction.ts';
 
 export type DrainResult = {
   published: number;
@@ -45,29 +44,28 @@ async function publishBatch(
   toBody: (codeId: string) => string,
   claimSize: number,
 ) {
-  return withTransaction(
-    pool,
-    async (client, began) => {
-      const rows = claimedRows(began);
-      if (rows.length === 0) return { claimed: 0, published: 0, failed: 0, lagsMs: [] as number[] };
-      const claimedAt = performance.now();
-      // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
-      const result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
-      const sent = performance.now() - claimedAt;
-      const accepted = new Set(result.published);
-      // Only what SQS accepted leaves the outbox: the others go back, unpublished, as they were.
-      await putBack(
-        client,
-        rows.filter((row) => !accepted.has(row.id)),
-      );
+  return publishFromOutbox(pool, claimSize, async (rows) => {
+    if (rows.length === 0) {
       return {
+        accepted: new Set<string>(),
+        result: { claimed: 0, published: 0, failed: 0, lagsMs: [] as number[] },
+      };
+    }
+    const claimedAt = performance.now();
+    // A throwing publisher rolls the claim back: the codes stay unpublished for the next drain.
+    const result = await publish(rows.map(({ id }) => ({ id, body: toBody(id) })));
+    const sent = performance.now() - claimedAt;
+    // Only what SQS accepted leaves the outbox: the others go back, unpublished, as they were.
+    const accepted = new Set(result.published);
+    return {
+      accepted,
+      result: {
         claimed: rows.length,
         published: result.published.length,
         failed: result.failed.length,
         // INSERT → SQS: the wait until the claim (database clock) plus the send (this process's clock).
         lagsMs: rows.filter((row) => accepted.has(row.id)).map((row) => row.waitedMs + sent),
-      };
-    },
-    { begin: beginClaimUnpublished(claimSize) },
-  );
+      },
+    };
+  });
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Pool } from './pool.ts';
+import { transactionBegunBy } from './transaction.ts';
 
 /**
  * Opens the relay's transaction and takes up to `limit` unpublished codes out of the outbox, in ONE round
@@ -15,7 +16,7 @@ import type { Pool } from './pool.ts';
  * dies between SQS's answer and its commit. The relay's commit then never waits for a WAL flush, and
  * never makes the exchange's claim, committing at the same moment, wait behind one.
  */
-export function beginClaimUnpublished(limit: number): string {
+function beginClaimUnpublished(limit: number): string {
   if (!Number.isInteger(limit) || limit < 1)
     throw new RangeError('the claim size must be a positive integer');
   return `begin;
@@ -33,7 +34,7 @@ returning code_id::text as id, created_at::text as created_at,
 export type ClaimedOutboxRow = { id: string; createdAt: string; waitedMs: number };
 
 /** The rows beginClaimUnpublished took, from the results of its query string. */
-export function claimedRows(results: pg.QueryResult | pg.QueryResult[]): ClaimedOutboxRow[] {
+function claimedRows(results: pg.QueryResult | pg.QueryResult[]): ClaimedOutboxRow[] {
   const last = Array.isArray(results) ? results.at(-1) : results;
   return (last?.rows ?? []).map((row) => ({
     id: row.id as string,
@@ -48,9 +49,30 @@ insert into cafe24.exchange_outbox (code_id, created_at)
 select * from unnest($1::bigint[], $2::timestamptz[])
     on conflict do nothing`;
 
-export async function putBack(client: pg.ClientBase, rows: ClaimedOutboxRow[]): Promise<void> {
+async function putBack(client: pg.ClientBase, rows: ClaimedOutboxRow[]): Promise<void> {
   if (rows.length === 0) return;
   await client.query(PUT_BACK, [rows.map((row) => row.id), rows.map((row) => row.createdAt)]);
+}
+
+/**
+ * One outbox transaction, owned here: BEGIN with the claim of up to `limit` rows (one round trip), `send`
+ * them (the transaction stays open across it), put back every row `send` did not accept, COMMIT. A
+ * throwing `send` rolls the claim back: every row stays unpublished for the next drain.
+ */
+export function publishFromOutbox<T>(
+  pool: Pool,
+  limit: number,
+  send: (rows: ClaimedOutboxRow[]) => Promise<{ accepted: ReadonlySet<string>; result: T }>,
+): Promise<T> {
+  return transactionBegunBy(pool, beginClaimUnpublished(limit), async (client, began) => {
+    const rows = claimedRows(began);
+    const { accepted, result } = await send(rows);
+    await putBack(
+      client,
+      rows.filter((row) => !accepted.has(row.id)),
+    );
+    return result;
+  });
 }
 
 const CODE_VISIBLE = `select 1 from cafe24.oauth_authorization_codes where id = $1`;

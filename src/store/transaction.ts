@@ -6,14 +6,27 @@ import type { Pool } from './pool.ts';
  * between queries emits 'error' with no pool listener attached; that would crash the process, so it is
  * caught here, and a client that failed is destroyed instead of returned to the pool.
  */
-export async function withTransaction<T>(
+export function withTransaction<T>(
   pool: Pool,
+  work: (client: pg.PoolClient) => Promise<T>,
+  options: { readOnlySnapshot?: boolean } = {},
+): Promise<T> {
+  // A read-only snapshot: several reads that agree with each other (a status report).
+  return transactionBegunBy(
+    pool,
+    options.readOnlySnapshot ? 'begin isolation level repeatable read read only' : 'begin',
+    (client) => work(client),
+  );
+}
+
+/**
+ * The same, opened by `begin`: a query string that begins the transaction and does its first work in the
+ * same round trip (the relay's outbox claim, src/store/outbox.ts); `work` gets what that query returned.
+ */
+export async function transactionBegunBy<T>(
+  pool: Pool,
+  begin: string,
   work: (client: pg.PoolClient, began: pg.QueryResult | pg.QueryResult[]) => Promise<T>,
-  options: {
-    readOnlySnapshot?: boolean;
-    /** A query string that opens the transaction and does its first work in the same round trip. */
-    begin?: string;
-  } = {},
 ): Promise<T> {
   const client = await pool.connect();
   let broken: Error | undefined;
@@ -22,11 +35,7 @@ export async function withTransaction<T>(
   };
   client.on('error', onError);
   try {
-    // A read-only snapshot: several reads that agree with each other (a status report).
-    const began = await client.query(
-      options.begin ??
-        (options.readOnlySnapshot ? 'begin isolation level repeatable read read only' : 'begin'),
-    );
+    const began = await client.query(begin);
     const result = await work(client, began as unknown as pg.QueryResult | pg.QueryResult[]);
     await client.query('commit');
     return result;
