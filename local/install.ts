@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { logger } from '../src/commons/logger.ts';
 import { loadConfig } from '../src/config.ts';
 import { listen } from '../src/install/node-server.ts';
 import { createInstallRuntime, type InstallRuntime } from '../src/runtime/install.ts';
@@ -38,6 +39,8 @@ export async function startLocalInstall(options: {
     async attach(env) {
       runtime = createInstallRuntime(
         loadConfig('install', { ...env, CAFE24_SCOPES: (options.scopes ?? LOCAL_SCOPES).join(',') }),
+        // The stack's Lambda-style runner gives the shared logger each invocation's context: not this one's.
+        { log: logger.createChild({ persistentKeys: { function_name: 'cafe24-install (local)' } }) },
       );
       app = runtime.app;
     },

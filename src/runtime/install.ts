@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { clientSecretSource } from '../aws/secrets-manager.ts';
 import { createSqsClient } from '../aws/sqs.ts';
+import type { Log } from '../commons/log.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
 import { createInstallApp } from '../install/app.ts';
@@ -18,7 +19,13 @@ export type InstallRuntime = {
 };
 
 /** The install front wired from its configuration: PostgreSQL, the client secret, SQS when configured. */
-export function createInstallRuntime(config: ConfigFor<'install'>): InstallRuntime {
+export function createInstallRuntime(
+  config: ConfigFor<'install'>,
+  options: {
+    /** Its own logger where it shares a process with other functions (the local stack). */
+    log?: Log;
+  } = {},
+): InstallRuntime {
   const pool = openPool(config, { max: 5, applicationName: 'cafe24-install' });
   const queueUrl = config.exchangeQueue.queueUrl;
   const sqs = queueUrl === undefined ? undefined : createSqsClient(config.aws);
@@ -33,7 +40,7 @@ export function createInstallRuntime(config: ConfigFor<'install'>): InstallRunti
       apiBaseUrl: config.cafe24.apiBaseUrl,
       scopes: config.install.scopes,
     },
-    log: logger,
+    log: options.log ?? logger,
   };
   const app = createInstallApp(deps, { returnUrl: config.install.returnUrl });
   return {
