@@ -1,11 +1,29 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type HttpBindings, serve } from '@hono/node-server';
+import { type Context, Hono } from 'hono';
+import { type Outcome, tokenOutcome } from './cafe24-sandbox/faults.ts';
+import {
+  authorize,
+  emptyLedger,
+  type IssuedTokens,
+  type Issuer,
+  noteCodeSighting,
+  randomToken,
+  registerCode,
+  revoke,
+  type TokenRequest,
+} from './cafe24-sandbox/grants.ts';
+import { appLaunch, appStorePage } from './cafe24-sandbox/pages.ts';
+import { jsonReply, oauthError, type Reply, toResponse } from './cafe24-sandbox/reply.ts';
+import { readLedger, serializeLedger, writeLedger } from './cafe24-sandbox/state-file.ts';
+
+export { formatKst } from './cafe24-sandbox/grants.ts';
 
 /**
  * An in-process stand-in for Cafe24's OAuth endpoints (docs/cafe24-oauth.md): codes live a minute and
- * are single use, refresh tokens rotate, and faults can be injected. It never logs: requests carry
- * codes, tokens and the client secret.
+ * are single use, refresh tokens rotate, and faults can be injected. It never logs requests: they carry
+ * codes, tokens and the client secret. With a state file, what it issued outlives a restart.
  */
 
 export type SandboxFault =
@@ -47,7 +65,14 @@ export type SandboxOptions = {
   appUrl?: string;
   /** The mall the app store launches the app for. */
   appStoreMallId?: string;
+  /** Keep what it issues in this file (read at start, rewritten on each change); in memory only without. */
+  stateFile?: string;
+  /** Where lines about the state file go (default stderr). */
+  log?: (line: string) => void;
 };
+
+/** The options the endpoints read, defaults filled in. */
+export type SandboxSettings = Required<Omit<SandboxOptions, 'host' | 'port' | 'stateFile' | 'log'>>;
 
 export type SandboxRequest = {
   at: number;
@@ -71,55 +96,31 @@ export type Cafe24Sandbox = {
   issueCode(mallId: string, options?: { issuedAt?: number; scopes?: string[] }): string;
   failNext(fault: SandboxFault, times?: number): void;
   setFault(fault: SandboxFault | undefined): void;
-  issuedTokens(mallId: string): { accessToken: string; refreshToken: string; issuedAt: string } | undefined;
+  issuedTokens(mallId: string): IssuedTokens | undefined;
   knownSecrets(): string[];
   reset(): void;
   stop(): Promise<void>;
 };
 
-const ACCESS_TOKEN_LIFETIME_MS = 2 * 60 * 60 * 1000;
-const REFRESH_TOKEN_LIFETIME_MS = 14 * 24 * 60 * 60 * 1000;
-const KST_OFFSET_MS = 9 * 60 * 60 * 1000;
 const MAX_REQUEST_BODY_BYTES = 64 * 1024;
-const DEFAULT_SCOPES = ['mall.read_order', 'mall.read_product', 'mall.read_store'];
-const REDIRECT_URI_INVALID = 'The redirect_uri added by Cafe24 Developers is invalid.';
-const ROUTE = /^\/([^/]+)\/api\/v2\/oauth\/(token|revoke|authorize)$/;
-const ROUTE_METHODS = { token: 'POST', revoke: 'POST', authorize: 'GET' } as const;
+const BODY_TOO_LARGE = oauthError(413, 'invalid_request', 'Request body too large');
 
-/** Cafe24's token timestamp format: Korea time (UTC+9) without an offset. */
-export function formatKst(ms: number): string {
-  return new Date(ms + KST_OFFSET_MS).toISOString().slice(0, 23);
-}
-
-/** One authorization: a code and every token descended from it, revoked together on code reuse. */
-type Grant = {
-  mallId: string;
-  issuedAtMs: number;
-  scopes: string[];
-  used: boolean;
-  revoked: boolean;
-};
-
-type RefreshToken = { grant: Grant; expiresAtMs: number; active: boolean };
-
-type Reply = { status: number; body: string; contentType?: string; headers?: Record<string, string> };
-
-type State = {
-  options: Required<Omit<SandboxOptions, 'host' | 'port'>>;
-  codes: Map<string, Grant>;
-  seenCodes: Set<string>;
-  accessTokens: Map<string, Grant>;
-  refreshTokens: Map<string, RefreshToken>;
-  latest: Map<string, { accessToken: string; refreshToken: string; issuedAt: string }>;
+type Sandbox = Issuer & {
   requests: SandboxRequest[];
   oneShotFaults: SandboxFault[];
   persistentFault: SandboxFault | undefined;
   timers: Set<NodeJS.Timeout>;
+  /** Writes the ledger to the state file if it changed since the last write. */
+  save(): void;
 };
 
+type SandboxEnv = { Bindings: HttpBindings; Variables: { record: SandboxRequest } };
+
 export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe24Sandbox> {
-  const sandbox: State = {
-    options: {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const ledger = options.stateFile ? readLedger(options.stateFile, log) : emptyLedger();
+  const sandbox: Sandbox = {
+    settings: {
       clientId: options.clientId,
       clientSecret: options.clientSecret,
       redirectUri: options.redirectUri,
@@ -131,25 +132,26 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
       appUrl: options.appUrl ?? new URL('/install', options.redirectUri).toString(),
       appStoreMallId: options.appStoreMallId ?? 'sandboxmall',
     },
-    codes: new Map(),
-    seenCodes: new Set(),
-    accessTokens: new Map(),
-    refreshTokens: new Map(),
-    latest: new Map(),
+    ledger,
     requests: [],
     oneShotFaults: [],
     persistentFault: undefined,
     timers: new Set(),
+    save: options.stateFile ? stateSaver(options.stateFile, ledger, log) : () => {},
   };
 
-  const server = createServer((req, res) => {
-    handle(sandbox, req, res).catch(() => {
-      if (!res.headersSent) send(res, oauthError(500, 'server_error', 'Sandbox failure'));
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+  const server = await new Promise<Server>((resolve, reject) => {
+    const listening = serve(
+      {
+        fetch: sandboxApp(sandbox).fetch,
+        port: options.port ?? 0,
+        hostname: options.host ?? '127.0.0.1',
+        // The sandbox runs inside test processes: leave their global Request and Response alone.
+        overrideGlobalObjects: false,
+      },
+      () => resolve(listening as Server),
+    );
+    listening.once('error', reject);
   });
 
   const { address, port } = server.address() as AddressInfo;
@@ -169,20 +171,24 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
           (filter.code === undefined || r.code === filter.code) &&
           (filter.mallId === undefined || r.mallId === filter.mallId),
       ),
-    issueCode: (mallId, issue = {}) => registerCode(sandbox, randomToken(), mallId, issue),
+    issueCode: (mallId, issue = {}) => {
+      const code = registerCode(sandbox, randomToken(), mallId, issue);
+      sandbox.save();
+      return code;
+    },
     failNext: (fault, times = 1) => {
       for (let i = 0; i < times; i++) sandbox.oneShotFaults.push(fault);
     },
     setFault: (fault) => {
       sandbox.persistentFault = fault;
     },
-    issuedTokens: (mallId) => sandbox.latest.get(mallId),
+    issuedTokens: (mallId) => ledger.latest.get(mallId),
     knownSecrets: () => [
       ...new Set([
-        ...sandbox.codes.keys(),
-        ...sandbox.seenCodes,
-        ...sandbox.accessTokens.keys(),
-        ...sandbox.refreshTokens.keys(),
+        ...ledger.codes.keys(),
+        ...ledger.seenCodes,
+        ...ledger.accessTokens.keys(),
+        ...ledger.refreshTokens.keys(),
       ]),
     ],
     reset: () => {
@@ -203,497 +209,171 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
   };
 }
 
-function registerCode(
-  sandbox: State,
-  code: string,
-  mallId: string,
-  options: { issuedAt?: number; scopes?: string[] } = {},
-): string {
-  sandbox.codes.set(code, {
-    mallId,
-    issuedAtMs: options.issuedAt ?? sandbox.options.now(),
-    scopes: options.scopes ?? DEFAULT_SCOPES,
-    used: false,
-    revoked: false,
+/** Saves after each request that may have changed the ledger; a failed save is said, and serving goes on. */
+function stateSaver(file: string, ledger: Issuer['ledger'], log: (line: string) => void): () => void {
+  let saved: string | undefined;
+  let failing = false;
+  return () => {
+    const text = serializeLedger(ledger);
+    if (text === saved) return;
+    try {
+      writeLedger(file, text);
+      saved = text;
+      failing = false;
+    } catch (error) {
+      if (!failing) {
+        const code = (error as NodeJS.ErrnoException).code ?? String(error);
+        log(
+          `cafe24 sandbox: could not save its state to ${file} (${code}); a restart forgets what it issues`,
+        );
+      }
+      failing = true;
+    }
+  };
+}
+
+// ---- routes -----------------------------------------------------------------------------------
+
+function sandboxApp(sandbox: Sandbox): Hono<SandboxEnv> {
+  const app = new Hono<SandboxEnv>();
+
+  app.use(async (c, next) => {
+    const record: SandboxRequest = {
+      at: sandbox.settings.now(),
+      method: c.req.method,
+      path: new URL(c.req.url).pathname,
+      mallId: '',
+      grantType: undefined,
+      code: undefined,
+      status: 0,
+      fault: undefined,
+    };
+    sandbox.requests.push(record);
+    c.set('record', record);
+    await next();
+    record.status = c.res.status;
   });
-  return code;
+
+  // Cafe24's app store, launching the app URL as Cafe24 does; GET only (Hono would answer HEAD too).
+  const page = (path: string, render: (c: Context<SandboxEnv>, mallId: string) => Reply) =>
+    app.all(path, (c) => {
+      if (c.req.method !== 'GET') return notFound();
+      return toResponse(render(c, query(c).get('mall_id') || sandbox.settings.appStoreMallId));
+    });
+  page('/appstore', (_, mallId) => appStorePage(sandbox.settings, mallId));
+  page('/appstore/launch', (c, mallId) => {
+    const timestamp = query(c).get('timestamp') ?? String(Math.floor(sandbox.settings.now() / 1000));
+    return appLaunch(sandbox.settings, mallId, timestamp);
+  });
+
+  const oauth = (
+    endpoint: string,
+    method: 'GET' | 'POST',
+    handle: (c: Context<SandboxEnv>, mallId: string) => Response | Promise<Response>,
+  ) =>
+    app.all(`/:mallId/api/v2/oauth/${endpoint}`, (c) => {
+      const mallId = c.req.param('mallId');
+      c.get('record').mallId = mallId;
+      if (c.req.method === method) return handle(c, mallId);
+      const reply = jsonReply(405, { error: 'method_not_allowed', error_description: 'Method not allowed' });
+      return toResponse({ ...reply, headers: { allow: method } });
+    });
+
+  oauth('authorize', 'GET', (c, mallId) => {
+    const { reply, code } = authorize(sandbox, mallId, query(c));
+    c.get('record').code = code;
+    sandbox.save();
+    return toResponse(reply);
+  });
+
+  oauth('revoke', 'POST', async (c, mallId) => {
+    const request = await tokenRequest(c, mallId);
+    if (!request) return toResponse(BODY_TOO_LARGE);
+    const reply = revoke(sandbox, request);
+    sandbox.save();
+    return toResponse(reply);
+  });
+
+  oauth('token', 'POST', async (c, mallId) => {
+    const request = await tokenRequest(c, mallId);
+    if (!request) return toResponse(BODY_TOO_LARGE);
+    const record = c.get('record');
+    noteCodeSighting(sandbox, mallId, record.code);
+    const fault = sandbox.oneShotFaults.shift() ?? sandbox.persistentFault;
+    record.fault = fault?.type;
+    const outcome = tokenOutcome(sandbox, request, fault);
+    // Before any answer: what the client is told it was issued is on disk by then.
+    sandbox.save();
+    return deliver(c, outcome, sandbox.timers);
+  });
+
+  app.notFound(notFound);
+  app.onError(() => toResponse(oauthError(500, 'server_error', 'Sandbox failure')));
+  return app;
 }
 
-function randomToken(): string {
-  return randomBytes(16).toString('base64url');
+/** The resource APIs' error shape, not OAuth's: a base URL off by a path segment must not pass for Cafe24's. */
+function notFound(): Response {
+  return toResponse(jsonReply(404, { error: { code: 404, message: 'No such endpoint', more_info: {} } }));
 }
 
-// ---- request handling -------------------------------------------------------------------------
-
-async function handle(sandbox: State, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://sandbox');
-  const match = ROUTE.exec(url.pathname);
-  const record: SandboxRequest = {
-    at: sandbox.options.now(),
-    method: req.method ?? '',
-    path: url.pathname,
-    mallId: match?.[1] ? decodeURIComponent(match[1]) : '',
-    grantType: undefined,
-    code: undefined,
-    status: 0,
-    fault: undefined,
-  };
-  sandbox.requests.push(record);
-  const reply = (r: Reply) => {
-    record.status = r.status;
-    send(res, r);
-  };
-
-  const route = match?.[2] as keyof typeof ROUTE_METHODS | undefined;
-  const store = !route && req.method === 'GET' ? appStore(sandbox, url) : undefined;
-  if (store) {
-    req.resume();
-    return reply(store);
-  }
-  if (!route) {
-    req.resume();
-    // The resource APIs' error shape, not OAuth's: a base URL off by a path segment must not pass for Cafe24's.
-    return reply(jsonReply(404, { error: { code: 404, message: 'No such endpoint', more_info: {} } }));
-  }
-  if (req.method !== ROUTE_METHODS[route]) {
-    req.resume();
-    const r = jsonReply(405, { error: 'method_not_allowed', error_description: 'Method not allowed' });
-    return reply({ ...r, headers: { allow: ROUTE_METHODS[route] } });
-  }
-  if (route === 'authorize') {
-    req.resume();
-    return reply(authorize(sandbox, record, url.searchParams));
-  }
-
-  const body = await readBody(req);
-  if (body === undefined) return reply(oauthError(413, 'invalid_request', 'Request body too large'));
+/** A token or revoke request with its form read and recorded; undefined when the body is too large. */
+async function tokenRequest(c: Context<SandboxEnv>, mallId: string): Promise<TokenRequest | undefined> {
+  const body = await readBody(c.req.raw);
+  if (body === undefined) return undefined;
   const form = new URLSearchParams(body);
+  const record = c.get('record');
   record.grantType = form.get('grant_type') ?? undefined;
   record.code = form.get('code') ?? undefined;
+  return {
+    mallId,
+    form,
+    authorization: c.req.header('authorization'),
+    contentType: c.req.header('content-type'),
+  };
+}
 
-  if (route === 'revoke') return reply(revoke(sandbox, req, form));
-  noteCodeSighting(sandbox, record.mallId, record.code);
-  const fault = sandbox.oneShotFaults.shift() ?? sandbox.persistentFault;
-  record.fault = fault?.type;
-  const outcome = tokenOutcome(sandbox, record.mallId, req, form, fault);
-  if (outcome === 'hang') return;
+/** The query as URLSearchParams reads it, as Cafe24's endpoints would. */
+function query(c: Context<SandboxEnv>): URLSearchParams {
+  return new URL(c.req.url).searchParams;
+}
+
+/** Answers now, later, or never (the connection left hanging, or reset). */
+async function deliver(
+  c: Context<SandboxEnv>,
+  outcome: Outcome,
+  timers: Set<NodeJS.Timeout>,
+): Promise<Response> {
+  if (outcome === 'hang') return never();
   if (outcome === 'reset') {
-    res.socket?.resetAndDestroy();
-    return;
+    c.env.outgoing.socket?.resetAndDestroy();
+    return never();
   }
-  if (outcome.until) {
-    const answer = () => reply(outcome.reply);
-    outcome.until.then(answer, answer);
-    return;
+  if (outcome.until) await outcome.until.catch(() => {});
+  else if (outcome.delayMs > 0) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        resolve();
+      }, outcome.delayMs);
+      timers.add(timer);
+    });
   }
-  if (outcome.delayMs === 0) return reply(outcome.reply);
-  const timer = setTimeout(() => {
-    sandbox.timers.delete(timer);
-    reply(outcome.reply);
-  }, outcome.delayMs);
-  sandbox.timers.add(timer);
+  return toResponse(outcome.reply);
 }
 
-/** A token request's fate: a reply (possibly late), or none at all. */
-type Outcome = { reply: Reply; delayMs: number; until?: Promise<unknown> } | 'hang' | 'reset';
-
-function tokenOutcome(
-  sandbox: State,
-  mallId: string,
-  req: IncomingMessage,
-  form: URLSearchParams,
-  fault: SandboxFault | undefined,
-): Outcome {
-  const process = () => tokenEndpoint(sandbox, mallId, req, form);
-  if (!fault) return { reply: process(), delayMs: 0 };
-  switch (fault.type) {
-    case 'hang':
-    case 'reset':
-      return fault.type;
-    case 'echo':
-      // What a misconfigured proxy or a verbose error page does: the request, credentials and all.
-      return {
-        reply: jsonReply(400, {
-          error: `invalid_request ${req.headers.authorization ?? ''}`,
-          error_description: `could not process ${form.toString()} with Authorization: ${req.headers.authorization ?? ''}`,
-        }),
-        delayMs: 0,
-      };
-    case 'hang-after-processing':
-      process();
-      return 'hang';
-    case 'invalid-grant':
-      if (form.get('grant_type') === 'refresh_token') {
-        const entry = sandbox.refreshTokens.get(form.get('refresh_token') ?? '');
-        if (entry) entry.active = false;
-        return { reply: oauthError(401, 'invalid_grant', 'Invalid refresh_token'), delayMs: 0 };
-      }
-      return { reply: faultReply(fault), delayMs: 0 };
-    case 'delay':
-      // Processed now, answered later: a client that gives up meanwhile has still spent the code.
-      return { reply: process(), delayMs: fault.ms };
-    case 'hold':
-      return { reply: process(), delayMs: 0, until: fault.until };
-    case 'missing-fields':
-    case 'huge-body':
-    case 'malformed-json':
-      // Cafe24 issued tokens (the code is spent) but the client cannot read them; errors pass through.
-      return { reply: corruptSuccess(process(), fault), delayMs: 0 };
-    default:
-      return { reply: faultReply(fault), delayMs: 0 };
-  }
+/** A response that never comes: stop() closes the connection waiting for it. */
+function never(): Promise<Response> {
+  return new Promise<Response>(() => {});
 }
 
-/** Registers codes for leak scans and, in dev mode, adopts an unknown code as freshly issued. */
-function noteCodeSighting(sandbox: State, mallId: string, code: string | undefined): void {
-  if (!code) return;
-  sandbox.seenCodes.add(code);
-  if (sandbox.options.acceptUnknownCodes && !sandbox.codes.has(code)) {
-    registerCode(sandbox, code, mallId);
-  }
-}
-
-function tokenEndpoint(sandbox: State, mallId: string, req: IncomingMessage, form: URLSearchParams): Reply {
-  const clientError = checkClient(sandbox, req);
-  if (clientError) return clientError;
-  const grantType = form.get('grant_type');
-  if (grantType === 'authorization_code') return exchangeCode(sandbox, mallId, form);
-  if (grantType === 'refresh_token') return refreshTokens(sandbox, mallId, form);
-  if (grantType === null) return oauthError(400, 'invalid_request', 'grant_type is required');
-  return oauthError(400, 'unsupported_grant_type', 'Unsupported grant_type');
-}
-
-function checkClient(sandbox: State, req: IncomingMessage): Reply | undefined {
-  const credentials = parseBasicAuth(req.headers.authorization);
-  if (!credentials) return oauthError(401, 'invalid_client', 'Client authentication required');
-  if (credentials.clientId !== sandbox.options.clientId) {
-    return oauthError(401, 'invalid_client', 'Invalid client_id');
-  }
-  if (credentials.clientSecret !== sandbox.options.clientSecret) {
-    return oauthError(401, 'invalid_client', 'Invalid client_secret');
-  }
-  if (!isFormContentType(req.headers['content-type'])) {
-    return oauthError(400, 'invalid_request', 'Content-Type must be application/x-www-form-urlencoded');
-  }
-  return undefined;
-}
-
-function parseBasicAuth(header: string | undefined): { clientId: string; clientSecret: string } | undefined {
-  const match = /^Basic\s+(\S+)$/i.exec(header ?? '');
-  if (!match?.[1]) return undefined;
-  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  if (colon < 0) return undefined;
-  return { clientId: decoded.slice(0, colon), clientSecret: decoded.slice(colon + 1) };
-}
-
-function isFormContentType(header: string | undefined): boolean {
-  return header?.split(';')[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded';
-}
-
-function exchangeCode(sandbox: State, mallId: string, form: URLSearchParams): Reply {
-  if (form.get('redirect_uri') !== sandbox.options.redirectUri) {
-    return oauthError(400, 'invalid_request', REDIRECT_URI_INVALID);
-  }
-  const code = form.get('code');
-  if (!code) return oauthError(400, 'invalid_request', 'code is required');
-  const grant = sandbox.codes.get(code);
-  if (!grant || grant.mallId !== mallId) return oauthError(400, 'invalid_grant', 'Invalid code');
-  if (grant.used) {
-    // RFC 6749 §4.1.2: a replayed code may mean it leaked, so its tokens go too.
-    grant.revoked = true;
-    return oauthError(400, 'invalid_grant', 'Code has already been used');
-  }
-  if (sandbox.options.now() - grant.issuedAtMs >= sandbox.options.codeLifetimeMs) {
-    return oauthError(400, 'invalid_grant', 'Code time expired');
-  }
-  grant.used = true;
-  return jsonReply(200, issueTokens(sandbox, grant));
-}
-
-function refreshTokens(sandbox: State, mallId: string, form: URLSearchParams): Reply {
-  const token = form.get('refresh_token');
-  if (!token) return oauthError(400, 'invalid_request', 'refresh_token is required');
-  const entry = sandbox.refreshTokens.get(token);
-  const usable =
-    entry?.active &&
-    !entry.grant.revoked &&
-    entry.grant.mallId === mallId &&
-    sandbox.options.now() < entry.expiresAtMs;
-  if (!entry || !usable) return oauthError(401, 'invalid_grant', 'Invalid refresh_token');
-  entry.active = false; // rotation: the old refresh token dies the moment a new one is issued
-  return jsonReply(200, issueTokens(sandbox, entry.grant));
-}
-
-function issueTokens(sandbox: State, grant: Grant): Record<string, unknown> {
-  const nowMs = sandbox.options.now();
-  const accessToken = randomToken();
-  const refreshToken = randomToken();
-  sandbox.accessTokens.set(accessToken, grant);
-  sandbox.refreshTokens.set(refreshToken, {
-    grant,
-    expiresAtMs: nowMs + REFRESH_TOKEN_LIFETIME_MS,
-    active: true,
-  });
-  const issuedAt = formatKst(nowMs);
-  sandbox.latest.set(grant.mallId, { accessToken, refreshToken, issuedAt });
-  const body: Record<string, unknown> = {
-    access_token: accessToken,
-    expires_at: formatKst(nowMs + ACCESS_TOKEN_LIFETIME_MS),
-    refresh_token: refreshToken,
-    refresh_token_expires_at: formatKst(nowMs + REFRESH_TOKEN_LIFETIME_MS),
-    client_id: sandbox.options.clientId,
-    mall_id: grant.mallId,
-    user_id: grant.mallId,
-    scopes: grant.scopes,
-    issued_at: issuedAt,
-  };
-  if (!sandbox.options.omitOptionalFields) {
-    body.shop_no = '1';
-    body.token_type = 'Bearer';
-  }
-  return body;
-}
-
-function revoke(sandbox: State, req: IncomingMessage, form: URLSearchParams): Reply {
-  const clientError = checkClient(sandbox, req);
-  if (clientError) return clientError;
-  const token = form.get('token');
-  if (!token) return oauthError(400, 'invalid_request', 'token is required');
-  const refresh = sandbox.refreshTokens.get(token);
-  if (refresh) refresh.active = false;
-  sandbox.accessTokens.delete(token);
-  return jsonReply(200, {});
-}
-
-// ---- authorize (the browser step of an install) -------------------------------------------------
-
-function authorize(sandbox: State, record: SandboxRequest, query: URLSearchParams): Reply {
-  const state = query.get('state');
-  const problem = authorizeProblem(sandbox, query);
-  // Errors go to the registered redirect_uri, never the requested one, so the sandbox is no open redirect.
-  if (problem) return redirect(sandbox.options.redirectUri, { ...problem, state });
-  if (sandbox.options.consent) {
-    const decision = query.get('consent');
-    if (decision === null) return consentPage(record.mallId, query);
-    if (decision !== 'install') {
-      return redirect(sandbox.options.redirectUri, {
-        error: 'access_denied',
-        error_description: 'The shop operator declined to install the app.',
-        state,
-      });
-    }
-  }
-  const code = registerCode(sandbox, randomToken(), record.mallId, {
-    scopes: parseScopes(query.get('scope')),
-  });
-  record.code = code;
-  return redirect(sandbox.options.redirectUri, { code, state });
-}
-
-function authorizeProblem(
-  sandbox: State,
-  query: URLSearchParams,
-): { error: string; error_description: string } | undefined {
-  if (query.get('response_type') !== 'code') {
-    return { error: 'unsupported_response_type', error_description: 'response_type must be code' };
-  }
-  if (query.get('client_id') !== sandbox.options.clientId) {
-    return { error: 'invalid_request', error_description: 'Invalid client_id' };
-  }
-  if (query.get('redirect_uri') !== sandbox.options.redirectUri) {
-    return { error: 'invalid_request', error_description: REDIRECT_URI_INVALID };
-  }
-  if (!query.get('state')) return { error: 'invalid_request', error_description: 'state is required' };
-  const scopes = parseScopes(query.get('scope'));
-  if (scopes.length === 0 || !scopes.every((s) => /^mall\.(read|write)_[a-z]+$/.test(s))) {
-    return { error: 'invalid_scope', error_description: 'Invalid scope' };
-  }
-  return undefined;
-}
-
-/** The docs say space-separated; much working code uses commas. Accept both. */
-function parseScopes(scope: string | null): string[] {
-  return (scope ?? '').split(/[\s,]+/).filter(Boolean);
-}
-
-function redirect(target: string, params: Record<string, string | null>): Reply {
-  const query = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) if (value !== null) query.set(key, value);
-  const location = `${target}${target.includes('?') ? '&' : '?'}${query}`;
-  return { status: 302, body: '', headers: { location } };
-}
-
-// ---- the browser side of an install: app store and consent ---------------------------------------
-
-const PAGE_STYLE =
-  'body{font:16px/1.5 system-ui,sans-serif;background:#eef1f5;margin:0;color:#1d2430}' +
-  'main{max-width:32rem;margin:10vh auto;background:#fff;border-radius:12px;padding:2rem;box-shadow:0 4px 20px rgba(0,0,0,.08)}' +
-  'h1{font-size:1.3rem;margin-top:0}.badge{font-size:.75rem;background:#1d4ed8;color:#fff;border-radius:4px;padding:.1rem .4rem}' +
-  'a.button,button{display:inline-block;font:inherit;padding:.55rem 1.2rem;border-radius:8px;border:1px solid #1d4ed8;' +
-  'background:#1d4ed8;color:#fff;text-decoration:none;cursor:pointer;margin-right:.5rem}' +
-  'button.secondary{background:#fff;color:#1d4ed8}code{background:#f0f2f5;padding:.1rem .3rem;border-radius:4px}';
-
-function htmlPage(title: string, body: string): Reply {
-  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${PAGE_STYLE}</style></head><body><main>${body}</main></body></html>`;
-  return { status: 200, body: html, contentType: 'text/html; charset=utf-8' };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/**
- * `GET /appstore`: the sandbox's stand-in for Cafe24's app store; `GET /appstore/launch` opens the app URL
- * as Cafe24 does, with a fresh timestamp and an hmac under the client secret (cafe24-oauth.md).
- */
-function appStore(sandbox: State, url: URL): Reply | undefined {
-  const mallId = url.searchParams.get('mall_id') || sandbox.options.appStoreMallId;
-  if (url.pathname === '/appstore') {
-    const launch = `/appstore/launch?mall_id=${encodeURIComponent(mallId)}`;
-    return htmlPage(
-      'Cafe24 app store (sandbox)',
-      `<h1>Cafe24 app store <span class="badge">sandbox</span></h1>
-<p>Shop <b>${escapeHtml(mallId)}</b>, operator 홍길동.</p>
-<p>App <code>${escapeHtml(sandbox.options.clientId)}</code> at <code>${escapeHtml(sandbox.options.appUrl)}</code></p>
-<p><a class="button" id="launch" href="${escapeHtml(launch)}">Install this app</a></p>`,
-    );
-  }
-  if (url.pathname === '/appstore/launch') {
-    const timestamp = url.searchParams.get('timestamp') ?? String(Math.floor(sandbox.options.now() / 1000));
-    return { status: 302, body: '', headers: { location: appLaunchUrl(sandbox, mallId, timestamp) } };
-  }
-  return undefined;
-}
-
-/** The app URL with Cafe24's launch parameters in Cafe24's order, values encoded with %20 for spaces. */
-function appLaunchUrl(sandbox: State, mallId: string, timestamp: string): string {
-  const params: Array<[string, string]> = [
-    ['is_multi_shop', 'T'],
-    ['lang', 'ko_KR'],
-    ['mall_id', mallId],
-    ['nation', 'KR'],
-    ['shop_no', '1'],
-    ['timestamp', timestamp],
-    ['user_id', mallId],
-    ['user_name', '홍길동 대표'],
-    ['user_type', 'P'],
-  ];
-  const message = params.map(([key, value]) => `${key}=${encodeURIComponent(value)}`).join('&');
-  const hmac = createHmac('sha256', sandbox.options.clientSecret).update(message).digest('base64');
-  const appUrl = sandbox.options.appUrl;
-  return `${appUrl}${appUrl.includes('?') ? '&' : '?'}${message}&hmac=${encodeURIComponent(hmac)}`;
-}
-
-/** Cafe24's consent screen: Install sends the code to the redirect URI, Decline an access_denied error. */
-function consentPage(mallId: string, query: URLSearchParams): Reply {
-  const hidden = ['response_type', 'client_id', 'state', 'redirect_uri', 'scope']
-    .map((name) => `<input type="hidden" name="${name}" value="${escapeHtml(query.get(name) ?? '')}">`)
-    .join('');
-  const scopes = parseScopes(query.get('scope'))
-    .map((scope) => `<li><code>${escapeHtml(scope)}</code></li>`)
-    .join('');
-  return htmlPage(
-    'Install app (sandbox)',
-    `<h1>Install this app on ${escapeHtml(mallId)}? <span class="badge">sandbox</span></h1>
-<p>App <code>${escapeHtml(query.get('client_id') ?? '')}</code> asks for:</p><ul>${scopes}</ul>
-<form method="get" action="/${encodeURIComponent(mallId)}/api/v2/oauth/authorize">${hidden}
-<button id="install" name="consent" value="install">Install</button>
-<button id="decline" class="secondary" name="consent" value="decline">Decline</button></form>`,
-  );
-}
-
-// ---- faults ---------------------------------------------------------------------------------
-
-type CannedFault = Extract<
-  SandboxFault,
-  { type: 'status' | 'rate-limit' | 'html' | 'invalid-grant' | 'invalid-client' }
->;
-
-function faultReply(fault: CannedFault): Reply {
-  switch (fault.type) {
-    case 'status':
-      if (fault.body === undefined) {
-        return oauthError(fault.status, 'server_error', `Sandbox fault: status ${fault.status}`);
-      }
-      return { status: fault.status, body: fault.body, contentType: fault.contentType ?? 'text/plain' };
-    case 'rate-limit':
-      return {
-        ...oauthError(429, 'too_many_requests', 'Too Many Requests'),
-        headers: rateLimitHeaders(fault.retryAfterSeconds),
-      };
-    case 'html': {
-      const status = fault.status ?? 502;
-      const body = `<html><head><title>${status} Bad Gateway</title></head><body><h1>${status} Bad Gateway</h1></body></html>`;
-      return { status, body, contentType: 'text/html' };
-    }
-    case 'invalid-grant':
-      return oauthError(400, 'invalid_grant', 'Code time expired');
-    case 'invalid-client':
-      return fault.error === 'invalid_grant'
-        ? oauthError(400, 'invalid_grant', 'Invalid client_secret')
-        : oauthError(401, 'invalid_client', 'Invalid client_secret');
-  }
-}
-
-function rateLimitHeaders(retryAfterSeconds: number | undefined): Record<string, string> {
-  const headers: Record<string, string> = {
-    'x-api-call-limit': '40/40',
-    'x-cafe24-call-usage': '100',
-    'x-cafe24-call-remain': '0',
-  };
-  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
-  return headers;
-}
-
-function corruptSuccess(
-  answer: Reply,
-  fault: Extract<SandboxFault, { type: 'missing-fields' | 'huge-body' | 'malformed-json' }>,
-): Reply {
-  if (answer.status !== 200) return answer;
-  if (fault.type === 'missing-fields') {
-    const { refresh_token: _r, expires_at: _e, ...rest } = JSON.parse(answer.body) as Record<string, unknown>;
-    return jsonReply(200, rest);
-  }
-  if (fault.type === 'huge-body') return { status: 200, body: hugeJsonish(fault.bytes ?? 1_048_576) };
-  // A body cut off mid-way, as a dropped connection behind a proxy would leave it.
-  return { status: 200, body: answer.body.slice(0, Math.floor(answer.body.length / 2)) };
-}
-
-function hugeJsonish(bytes: number): string {
-  const head = '{"access_token":"';
-  return (head + 'x'.repeat(Math.max(0, bytes - head.length))).slice(0, bytes);
-}
-
-// ---- plumbing -------------------------------------------------------------------------------
-
-function oauthError(status: number, error: string, description: string): Reply {
-  return jsonReply(status, { error, error_description: description });
-}
-
-function jsonReply(status: number, body: unknown): Reply {
-  return { status, body: JSON.stringify(body) };
-}
-
-function send(res: ServerResponse, reply: Reply): void {
-  if (res.destroyed) return;
-  const body = Buffer.from(reply.body);
-  res.writeHead(reply.status, {
-    'content-type': reply.contentType ?? 'application/json',
-    'content-length': body.length,
-    'cache-control': 'no-store',
-    ...reply.headers,
-  });
-  res.end(body);
-}
-
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
+async function readBody(request: Request): Promise<string | undefined> {
+  const chunks: Uint8Array[] = [];
   let size = 0;
   // Drain an oversized body rather than abandon it, so the 413 still reaches the client.
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size <= MAX_REQUEST_BODY_BYTES) chunks.push(chunk as Buffer);
+  for await (const chunk of request.body ?? []) {
+    size += chunk.byteLength;
+    if (size <= MAX_REQUEST_BODY_BYTES) chunks.push(chunk);
   }
   return size > MAX_REQUEST_BODY_BYTES ? undefined : Buffer.concat(chunks).toString('utf8');
 }

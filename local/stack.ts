@@ -1,3 +1,7 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type DeployedSettings, deployedSettings, parseTemplate } from '../scripts/template.ts';
 import { logger } from '../src/commons/logger.ts';
 import { silenceMetrics } from '../src/commons/metrics.ts';
 import { loadConfig } from '../src/config.ts';
@@ -17,23 +21,40 @@ import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
 import { createQueueWithDlq, type LocalSqs, startLocalSqs } from './sqs.ts';
 
-/** The deployed settings (template.yaml's defaults; test/template.test.ts keeps the two in step). */
-export const DEPLOYED = {
-  exchangeTimeoutSeconds: 75,
-  visibilityTimeoutSeconds: 450,
-  maxReceiveCount: 5,
-  batchSize: 10,
-  maximumConcurrency: 25,
-  poolSize: 4,
-} as const;
+const TEMPLATE = fileURLToPath(new URL('../template.yaml', import.meta.url));
+let deployed: DeployedSettings | undefined;
 
-/** The refresh function's deployed settings (template.yaml; test/template.test.ts keeps them in step). */
-export const DEPLOYED_REFRESH = {
-  timeoutSeconds: 60,
-  visibilityTimeoutSeconds: 360,
-  batchSize: 10,
-  maximumConcurrency: 5,
-} as const;
+/** template.yaml's settings, read once: the stack runs with the deployment's queues and event sources. */
+function deployedSettingsOnce(): DeployedSettings {
+  deployed ??= deployedSettings(parseTemplate(readFileSync(TEMPLATE, 'utf8')));
+  return deployed;
+}
+
+/** The exchange's deployed settings (template.yaml's values and parameter defaults). */
+export const DEPLOYED = readOnFirstUse(() => deployedSettingsOnce().exchange);
+
+/** The refresh function's deployed settings (template.yaml's values and parameter defaults). */
+export const DEPLOYED_REFRESH = readOnFirstUse(() => deployedSettingsOnce().refresh);
+
+/**
+ * An object that is `load()`'s, loaded when first read: every CLI command imports this module (through
+ * `dev`), and only the stack and the bench need the template parsed.
+ */
+function readOnFirstUse<T extends object>(load: () => T): Readonly<T> {
+  return new Proxy({} as T, {
+    get: (_, key) => Reflect.get(load(), key),
+    has: (_, key) => Reflect.has(load(), key),
+    ownKeys: () => Reflect.ownKeys(load()),
+    getOwnPropertyDescriptor: (_, key) => {
+      const descriptor = Reflect.getOwnPropertyDescriptor(load(), key);
+      // The proxy's own target holds none of them, so each must be reported configurable.
+      return descriptor && { ...descriptor, configurable: true };
+    },
+    set: () => false,
+    defineProperty: () => false,
+    deleteProperty: () => false,
+  });
+}
 
 /** Local stand-ins for the app's Cafe24 credentials; the sandbox accepts exactly these. */
 export const LOCAL_APP = {
@@ -70,6 +91,12 @@ export type LocalStackOptions = {
   install?: { port?: number; hostname?: string; scopes?: string[] };
   /** Let the handlers write their EMF metric lines to stdout (off: `npm start` and the bench print for people). */
   emitMetrics?: boolean;
+  /**
+   * Where the sandbox keeps what it issued, so that a restarted stack still refreshes the tokens its
+   * database kept. Default: in the embedded cluster's directory, kept and removed with the tokens; none
+   * with `databaseUrl` (a database the stack does not own, often a test's, may not outlive it).
+   */
+  sandboxStateFile?: string;
 };
 
 export type LocalStack = {
@@ -101,6 +128,8 @@ export type LocalStack = {
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   if (!options.emitMetrics) silenceMetrics();
+  // First, so that a template the stack cannot read stops it before anything starts.
+  const deployment = deployedSettingsOnce();
   const stops: Array<() => Promise<unknown>> = [];
   const stop = async () => {
     for (const step of stops.reverse()) await step().catch(() => {});
@@ -125,6 +154,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if (install) stops.push(() => install.stop());
     const redirectUri = install?.redirectUri ?? LOCAL_APP.redirectUri;
 
+    const sandboxStateFile =
+      options.sandboxStateFile ?? (postgres ? join(postgres.dataDir, 'cafe24-sandbox.json') : undefined);
     const sandbox = await startCafe24Sandbox({
       clientId: LOCAL_APP.clientId,
       clientSecret: LOCAL_APP.clientSecret,
@@ -135,20 +166,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(install
         ? { consent: true, appUrl: `${install.origin}/install`, appStoreMallId: LOCAL_APP.mallId }
         : {}),
+      ...(sandboxStateFile ? { stateFile: sandboxStateFile, log: (line: string) => logger.warn(line) } : {}),
     });
     stops.push(() => sandbox.stop());
 
     const sqs = await startLocalSqs({
       ...(options.sqsPort === undefined ? {} : { port: options.sqsPort }),
-      visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? DEPLOYED.visibilityTimeoutSeconds,
-      maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
+      visibilityTimeoutSeconds:
+        options.visibilityTimeoutSeconds ?? deployment.exchange.visibilityTimeoutSeconds,
+      maxReceiveCount: options.maxReceiveCount ?? deployment.exchange.maxReceiveCount,
     });
     stops.push(() => sqs.stop());
     const refreshQueue = await createQueueWithDlq(sqs.client, {
       queueName: 'cafe24-token-refresh',
       dlqName: 'cafe24-token-refresh-dlq',
-      visibilityTimeoutSeconds: DEPLOYED_REFRESH.visibilityTimeoutSeconds,
-      maxReceiveCount: options.maxReceiveCount ?? DEPLOYED.maxReceiveCount,
+      visibilityTimeoutSeconds: deployment.refresh.visibilityTimeoutSeconds,
+      maxReceiveCount: options.maxReceiveCount ?? deployment.refresh.maxReceiveCount,
     });
 
     const env: Record<string, string> = {
@@ -161,11 +194,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SQS_QUEUE_URL: sqs.queueUrl,
       SQS_DLQ_URL: sqs.dlqUrl,
       REFRESH_QUEUE_URL: refreshQueue.queueUrl,
-      REFRESH_CONCURRENCY: String(DEPLOYED_REFRESH.batchSize),
+      REFRESH_CONCURRENCY: String(deployment.refresh.batchSize),
       AWS_REGION: sqs.region,
       AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-      EXCHANGE_CONCURRENCY: String(options.batchSize ?? DEPLOYED.batchSize),
-      EXCHANGE_POOL_SIZE: String(DEPLOYED.poolSize),
+      EXCHANGE_CONCURRENCY: String(options.batchSize ?? deployment.exchange.batchSize),
+      EXCHANGE_POOL_SIZE: String(deployment.exchange.poolSize),
       ...options.env,
     };
     const runtime = createExchangeRuntime(loadConfig('exchange', env));
@@ -192,11 +225,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       client: sqs.client,
       queueUrl: sqs.queueUrl,
       handler: createExchangeHandler(() => runtime) as Parameters<typeof startLambdaRunner>[0]['handler'],
-      batchSize: options.batchSize ?? DEPLOYED.batchSize,
-      maximumBatchingWindowMs: 0,
-      maximumConcurrency: options.maximumConcurrency ?? DEPLOYED.maximumConcurrency,
+      batchSize: options.batchSize ?? deployment.exchange.batchSize,
+      maximumBatchingWindowMs: deployment.exchange.maximumBatchingWindowSeconds * 1000,
+      maximumConcurrency: options.maximumConcurrency ?? deployment.exchange.maximumConcurrency,
       functionName: 'cafe24-token-exchange',
-      timeoutMs: DEPLOYED.exchangeTimeoutSeconds * 1000,
+      timeoutMs: deployment.exchange.exchangeTimeoutSeconds * 1000,
       ...(options.onInvoke ? { onInvoke: options.onInvoke } : {}),
       log: (line) => logger.warn('runner', { detail: line }),
     });
@@ -204,7 +237,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // Refresh: the schedule publishes due malls to the refresh queue; a runner feeds the refresh handler.
     const refreshRuntime = createRefreshRuntime(loadConfig('refresh', env), {
-      maxConnections: DEPLOYED_REFRESH.batchSize,
+      maxConnections: deployment.refresh.batchSize,
     });
     stops.push(() => refreshRuntime.close());
     const refreshRunner = startLambdaRunner({
@@ -213,11 +246,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       handler: createRefreshHandler(() => refreshRuntime) as Parameters<
         typeof startLambdaRunner
       >[0]['handler'],
-      batchSize: DEPLOYED_REFRESH.batchSize,
-      maximumBatchingWindowMs: 0,
-      maximumConcurrency: DEPLOYED_REFRESH.maximumConcurrency,
+      batchSize: deployment.refresh.batchSize,
+      maximumBatchingWindowMs: deployment.refresh.maximumBatchingWindowSeconds * 1000,
+      maximumConcurrency: deployment.refresh.maximumConcurrency,
       functionName: 'cafe24-token-refresh',
-      timeoutMs: DEPLOYED_REFRESH.timeoutSeconds * 1000,
+      timeoutMs: deployment.refresh.timeoutSeconds * 1000,
       log: (line) => logger.warn('refresh runner', { detail: line }),
     });
     stops.push(() => refreshRunner.stop());

@@ -389,6 +389,30 @@ describe('faults', () => {
     expect(sandbox.tokenRequests({ code })[0]).toMatchObject({ status: 0, fault: 'hang' });
   });
 
+  it('processes a held request at once and answers when the test lets it', async () => {
+    let release = () => {};
+    sandbox.failNext({ type: 'hold', until: new Promise<void>((resolve) => (release = resolve)) });
+    const code = sandbox.issueCode(MALL);
+    const answered = exchange(code);
+    await vi.waitFor(() => expect(sandbox.issuedTokens(MALL)).toBeDefined());
+    expect(sandbox.tokenRequests({ code })[0]).toMatchObject({ status: 0, fault: 'hold' });
+    release();
+    const body = await expectTokens(await answered);
+    expect(body.access_token).toBe(sandbox.issuedTokens(MALL)?.accessToken);
+    expect(sandbox.tokenRequests({ code })[0]?.status).toBe(200);
+  });
+
+  it('echoes the request, credentials and all, as a verbose proxy would', async () => {
+    sandbox.failNext({ type: 'echo' });
+    const response = await exchange('echoed-code');
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: string; error_description: string };
+    expect(body.error).toBe(
+      `invalid_request Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+    );
+    expect(body.error_description).toContain('code=echoed-code');
+  });
+
   it('resets the connection without answering or spending the code', async () => {
     const code = sandbox.issueCode(MALL);
     sandbox.failNext({ type: 'reset' });
@@ -453,6 +477,29 @@ describe('recording and bookkeeping', () => {
     const response = await fetch(`${sandbox.baseUrl.replace('{mall_id}', MALL)}/api/v2/oauth/token`);
     expect(response.status).toBe(405);
     await response.arrayBuffer();
+  });
+
+  it('names the allowed method in a 405 and never lets an answer be cached', async () => {
+    const response = await fetch(`${sandbox.baseUrl.replace('{mall_id}', MALL)}/api/v2/oauth/authorize`, {
+      method: 'POST',
+    });
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('GET');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    await response.arrayBuffer();
+  });
+
+  it('serves the app store to GET only, and other methods the 404 of any unknown path', async () => {
+    for (const method of ['HEAD', 'POST']) {
+      const response = await fetch(`${sandbox.origin}/appstore`, { method });
+      expect(response.status, method).toBe(404);
+      await response.arrayBuffer();
+    }
+  });
+
+  it('refuses a body over 64 KiB with 413 once it has read it all', async () => {
+    const response = await post('token', { grant_type: 'authorization_code', code: 'x'.repeat(70_000) });
+    await expectOAuthError(response, 413, 'invalid_request', 'Request body too large');
   });
 
   it('keeps up with concurrent exchanges, each code used once', async () => {

@@ -6,7 +6,15 @@ import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
 import { DEPLOYED, DEPLOYED_REFRESH } from '../local/stack.ts';
-import { type Resource, readTemplate, serverlessFunctions } from '../scripts/template.ts';
+import {
+  deployedSettings,
+  functionEnvironment,
+  functionProperty,
+  parseTemplate,
+  type Resource,
+  readTemplate,
+  serverlessFunctions,
+} from '../scripts/template.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
 import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
@@ -39,12 +47,8 @@ const parameter = (value: unknown) => {
   if (!found) throw new Error(`expected a Ref to a parameter, got ${JSON.stringify(value)}`);
   return found;
 };
-/** Globals merged under the function's own properties, as SAM does. */
-const setting = (logicalId: string, key: string) => props(logicalId)[key] ?? globals[key];
-const declaredEnv = (logicalId: string): Props => ({
-  ...((globals.Environment as { Variables?: Props } | undefined)?.Variables ?? {}),
-  ...((props(logicalId).Environment as { Variables?: Props } | undefined)?.Variables ?? {}),
-});
+const setting = (logicalId: string, key: string) => functionProperty(template, logicalId, key);
+const declaredEnv = (logicalId: string): Props => functionEnvironment(template, logicalId);
 const events = (logicalId: string) =>
   Object.values((props(logicalId).Events ?? {}) as Record<string, { Type: string; Properties: Props }>);
 const statementsOf = (logicalId: string): Statement[] =>
@@ -195,25 +199,6 @@ describe('template.yaml', () => {
     expect(timeout).toBeGreaterThan(60);
     expect(timeout).toBeLessThanOrEqual(120);
     expect(props('ExchangeQueue').VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * timeout);
-  });
-
-  it('matches the settings the local stack imitates (local/stack.ts DEPLOYED)', () => {
-    const source = events('ExchangeFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
-    expect({
-      exchangeTimeoutSeconds: setting('ExchangeFunction', 'Timeout'),
-      visibilityTimeoutSeconds: props('ExchangeQueue').VisibilityTimeout,
-      maxReceiveCount: parameter((props('ExchangeQueue').RedrivePolicy as Props).maxReceiveCount).Default,
-      batchSize: parameter(source.BatchSize).Default,
-      maximumConcurrency: parameter((source.ScalingConfig as Props).MaximumConcurrency).Default,
-      poolSize: parameter(declaredEnv('ExchangeFunction').EXCHANGE_POOL_SIZE).Default,
-    }).toEqual(DEPLOYED);
-    const refresh = events('RefreshFunction').find((e) => e.Type === 'SQS')?.Properties ?? {};
-    expect({
-      timeoutSeconds: setting('RefreshFunction', 'Timeout'),
-      visibilityTimeoutSeconds: props('RefreshQueue').VisibilityTimeout,
-      batchSize: parameter(refresh.BatchSize).Default,
-      maximumConcurrency: parameter((refresh.ScalingConfig as Props).MaximumConcurrency).Default,
-    }).toEqual(DEPLOYED_REFRESH);
   });
 
   it('dead-letters after at least five receives into a longer-lived, encrypted DLQ that only the queue may use', () => {
@@ -643,6 +628,76 @@ describe('template.yaml', () => {
     const valid = validate(template);
     expect(validate.errors ?? [], JSON.stringify(validate.errors?.slice(0, 5), null, 2)).toEqual([]);
     expect(valid).toBe(true);
+  });
+});
+
+describe('the settings the local stack runs with', () => {
+  const small = (exchangeScaling: string) =>
+    parseTemplate(`
+Parameters:
+  BatchSize: { Type: Number, Default: 7 }
+  Concurrency: { Type: Number, Default: 3 }
+  PoolSize: { Type: Number, Default: 2 }
+  Receives: { Type: Number, Default: 6 }
+Globals:
+  Function:
+    Timeout: 30
+Resources:
+  ExchangeQueue:
+    Type: AWS::SQS::Queue
+    Properties: { VisibilityTimeout: 180, RedrivePolicy: { maxReceiveCount: !Ref Receives } }
+  RefreshQueue:
+    Type: AWS::SQS::Queue
+    Properties: { VisibilityTimeout: 270, RedrivePolicy: { maxReceiveCount: 8 } }
+  ExchangeFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Environment: { Variables: { EXCHANGE_POOL_SIZE: !Ref PoolSize } }
+      Events:
+        Queue:
+          Type: SQS
+          Properties: { BatchSize: !Ref BatchSize, MaximumBatchingWindowInSeconds: 1, ${exchangeScaling} }
+  RefreshFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Timeout: 45
+      Events:
+        Schedule: { Type: Schedule, Properties: { Schedule: rate(5 minutes) } }
+        Queue: { Type: SQS, Properties: { BatchSize: 4, ScalingConfig: { MaximumConcurrency: 9 } } }
+`);
+
+  it('are what the template deploys: literals, parameter defaults, Globals under the function', () => {
+    expect(deployedSettings(small('ScalingConfig: { MaximumConcurrency: !Ref Concurrency }'))).toEqual({
+      exchange: {
+        exchangeTimeoutSeconds: 30,
+        visibilityTimeoutSeconds: 180,
+        maxReceiveCount: 6,
+        batchSize: 7,
+        maximumBatchingWindowSeconds: 1,
+        maximumConcurrency: 3,
+        poolSize: 2,
+      },
+      refresh: {
+        timeoutSeconds: 45,
+        visibilityTimeoutSeconds: 270,
+        maxReceiveCount: 8,
+        batchSize: 4,
+        // SQS's default, where the template says nothing.
+        maximumBatchingWindowSeconds: 0,
+        maximumConcurrency: 9,
+      },
+    });
+  });
+
+  it('stop the stack with the missing setting named, rather than run it with undefined', () => {
+    expect(() => deployedSettings(small('ScalingConfig: {}'))).toThrow(
+      'template.yaml: ExchangeFunction SQS ScalingConfig.MaximumConcurrency is not a number as deployed (absent)',
+    );
+  });
+
+  it('are what local/stack.ts exports, read from template.yaml', () => {
+    expect({ ...DEPLOYED }).toEqual(deployedSettings(template).exchange);
+    expect({ ...DEPLOYED_REFRESH }).toEqual(deployedSettings(template).refresh);
   });
 });
 
