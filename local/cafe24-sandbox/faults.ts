@@ -1,6 +1,6 @@
-import type { SandboxFault } from '../cafe24-sandbox.ts';
 import { type Issuer, killRefreshToken, type TokenRequest, tokenEndpoint } from './grants.ts';
 import { jsonReply, oauthError, type Reply } from './reply.ts';
+import type { SandboxFault } from './types.ts';
 
 /** A token request's fate: a reply (possibly late), or none at all. */
 export type Outcome = { reply: Reply; delayMs: number; until?: Promise<unknown> } | 'hang' | 'reset';

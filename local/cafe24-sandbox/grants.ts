@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import type { SandboxSettings } from '../cafe24-sandbox.ts';
 import { consentPage } from './pages.ts';
 import { jsonReply, oauthError, type Reply, redirect } from './reply.ts';
+import type { SandboxSettings } from './types.ts';
 
 /** Cafe24's OAuth as docs/cafe24-oauth.md describes it: codes, token rotation, revocation, authorize. */
 

@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
-import type { SandboxSettings } from '../cafe24-sandbox.ts';
 import type { Reply } from './reply.ts';
+import type { SandboxSettings } from './types.ts';
 
 /** The browser side of an install: the sandbox's app store, Cafe24's signed launch, the consent page. */
 
