@@ -209,11 +209,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const pool = relayRuntime.pool;
     const newRelay = () =>
       startRelay({
-        pool,
-        connection: relayRuntime.connection,
-        publish: relayRuntime.publish,
-        codeLifetimeMs: relayRuntime.codeLifetimeMs,
-        codeExpiryMarginMs: relayRuntime.codeExpiryMarginMs,
+        ...relayRuntime.relay,
         log: logger,
         sweepIntervalMs: options.sweepIntervalMs ?? 5_000,
         ...(options.onPublished ? { onPublished: options.onPublished } : {}),

@@ -110,12 +110,9 @@ export async function relayScheduled(
   // Whatever happens while stopping, the run returns a second before Lambda would end it.
   const returnBy = started + remaining - 1_000;
   const relay = startRelayWith({
-    listen: startSessionListener,
-    pool,
+    ...deps,
     connection,
-    publish,
-    codeLifetimeMs,
-    codeExpiryMarginMs,
+    listen: startSessionListener,
     log: logger,
     // The Lambda's pool is small; two drains at once use it fully.
     concurrency: 2,

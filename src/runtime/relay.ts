@@ -5,7 +5,8 @@ import { type Publisher, sqsPublisher } from '../queue/publisher.ts';
 import { createPool, type Pool } from '../store/pool.ts';
 import { databaseConnection } from './database.ts';
 
-export type RelayRuntime = {
+/** What every relay shares, however it runs (the CLI, the local stack, the Lambda): `startRelay({ ...relay })`. */
+export type RelaySettings = {
   pool: Pool;
   /** A direct session for LISTEN (not RDS Proxy, not PgBouncer in transaction mode). */
   connection: pg.ClientConfig;
@@ -14,6 +15,11 @@ export type RelayRuntime = {
   codeLifetimeMs: number;
   /** The exchange's margin: the sweep publishes again no lost code with less life left. */
   codeExpiryMarginMs: number;
+};
+
+export type RelayRuntime = RelaySettings & {
+  /** The same settings as one value, to spread into `startRelay`. */
+  relay: RelaySettings;
   close(): Promise<void>;
 };
 
@@ -23,12 +29,16 @@ export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSi
   const pool = createPool(connection, { max: options.poolSize, applicationName: 'cafe24-token-relay' });
   // Sends only, while a transaction holds the claimed outbox rows: fail fast rather than hold them.
   const client = createSqsClient(config.aws, { requestTimeoutMs: 5_000 });
-  return {
+  const relay: RelaySettings = {
     pool,
     connection,
     publish: sqsPublisher(client, config.queue.url),
     codeLifetimeMs: config.codes.lifetimeMs,
     codeExpiryMarginMs: config.codes.expiryMarginMs,
+  };
+  return {
+    ...relay,
+    relay,
     async close() {
       await pool.end();
       client.destroy();
