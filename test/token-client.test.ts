@@ -138,7 +138,54 @@ describe('Cafe24 token client', () => {
       'configuration',
       /CAFE24_CLIENT_SECRET/,
     ],
-    [401, 'Unauthorized', 'configuration', 'configuration', /client credentials/],
+    // A 401 page that is no OAuth error (a proxy's login wall, Cafe24's resource-API shape): not Cafe24's OAuth.
+    [
+      401,
+      'Unauthorized',
+      'final',
+      'transient',
+      /not an OAuth error\): not an answer of Cafe24's token endpoint/,
+    ],
+    [
+      401,
+      { error: { code: 401, message: 'Invalid refresh_token' } },
+      'final',
+      'transient',
+      /CAFE24_API_BASE_URL/,
+    ],
+    // The error code decides before the description: these blame the request or the app, for every mall alike.
+    [
+      400,
+      { error: 'invalid_request', error_description: 'The refresh_token parameter is missing or invalid' },
+      'configuration',
+      'configuration',
+      /ours to fix/,
+    ],
+    [
+      400,
+      {
+        error: 'unsupported_grant_type',
+        error_description: 'grant_type refresh_token is invalid for this app',
+      },
+      'configuration',
+      'configuration',
+      /ours to fix/,
+    ],
+    [
+      401,
+      { error: 'unauthorized_client', error_description: 'may not use the refresh_token grant: expired app' },
+      'configuration',
+      'configuration',
+      /ours to fix/,
+    ],
+    // A refusal of the grant that mentions the client id is still the grant's.
+    [
+      400,
+      { error: 'invalid_grant', error_description: 'refresh token does not belong to client_id abc' },
+      'final',
+      'final',
+      /invalid_grant/,
+    ],
     [401, { error: 'invalid_token' }, 'configuration', 'configuration', /client credentials/],
     [
       400,
@@ -213,6 +260,28 @@ describe('Cafe24 token client', () => {
       const error = await failure(grant);
       expect({ grant, kind: error.kind }).toEqual({ grant, kind });
       expect(error.message).toMatch(message);
+    }
+  });
+
+  it("a 200 a refresh cannot read stops the run (configuration), and another mall's tokens are never taken", async () => {
+    agent
+      .get(ORIGIN)
+      .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+      .reply(200, '{"access_token": "abc"');
+    // Retried, it would send a refresh token Cafe24 may just have rotated: mall after mall in a run.
+    expect(await failure('refresh_token')).toMatchObject({
+      kind: 'configuration',
+      message: expect.stringMatching(/no mall is marked invalid/),
+    });
+    for (const grant of ['authorization_code', 'refresh_token'] as const) {
+      agent
+        .get(ORIGIN)
+        .intercept({ path: '/api/v2/oauth/token', method: 'POST' })
+        .reply(200, { ...body, mall_id: 'seedmall' });
+      expect(await failure(grant)).toMatchObject({
+        kind: 'configuration',
+        message: expect.stringMatching(/tokens of mall seedmall, not myshop.*\{mall_id\}/),
+      });
     }
   });
 

@@ -3,7 +3,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { mallApiBase } from './api-base.ts';
 import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
-import { tokenEndpointUrl } from './token-client.ts';
+import { isOAuthErrorAnswer, tokenEndpointUrl } from './token-client.ts';
 import { oauthErrorSchema } from './token-response.ts';
 
 /** `timeout` and `unreachable` are what a missing NAT gateway looks like from a private subnet. */
@@ -91,9 +91,9 @@ export async function probeTokenEndpoint(
     const text = await readLimited(response, MAX_PROBE_BODY_BYTES);
     const ms = Date.now() - started;
     const status = response.statusCode;
-    const parsed = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
-    if (status >= 400 && status < 500 && parsed.success) {
-      const error = /^[a-z][a-z0-9_.-]{0,63}$/i.test(parsed.data.error) ? parsed.data.error : undefined;
+    if (isOAuthErrorAnswer(status, text)) {
+      // A standard OAuth code (isOAuthErrorAnswer checked it), so safe to show.
+      const error = oauthErrorSchema.parse(parseJson(text ?? '')).error;
       return { ok: true, url: shown, status, error, ms };
     }
     return { ok: false, url: shown, kind: 'answer', status, contentType: mediaType(response.headers) };

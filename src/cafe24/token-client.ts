@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { describeError, type FailureKind, TokenFailure } from '../commons/errors.ts';
-import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
+import { isMallId, MALL_ID_RULE, normaliseMallId } from '../commons/ids.ts';
 import { Secret, scrub } from '../commons/secret.ts';
 import type { TokenSet } from '../domain/ports.ts';
 import { mallApiBase } from './api-base.ts';
@@ -12,6 +12,9 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 const CLIENT_CREDENTIALS_HINT =
   "Cafe24 refused the app's client credentials; check CAFE24_CLIENT_ID and CAFE24_CLIENT_SECRET";
+const OTHER_MALL_HINT =
+  "CAFE24_API_BASE_URL must name the mall as {mall_id} (https://{mall_id}.cafe24api.com): one mall's URL " +
+  'would send every mall to that one';
 const NOT_CAFE24_HINT =
   "not an answer of Cafe24's token endpoint: check CAFE24_API_BASE_URL (https://{mall_id}.cafe24api.com, " +
   'or a sandbox that answers as Cafe24 does) and any proxy in between';
@@ -56,13 +59,7 @@ export class Cafe24TokenClient {
       code: exchange.code.reveal(),
       redirect_uri: exchange.redirectUri,
     });
-    return this.#post(
-      'authorization_code',
-      this.tokenUrl(exchange.mallId),
-      body,
-      [exchange.code],
-      exchange.timeoutMs,
-    );
+    return this.#post('authorization_code', exchange.mallId, body, [exchange.code], exchange.timeoutMs);
   }
 
   /** The refresh_token grant: same endpoint, same answer, same classification as the exchange. */
@@ -71,22 +68,17 @@ export class Cafe24TokenClient {
       grant_type: 'refresh_token',
       refresh_token: refresh.refreshToken.reveal(),
     });
-    return this.#post(
-      'refresh_token',
-      this.tokenUrl(refresh.mallId),
-      body,
-      [refresh.refreshToken],
-      refresh.timeoutMs,
-    );
+    return this.#post('refresh_token', refresh.mallId, body, [refresh.refreshToken], refresh.timeoutMs);
   }
 
   async #post(
     grant: TokenGrant,
-    url: URL,
+    mallId: string,
     form: URLSearchParams,
     secrets: Secret[],
     timeoutMs?: number,
   ): Promise<TokenSet> {
+    const url = this.tokenUrl(mallId);
     const requestTimeoutMs = Math.max(0, Math.min(this.#options.requestTimeoutMs, timeoutMs ?? Infinity));
     const clientSecret = await this.#options.clientSecret();
     const basic = Buffer.from(`${this.#options.clientId}:${clientSecret.reveal()}`).toString('base64');
@@ -117,6 +109,7 @@ export class Cafe24TokenClient {
       text,
       redact,
       this.#options.onUnexpectedAnswer,
+      mallId,
     );
   }
 }
@@ -126,17 +119,19 @@ export type TokenGrant = 'authorization_code' | 'refresh_token';
 
 /**
  * What an answer of the token endpoint says, read once (`readAnswer`), before it is given a kind:
- * - `refused-grant`: Cafe24 refused this code or this refresh token (`invalid_grant`, or a 400/401 whose
- *   description says the refresh token is invalid, as seen in the field).
- * - `client-credentials`: Cafe24 refused the app's Basic credentials (`invalid_client`, a description
- *   naming the client id or secret, or a 401 that does not name the grant).
+ * - `refused-grant`: Cafe24 refused this code or this refresh token: `invalid_grant`, or the field's 401
+ *   whose description is only that the refresh token (the code) is invalid.
+ * - `client-credentials`: Cafe24 refused the app's Basic credentials: `invalid_client`, a description
+ *   naming the client secret or client authentication, or a 401 with another OAuth code that does not
+ *   name the grant (a 401 answers the Authorization header).
  * - `bad-request`: an OAuth error that blames the request or the app's registration, not the mall
  *   (`invalid_request`, `unsupported_grant_type`, `unauthorized_client`, `invalid_scope`).
  * - `rate-limited` (429) and `server` (408, 5xx, `server_error`, `temporarily_unavailable`).
  * - `other-oauth-error`: an OAuth error body with a code outside these.
  * - `not-oauth`: a 4xx whose body is no OAuth error: an HTML page, other JSON, empty, too large (a wrong
  *   path in CAFE24_API_BASE_URL, a proxy, a WAF). Nothing says Cafe24 even saw the request.
- * - `unusable-success`: a 200 without a usable token.
+ * - `unusable-success`: a 200 without a token this client can read.
+ * - `other-mall`: a 200 whose tokens are another mall's (a base URL without `{mall_id}`).
  */
 export type Answer =
   | 'refused-grant'
@@ -146,32 +141,111 @@ export type Answer =
   | 'server'
   | 'other-oauth-error'
   | 'not-oauth'
-  | 'unusable-success';
+  | 'unusable-success'
+  | 'other-mall';
+
+/** One answer's meaning for one grant: the failure's kind, what to tell the reader, whether to alarm. */
+export type AnswerMeaning = { kind: FailureKind; hint?: string; unexpected?: true };
 
 /**
  * The one table from each answer to its outcome, for both grants (design rules 3, 4 and 9). Only
  * `refused-grant` is `final` for a refresh (the mall is marked invalid); for a code, `final` and
- * `configuration` both record it `failed`, and the reason says whether Cafe24 refused the code or the
- * request was ours to fix. An answer Cafe24's token endpoint would not give is never final for a mall.
+ * `configuration` both record it `failed`, and the hint says whether Cafe24 refused the code or the request
+ * was ours to fix. An answer Cafe24's token endpoint would not give is never final for a mall, and a 200
+ * this client cannot read stops a refresh run (`configuration`): retrying it would send a refresh token
+ * Cafe24 may just have rotated, mall after mall. `unexpected` answers are counted and alarmed on.
  */
-export const ANSWER_OUTCOMES: Readonly<Record<Answer, Readonly<Record<TokenGrant, FailureKind>>>> = {
-  'refused-grant': { authorization_code: 'final', refresh_token: 'final' },
-  'client-credentials': { authorization_code: 'configuration', refresh_token: 'configuration' },
-  'bad-request': { authorization_code: 'configuration', refresh_token: 'configuration' },
-  'rate-limited': { authorization_code: 'transient', refresh_token: 'transient' },
-  server: { authorization_code: 'transient', refresh_token: 'transient' },
+export const ANSWER_OUTCOMES: Readonly<Record<Answer, Readonly<Record<TokenGrant, AnswerMeaning>>>> = {
+  'refused-grant': {
+    authorization_code: { kind: 'final', hint: 'Cafe24 refused the code' },
+    refresh_token: { kind: 'final' },
+  },
+  'client-credentials': {
+    authorization_code: { kind: 'configuration', hint: CLIENT_CREDENTIALS_HINT },
+    refresh_token: { kind: 'configuration', hint: CLIENT_CREDENTIALS_HINT },
+  },
+  'bad-request': {
+    authorization_code: {
+      kind: 'configuration',
+      hint:
+        'Cafe24 refused the request, not the code: ours to fix (invalid_request: CAFE24_REDIRECT_URI must ' +
+        'match the redirect URI registered in Cafe24 Developers character for character; invalid_scope: ' +
+        'CAFE24_SCOPES)',
+    },
+    refresh_token: {
+      kind: 'configuration',
+      hint:
+        "Cafe24 refused the request, not the mall's refresh token: ours to fix (a bug, or the app's " +
+        'settings in Cafe24 Developers); no mall is marked invalid',
+    },
+  },
+  'rate-limited': { authorization_code: { kind: 'transient' }, refresh_token: { kind: 'transient' } },
+  server: { authorization_code: { kind: 'transient' }, refresh_token: { kind: 'transient' } },
   // A code answered so may have been consumed: sending it again could only be refused (or revoke).
-  'other-oauth-error': { authorization_code: 'final', refresh_token: 'transient' },
-  'not-oauth': { authorization_code: 'final', refresh_token: 'transient' },
-  'unusable-success': { authorization_code: 'final', refresh_token: 'transient' },
+  'other-oauth-error': {
+    authorization_code: {
+      kind: 'final',
+      hint: 'an OAuth error Cafe24 is not known to give; the code is not sent again',
+      unexpected: true,
+    },
+    refresh_token: {
+      kind: 'transient',
+      hint: 'an OAuth error Cafe24 is not known to give; the mall stays active and is tried again',
+      unexpected: true,
+    },
+  },
+  'not-oauth': {
+    authorization_code: { kind: 'final', hint: NOT_CAFE24_HINT, unexpected: true },
+    refresh_token: {
+      kind: 'transient',
+      hint: `${NOT_CAFE24_HINT}; the mall stays active and is tried again`,
+      unexpected: true,
+    },
+  },
+  'unusable-success': {
+    authorization_code: {
+      kind: 'final',
+      hint: 'the code was most likely consumed and is not sent again',
+      unexpected: true,
+    },
+    refresh_token: {
+      kind: 'configuration',
+      hint:
+        'Cafe24 may have rotated the refresh token; no other mall is refreshed until this client can ' +
+        'read the answer (no mall is marked invalid)',
+      unexpected: true,
+    },
+  },
+  'other-mall': {
+    authorization_code: { kind: 'configuration', hint: OTHER_MALL_HINT, unexpected: true },
+    refresh_token: { kind: 'configuration', hint: OTHER_MALL_HINT, unexpected: true },
+  },
 };
 
-/** Answers that Cafe24's own token endpoint is not expected to give: counted, and alarmed on. */
-export const UNEXPECTED_ANSWERS: ReadonlySet<Answer> = new Set<Answer>([
-  'other-oauth-error',
-  'not-oauth',
-  'unusable-success',
+/** The OAuth errors of RFC 6749 and RFC 6750: the only `error` values shown as they came. */
+const KNOWN_OAUTH_ERRORS = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+  'access_denied',
+  'unsupported_response_type',
+  'server_error',
+  'temporarily_unavailable',
+  'invalid_token',
+  'insufficient_scope',
 ]);
+
+/**
+ * Whether an answer reads as an OAuth token endpoint's error: a 400 or 401 whose body is `{"error": …}`
+ * with a standard code. Doctor's probe asks the same of the configured URL.
+ */
+export function isOAuthErrorAnswer(status: number, text: string | undefined): boolean {
+  const parsed = oauthErrorSchema.safeParse(text === undefined ? undefined : parseJson(text));
+  return (status === 400 || status === 401) && parsed.success && KNOWN_OAUTH_ERRORS.has(parsed.data.error);
+}
 
 /** The token endpoint for a mall: `{mall_id}` substituted in the API base URL (doctor probes the same). */
 export function tokenEndpointUrl(apiBaseUrl: string, mallId: string): URL {
@@ -186,11 +260,12 @@ export function classifyResponse(
   text: string | undefined,
   redact: (text: string) => string,
   onUnexpectedAnswer?: (answer: Answer, grant: TokenGrant) => void,
+  mallId?: string,
 ): TokenSet {
   const fail = (answer: Answer, message: string, options: { retryAfterMs?: number } = {}): never => {
-    if (UNEXPECTED_ANSWERS.has(answer)) onUnexpectedAnswer?.(answer, grant);
-    const hint = HINTS[answer][grant];
-    throw new TokenFailure(ANSWER_OUTCOMES[answer][grant], hint ? `${message}: ${hint}` : message, options);
+    const { kind, hint, unexpected } = ANSWER_OUTCOMES[answer][grant];
+    if (unexpected) onUnexpectedAnswer?.(answer, grant);
+    throw new TokenFailure(kind, hint ? `${message}: ${hint}` : message, options);
   };
   if (status === 200) {
     if (text === undefined)
@@ -203,6 +278,13 @@ export function classifyResponse(
       return fail(
         'unusable-success',
         `Cafe24 answered 200 without a usable token: ${describeSchemaIssues(parsed.error)}`,
+      );
+    }
+    if (mallId !== undefined && normaliseMallId(parsed.data.mallId) !== normaliseMallId(mallId)) {
+      // Mall ids are shown: they name a shop, never a secret; another mall's tokens are never stored here.
+      return fail(
+        'other-mall',
+        `Cafe24 answered 200 with the tokens of mall ${parsed.data.mallId}, not ${mallId}`,
       );
     }
     return parsed.data;
@@ -223,21 +305,6 @@ export function classifyResponse(
   return fail(answer, message);
 }
 
-/** The OAuth errors of RFC 6749 and RFC 6750: the only `error` values shown as they came. */
-const KNOWN_OAUTH_ERRORS = new Set([
-  'invalid_request',
-  'invalid_client',
-  'invalid_grant',
-  'unauthorized_client',
-  'unsupported_grant_type',
-  'invalid_scope',
-  'access_denied',
-  'unsupported_response_type',
-  'server_error',
-  'temporarily_unavailable',
-  'invalid_token',
-  'insufficient_scope',
-]);
 const BAD_REQUEST_ERRORS = new Set([
   'invalid_request',
   'unsupported_grant_type',
@@ -248,13 +315,13 @@ const SERVER_ERRORS = new Set(['server_error', 'temporarily_unavailable']);
 /** How much of Cafe24's description is kept: enough for a sentence, too little to carry much else. */
 const MAX_DESCRIPTION_CHARS = 200;
 
-/** Descriptions that refuse the grant itself, whatever error code comes with them (the field's 401). */
+/** The field's 401: a description that is only a refusal of the grant itself, whatever the error code. */
 const REFUSES_GRANT: Record<TokenGrant, RegExp> = {
-  refresh_token:
-    /\binvalid[ _-]?refresh[ _-]?token\b|\brefresh[ _-]?token\b.*\b(expired|invalid|revoked|used)\b/i,
-  authorization_code: /\binvalid[ _-]?(authorization[ _-]?)?code\b|\bcode\b.*\b(expired|invalid|used)\b/i,
+  refresh_token: /^\s*(invalid|expired|revoked) refresh[ _-]?token\.?\s*$/i,
+  authorization_code: /^\s*((invalid|expired|used) (authorization[ _-]?)?code|code (time )?expired)\.?\s*$/i,
 };
 
+/** The error code decides first; a description only where Cafe24 is known to put the answer there. */
 function readAnswer(
   grant: TokenGrant,
   status: number,
@@ -262,66 +329,19 @@ function readAnswer(
 ): Answer {
   if (status === 429) return 'rate-limited';
   if (status === 408 || status >= 500) return 'server';
-  if (oauth === undefined) return status === 401 ? 'client-credentials' : 'not-oauth';
-  if (blamesClientCredentials(status, oauth)) return 'client-credentials';
-  if (oauth.error === 'invalid_grant') return 'refused-grant';
-  if ((status === 400 || status === 401) && REFUSES_GRANT[grant].test(oauth.description ?? '')) {
-    return 'refused-grant';
+  if (oauth === undefined) return 'not-oauth';
+  const description = oauth.description ?? '';
+  // Cafe24 has answered `invalid_grant: Invalid client_secret`: the app's, whatever the code says.
+  if (oauth.error === 'invalid_client' || /client[_ -]?secret\b|client authentication/i.test(description)) {
+    return 'client-credentials';
   }
+  if (oauth.error === 'invalid_grant') return 'refused-grant';
+  if (status === 401 && REFUSES_GRANT[grant].test(description)) return 'refused-grant';
   if (BAD_REQUEST_ERRORS.has(oauth.error)) return 'bad-request';
   if (SERVER_ERRORS.has(oauth.error)) return 'server';
+  // Any other OAuth code with a 401 answers the Authorization header, which holds only the app's credentials.
+  if (status === 401) return 'client-credentials';
   return 'other-oauth-error';
-}
-
-/** What each answer asks of whoever reads the failure, per grant; none where the answer says it all. */
-const HINTS: Record<Answer, Record<TokenGrant, string | undefined>> = {
-  'refused-grant': { authorization_code: 'Cafe24 refused the code', refresh_token: undefined },
-  'client-credentials': {
-    authorization_code: CLIENT_CREDENTIALS_HINT,
-    refresh_token: CLIENT_CREDENTIALS_HINT,
-  },
-  'bad-request': {
-    authorization_code:
-      'Cafe24 refused the request, not the code: ours to fix (invalid_request: CAFE24_REDIRECT_URI must match ' +
-      'the redirect URI registered in Cafe24 Developers character for character; invalid_scope: CAFE24_SCOPES)',
-    refresh_token:
-      "Cafe24 refused the request, not the mall's refresh token: ours to fix (a bug, or the app's settings " +
-      'in Cafe24 Developers); no mall is marked invalid',
-  },
-  'rate-limited': { authorization_code: undefined, refresh_token: undefined },
-  server: { authorization_code: undefined, refresh_token: undefined },
-  'other-oauth-error': {
-    authorization_code: 'an OAuth error Cafe24 is not known to give; the code is not sent again',
-    refresh_token: 'an OAuth error Cafe24 is not known to give; the mall stays active and is tried again',
-  },
-  'not-oauth': {
-    authorization_code: NOT_CAFE24_HINT,
-    refresh_token: `${NOT_CAFE24_HINT}; the mall stays active and is tried again`,
-  },
-  'unusable-success': {
-    authorization_code: 'the code was most likely consumed and is not sent again',
-    refresh_token:
-      'Cafe24 may have rotated the refresh token; the mall stays active, and a refusal of the stored token ' +
-      'will say so',
-  },
-};
-
-/**
- * An answer about the app, not the code or the mall: `invalid_client`, a description naming the client id
- * or secret (Cafe24 has answered `invalid_grant: Invalid client_secret`), or a 401 that does not name the
- * grant (401 answers the Authorization header, which carries only the app's Basic credentials).
- */
-function blamesClientCredentials(
-  status: number,
-  oauth: { error: string; description: string | undefined },
-): boolean {
-  if (oauth.error === 'invalid_client') return true;
-  if (/client[_ -]?(secret|id)\b|client authentication/i.test(oauth.description ?? '')) return true;
-  // A 401 that names the grant (a dead refresh token, a spent code) blames the mall, whatever its code.
-  if (/refresh[_ ]?token|\bcode\b|\bgrant\b/i.test(`${oauth.error} ${oauth.description ?? ''}`)) {
-    return false;
-  }
-  return status === 401 && oauth.error !== 'invalid_grant';
 }
 
 /**
