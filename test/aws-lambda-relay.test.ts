@@ -90,25 +90,42 @@ describe('RDS path: the INSERT trigger invokes the relay Lambda through aws_lamb
 
   it('the relay handler waits for a row that is not committed yet, then publishes it', async () => {
     const publish = recordingPublisher();
-    const handler = createRelayHandler(() => ({ pool: db.pool, publish, codeLifetimeMs: 60_000 }), {
+    // Its own sessions, named, so pg_stat_activity shows what it last asked.
+    const pool = new pg.Pool({ connectionString: db.url, application_name: 'relay-trigger-wait', max: 2 });
+    const handler = createRelayHandler(() => ({ pool, publish, codeLifetimeMs: 60_000 }), {
       waitForRowMs: 5_000,
     });
-    await handler({}, lambdaContext('relay')); // drain what earlier tests left
+    try {
+      await handler({}, lambdaContext('relay')); // drain what earlier tests left
 
-    const client = new pg.Client({ connectionString: db.url });
-    await client.connect();
-    await client.query('begin');
-    const [id] = await insertCodes(client, 1);
-    // The trigger's payload, delivered while the inserting transaction is still open.
-    const invocation = handler({ source: 'rds-trigger', codeId: id }, lambdaContext('relay'));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    await client.query('commit');
-    await client.end();
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      await client.query('begin');
+      const [id] = await insertCodes(client, 1);
+      // The trigger's payload, delivered while the inserting transaction is still open.
+      const invocation = handler({ source: 'rds-trigger', codeId: id }, lambdaContext('relay'));
+      // It has looked for the row (and could not see it) before the commit.
+      await expect
+        .poll(
+          async () =>
+            (
+              await db.pool.query(
+                `select query from pg_stat_activity where application_name = 'relay-trigger-wait'`,
+              )
+            ).rows.some((row) => /from cafe24\.oauth_authorization_codes where id = \$1/.test(row.query)),
+          { timeout: 10_000 },
+        )
+        .toBe(true);
+      await client.query('commit');
+      await client.end();
 
-    const summary = await invocation;
-    expect(summary).toMatchObject({ published: 1, waitedFor: { codeId: id, seen: true } });
-    expect(logs.text()).toContain('relay drained');
-    expect(publish.sent.at(-1)).toEqual({ id, body: JSON.stringify({ kind: 'exchange', codeId: id }) });
+      const summary = await invocation;
+      expect(summary).toMatchObject({ published: 1, waitedFor: { codeId: id, seen: true } });
+      expect(logs.text()).toContain('relay drained');
+      expect(publish.sent.at(-1)).toEqual({ id, body: JSON.stringify({ kind: 'exchange', codeId: id }) });
+    } finally {
+      await pool.end();
+    }
   });
 
   it('gives up quietly on a row that never commits, leaving nothing published', async () => {

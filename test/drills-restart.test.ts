@@ -11,7 +11,6 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '../local/postgres.
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { captureOutput } from './support/capture.ts';
 import { queueDepth } from './support/sqs.ts';
-import { waitFor } from './support/wait.ts';
 
 const logs = captureOutput();
 
@@ -42,8 +41,10 @@ it('drill 2: a Postgres restart mid-exchange loses no issued token and sends no 
     const { sandbox, pool, runtime, sqs } = local;
     // Storing is retried 300 ms (not 10 s), so the outage outlasts it and the tokens take the stash path.
     runtime.deps.policy.storeRetryMs = 300;
-    // Cafe24 takes its time: the restart lands while every request is in flight (the code already spent).
-    sandbox.setFault({ type: 'delay', ms: 1_000 });
+    // Cafe24 answers only once the database is down: the restart lands while every request is in flight
+    // (each code already spent).
+    let databaseDown!: () => void;
+    sandbox.setFault({ type: 'hold', until: new Promise<void>((resolve) => (databaseDown = resolve)) });
 
     const malls = Array.from({ length: 10 }, (_, i) => `restart${i}`);
     const codes = malls.map((mall) => sandbox.issueCode(mall));
@@ -54,26 +55,23 @@ it('drill 2: a Postgres restart mid-exchange loses no issued token and sends no 
     );
     const ids = rows.map((row) => row.id as string);
 
-    await waitFor(
-      () => codes.every((code) => sandbox.tokenRequests({ code }).length === 1),
-      15_000,
-      'every code sent',
-    );
+    await expect
+      .poll(() => codes.map((code) => sandbox.tokenRequests({ code }).length), {
+        timeout: 15_000,
+        message: 'every code sent',
+      })
+      .toEqual(codes.map(() => 1));
     await postgres.stop();
     postgres = undefined;
-    // Down until each answer met the outage: tokens stashed (or, had an answer beaten the stop, stored).
-    await waitFor(
-      () => {
-        const settled = new Set([
-          ...loggedCodeIds('storing tokens failed'),
-          ...loggedCodeIds('code exchanged'),
-        ]);
-        return ids.every((id) => settled.has(id));
-      },
-      15_000,
-      'every answer handled while the database is down',
-    );
-    expect(loggedCodeIds('storing tokens failed').size, 'the stash path was taken').toBeGreaterThan(0);
+    databaseDown();
+    // Down until each answer met the outage: every code's tokens took the stash path.
+    await expect
+      .poll(() => [...loggedCodeIds('storing tokens failed')].sort(), {
+        timeout: 15_000,
+        message: 'every answer handled while the database is down',
+      })
+      .toEqual([...ids].sort());
+    expect(loggedCodeIds('code exchanged').size).toBe(0);
     sandbox.setFault(undefined);
     postgres = await startEmbeddedPostgres({ dataDir, port, persistent: true });
 
@@ -87,21 +85,15 @@ it('drill 2: a Postgres restart mid-exchange loses no issued token and sends no 
           )
           .catch(() => ({ rows: [] }))
       ).rows;
-    await waitFor(
-      async () => {
-        const current = await statuses();
-        return current.length === ids.length && current.every((row) => row.status === 'exchanged');
-      },
-      20_000,
-      'every code exchanged after the restart',
-    ).catch(async (error: Error) => {
-      throw new Error(`${error.message}: ${JSON.stringify(await statuses())}`);
-    });
-    await waitFor(
-      async () => (await queueDepth(sqs.client, sqs.queueUrl)) === 0,
-      10_000,
-      'the queue drained',
-    );
+    await expect
+      .poll(async () => (await statuses()).map((row) => row.status), {
+        timeout: 20_000,
+        message: 'every code exchanged after the restart',
+      })
+      .toEqual(ids.map(() => 'exchanged'));
+    await expect
+      .poll(() => queueDepth(sqs.client, sqs.queueUrl), { timeout: 10_000, message: 'the queue drained' })
+      .toBe(0);
 
     for (const row of await statuses()) expect(row).toMatchObject({ attempts: 1, last_error: null });
     for (const code of codes) expect(sandbox.tokenRequests({ code })).toHaveLength(1);

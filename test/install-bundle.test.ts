@@ -11,14 +11,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
 import { createTestDatabase, pgVariables, type TestDatabase } from './support/db.ts';
 import { launchQueryFor, signLaunch } from './support/launch.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 import { receiveAll } from './support/sqs.ts';
-import { waitFor } from './support/wait.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const declared = (
@@ -135,16 +134,15 @@ it('verifies a launch from rawQueryString, sets the cookie, and stores the callb
   );
 
   // The exchange's outcome, as the exchange function would record it, arriving while the callback waits.
-  const outcome = waitFor(
-    async () =>
-      ((
-        await db.pool.query(
-          `update cafe24.oauth_authorization_codes set status = 'failed', last_error = 'invalid_grant: Code time expired'
-            where mall_id = 'bundlemall' and status = 'pending'`,
-        )
-      ).rowCount ?? 0) > 0,
-    15_000,
-    'the stored code',
+  const outcome = vi.waitFor(
+    async () => {
+      const { rowCount } = await db.pool.query(
+        `update cafe24.oauth_authorization_codes set status = 'failed', last_error = 'invalid_grant: Code time expired'
+          where mall_id = 'bundlemall' and status = 'pending'`,
+      );
+      expect(rowCount, 'the stored code').toBeGreaterThan(0);
+    },
+    { timeout: 15_000, interval: 20 },
   );
   const callback = await invoke(
     '/cafe24/callback',

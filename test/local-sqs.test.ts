@@ -6,7 +6,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { type LambdaRunnerOptions, startLambdaRunner } from '../local/lambda-runner.ts';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../local/sqs.ts';
 import { createSqsClient } from '../src/aws/sqs.ts';
@@ -19,7 +19,6 @@ import {
 } from '../src/queue/messages.ts';
 import { redrive } from '../src/queue/redrive.ts';
 import { queueDepth } from './support/sqs.ts';
-import { waitFor } from './support/wait.ts';
 
 type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };
 
@@ -97,9 +96,12 @@ describe('lambda runner on fauxqs', () => {
       },
     });
 
-    await waitFor(
-      async () => records.length === 3 && (await queueDepth(sqs.client, sqs.queueUrl)) === 0,
-      5_000,
+    await vi.waitFor(
+      async () => {
+        expect(records).toHaveLength(3);
+        expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
+      },
+      { timeout: 5_000 },
     );
     expect(records.map(codeIdOf).sort()).toEqual(['1', '2', '3']);
     for (const record of records) {
@@ -145,11 +147,12 @@ describe('lambda runner on fauxqs', () => {
       },
     });
 
-    await waitFor(
-      async () => (await queueDepth(sqs.client, sqs.dlqUrl)) === 1,
-      8_000,
-      'the DLQ to hold one message',
-    );
+    await expect
+      .poll(() => queueDepth(sqs.client, sqs.dlqUrl), {
+        timeout: 8_000,
+        message: 'the DLQ to hold one message',
+      })
+      .toBe(1);
     expect(seen.filter((entry) => entry.codeId === '10').map((entry) => entry.receiveCount)).toEqual([
       '1',
       '2',
@@ -177,9 +180,12 @@ describe('lambda runner on fauxqs', () => {
       },
     });
 
-    await waitFor(
-      async () => batches.length >= 2 && (await queueDepth(sqs.client, sqs.queueUrl)) === 0,
-      5_000,
+    await vi.waitFor(
+      async () => {
+        expect(batches.length).toBeGreaterThanOrEqual(2);
+        expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
+      },
+      { timeout: 5_000 },
     );
     expect(batches[0]!.map(codeIdOf).sort()).toEqual(['20', '21']);
     expect(reports[0]).toMatchObject({
@@ -204,7 +210,7 @@ describe('lambda runner on fauxqs', () => {
       handler: async () => ({ batchItemFailures: [{ itemIdentifier: 'not-in-this-batch' }] }),
     });
 
-    await waitFor(() => reports.length === 1, 5_000);
+    await expect.poll(() => reports.length, { timeout: 5_000 }).toBe(1);
     await run.stop(); // waits for the invocation, deletes included
     expect(reports[0]).toMatchObject({ failures: 1, error: expect.any(Error) });
     // Not deleted: still in flight until its visibility timeout.
@@ -230,31 +236,62 @@ describe('lambda runner on fauxqs', () => {
       handler: async (event) => {
         active += 1;
         peak = Math.max(peak, active);
-        // Simulated work, so that invocations overlap.
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        // Each invocation runs until three run at once (or the last ones are all there is): the runner is
+        // given every chance to start a fourth.
+        await vi.waitFor(
+          () => {
+            if (active < 3 && handled + active < 12) throw new Error(`${active} invocation(s) at once`);
+          },
+          { timeout: 5_000, interval: 5 },
+        );
         active -= 1;
         handled += event.Records.length;
       },
     });
 
-    await waitFor(() => handled === 12, 5_000);
+    await expect.poll(() => handled, { timeout: 10_000 }).toBe(12);
     expect(peak).toBe(3);
     expect(run.invocations).toBe(12);
-    await waitFor(async () => (await queueDepth(sqs.client, sqs.queueUrl)) === 0, 2_000);
+    await expect.poll(() => queueDepth(sqs.client, sqs.queueUrl), { timeout: 5_000 }).toBe(0);
   });
 
-  test.concurrent('stop() returns promptly while polling an empty queue', async (context) => {
+  test.concurrent('stop() returns promptly while polling an empty queue: it aborts the long poll', async (context) => {
     const { expect } = context;
     const sqs = await localSqs(context);
+    // The runner's client, noting how each ReceiveMessage ended.
+    const receives: string[] = [];
+    const client = {
+      send: (command: unknown, options?: unknown) => {
+        const sent = sqs.client.send(command as never, options as never);
+        if (!(command instanceof ReceiveMessageCommand)) return sent;
+        const index = receives.push('in flight') - 1;
+        return sent.then(
+          (output) => {
+            receives[index] = 'answered';
+            return output;
+          },
+          (error: Error) => {
+            receives[index] = error.name;
+            throw error;
+          },
+        );
+      },
+    } as unknown as SQSClient;
+    const waitTimeSeconds = 20;
     const run = startLambdaRunner({
-      client: sqs.client,
+      client,
       queueUrl: sqs.queueUrl,
-      waitTimeSeconds: 20,
+      waitTimeSeconds,
       handler: async () => {},
     });
+    await expect.poll(() => receives, { timeout: 5_000 }).toContain('in flight');
     const started = Date.now();
     await run.stop();
-    expect(Date.now() - started).toBeLessThan(1_000);
+    // Every long poll it had out ended by the abort, none by an answer.
+    expect(receives).not.toEqual([]);
+    expect(receives.filter((outcome) => outcome !== 'AbortError')).toEqual([]);
+    // Well before the long poll would have answered by itself.
+    expect(Date.now() - started).toBeLessThan(waitTimeSeconds * 1000);
   });
 });
 

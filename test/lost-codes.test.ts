@@ -3,7 +3,8 @@
  * sandbox through the real exchange handler.
  */
 import { type Message, PurgeQueueCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SQSBatchResponse } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
@@ -17,7 +18,7 @@ import { publishFromOutbox } from '../src/store/outbox.ts';
 import { readStatus } from '../src/store/status.ts';
 import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
-import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
+import { exchangeRecord, lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
@@ -26,7 +27,6 @@ import {
 } from './support/exchange-stack.ts';
 import { insertInstallStates, installStateCounts } from './support/install-states.ts';
 import { countByCodeId, receiveAll } from './support/sqs.ts';
-import { waitFor } from './support/wait.ts';
 
 const logs = captureOutput();
 let stack: ExchangeStack;
@@ -108,15 +108,30 @@ describe('a Cafe24 (or a proxy) that echoes the request', () => {
 describe('a short database outage at claim time', () => {
   it('is retried in process while the code lives: exchanged in the same invocation, one request', async () => {
     const { id, code } = await stack.newCode('outagemall');
-    // Every UPDATE of the codes table fails, as statements do while the database restarts or fails over.
+    // Every UPDATE of the codes table fails, as statements do while the database restarts or fails over;
+    // each refusal is counted (a sequence survives the rollback).
     await stack.db.pool.query(`
+      create sequence test_outage_refusals;
       create or replace function test_outage() returns trigger language plpgsql as $$
-      begin raise exception 'the database is starting up' using errcode = '57P03'; end $$;
+      begin
+        perform nextval('test_outage_refusals');
+        raise exception 'the database is starting up' using errcode = '57P03';
+      end $$;
       create trigger test_outage before update on cafe24.oauth_authorization_codes
         for each statement execute function test_outage();`);
     const delivered = stack.deliver(id);
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    await stack.db.pool.query('drop trigger test_outage on cafe24.oauth_authorization_codes');
+    // The outage ends once the claim has been refused and retried, three times at least.
+    const refusals = async () =>
+      Number(
+        (
+          await stack.db.pool.query(
+            'select case when is_called then last_value else 0 end as n from test_outage_refusals',
+          )
+        ).rows[0].n,
+      );
+    await expect.poll(refusals, { timeout: 20_000 }).toBeGreaterThanOrEqual(3);
+    await stack.db.pool.query(`drop trigger test_outage on cafe24.oauth_authorization_codes;
+      drop sequence test_outage_refusals`);
     expect(await delivered).toEqual({ batchItemFailures: [] });
     expect(await stack.codeRow(id)).toMatchObject({ status: 'exchanged', attempts: 1 });
     expect(stack.sandbox.tokenRequests({ code })).toHaveLength(1);
@@ -126,11 +141,12 @@ describe('a short database outage at claim time', () => {
 describe("the Lambda's own deadline", () => {
   it('bounds every wait: a hanging Cafe24 makes the invocation hand the live code back in time', async () => {
     const { id, code } = await stack.newCode('deadlinemall');
-    const timeoutMs = 8_000;
-    const started = Date.now();
-    const response = await stack.duringFault({ type: 'hang' }, () => stack.deliver(id, { timeoutMs }));
+    const context = lambdaContext(undefined, 8_000);
+    const response = (await stack.duringFault({ type: 'hang' }, () =>
+      stack.handler(sqsEvent(exchangeRecord(id)), context),
+    )) as SQSBatchResponse;
     // Returned before Lambda would have killed it (the request timeout alone is 10 s).
-    expect(Date.now() - started).toBeLessThan(timeoutMs);
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(0);
     expect(response.batchItemFailures).toHaveLength(1);
     // The code lives on, unclaimed, for the redelivery: nothing lost, one request sent.
     expect(await stack.codeRow(id)).toMatchObject({ status: 'pending', attempts: 1 });
@@ -258,9 +274,9 @@ describe('stranded codes', () => {
       sweepIntervalMs: 100,
     });
     try {
-      for (let i = 0; i < 100 && (await stack.codeRow(viaSweep)).status === 'exchanging'; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
+      await expect
+        .poll(async () => (await stack.codeRow(viaSweep)).status, { timeout: 10_000 })
+        .not.toBe('exchanging');
     } finally {
       await relay.stop();
     }
@@ -388,22 +404,22 @@ describe('a message lost after its outbox row is gone (issue 15.7)', () => {
     });
     const messages: Message[] = [];
     try {
-      await waitFor(
+      await vi.waitFor(
         async () => {
           messages.push(...(await receiveAll(sqs.client, sqs.queueUrl)));
-          return countByCodeId(messages).has(lost.id);
+          expect(countByCodeId(messages).has(lost.id), 'the lost code published again').toBe(true);
         },
-        10_000,
-        'the lost code published again',
+        { timeout: 10_000 },
       );
       // A sweep that starts after the republication has run (it deletes this expired state after the step
       // that republishes): it left the code alone.
       await insertInstallStates(stack.db.pool, { expired: 1, live: 0 });
-      await waitFor(
-        async () => (await installStateCounts(stack.db.pool)).expired === 0,
-        10_000,
-        'a later sweep',
-      );
+      await expect
+        .poll(async () => (await installStateCounts(stack.db.pool)).expired, {
+          timeout: 10_000,
+          message: 'a later sweep',
+        })
+        .toBe(0);
     } finally {
       await relay.stop();
     }

@@ -2,14 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEmbeddedPostgres } from '../local/postgres.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { redrive } from '../src/queue/redrive.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { waitFor } from './support/wait.ts';
 
 const logs = captureOutput();
 let db: TestDatabase;
@@ -64,11 +63,7 @@ const countIn = async (ids: string[], status: string) =>
 describe('trigger → relay → SQS → runner → exchange handler', () => {
   it('turns an INSERT into a token row', async () => {
     const [entry] = await insertCodes([newMall()]);
-    await waitFor(
-      async () => (await statusOf(entry!.id)) === 'exchanged',
-      10_000,
-      'the code to be exchanged',
-    );
+    await expect.poll(() => statusOf(entry!.id), { timeout: 10_000 }).toBe('exchanged');
     const { rows } = await db.pool.query('select access_token from cafe24.oauth_tokens where mall_id = $1', [
       entry!.mall,
     ]);
@@ -86,22 +81,23 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
       ),
     ).toBe(25);
     stack.startRelay();
-    await waitFor(
-      async () =>
-        (await countIn(
-          entries.map((e) => e.id),
-          'exchanged',
-        )) === 25,
-      15_000,
-      '25 exchanges',
-    );
+    await expect
+      .poll(
+        () =>
+          countIn(
+            entries.map((e) => e.id),
+            'exchanged',
+          ),
+        { timeout: 15_000 },
+      )
+      .toBe(25);
     for (const entry of entries) expect(stack.sandbox.tokenRequests({ code: entry.code })).toHaveLength(1);
   });
 
   it('exchanges 200 codes inserted in one transaction with exactly 200 token requests', async () => {
     const entries = await insertCodes(Array.from({ length: 200 }, newMall));
     const ids = entries.map((e) => e.id);
-    await waitFor(async () => (await countIn(ids, 'exchanged')) === 200, 30_000, '200 exchanges');
+    await expect.poll(() => countIn(ids, 'exchanged'), { timeout: 30_000 }).toBe(200);
     const { rows } = await db.pool.query(
       'select count(*) from cafe24.oauth_tokens where mall_id = any($1::text[])',
       [entries.map((e) => e.mall)],
@@ -125,7 +121,7 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
         for each row when (new.mall_id in ('${broken}', '${late}') and new.status = 'exchanging')
         execute function test_refuse_claim();`);
     const [alive, dead] = await insertCodes([broken, late]);
-    await waitFor(async () => (await dlqMessages()).length === 2, 20_000, 'both messages in the DLQ');
+    await expect.poll(async () => (await dlqMessages()).length, { timeout: 20_000 }).toBe(2);
     const listed = await dlqMessages();
     expect(listed.map((m) => m.codeId).sort()).toEqual([alive!.id, dead!.id].sort());
     expect(listed.every((m) => m.kind === 'exchange' && m.receiveCount >= 2)).toBe(true);
@@ -145,16 +141,8 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
       queueUrl: stack.sqs.queueUrl,
     });
     expect(moved).toMatchObject({ moved: 2, failed: 0 });
-    await waitFor(
-      async () => (await statusOf(alive!.id)) === 'exchanged',
-      10_000,
-      'the redriven code exchanged',
-    );
-    await waitFor(
-      async () => (await statusOf(dead!.id)) === 'expired',
-      10_000,
-      'the dead code recorded expired',
-    );
+    await expect.poll(() => statusOf(alive!.id), { timeout: 10_000 }).toBe('exchanged');
+    await expect.poll(() => statusOf(dead!.id), { timeout: 10_000 }).toBe('expired');
     expect(stack.sandbox.tokenRequests({ code: alive!.code })).toHaveLength(1);
     expect(stack.sandbox.tokenRequests({ code: dead!.code })).toHaveLength(0);
   });
@@ -163,11 +151,9 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
     await stack.sqs.client.send(
       new SendMessageCommand({ QueueUrl: stack.sqs.queueUrl, MessageBody: exchangeMessage('987654') }),
     );
-    await waitFor(
-      async () => (await dlqMessages()).some((m) => m.codeId === '987654'),
-      20_000,
-      'the orphan message in the DLQ',
-    );
+    await expect
+      .poll(async () => (await dlqMessages()).map((m) => m.codeId), { timeout: 20_000 })
+      .toContain('987654');
     expect(logs.text()).toContain('no authorization code with id 987654');
   });
 
@@ -194,26 +180,28 @@ describe('relay across a Postgres restart', () => {
         );
         return rows[0].id as string;
       };
-      const exchanged = (id: string) => async () =>
+      const status = async (id: string) =>
         (
           await local.pool
             .query('select status from cafe24.oauth_authorization_codes where id = $1', [id])
             .catch(() => ({ rows: [] as Array<{ status: string }> }))
-        ).rows[0]?.status === 'exchanged';
+        ).rows[0]?.status;
 
       const before = await insert('restart-a');
-      await waitFor(exchanged(before), 10_000, 'exchange before the restart');
+      await expect.poll(() => status(before), { timeout: 10_000 }).toBe('exchanged');
 
       await postgres.stop();
       postgres = await startEmbeddedPostgres({ dataDir, port, persistent: true });
       // The relay notices within its reconnect backoff; NOTIFY works again once it is listening.
-      await waitFor(
-        async () => logs.text().includes('listening again after reconnect'),
-        20_000,
-        'the relay to reconnect',
-      );
-      const after = await waitForInsert(() => insert('restart-b'));
-      await waitFor(exchanged(after), 10_000, 'exchange after the restart');
+      await expect
+        .poll(() => logs.text().includes('listening again after reconnect'), {
+          timeout: 20_000,
+          message: 'the relay to reconnect',
+        })
+        .toBe(true);
+      // The first INSERT after the restart may meet a pooled connection that died with the old server.
+      const after = await vi.waitFor(() => insert('restart-b'), { timeout: 10_000 });
+      await expect.poll(() => status(after), { timeout: 10_000 }).toBe('exchanged');
     } finally {
       await local.stop();
       await postgres.stop();
@@ -221,17 +209,3 @@ describe('relay across a Postgres restart', () => {
     }
   });
 });
-
-/** The first INSERT after a restart may meet a pooled connection that died with the old server. */
-async function waitForInsert(insert: () => Promise<string>): Promise<string> {
-  let id: string | undefined;
-  await waitFor(
-    async () => {
-      id = await insert().catch(() => undefined);
-      return id !== undefined;
-    },
-    10_000,
-    'an INSERT to succeed',
-  );
-  return id!;
-}

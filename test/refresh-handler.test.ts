@@ -343,16 +343,13 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
       expect(plan).toContain('"Index Name":"ix_oauth_tokens_refresh_due"');
       expect(plan).not.toContain('"Node Type":"Seq Scan"');
       const tokens = new PostgresTokenStore(db.pool);
+      // Every due mall, once; how fast is the bench's to say (the plan above is why it is fast).
       let claimed = 0;
-      const started = Date.now();
       for (let batch = await tokens.claimDueForQueue(1_200_000, 240_000, 500); batch.length > 0; ) {
         claimed += batch.length;
         batch = await tokens.claimDueForQueue(1_200_000, 240_000, 500);
       }
-      const ms = Date.now() - started;
       expect(claimed).toBe(5_000);
-      // The bench measures it properly; here only an order of magnitude (2 cores shared with others).
-      expect(ms).toBeLessThan(5_000);
     } finally {
       await db.drop();
     }

@@ -11,7 +11,6 @@ import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refres
 import { captureOutput } from './support/capture.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
-import { waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
@@ -62,6 +61,20 @@ async function makeDue(mallId: string, expiresIn = "interval '5 minutes'"): Prom
   );
 }
 
+/**
+ * Sessions opened since `since` whose last statement asked for a refresh lease (a holder waiting for
+ * Cafe24, or a contender polling the lease), this one excepted.
+ */
+async function leaseClaimants(since: Date): Promise<number> {
+  const { rows } = await stack.db.pool.query(
+    `select count(*)::int as n from pg_stat_activity
+      where backend_start >= $1 and pid <> pg_backend_pid()
+        and query like '%with seen as%' and query like '%refresh_locked_by%'`,
+    [since],
+  );
+  return rows[0].n;
+}
+
 const refreshRequests = (mallId: string) =>
   stack.sandbox.tokenRequests({ mallId }).filter((request) => request.grantType === 'refresh_token');
 
@@ -110,18 +123,26 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('8 concurrent refreshes of one due mall (CLI processes, direct calls, SQS handler invocations) send one request and all succeed', async () => {
     await install('race8');
     await makeDue('race8');
-    // Cafe24 answers slowly, so every contender arrives while the first holds the lease.
-    stack.sandbox.failNext({ type: 'delay', ms: 3_000 });
-    const clis = Array.from({ length: 3 }, () => cli(['--mall', 'race8']));
-    const direct = Array.from({ length: 3 }, () => refreshMall(refreshProcess().deps, 'race8'));
+    // Cafe24 answers once every contender has asked for the lease while the first holds it.
+    let answer!: () => void;
+    stack.sandbox.failNext({ type: 'hold', until: new Promise<void>((resolve) => (answer = resolve)) });
+    const started = new Date();
+    // Time enough for eight processes to start on a busy machine before the held request times out.
+    const env = { CAFE24_REQUEST_TIMEOUT_MS: '30000' };
+    const clis = Array.from({ length: 3 }, () => cli(['--mall', 'race8'], env));
+    const direct = Array.from({ length: 3 }, () => refreshMall(refreshProcess(env).deps, 'race8'));
     // Two Lambda containers, each handed a duplicate message of the mall.
     const handlers = Array.from({ length: 2 }, () => {
-      const runtime = refreshProcess();
+      const runtime = refreshProcess(env);
       return createRefreshHandler(() => runtime)(
         sqsEvent(sqsRecord(JSON.stringify({ kind: 'refresh', mallId: 'race8' }))),
         lambdaContext('cafe24-token-refresh', 60_000),
       );
     });
+    await expect
+      .poll(() => leaseClaimants(started), { timeout: 20_000, message: 'all 8 asked for the lease' })
+      .toBeGreaterThanOrEqual(8);
+    answer();
     const [cliResults, directResults, handlerResults] = await Promise.all([
       Promise.all(clis),
       Promise.all(direct),
@@ -270,18 +291,12 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
     const env = { CAFE24_REQUEST_TIMEOUT_MS: '30000' };
     const clis = Array.from({ length: 8 }, () => cli(['--mall', 'force8', '--force'], env));
     // Every process has asked for the lease (its last statement is the claim) before Cafe24 answers.
-    await waitFor(
-      async () => {
-        const { rows } = await stack.db.pool.query(
-          `select count(*)::int as n from pg_stat_activity
-            where backend_start >= $1 and query like '%with seen as%' and query like '%refresh_locked_by%'`,
-          [started],
-        );
-        return rows[0].n >= 8;
-      },
-      20_000,
-      'all 8 processes asked for the lease',
-    );
+    await expect
+      .poll(() => leaseClaimants(started), {
+        timeout: 20_000,
+        message: 'all 8 processes asked for the lease',
+      })
+      .toBeGreaterThanOrEqual(8);
     answer();
     const results = await Promise.all(clis);
     expect(results.map((result) => result.code)).toEqual(Array(8).fill(0));
@@ -326,10 +341,14 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('a refresh racing an exchange for the same mall: the newer token wins (rule 10)', async () => {
     await install('racex');
     await makeDue('racex');
-    stack.sandbox.failNext({ type: 'delay', ms: 1_000 });
+    let answer!: () => void;
+    stack.sandbox.failNext({ type: 'hold', until: new Promise<void>((resolve) => (answer = resolve)) });
     const refreshing = refreshMall(refreshProcess().deps, 'racex');
-    await waitFor(() => refreshRequests('racex').length === 1, 5_000, 'the refresh request sent');
+    await expect
+      .poll(() => refreshRequests('racex').length, { timeout: 5_000, message: 'the refresh request sent' })
+      .toBe(1);
     await install('racex'); // a new install, issued after the refresh, stored before its answer arrives
+    answer();
     expect(await refreshing).toMatchObject({ status: 'refreshed', token: 'newer-token-kept' });
     const stored = await row('racex');
     expect(stored.access_token).toBe(stack.sandbox.issuedTokens('racex')!.accessToken);

@@ -1,5 +1,6 @@
+import type { Context } from 'aws-lambda';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import type { OutboxEntry, Publisher } from '../src/queue/publisher.ts';
 import { captureOutput } from './support/capture.ts';
@@ -24,8 +25,37 @@ function timedPublisher(): Publisher & { sent: Array<OutboxEntry & { at: number 
   return publish;
 }
 
+const insertCode = async (code: string) =>
+  (
+    await db.pool.query(
+      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', $1) returning id::text`,
+      [code],
+    )
+  ).rows[0].id as string;
+
+/** Sessions of `applicationName` whose last statement was their LISTEN: a run that is listening. */
+const listening = async (applicationName: string) =>
+  (
+    await db.pool.query(
+      `select count(*)::int as n from pg_stat_activity where application_name = $1 and query ilike 'listen%'`,
+      [applicationName],
+    )
+  ).rows[0].n as number;
+
+/** `context`, remembering each remaining time it told the handler. */
+function recording(context: Context): { context: Context; told: number[] } {
+  const told: number[] = [];
+  const ask = context.getRemainingTimeInMillis.bind(context);
+  context.getRemainingTimeInMillis = () => {
+    const ms = ask();
+    told.push(ms);
+    return ms;
+  };
+  return { context, told };
+}
+
 describe('the scheduled relay Lambda listens for the rest of its time budget', () => {
-  it('publishes a code inserted mid-run within a second and returns before its budget ends', async () => {
+  it('publishes a code inserted mid-run on its NOTIFY and returns before its budget ends', async () => {
     const publish = timedPublisher();
     const handler = createRelayHandler(() => ({
       pool: db.pool,
@@ -33,39 +63,48 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
       publish,
       connection: { connectionString: db.url },
     }));
-    const budgetMs = 3_000;
-    const started = Date.now();
-    const run = handler(
-      { source: 'aws.events', 'detail-type': 'Scheduled Event' },
-      lambdaContext('relay', budgetMs),
+    // Waiting before the run: the catch-up after its LISTEN publishes it, so once it is sent the run listens.
+    const earlyAt = Date.now();
+    const early = await insertCode('c0');
+    const { context, told } = recording(lambdaContext('relay', 3_000));
+    let returned = false;
+    const run = handler({ source: 'aws.events', 'detail-type': 'Scheduled Event' }, context).finally(() => {
+      returned = true;
+    });
+    await vi.waitFor(
+      () => {
+        if (!returned) expect(publish.sent.map((entry) => entry.id)).toContain(early);
+      },
+      { timeout: 10_000 },
     );
+    expect(returned, 'still listening after its catch-up').toBe(false);
 
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
     const insertedAt = Date.now();
-    const { rows } = await db.pool.query(
-      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'c1') returning id::text`,
-    );
-    const id = rows[0].id as string;
-
+    const id = await insertCode('c1');
     const summary = await run;
-    const returnedAfter = Date.now() - started;
-    expect(returnedAfter).toBeLessThan(budgetMs);
-    // It listened, not just drained once: most of the budget, leaving its margin.
-    expect(summary.listenedMs).toBeGreaterThan(1_500);
-    const sent = publish.sent.find((entry) => entry.id === id);
-    expect(sent, 'the code was published while the run listened').toBeDefined();
-    expect((sent?.at ?? Number.POSITIVE_INFINITY) - insertedAt).toBeLessThan(1_000);
-    expect(summary.published).toBe(1);
+    expect(context.getRemainingTimeInMillis(), 'returned before its budget ended').toBeGreaterThan(0);
+    // It listened, not just drained once: most of the time it was told it had, leaving its margin.
+    const [budgetMs] = told;
+    expect(summary.listenedMs).toBeGreaterThan(budgetMs! / 2);
+    // Published while the run listened: the catch-up was over and the sweep (every 10 s) never came, so
+    // only the code's NOTIFY can have woken the drain that sent it.
+    expect(publish.sent.map((entry) => entry.id)).toEqual([early, id]);
+    expect(summary.published).toBe(2);
     const { rows: left } = await db.pool.query('select count(*)::int as n from cafe24.exchange_outbox');
     expect(left[0].n).toBe(0);
 
-    // Its metrics: the heartbeat, one code published, and its INSERT → SQS lag (under a second).
+    // Its metrics: the heartbeat, the codes published, and each one's INSERT → SQS lag: at most the time
+    // from just before its INSERT to its publication (+1: whole milliseconds on this clock).
     const lines = emfLines(output.text());
     expect(metricValues(lines, 'RelayRuns')).toEqual([1]);
-    expect(metricValues(lines, 'RelayPublished')).toEqual([1]);
-    const [lag] = metricValues(lines, 'RelayLag');
-    expect(lag).toBeGreaterThanOrEqual(0);
-    expect(lag).toBeLessThan(1_000);
+    expect(metricValues(lines, 'RelayPublished')).toEqual([1, 1]);
+    const lags = metricValues(lines, 'RelayLag');
+    expect(lags).toHaveLength(2);
+    const [earlySent, sent] = publish.sent;
+    expect(lags[0]).toBeGreaterThanOrEqual(0);
+    expect(lags[0]).toBeLessThanOrEqual(earlySent!.at - earlyAt + 1);
+    expect(lags[1]).toBeGreaterThanOrEqual(0);
+    expect(lags[1]).toBeLessThanOrEqual(sent!.at - insertedAt + 1);
   });
 
   it('listens again after its session is killed, and publishes what was inserted meanwhile', async () => {
@@ -77,40 +116,41 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
       connection: { connectionString: db.url, application_name: 'relay-lambda-listen' },
     }));
     const run = handler({ source: 'aws.events' }, lambdaContext('relay', 4_500));
-    await new Promise((resolve) => setTimeout(resolve, 700));
+    await expect.poll(() => listening('relay-lambda-listen'), { timeout: 10_000 }).toBe(1);
     const { rowCount } = await db.pool.query(
       `select pg_terminate_backend(pid) from pg_stat_activity
         where application_name = 'relay-lambda-listen' and query ilike 'listen%'`,
     );
     expect(rowCount).toBe(1);
-    const { rows } = await db.pool.query(
-      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'c3') returning id::text`,
-    );
-    const id = rows[0].id as string;
-    await new Promise((resolve) => setTimeout(resolve, 1_200));
-    // Published on the reconnect's catch-up, long before the 10 s sweep.
-    expect(publish.sent.map((entry) => entry.id)).toContain(id);
+    const id = await insertCode('c3');
     await run;
+    // Published within the run, long before the 10 s sweep: by the reconnect's catch-up (or a NOTIFY
+    // once it listened again).
+    expect(publish.sent.map((entry) => entry.id)).toContain(id);
   });
 
   it('returns before its budget ends even when SQS never answers a send', async () => {
     // Its own pool: the stuck drain keeps a client checked out for good.
     const pool = new pg.Pool({ connectionString: db.url, max: 2 });
-    const stuck = (() => new Promise(() => {})) as unknown as Publisher;
+    let sends = 0;
+    const stuck = (() => {
+      sends += 1;
+      return new Promise(() => {});
+    }) as unknown as Publisher;
     const handler = createRelayHandler(() => ({
       pool,
       publish: stuck,
       codeLifetimeMs: 60_000,
-      connection: { connectionString: db.url },
+      connection: { connectionString: db.url, application_name: 'relay-lambda-stuck' },
     }));
-    const started = Date.now();
-    const run = handler({ source: 'aws.events' }, lambdaContext('relay', 3_000));
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    await db.pool.query(
-      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'stuck') returning id::text`,
-    );
+    const context = lambdaContext('relay', 3_000);
+    const run = handler({ source: 'aws.events' }, context);
+    await expect.poll(() => listening('relay-lambda-stuck'), { timeout: 10_000 }).toBe(1);
+    await insertCode('stuck');
+    // A drain is now stuck on SQS, as the run comes to stop.
+    await expect.poll(() => sends, { timeout: 10_000 }).toBeGreaterThan(0);
     await run;
-    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(context.getRemainingTimeInMillis(), 'returned before its budget ended').toBeGreaterThan(0);
     void pool.end().catch(() => {});
     // The code stays unpublished (its claim ends with the stuck session) for the next run to publish.
     await db.pool.query(`select pg_terminate_backend(pid) from pg_stat_activity
@@ -118,22 +158,20 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
     await db.pool.query(`delete from cafe24.exchange_outbox`);
   });
 
-  it('an RDS-trigger invocation still waits for its row, drains and returns at once', async () => {
+  it('an RDS-trigger invocation finds its row, drains and returns at once', async () => {
     const publish = timedPublisher();
-    const handler = createRelayHandler(() => ({
-      pool: db.pool,
-      codeLifetimeMs: 60_000,
-      publish,
-      connection: { connectionString: db.url },
-    }));
-    const { rows } = await db.pool.query(
-      `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('listenmall', 'c2') returning id::text`,
+    const rowWaitMs = 10_000;
+    const handler = createRelayHandler(
+      () => ({ pool: db.pool, codeLifetimeMs: 60_000, publish, connection: { connectionString: db.url } }),
+      { waitForRowMs: rowWaitMs },
     );
-    const id = rows[0].id as string;
-    const started = Date.now();
-    const summary = await handler({ source: 'rds-trigger', codeId: id }, lambdaContext('relay', 70_000));
-    expect(Date.now() - started).toBeLessThan(2_000);
+    const id = await insertCode('c2');
+    const context = lambdaContext('relay', 70_000);
+    const summary = await handler({ source: 'rds-trigger', codeId: id }, context);
     expect(summary).toMatchObject({ published: 1, waitedFor: { codeId: id, seen: true } });
     expect(summary.listenedMs).toBeUndefined();
+    expect(publish.sent.map((entry) => entry.id)).toEqual([id]);
+    // At once: it neither listened (65 s of its 70) nor spent its wait on a row it could already see.
+    expect(context.getRemainingTimeInMillis()).toBeGreaterThan(70_000 - rowWaitMs);
   });
 });

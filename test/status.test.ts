@@ -13,6 +13,14 @@ const HOUR = 3_600;
 const DAY = 24 * HOUR;
 let db: TestDatabase;
 let report: StatusReport;
+/** Read a second after the rows were stamped: what it prints does not depend on how long the setup took. */
+let pinned: StatusReport;
+/** The one instant every fixture row is stamped from ("2 hours" is two hours after it). */
+const STAMPED = new Date();
+
+/** Seconds from `now` to `offsetSeconds` after STAMPED (negative once past), as the report measures them. */
+const secondsUntil = (offsetSeconds: number, now = report.now) =>
+  (STAMPED.getTime() + offsetSeconds * 1000 - now.getTime()) / 1000;
 
 /** Token text that must never reach the report or the screen. */
 const tokenText = (mall: string) => ({ access: `ACCESS-${mall}-s3cr3t`, refresh: `REFRESH-${mall}-s3cr3t` });
@@ -21,8 +29,8 @@ async function insertToken(mall: string, expiresIn: string, refreshExpiresIn: st
   const { access, refresh } = tokenText(mall);
   await db.pool.query(
     `insert into cafe24.oauth_tokens (mall_id, access_token, refresh_token, expires_at, refresh_token_expires_at, issued_at)
-     values ($1, $2, $3, now() + $4::interval, now() + $5::interval, now() - $6::interval)`,
-    [mall, access, refresh, expiresIn, refreshExpiresIn, issuedAgo],
+     values ($1, $2, $3, $7::timestamptz + $4::interval, $7::timestamptz + $5::interval, $7::timestamptz - $6::interval)`,
+    [mall, access, refresh, expiresIn, refreshExpiresIn, issuedAgo, STAMPED],
   );
 }
 
@@ -38,7 +46,7 @@ async function insertCode(fields: {
   const { rows } = await db.pool.query(
     `insert into cafe24.oauth_authorization_codes
             (mall_id, code, status, created_at, finished_at, attempts, last_error)
-     values ($1, 'CODE-' || $1 || '-s3cr3t', $2, now() - $3::interval, now() - $4::interval, $5, $6)
+     values ($1, 'CODE-' || $1 || '-s3cr3t', $2, $7::timestamptz - $3::interval, $7::timestamptz - $4::interval, $5, $6)
      returning id::text`,
     [
       fields.mall,
@@ -47,6 +55,7 @@ async function insertCode(fields: {
       fields.finishedAgo ?? null,
       fields.attempts ?? 0,
       fields.lastError ?? null,
+      STAMPED,
     ],
   );
   // Published: the relay took it out of the outbox.
@@ -63,7 +72,8 @@ beforeAll(async () => {
   await insertToken('access-expired', '-3 minutes', '13 days 21 hours', '2 hours 3 minutes');
   await insertToken('refresh-expired', '-14 days -22 hours', '-1 day -2 hours -30 minutes', '15 days');
   await db.pool.query(
-    `update cafe24.oauth_tokens set last_refreshed_at = now() - interval '1 minute' where mall_id = 'valid'`,
+    `update cafe24.oauth_tokens set last_refreshed_at = $1::timestamptz - interval '1 minute' where mall_id = 'valid'`,
+    [STAMPED],
   );
   await db.pool.query(
     `update cafe24.oauth_tokens
@@ -123,6 +133,7 @@ beforeAll(async () => {
     lastError: 'invalid_client:\nredirect_uri mismatch',
   });
   report = await readStatus(db.pool);
+  pinned = await readStatus(db.pool, { now: new Date(STAMPED.getTime() + 1_000) });
 });
 
 afterAll(async () => {
@@ -137,14 +148,13 @@ describe('readStatus', () => {
       'refresh-expired',
       'valid',
     ]);
-    const near = (actual: number, expected: number) => expect(Math.abs(actual - expected)).toBeLessThan(5);
-
-    near(byMall.valid!.expiresInSeconds, 2 * HOUR);
-    near(byMall.valid!.refreshExpiresInSeconds, 14 * DAY);
-    near(byMall['access-expired']!.expiresInSeconds, -3 * 60);
-    near(byMall['access-expired']!.refreshExpiresInSeconds, 13 * DAY + 21 * HOUR);
-    near(byMall['refresh-expired']!.expiresInSeconds, -(14 * DAY + 22 * HOUR));
-    near(byMall['refresh-expired']!.refreshExpiresInSeconds, -(DAY + 2.5 * HOUR));
+    // Measured from the report's own instant (the database's clock), however long ago the rows were stamped.
+    expect(byMall.valid!.expiresInSeconds).toBe(secondsUntil(2 * HOUR));
+    expect(byMall.valid!.refreshExpiresInSeconds).toBe(secondsUntil(14 * DAY));
+    expect(byMall['access-expired']!.expiresInSeconds).toBe(secondsUntil(-3 * 60));
+    expect(byMall['access-expired']!.refreshExpiresInSeconds).toBe(secondsUntil(13 * DAY + 21 * HOUR));
+    expect(byMall['refresh-expired']!.expiresInSeconds).toBe(secondsUntil(-(14 * DAY + 22 * HOUR)));
+    expect(byMall['refresh-expired']!.refreshExpiresInSeconds).toBe(secondsUntil(-(DAY + 2.5 * HOUR)));
     expect(byMall.valid).toMatchObject({
       status: 'active',
       issuedAt: expect.any(Date),
@@ -179,8 +189,11 @@ describe('readStatus', () => {
   it('counts codes per status, the unpublished pending ones and the oldest pending age', () => {
     expect(report.codes.byStatus).toEqual({ pending: 2, exchanging: 1, exchanged: 1, failed: 2, expired: 1 });
     expect(report.codes.unpublishedPending).toBe(1);
-    expect(report.codes.oldestPendingAgeSeconds).toBeGreaterThanOrEqual(40);
-    expect(report.codes.oldestPendingAgeSeconds).toBeLessThan(45);
+    // Stamped 40 s before the fixtures' instant, measured from the report's.
+    expect(report.codes.oldestPendingAgeSeconds).toBe(
+      (report.now.getTime() - STAMPED.getTime() + 40_000) / 1000,
+    );
+    expect(pinned.codes.oldestPendingAgeSeconds).toBe(41);
   });
 
   it('lists failed and expired codes newest first, with their last error', () => {
@@ -209,7 +222,7 @@ describe('readStatus', () => {
     const capped = await readStatus(db.pool, { now: later, recentLimit: 1 });
     expect(capped.now).toEqual(later);
     const valid = capped.tokens.find((token) => token.mallId === 'valid')!;
-    expect(Math.abs(valid.expiresInSeconds - -HOUR)).toBeLessThan(5);
+    expect(valid.expiresInSeconds).toBe(secondsUntil(2 * HOUR, later));
     expect(capped.recentFailures.map((code) => code.id)).toEqual([ids.failedNew]);
   });
 
@@ -235,7 +248,7 @@ describe('readStatus', () => {
 
 describe('formatStatus', () => {
   it('prints expiries in words and the failures, and never a token or a code', () => {
-    const text = formatStatus(report);
+    const text = formatStatus(pinned);
     const line = (mall: string) =>
       text.split('\n').find((row) => row.trimStart().startsWith(`${mall} `)) ?? '';
 
@@ -252,7 +265,7 @@ describe('formatStatus', () => {
     );
     expect(text).not.toMatch(/[✗!] valid /);
     expect(text).toContain('pending 2, exchanging 1, exchanged 1, failed 2, expired 1');
-    expect(text).toMatch(/1 not yet published to SQS, oldest 4\ds old/);
+    expect(text).toContain('1 not yet published to SQS, oldest 41s old');
 
     const failures = text.slice(text.indexOf('Recent failures'));
     const order = [ids.failedNew, ids.expired, ids.failedOld].map((id) => failures.indexOf(`\n  ${id} `));
