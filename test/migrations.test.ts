@@ -66,6 +66,10 @@ describe('migrations', () => {
       'refresh_failures',
       'last_refresh_error',
       'refresh_queued_at',
+      'refresh_sending_by',
+      'refresh_sending_at',
+      'refresh_unrecorded_by',
+      'refresh_unrecorded_at',
     ]);
   });
 

@@ -24,6 +24,11 @@ type FakeRow = {
   invalidReason?: string;
   lockedBy?: string;
   lockedAt?: number;
+  /** The holder sending now, and a send never recorded (as the SQL keeps them). */
+  sendingBy?: string;
+  sendingAt?: number;
+  unrecordedBy?: string;
+  unrecordedAt?: number;
   failures: number;
 };
 
@@ -64,6 +69,10 @@ class FakeTokens implements TokenStore {
       expiresInMs: row.expiresAt - this.clock(),
       refreshExpiresInMs: row.refreshExpiresAt - this.clock(),
       invalidReason: row.invalidReason,
+      unrecordedSend:
+        row.unrecordedBy === undefined
+          ? undefined
+          : { by: row.unrecordedBy, ageMs: this.clock() - (row.unrecordedAt ?? 0) },
     };
   }
 
@@ -71,27 +80,28 @@ class FakeTokens implements TokenStore {
     this.claims += 1;
     const row = this.rows.get(mallId);
     if (!row) return { status: 'missing' };
-    const seenIssuedAt = new Date(row.issuedAt);
+    const seenRefreshToken = new Secret(row.refresh);
     if (row.lockedBy && this.clock() - (row.lockedAt ?? 0) < leaseMs) {
       const leaseLeftMs = row.lockedAt! + leaseMs - this.clock();
-      return { status: 'locked', owner: row.lockedBy, leaseLeftMs, seenIssuedAt };
+      return { status: 'locked', owner: row.lockedBy, leaseLeftMs, seenRefreshToken };
     }
-    // A lease still named here ended unreleased: its holder may have sent and never recorded.
-    const tookOverFrom = row.lockedBy;
+    // A send its holder never recorded is kept: its rotated pair may still be on its way.
+    if (row.sendingBy !== undefined) {
+      Object.assign(row, { unrecordedBy: row.sendingBy, unrecordedAt: row.sendingAt });
+      Object.assign(row, { sendingBy: undefined, sendingAt: undefined });
+    }
     const owner = `owner-${++this.#seq}`;
     row.lockedBy = owner;
     row.lockedAt = this.clock();
-    return {
-      status: 'claimed',
-      owner,
-      row: this.#view(mallId, row),
-      seenIssuedAt,
-      ...(tookOverFrom === undefined ? {} : { tookOverFrom }),
-    };
+    return { status: 'claimed', owner, row: this.#view(mallId, row), seenRefreshToken };
+  }
+  async markSending(mallId: string, owner: string) {
+    const row = this.rows.get(mallId)!;
+    if (row.lockedBy === owner) Object.assign(row, { sendingBy: owner, sendingAt: this.clock() });
   }
   async release(mallId: string, owner: string) {
     const row = this.rows.get(mallId);
-    if (row?.lockedBy === owner) row.lockedBy = undefined;
+    if (row?.lockedBy === owner) Object.assign(row, { lockedBy: undefined, sendingBy: undefined });
   }
   async read(mallId: string) {
     const row = this.rows.get(mallId);
@@ -114,6 +124,8 @@ class FakeTokens implements TokenStore {
         refreshExpiresAt: tokens.refreshTokenExpiresAt.getTime(),
         invalidReason: undefined,
         failures: 0,
+        sendingBy: undefined,
+        unrecordedBy: undefined,
       });
       outcome = 'stored';
     }
@@ -126,14 +138,20 @@ class FakeTokens implements TokenStore {
       await this.release(mallId, owner);
       return false;
     }
-    Object.assign(row, { status: 'invalid', invalidReason: reason, lockedBy: undefined });
+    Object.assign(row, {
+      status: 'invalid',
+      invalidReason: reason,
+      lockedBy: undefined,
+      sendingBy: undefined,
+      unrecordedBy: undefined,
+    });
     return true;
   }
   async recordRefreshFailure(mallId: string, owner: string) {
     const row = this.rows.get(mallId)!;
     if (row.lockedBy !== owner) return;
     row.failures += 1;
-    row.lockedBy = undefined;
+    Object.assign(row, { lockedBy: undefined, sendingBy: undefined });
   }
 }
 
@@ -421,11 +439,27 @@ describe('refreshMall (domain, with fakes)', () => {
       reason: expect.stringMatching(/TOKEN_STASH_BUCKET/),
     });
     expect(a.tokens.rows.get('shop')).toMatchObject({ status: 'active' });
+    // Not only once: B's retry, a second CLI, a forced refresh that sends nothing, all leave it active.
+    expect(await refreshMall(b, 'shop')).toMatchObject({ status: 'transient-failure' });
+    expect(await refreshMall(b, 'shop', { aheadMs: 0 })).toMatchObject({ status: 'skipped-fresh' });
+    expect(await refreshMall(b, 'shop')).toMatchObject({ status: 'transient-failure' });
+    expect(a.tokens.rows.get('shop')).toMatchObject({ status: 'active' });
 
     // A stores its pair at its next invocation: the mall lives, and B refreshes it as usual.
     expect(await flushRefreshStash(a.deps)).toBe(1);
     expect(a.tokens.rows.get('shop')!.refresh).toBe(live);
     expect(await refreshMall(b, 'shop', { force: true })).toMatchObject({ status: 'refreshed' });
+  });
+
+  it('a refusal long after a send that was never recorded marks the mall invalid: its pair is gone', async () => {
+    const t = setup([
+      new TokenFailure('final', 'Cafe24 answered HTTP 400 (invalid_grant: Invalid refresh_token)'),
+    ]);
+    Object.assign(t.tokens.rows.get('shop')!, {
+      unrecordedBy: 'host:1:dead',
+      unrecordedAt: t.now() - 2 * HOUR,
+    });
+    expect(await refreshMall(t.deps, 'shop')).toMatchObject({ status: 'invalid' });
   });
 
   it('consults the stash before marking a mall invalid: a pair stashed while the request was out is stored', async () => {

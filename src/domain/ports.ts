@@ -130,32 +130,29 @@ export type TokenRow = {
   /** refresh_token_expires_at − now(), by the database's clock. */
   refreshExpiresInMs: number;
   invalidReason: string | undefined;
+  /**
+   * A holder that sent the refresh token and never recorded the answer (it died, or the database refused
+   * its rotated pair, which may wait in that process's stash), and how long ago; cleared by a stored pair.
+   */
+  unrecordedSend: { by: string; ageMs: number } | undefined;
 };
 
 /**
  * The per-mall refresh lease (rule 7): of any number of concurrent claimers, one gets `claimed`.
- * `seenIssuedAt` is the row's issued_at as the claim first found it, before waiting for any other holder:
- * a later lease that finds another issue knows a refresh finished after this call began.
+ * `seenRefreshToken` is the row's refresh token as the claim first found it, before waiting for any other
+ * holder: a later lease that finds another knows a refresh finished after this call began.
  */
 export type RefreshClaim =
-  | {
-      status: 'claimed';
-      owner: string;
-      row: TokenRow;
-      seenIssuedAt: Date;
-      /**
-       * The lease this claim took had ended unreleased: its holder may have sent the refresh token and
-       * never stored the answer (its rotated pair may wait in that process's stash).
-       */
-      tookOverFrom?: string;
-    }
-  | { status: 'locked'; owner: string; leaseLeftMs: number; seenIssuedAt: Date }
+  | { status: 'claimed'; owner: string; row: TokenRow; seenRefreshToken: Secret }
+  | { status: 'locked'; owner: string; leaseLeftMs: number; seenRefreshToken: Secret }
   | { status: 'missing' };
 
 /** `cafe24.oauth_tokens`, as the refresh needs it (Postgres in production, fakes in unit tests). */
 export type TokenStore = {
   /** Takes the mall's lease for `leaseMs` and returns the row as it is now (the re-read of rule 7). */
   claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim>;
+  /** `owner` is about to send the refresh token (recorded first, so a lost answer is known as such). */
+  markSending(mallId: string, owner: string): Promise<void>;
   /** Gives the lease back, if `owner` still holds it. */
   release(mallId: string, owner: string): Promise<void>;
   /** The row without taking the lease. */

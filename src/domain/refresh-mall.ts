@@ -15,6 +15,11 @@ export type RefreshPolicy = {
   maxAttempts?: number;
   /** How long to wait for another process's refresh of the same mall (default: one lease). */
   waitMs?: number;
+  /**
+   * How long after a send whose answer was never recorded a refusal of the stored token is taken for the
+   * rotated pair still being on its way (in another process's stash), not for a dead mall (default 1 h).
+   */
+  inDoubtMs?: number;
 };
 
 export type RefreshDeps = {
@@ -68,6 +73,7 @@ export type RefreshResult =
   | { status: 'missing'; mallId: string };
 
 const DEFAULT_MAX_ATTEMPTS = 3;
+const DEFAULT_IN_DOUBT_MS = 60 * 60_000;
 /** How often a waiter looks whether another process's lease is gone. */
 const LEASE_POLL_MS = 100;
 
@@ -95,8 +101,8 @@ export async function refreshMall(
     }
     const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
     if (claim.status === 'missing') return { status: 'missing', mallId };
-    // The row as this call first found it, before waiting for anyone: a later issue is someone's refresh.
-    state.seenIssuedAt ??= claim.seenIssuedAt.getTime();
+    // The row as this call first found it, before waiting for anyone: a later token is someone's refresh.
+    state.seenRefreshToken ??= claim.seenRefreshToken;
     if (claim.status === 'locked') {
       waitingSince ??= now();
       if (now() - waitingSince >= (policy.waitMs ?? policy.leaseMs)) {
@@ -127,10 +133,10 @@ type CallState = {
   lastRefusal?: string;
   lastTransient?: string;
   /**
-   * issued_at when this call first asked for the lease (before any wait): a change means a refresh (or a
-   * new install) finished after this call began, which satisfies even --force.
+   * The refresh token when this call first asked for the lease (before any wait): another means a refresh
+   * (or a new install) finished after this call began, which satisfies even --force.
    */
-  seenIssuedAt?: number;
+  seenRefreshToken?: Secret;
 };
 
 /** One lease: at most one Cafe24 request, and the lease is released (or ends the refresh) before return. */
@@ -138,7 +144,7 @@ async function underLease(
   deps: RefreshDeps,
   mallId: string,
   options: RefreshOptions,
-  claim: { owner: string; row: TokenRow; tookOverFrom?: string },
+  claim: { owner: string; row: TokenRow },
   state: CallState,
 ): Promise<RefreshResult | 'again'> {
   const now = deps.now ?? Date.now;
@@ -177,13 +183,15 @@ async function underLease(
   }
 
   // Changed since this call first asked: a refresh finished after it began, so even --force is done.
-  const changed = state.seenIssuedAt !== undefined && row.issuedAt.getTime() !== state.seenIssuedAt;
+  const changed =
+    state.seenRefreshToken !== undefined && row.refreshToken.reveal() !== state.seenRefreshToken.reveal();
   if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs)) {
     await deps.tokens.release(mallId, owner);
     return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
   }
 
   state.attempts += 1;
+  await deps.tokens.markSending(mallId, owner);
   let tokens: TokenSet;
   try {
     tokens = await deps.cafe24.refreshToken({ mallId, refreshToken: row.refreshToken });
@@ -201,11 +209,12 @@ async function underLease(
       // Rule 9: before the mall is called dead, every stash this process reaches may hold its live pair.
       const rescued = await storeStashedPair(deps, mallId, owner, state.attempts, leaseEndsAt);
       if (rescued !== undefined) return rescued;
-      if (claim.tookOverFrom !== undefined) {
-        // The previous holder may have rotated the token and kept the new pair in its own memory.
+      const doubt = row.unrecordedSend;
+      if (doubt !== undefined && doubt.ageMs < (policy.inDoubtMs ?? DEFAULT_IN_DOUBT_MS)) {
+        // An earlier holder may have rotated the token and kept the new pair in its own memory.
         const reason =
-          `Cafe24 refused the refresh token, but the refresh before this one (${claim.tookOverFrom}) ended ` +
-          'without recording its answer: its rotated pair may still wait in that process, so the mall is ' +
+          `Cafe24 refused the refresh token, but ${doubt.by} sent it ${Math.round(doubt.ageMs / 1000)} s ago ` +
+          'and never recorded the answer: its rotated pair may still wait in that process, so the mall is ' +
           'not marked invalid yet (every process that refreshes needs TOKEN_STASH_BUCKET); ' +
           `Cafe24 said: ${failure.message}`;
         await deps.tokens.recordRefreshFailure(mallId, owner, reason);

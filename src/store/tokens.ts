@@ -28,43 +28,59 @@ on conflict (mall_id) do update
        token_type = excluded.token_type, issued_at = excluded.issued_at,
        shop_no = coalesce(excluded.shop_no, t.shop_no),
        code_id = coalesce(excluded.code_id, t.code_id), status = 'active', invalid_reason = null,
-       refresh_failures = 0, last_refresh_error = null, updated_at = now()
+       refresh_failures = 0, last_refresh_error = null, updated_at = now(),
+       -- A live pair is stored: no send is in doubt any more.
+       refresh_sending_by = null, refresh_sending_at = null,
+       refresh_unrecorded_by = null, refresh_unrecorded_at = null
  where t.issued_at <= excluded.issued_at
 returning id`;
 
 const ROW = `
 mall_id, status, access_token, refresh_token, issued_at, expires_at, refresh_token_expires_at, invalid_reason,
 extract(epoch from expires_at - now()) * 1000 as expires_in_ms,
-extract(epoch from refresh_token_expires_at - now()) * 1000 as refresh_expires_in_ms`;
+extract(epoch from refresh_token_expires_at - now()) * 1000 as refresh_expires_in_ms,
+refresh_unrecorded_by, extract(epoch from now() - refresh_unrecorded_at) * 1000 as unrecorded_age_ms`;
 
 /**
  * Takes the mall's refresh lease unless a live one is held; a lease older than $3 ms belongs to a holder
  * that died. Under READ COMMITTED a concurrent UPDATE is waited for and the row re-checked, so `claimed`
- * is the latest committed row: the re-read of rule 7, in the same statement. `seen` is the row as the
- * statement found it before any wait: its issue (a refresh that finishes after this one asked shows as a
- * change), the lease's holder, and whether that lease had ended unreleased (taken over).
+ * is the latest committed row: the re-read of rule 7, in the same statement. A send the previous holder
+ * never recorded (refresh_sending_*) is kept as unrecorded: its rotated pair may still be on its way. The
+ * lease is stamped with the clock at the claim, not the statement's start (a claim may wait on a lock).
+ * `seen` is the row as the statement found it before any wait: a refresh token that differs later means
+ * a refresh finished after this one began.
  */
 const CLAIM_REFRESH = `
 with seen as (
-  select issued_at, refresh_locked_by, refresh_locked_at from cafe24.oauth_tokens where mall_id = $1
+  select refresh_token, refresh_locked_by, refresh_locked_at from cafe24.oauth_tokens where mall_id = $1
 ), claimed as (
   update cafe24.oauth_tokens
-     set refresh_locked_at = now(), refresh_locked_by = $2
+     set refresh_locked_at = clock_timestamp(), refresh_locked_by = $2,
+         refresh_unrecorded_by = coalesce(refresh_sending_by, refresh_unrecorded_by),
+         refresh_unrecorded_at = case when refresh_sending_by is not null then refresh_sending_at
+                                      else refresh_unrecorded_at end,
+         refresh_sending_by = null, refresh_sending_at = null
    where mall_id = $1
      and (refresh_locked_at is null or refresh_locked_at <= now() - $3 * interval '1 millisecond')
   returning ${ROW}
 )
-select claimed.*, seen.issued_at as seen_issued_at, seen.refresh_locked_by as seen_locked_by,
-       seen.refresh_locked_at <= now() - $3 * interval '1 millisecond' as seen_lease_ended,
+select claimed.*, seen.refresh_token as seen_refresh_token, seen.refresh_locked_by as seen_locked_by,
        extract(epoch from seen.refresh_locked_at + $3 * interval '1 millisecond' - now()) * 1000 as lease_left_ms
   from seen left join claimed on true`;
+
+/** The holder is about to send the refresh token: said before, so a lost answer is known to be lost. */
+const MARK_SENDING = `
+update cafe24.oauth_tokens
+   set refresh_sending_by = $2, refresh_sending_at = now()
+ where mall_id = $1 and refresh_locked_by = $2`;
 
 const READ = `select ${ROW} from cafe24.oauth_tokens where mall_id = $1`;
 
 /** Only the holder releases: a holder that outlived its lease must not free its successor's. */
 const RELEASE = `
 update cafe24.oauth_tokens
-   set refresh_locked_at = null, refresh_locked_by = null
+   set refresh_locked_at = null, refresh_locked_by = null,
+       refresh_sending_by = null, refresh_sending_at = null
  where mall_id = $1 and refresh_locked_by = $2`;
 
 const MARK_REFRESHED = `
@@ -74,13 +90,14 @@ update cafe24.oauth_tokens set last_refreshed_at = now() where mall_id = $1`;
 const MARK_INVALID = `
 update cafe24.oauth_tokens
    set status = 'invalid', invalid_reason = $4, last_refresh_error = $4, updated_at = now(),
-       refresh_locked_at = null, refresh_locked_by = null
+       refresh_locked_at = null, refresh_locked_by = null, refresh_sending_by = null, refresh_sending_at = null,
+       refresh_unrecorded_by = null, refresh_unrecorded_at = null
  where mall_id = $1 and refresh_locked_by = $2 and refresh_token = $3`;
 
 const RECORD_FAILURE = `
 update cafe24.oauth_tokens
    set refresh_failures = refresh_failures + 1, last_refresh_error = $3,
-       refresh_locked_at = null, refresh_locked_by = null
+       refresh_locked_at = null, refresh_locked_by = null, refresh_sending_by = null, refresh_sending_at = null
  where mall_id = $1 and refresh_locked_by = $2`;
 
 /** Due: active and expiring within the window; a range scan of ix_oauth_tokens_refresh_due. */
@@ -172,6 +189,10 @@ function tokenRow(row: Row): TokenRow {
     expiresInMs: Number(row.expires_in_ms),
     refreshExpiresInMs: Number(row.refresh_expires_in_ms),
     invalidReason: (row.invalid_reason as string | null) ?? undefined,
+    unrecordedSend:
+      row.refresh_unrecorded_by === null || row.refresh_unrecorded_by === undefined
+        ? undefined
+        : { by: row.refresh_unrecorded_by as string, ageMs: Number(row.unrecorded_age_ms) },
   };
 }
 
@@ -186,24 +207,18 @@ export class PostgresTokenStore implements TokenStore {
     const owner = leaseOwner();
     const found = (await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs])).rows[0];
     if (!found) return { status: 'missing' };
-    const seenIssuedAt = found.seen_issued_at as Date;
-    const seenOwner = (found.seen_locked_by as string | null) ?? undefined;
-    if (found.mall_id !== null) {
-      const tookOverFrom = found.seen_lease_ended === true ? seenOwner : undefined;
-      return {
-        status: 'claimed',
-        owner,
-        row: tokenRow(found),
-        seenIssuedAt,
-        ...(tookOverFrom === undefined ? {} : { tookOverFrom }),
-      };
-    }
+    const seenRefreshToken = new Secret(found.seen_refresh_token as string);
+    if (found.mall_id !== null) return { status: 'claimed', owner, row: tokenRow(found), seenRefreshToken };
     return {
       status: 'locked',
-      owner: seenOwner ?? '',
+      owner: (found.seen_locked_by as string | null) ?? '',
       leaseLeftMs: Math.max(0, Number(found.lease_left_ms ?? 0)),
-      seenIssuedAt,
+      seenRefreshToken,
     };
+  }
+
+  async markSending(mallId: string, owner: string): Promise<void> {
+    await this.#pool.query(MARK_SENDING, [mallId, owner]);
   }
 
   async release(mallId: string, owner: string): Promise<void> {
