@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { type ExchangeDeps, exchangeCode, flushStash } from '../src/domain/exchange-code.ts';
+import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
 import type {
   ClaimResult,
   CodeStatus,
@@ -10,7 +11,6 @@ import type {
   TokenIssuer,
   TokenSet,
 } from '../src/domain/ports.ts';
-import { MemoryTokenStash } from '../src/store/token-stash.ts';
 
 type Row = {
   id: string;

@@ -6,13 +6,12 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSqsClient, localAws } from '../src/aws/sqs.ts';
+import { createSqsClient, localAws, sqsHandOff } from '../src/aws/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createInstallApp } from '../src/install/app.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../src/install/install.ts';
-import { sqsHandOff } from '../src/queue/hand-off.ts';
 import { deleteExpiredStates, PostgresInstallStore } from '../src/store/install-states.ts';
 import { captureOutput } from './support/capture.ts';
 import {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../src/commons/secret.ts';
+import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
 import type { TokenSet, TokenStash } from '../src/domain/ports.ts';
-import { MemoryTokenStash } from '../src/store/token-stash.ts';
 import { captureOutput } from './support/capture.ts';
 import { CLIENT_ID, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
+import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
 import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../src/domain/ports.ts';
 import {
   accessTokenFor,
@@ -8,7 +9,6 @@ import {
   type RefreshDeps,
   refreshMall,
 } from '../src/domain/refresh-mall.ts';
-import { MemoryTokenStash } from '../src/store/token-stash.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;

@@ -3,8 +3,8 @@ import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
 import type { AwsConfig } from '../config.ts';
+import { entryKey, MemoryTokenStash } from '../domain/memory-stash.ts';
 import type { StashEntry, StashGrant, TokenSet, TokenStash } from '../domain/ports.ts';
-import { entryKey, MemoryTokenStash } from '../store/token-stash.ts';
 import { clientSettings } from './clients.ts';
 
 export type S3TokenStashOptions = { bucket: string; aws: AwsConfig; log: Log };

@@ -1,5 +1,13 @@
-import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { describeError } from '../commons/errors.ts';
 import type { AwsConfig } from '../config.ts';
+import { exchangeMessage } from '../queue/messages.ts';
+import type { OutboxEntry, Publisher, PublishResult } from '../queue/publisher.ts';
 import { clientSettings } from './clients.ts';
 
 /**
@@ -45,5 +53,65 @@ export async function queueAttributes(
     visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
     inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
     delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
+  };
+}
+
+/** SQS takes at most 10 entries per SendMessageBatch. */
+const SQS_BATCH = 10;
+
+/**
+ * SendMessageBatch, 10 entries a call, the calls in parallel. Entry ids are code ids, so each answer maps
+ * back to rows; a call that fails outright fails its entries only.
+ */
+export function sqsPublisher(client: SQSClient, queueUrl: string): Publisher {
+  return async (entries) => {
+    const chunks: OutboxEntry[][] = [];
+    for (let i = 0; i < entries.length; i += SQS_BATCH) chunks.push(entries.slice(i, i + SQS_BATCH));
+    const answers = await Promise.allSettled(
+      chunks.map((chunk) =>
+        client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: chunk.map(({ id, body }) => ({ Id: id, MessageBody: body })),
+          }),
+        ),
+      ),
+    );
+    const result: PublishResult = { published: [], failed: [] };
+    answers.forEach((answer, index) => {
+      if (answer.status === 'rejected') {
+        const reason = describeError(answer.reason);
+        for (const { id } of chunks[index] ?? []) result.failed.push({ id, reason });
+        return;
+      }
+      for (const entry of answer.value.Successful ?? []) result.published.push(entry.Id as string);
+      for (const entry of answer.value.Failed ?? []) {
+        result.failed.push({
+          id: entry.Id as string,
+          reason: `${entry.Code ?? 'error'}: ${entry.Message ?? 'no message'}`,
+        });
+      }
+    });
+    // Nothing accepted at all: an outage, not a refusal; let the caller back off.
+    if (result.published.length === 0 && answers.every((answer) => answer.status === 'rejected')) {
+      throw (answers[0] as PromiseRejectedResult).reason;
+    }
+    return result;
+  };
+}
+
+/**
+ * Publishes `{"kind":"exchange","codeId":…}` for a code the callback just stored; duplicates are harmless.
+ * Bounded by `timeoutMs`: a person is waiting, and the relay publishes the code anyway if this fails.
+ */
+export function sqsHandOff(
+  client: SQSClient,
+  queueUrl: string,
+  timeoutMs = 2_000,
+): (codeId: string) => Promise<void> {
+  return async (codeId) => {
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: exchangeMessage(codeId) }), {
+      abortSignal: AbortSignal.timeout(timeoutMs),
+    });
   };
 }

@@ -4,8 +4,8 @@ import { Cafe24TokenClient } from '../cafe24/token-client.ts';
 import { logger } from '../commons/logger.ts';
 import { count, METRIC } from '../commons/metrics.ts';
 import type { AwsConfig, Cafe24Config, ClientSecretConfig } from '../config.ts';
+import { MemoryTokenStash } from '../domain/memory-stash.ts';
 import type { TokenStash } from '../domain/ports.ts';
-import { MemoryTokenStash } from '../store/token-stash.ts';
 
 /** The Cafe24 token client (one client, two grants), for the exchange and the refresh alike. */
 export function createTokenClient(config: {

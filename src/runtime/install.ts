@@ -1,12 +1,11 @@
 import type { Hono } from 'hono';
 import { clientSecretSource } from '../aws/secrets-manager.ts';
-import { createSqsClient } from '../aws/sqs.ts';
+import { createSqsClient, sqsHandOff } from '../aws/sqs.ts';
 import type { Log } from '../commons/log.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
 import { createInstallApp } from '../install/app.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../install/install.ts';
-import { sqsHandOff } from '../queue/hand-off.ts';
 import { PostgresInstallStore } from '../store/install-states.ts';
 import type { Pool } from '../store/pool.ts';
 import { openPool } from './database.ts';

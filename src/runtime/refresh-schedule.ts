@@ -1,7 +1,6 @@
-import { createSqsClient } from '../aws/sqs.ts';
+import { createSqsClient, sqsPublisher } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
-import { sqsPublisher } from '../queue/publisher.ts';
 import type { RefreshScheduleDeps } from '../relay/refresh-schedule.ts';
 import type { Pool } from '../store/pool.ts';
 import { PostgresTokenStore } from '../store/tokens.ts';

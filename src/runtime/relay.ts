@@ -1,7 +1,7 @@
 import type pg from 'pg';
-import { createSqsClient } from '../aws/sqs.ts';
+import { createSqsClient, sqsPublisher } from '../aws/sqs.ts';
 import type { ConfigFor } from '../config.ts';
-import { type Publisher, sqsPublisher } from '../queue/publisher.ts';
+import type { Publisher } from '../queue/publisher.ts';
 import { createPool, type Pool } from '../store/pool.ts';
 import { databaseConnection } from './database.ts';
 

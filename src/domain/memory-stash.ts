@@ -1,4 +1,4 @@
-import type { StashEntry, StashGrant, TokenStash } from '../domain/ports.ts';
+import type { StashEntry, StashGrant, TokenStash } from './ports.ts';
 
 /**
  * Issued tokens the database could not take yet, held in this process (a warm Lambda container keeps
