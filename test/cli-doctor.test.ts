@@ -256,6 +256,37 @@ describe('cafe24-tokens doctor', () => {
     expect(find(local, 'TOKEN_STASH_BUCKET')).toBeUndefined();
   });
 
+  it('says a misspelt variable once, with what was meant, and each problem once', async () => {
+    const { DATABASE_URL: url, ...rest } = env;
+    const misspelt = { ...rest, DATABSE_URL: url as string };
+    const report = await runDoctor({ source: misspelt });
+    expect(find(report, 'environment')).toMatchObject({
+      ok: true,
+      warning: true,
+      detail: 'DATABSE_URL is not a known variable: did you mean DATABASE_URL?',
+    });
+    const { stdout } = await cli(['doctor'], misspelt);
+    const count = (text: string) => stdout.split(text).length - 1;
+    expect(count('did you mean DATABASE_URL?')).toBe(1);
+    // Every command that needs the database has the one problem: one line names them all.
+    expect(count('PGHOST is required (or set DATABASE_URL)')).toBe(1);
+    expect(stdout).toMatch(
+      /^✗ config exchange, refresh, .*install {2}PGHOST is required \(or set DATABASE_URL\)$/m,
+    );
+    expect(count('fix: set the variables named')).toBe(1);
+    expect(stdout).toMatch(/^✓ config redrive +fully configured$/m);
+    expect(stdout).not.toContain(url);
+  });
+
+  it('points a local queue without AWS_ENDPOINT_URL_SQS at that variable, not at AWS credentials', async () => {
+    const { AWS_ENDPOINT_URL_SQS: _, ...withoutEndpoint } = env;
+    const report = await runDoctor({ source: withoutEndpoint, commands: ['relay'] });
+    const queue = find(report, 'SQS_QUEUE_URL');
+    expect(queue).toMatchObject({ ok: false, fix: expect.stringContaining('AWS_ENDPOINT_URL_SQS') });
+    expect(queue?.fix).toContain(sqs.endpoint.replace(/\/$/, ''));
+    expect(queue?.fix).not.toMatch(/AWS_PROFILE/);
+  });
+
   it('names a missing secret and pending migrations', async () => {
     const fresh = await createTestDatabase({ template: 'template0' });
     try {

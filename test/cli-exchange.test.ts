@@ -25,25 +25,62 @@ async function cli(args: string[], env: Record<string, string> = stack.env) {
 }
 
 describe('cafe24-tokens exchange', () => {
-  it('exchanges --code-id N and prints a summary without secrets', async () => {
+  it('exchanges --code-id N and says so in a line of text (--json: the summary), without secrets', async () => {
     const { id, code } = await stack.newCode('climall');
     const { code: exit, stdout } = await cli(['exchange', '--code-id', id]);
     expect(exit).toBe(0);
-    expect(JSON.parse(stdout)).toMatchObject({ status: 'exchanged', codeId: id, mallId: 'climall' });
-    expect(stdout).not.toContain(code);
-    expect(stdout).not.toContain(stack.sandbox.issuedTokens('climall')!.accessToken);
+    expect(stdout).toMatch(
+      new RegExp(`^✓ code ${id} \\(climall\\) exchanged \\(1 request\\); access token expires \\S+\n$`),
+    );
+    const again = await cli(['exchange', '--code-id', id, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({
+      status: 'already-done',
+      codeId: id,
+      state: 'exchanged',
+    });
+    for (const output of [stdout, again.stdout]) {
+      expect(output).not.toContain(code);
+      expect(output).not.toContain(stack.sandbox.issuedTokens('climall')!.accessToken);
+    }
   });
 
   it('takes the newest pending code of --mall, and exits 1 on a final failure', async () => {
     await stack.newCode('climall2');
     stack.sandbox.failNext({ type: 'invalid-grant' });
-    const { code: exit, stdout } = await cli(['exchange', '--mall', 'climall2']);
+    const { code: exit, stdout } = await cli(['exchange', '--mall', 'climall2', '--json']);
     expect(exit).toBe(1);
     expect(JSON.parse(stdout)).toMatchObject({
       status: 'failed',
       reason: expect.stringMatching(/invalid_grant/),
     });
-    expect((await cli(['exchange', '--mall', 'climall2'])).stdout).toContain('nothing-pending');
+    const nothing = await cli(['exchange', '--mall', 'climall2']);
+    expect(nothing).toMatchObject({ code: 1, stdout: '· no pending code for mall climall2\n' });
+  });
+
+  it('insert-code stores a code as a callback does and prints its id, never the code', async () => {
+    const inserted = await cli(['insert-code', '--mall', 'CliMall3', '--code', 'given-code-3f9a1c']);
+    expect(inserted.code).toBe(0);
+    const id = inserted.stdout.match(/^inserted code (\d+) \(climall3\), pending\n$/)?.[1];
+    expect(id, inserted.stdout).toBeDefined();
+    expect(`${inserted.stdout}${inserted.stderr}`).not.toContain('given-code-3f9a1c');
+    expect(await stack.codeRow(id as string)).toMatchObject({
+      mall_id: 'climall3',
+      code: 'given-code-3f9a1c',
+      status: 'pending',
+    });
+    // Without --code, a random one: two inserts, two codes, neither printed.
+    const [first, second] = [
+      await cli(['insert-code', '--mall', 'climall3', '--json']),
+      await cli(['insert-code', '--mall', 'climall3', '--json']),
+    ].map((result) => JSON.parse(result.stdout) as { codeId: string; mallId: string });
+    expect(first).toEqual({ codeId: expect.stringMatching(/^\d+$/), mallId: 'climall3' });
+    const codes = await Promise.all(
+      [first!, second!].map(async ({ codeId }) => (await stack.codeRow(codeId)).code),
+    );
+    expect(codes[0]).toMatch(/^[0-9a-f]{32}$/);
+    expect(codes[0]).not.toBe(codes[1]);
+    expect((await cli(['insert-code'])).stderr).toMatch(/--mall/);
   });
 
   it('rejects a malformed --code-id, and names every configuration problem with exit 2', async () => {

@@ -79,6 +79,10 @@ describe('cafe24-tokens redrive', () => {
     const row = listed.stdout.match(/^exchange\s+42\s+(\d+)\s+\S+$/m);
     expect(row, listed.stdout).not.toBeNull();
     expect(Number(row![1])).toBeGreaterThan(1);
+    // The summary is said once: stdout has it, stderr does not repeat it.
+    const messageId = listed.stdout.match(/^exchange\s+42\s+\d+\s+(\S+)$/m)![1]!;
+    expect(`${listed.stdout}${listed.stderr}`.split(messageId)).toHaveLength(2);
+    expect(listed.stderr).not.toMatch(/none moved|in the DLQ/);
     expect(await queueDepth(sqs.client, sqs.queueUrl)).toBe(0);
     expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(1);
 

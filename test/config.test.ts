@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type Command, ConfigError, loadConfig } from '../src/config.ts';
+import {
+  type Command,
+  ConfigError,
+  configurationReport,
+  loadConfig,
+  misspeltVariables,
+} from '../src/config.ts';
 
 const valid = {
   PGHOST: 'db.internal',
@@ -109,5 +115,28 @@ describe('configuration', () => {
     });
     const withKeys = loadConfig('status', { PGHOST: 'db', AWS_PROFILE: 'ops' }).aws;
     expect(withKeys.credentialsInEnvironment).toBe(true);
+  });
+
+  it('names a likely misspelling once, and says each problem once', () => {
+    const { PGHOST: _, ...rest } = valid;
+    const found = problems({ ...rest, DATABSE_URL: 'postgres://u:p@localhost:5432/db' });
+    expect(found).toEqual([
+      'PGHOST is required (or set DATABASE_URL)',
+      'DATABSE_URL is not a known variable: did you mean DATABASE_URL?',
+    ]);
+    expect(found.join('\n')).not.toContain('postgres://');
+    // A shell's own variables are no typos, nor the SDK's endpoints, nor a name whose variable is set too.
+    expect(
+      misspeltVariables({
+        USER: 'root',
+        HOST: 'box',
+        AWS_ENDPOINT_URL_SNS: 'http://localhost:4566',
+        DATABSE_URL: 'x',
+        DATABASE_URL: 'postgres://u:p@localhost:5432/db',
+      }),
+    ).toEqual([]);
+    // doctor reports every command: the misspelling is not repeated in each of them.
+    for (const { problems: each } of configurationReport({ DATABSE_URL: 'x' }))
+      expect(each.join('\n')).not.toContain('DATABSE_URL');
   });
 });

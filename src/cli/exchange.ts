@@ -1,9 +1,16 @@
 import { loadConfig } from '../config.ts';
-import { exchangeRequested } from '../domain/exchange-code.ts';
+import { exchangeRequested, type ManualResult } from '../domain/exchange-code.ts';
 import { createExchangeRuntime } from '../runtime/exchange.ts';
 
-/** `cafe24-tokens exchange`: the same domain call as the Lambda's manual event; non-zero exit unless exchanged. */
-export async function exchangeCommand(options: { codeId?: string; mall?: string }): Promise<void> {
+/**
+ * `cafe24-tokens exchange`: the same domain call as the Lambda's manual event; a line of text (`--json`:
+ * the summary the handler returns); non-zero exit unless exchanged.
+ */
+export async function exchangeCommand(options: {
+  codeId?: string;
+  mall?: string;
+  json?: boolean;
+}): Promise<void> {
   const runtime = createExchangeRuntime(loadConfig('exchange'));
   try {
     const mallId = options.mall ?? runtime.config.cafe24.mallId;
@@ -16,11 +23,33 @@ export async function exchangeCommand(options: { codeId?: string; mall?: string 
         `there is no authorization code with id ${result.codeId} in cafe24.oauth_authorization_codes`,
       );
     }
-    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    process.stdout.write(
+      options.json ? `${JSON.stringify(result, null, 2)}\n` : `${describeExchange(result)}\n`,
+    );
     const ok =
       result.status === 'exchanged' || (result.status === 'already-done' && result.state === 'exchanged');
     if (!ok) process.exitCode = 1;
   } finally {
     await runtime.close();
+  }
+}
+
+/** One line per outcome, marked as `refresh` marks its malls (✓ done, · nothing to do, ✗ final, ! try again). */
+export function describeExchange(result: ManualResult): string {
+  const requests = (n: number) => `${n} request${n === 1 ? '' : 's'}`;
+  switch (result.status) {
+    case 'exchanged':
+      return `✓ code ${result.codeId} (${result.mallId}) exchanged (${requests(result.attempts)}); access token expires ${result.expiresAt}${result.token === 'stored' ? '' : '; a newer token was already stored and kept'}`;
+    case 'already-done':
+      return result.state === 'exchanged'
+        ? `· code ${result.codeId} was already exchanged; not sent again`
+        : `✗ code ${result.codeId} was already ${result.state}${result.reason ? `: ${result.reason}` : ''}`;
+    case 'failed':
+    case 'expired':
+      return `✗ code ${result.codeId} (${result.mallId}) ${result.status} (${requests(result.attempts)}): ${result.reason}`;
+    case 'retry':
+      return `! code ${result.codeId} not exchanged yet, try again: ${result.reason}`;
+    case 'nothing-pending':
+      return `· no pending code for mall ${result.mallId}`;
   }
 }

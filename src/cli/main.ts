@@ -2,10 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
-import { type Command as ConfigCommand, ConfigError, commands } from '../config.ts';
+import { type Command as ConfigCommand, commands } from '../config.ts';
 import { devCommand } from './dev.ts';
 import { doctorCommand } from './doctor.ts';
 import { exchangeCommand } from './exchange.ts';
+import { failureExitCode, failureLine, quietLogsFor } from './failure.ts';
+import { insertCodeCommand } from './insert-code.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
 import { refreshCommand } from './refresh.ts';
@@ -38,7 +40,8 @@ const { version } = JSON.parse(readFileSync(new URL('../../package.json', import
 const program = new Command('cafe24-tokens')
   .version(version)
   .description('Exchanges Cafe24 OAuth authorization codes for tokens, exactly once, into PostgreSQL.')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .hook('preAction', (_program, action) => quietLogsFor(action.name()));
 
 program
   .command('migrate')
@@ -63,7 +66,18 @@ program
   )
   .option('--code-id <id>', 'the authorization code row id', positiveId)
   .option('--mall <mall_id>', 'the mall whose newest pending code to exchange', mallId)
+  .option('--json', 'print the summary as JSON (what the Lambda returns for a manual event)')
   .action(exchangeCommand);
+
+program
+  .command('insert-code')
+  .description(
+    'insert a code as an OAuth callback does (for trying the pipeline: npm start), and print its id, never the code',
+  )
+  .option('--mall <mall_id>', 'the mall the code is for', mallId)
+  .option('--code <code>', 'the code to store (default: a random one)')
+  .option('--json', 'print {"codeId", "mallId"} as JSON')
+  .action(insertCodeCommand);
 
 program
   .command('refresh')
@@ -149,9 +163,7 @@ program
 try {
   await program.parseAsync();
 } catch (error) {
-  // Configuration mistakes are the user's to fix: the message says what, without a stack.
-  process.stderr.write(
-    `${error instanceof ConfigError ? error.message : `error: ${(error as Error).message}`}\n`,
-  );
-  process.exitCode = error instanceof ConfigError ? 2 : 1;
+  const command = program.args[0];
+  process.stderr.write(`${failureLine(error, command ? `cafe24-tokens ${command}` : undefined)}\n`);
+  process.exitCode = failureExitCode(error);
 }

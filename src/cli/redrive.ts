@@ -23,13 +23,22 @@ export async function redriveCommand(options: { dryRun?: boolean; max?: number }
       dlqUrl: config.dlq.url,
       dryRun: options.dryRun ?? false,
       maxMessages: options.max,
-      log: (line) => process.stderr.write(`${line}\n`),
+      log: (line) => {
+        // A dry run's listing is its result, printed below: stderr keeps only what else happened.
+        if (options.dryRun && isListing(line)) return;
+        process.stderr.write(`${line}\n`);
+      },
     });
     process.stdout.write(formatRedrive(result));
     if (result.failed > 0) process.exitCode = 1;
   } finally {
     client.destroy();
   }
+}
+
+/** The lines `redrive`'s dry run logs for each message it lists, and its count. */
+function isListing(line: string): boolean {
+  return /^\S+ kind=\S+ .*receiveCount=\d+$/.test(line) || line.startsWith('dry run: ');
 }
 
 export function formatRedrive(result: RedriveResult): string {
