@@ -6,6 +6,7 @@ import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/re
 import { publishDueMalls } from '../relay/refresh-schedule.ts';
 import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
 import { createRefreshRuntime } from '../runtime/refresh.ts';
+import { REFRESH_OUTCOMES, type RefreshMeaning } from '../runtime/refresh-outcomes.ts';
 import { createRefreshScheduleRuntime } from '../runtime/refresh-schedule.ts';
 
 /**
@@ -178,15 +179,12 @@ function print(result: RefreshResult): void {
 }
 
 function summary(results: RefreshResult[], due: number): string {
-  const count = (...statuses: RefreshResult['status'][]) =>
-    results.filter((result) => statuses.includes(result.status)).length;
-  const parts = [
-    `refreshed ${count('refreshed')}`,
-    `skipped fresh ${count('skipped-fresh')}`,
-    `invalid ${count('invalid', 'missing')}`,
-    `failed transiently ${count('transient-failure', 'stashed', 'locked-by-another')}`,
-  ];
-  if (count('configuration-error') > 0) {
+  const count = (group: RefreshMeaning['summary']) =>
+    results.filter((result) => REFRESH_OUTCOMES[result.status].summary === group).length;
+  const parts = (['refreshed', 'skipped fresh', 'invalid', 'failed transiently'] as const).map(
+    (group) => `${group} ${count(group)}`,
+  );
+  if (count('configuration error') > 0) {
     parts.push(
       `stopped: configuration error (no mall marked invalid), ${due - results.length} not attempted`,
     );
@@ -194,11 +192,9 @@ function summary(results: RefreshResult[], due: number): string {
   return `${due} due: ${parts.join(', ')}`;
 }
 
+/** The first of configuration, a failed mall, transient (in that order) among the results' exits. */
 export function exitCode(results: RefreshResult[]): number {
-  const has = (...statuses: RefreshResult['status'][]) =>
-    results.some((result) => statuses.includes(result.status));
-  if (has('configuration-error')) return REFRESH_EXIT.configuration;
-  if (has('invalid', 'missing')) return REFRESH_EXIT.mallFailed;
-  if (has('transient-failure', 'stashed', 'locked-by-another')) return REFRESH_EXIT.transient;
-  return REFRESH_EXIT.ok;
+  const exits = new Set(results.map((result) => REFRESH_OUTCOMES[result.status].exit));
+  const first = (['configuration', 'mallFailed', 'transient'] as const).find((exit) => exits.has(exit));
+  return REFRESH_EXIT[first ?? 'ok'];
 }

@@ -7,11 +7,7 @@ import { createRelayRuntime } from '../runtime/relay.ts';
 export async function relayCommand(options: { sweepSeconds: number }): Promise<void> {
   const runtime = createRelayRuntime(loadConfig('relay'), { poolSize: 6 });
   const relay = startRelay({
-    pool: runtime.pool,
-    connection: runtime.connection,
-    publish: runtime.publish,
-    codeLifetimeMs: runtime.codeLifetimeMs,
-    codeExpiryMarginMs: runtime.codeExpiryMarginMs,
+    ...runtime.relay,
     log: logger,
     sweepIntervalMs: options.sweepSeconds * 1000,
     onPublished: (count) => logger.info('published', { count }),
