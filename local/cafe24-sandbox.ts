@@ -17,7 +17,7 @@ import {
 import { appLaunch, appStorePage } from './cafe24-sandbox/pages.ts';
 import { jsonReply, oauthError, type Reply, toResponse } from './cafe24-sandbox/reply.ts';
 import { readLedger, serializeLedger, writeLedger } from './cafe24-sandbox/state-file.ts';
-import type { SandboxFault, SandboxOptions, SandboxSettings } from './cafe24-sandbox/types.ts';
+import type { SandboxFault, SandboxOptions } from './cafe24-sandbox/types.ts';
 
 export { formatKst } from './cafe24-sandbox/grants.ts';
 

@@ -1,20 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Secret } from '../src/commons/secret.ts';
-import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
-import type { TokenSet, TokenStash } from '../src/domain/ports.ts';
+import type { TokenSet } from '../src/domain/ports.ts';
 import { captureOutput } from './support/capture.ts';
 import { CLIENT_ID, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+import { anotherContainersStash } from './support/shared-stash.ts';
 
 captureOutput();
 let stack: ExchangeStack;
 // Another container's stash (S3): this one's memory does not list it, so only a delivery's take() finds it.
-const otherContainer = new MemoryTokenStash();
-const shared: TokenStash = {
-  put: (entry) => otherContainer.put(entry),
-  take: (grant, key) => otherContainer.take(grant, key),
-  entries: async () => [],
-  durable: async () => true,
-};
+const shared = anotherContainersStash();
 beforeAll(async () => {
   stack = await startExchangeStack();
   stack.runtime.deps.stash = shared;
@@ -46,7 +40,7 @@ async function failedWithStash(mallId: string, reason: string, interrupted: bool
     [mallId, reason, interrupted],
   );
   const id = rows[0].id as string;
-  await otherContainer.put({
+  await shared.put({
     grant: 'authorization_code',
     key: id,
     mallId,

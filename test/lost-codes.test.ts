@@ -9,8 +9,6 @@ import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { sqsPublisher } from '../src/aws/sqs.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
-import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
-import type { TokenStash } from '../src/domain/ports.ts';
 import { createRelayHandler } from '../src/handlers/relay.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import type { Publisher } from '../src/queue/publisher.ts';
@@ -27,6 +25,7 @@ import {
   startExchangeStack,
 } from './support/exchange-stack.ts';
 import { insertInstallStates, installStateCounts } from './support/install-states.ts';
+import { anotherContainersStash } from './support/shared-stash.ts';
 import { countByCodeId, receiveAll } from './support/sqs.ts';
 
 const logs = captureOutput();
@@ -217,13 +216,7 @@ describe('stranded codes', () => {
     const id = await abandoned(20, 1);
     // What an exchange on another container stashed (S3) when the database refused the tokens, for longer
     // than the claim's grace: this container's memory does not hold it, so only a take() finds it.
-    const otherContainer = new MemoryTokenStash();
-    const durable: TokenStash = {
-      put: (entry) => otherContainer.put(entry),
-      take: (grant, key) => otherContainer.take(grant, key),
-      entries: async () => [],
-      durable: async () => true,
-    };
+    const durable = anotherContainersStash();
     const now = Date.now();
     await durable.put({
       grant: 'authorization_code',

@@ -77,6 +77,21 @@ async function leaseClaimants(since: Date): Promise<number> {
   return rows[0].n;
 }
 
+/**
+ * The database refuses every rotated pair (as right after Cafe24 answered, in an outage), until the test
+ * drops the trigger; and a refresh process of its own whose lease lasts 1.5 s.
+ */
+async function refusingRotatedPairs(): Promise<RefreshRuntime> {
+  await stack.db.pool.query(`
+    create or replace function test_refuse_refresh() returns trigger language plpgsql as $$
+    begin raise exception 'simulated outage'; end $$;
+    create trigger test_refuse_refresh before update on cafe24.oauth_tokens
+      for each row when (new.refresh_token <> old.refresh_token) execute function test_refuse_refresh();`);
+  const container = refreshProcess();
+  container.deps.policy.leaseMs = 1_500;
+  return container;
+}
+
 const refreshRequests = (mallId: string) =>
   stack.sandbox.tokenRequests({ mallId }).filter((request) => request.grantType === 'refresh_token');
 
@@ -230,13 +245,7 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('the database failing right after Cafe24 rotated: the new pair is stashed and stored in the end (rule 8)', async () => {
     await install('dbdown');
     await makeDue('dbdown');
-    await stack.db.pool.query(`
-      create or replace function test_refuse_refresh() returns trigger language plpgsql as $$
-      begin raise exception 'simulated outage'; end $$;
-      create trigger test_refuse_refresh before update on cafe24.oauth_tokens
-        for each row when (new.refresh_token <> old.refresh_token) execute function test_refuse_refresh();`);
-    const container = refreshProcess();
-    container.deps.policy.leaseMs = 1_500;
+    const container = await refusingRotatedPairs();
     try {
       const result = await refreshMall(container.deps, 'dbdown');
       expect(result).toMatchObject({
@@ -312,13 +321,7 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('a CLI without the stash bucket does not mark invalid a mall whose rotated pair waits in another process', async () => {
     await install('stashwait');
     await makeDue('stashwait');
-    await stack.db.pool.query(`
-      create or replace function test_refuse_refresh() returns trigger language plpgsql as $$
-      begin raise exception 'simulated outage'; end $$;
-      create trigger test_refuse_refresh before update on cafe24.oauth_tokens
-        for each row when (new.refresh_token <> old.refresh_token) execute function test_refuse_refresh();`);
-    const container = refreshProcess();
-    container.deps.policy.leaseMs = 1_500;
+    const container = await refusingRotatedPairs();
     try {
       expect(await refreshMall(container.deps, 'stashwait')).toMatchObject({ status: 'stashed' });
     } finally {

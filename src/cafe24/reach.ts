@@ -1,6 +1,5 @@
 import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Dispatcher } from 'undici';
 import { mallApiBase } from './api-base.ts';
 import { Agent, mediaType, parseJson, readLimited, request, undiciErrorCode } from './http.ts';
 import { isOAuthErrorAnswer, tokenEndpointUrl } from './token-client.ts';
