@@ -6,8 +6,8 @@ import { DEPLOYED_REFRESH } from '../local/stack.ts';
 import { createSqsClient, localAws, sqsPublisher } from '../src/aws/sqs.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
+import { publishDueMalls } from '../src/domain/refresh-schedule.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
-import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { createTokenClient } from '../src/runtime/cafe24.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import { migrate } from '../src/store/migrate.ts';
@@ -19,7 +19,7 @@ import { median, round } from './stats.ts';
 const AHEAD_MS = 1_200_000;
 /** REFRESH_ROUND_SECONDS's default. */
 const ROUND_MS = 240_000;
-/** Malls per claim statement, as the schedule claims them (src/relay/refresh-schedule.ts CLAIM_BATCH). */
+/** Malls per claim statement, as the schedule claims them (src/domain/refresh-schedule.ts CLAIM_BATCH). */
 const CLAIM_BATCH = 500;
 
 export type RefreshBenchResult = {
@@ -123,7 +123,7 @@ export async function measureRefresh(
     );
     await admin.query('vacuum analyze cafe24.oauth_tokens');
 
-    // One scheduler round as the schedule runs it (src/relay/refresh-schedule.ts publishDueMalls): the
+    // One scheduler round as the schedule runs it (src/domain/refresh-schedule.ts publishDueMalls): the
     // store's claim of the round's due malls, 500 a statement, each batch published to the refresh queue.
     const store = new PostgresTokenStore(admin);
     const sqs = createSqsClient(localAws(env.stack.sqs.endpoint, env.stack.sqs.region));

@@ -5,9 +5,9 @@ import { type DeployedSettings, deployedSettings, parseTemplate } from '../scrip
 import { logger } from '../src/commons/logger.ts';
 import { silenceMetrics } from '../src/commons/metrics.ts';
 import { loadConfig } from '../src/config.ts';
+import { publishDueMalls } from '../src/domain/refresh-schedule.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
-import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { type Relay, startRelay } from '../src/relay/relay.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exchange.ts';
 import { createRefreshRuntime } from '../src/runtime/refresh.ts';

@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
+import { publishDueMalls } from '../src/domain/refresh-schedule.ts';
 import { CONFIGURATION_ERROR_MESSAGE, createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createRefreshScheduleHandler } from '../src/handlers/refresh-schedule.ts';
 import { refreshMessage } from '../src/queue/messages.ts';
-import { publishDueMalls } from '../src/relay/refresh-schedule.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import {
   createRefreshScheduleRuntime,

@@ -3,7 +3,7 @@ import { describeError } from '../commons/errors.ts';
 import { discardMetrics, flushMetrics } from '../commons/metrics.ts';
 import { loadConfig } from '../config.ts';
 import { flushRefreshStash, type RefreshResult, refreshMall } from '../domain/refresh-mall.ts';
-import { publishDueMalls } from '../relay/refresh-schedule.ts';
+import { publishDueMalls } from '../domain/refresh-schedule.ts';
 import { recordRefreshResult, recordStashRecovered } from '../runtime/metrics.ts';
 import { createRefreshRuntime } from '../runtime/refresh.ts';
 import { REFRESH_OUTCOMES, type RefreshMeaning } from '../runtime/refresh-outcomes.ts';

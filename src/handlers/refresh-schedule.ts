@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
-import { publishDueMalls, type RefreshScheduleSummary } from '../relay/refresh-schedule.ts';
+import { publishDueMalls, type RefreshScheduleSummary } from '../domain/refresh-schedule.ts';
 import { createRefreshScheduleRuntime, type RefreshScheduleRuntime } from '../runtime/refresh-schedule.ts';
 import { budgetEndsAt, invocation, perContainer } from './invocation.ts';
 

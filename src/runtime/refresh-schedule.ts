@@ -1,7 +1,7 @@
 import { createSqsClient, sqsPublisher } from '../aws/sqs.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
-import type { RefreshScheduleDeps } from '../relay/refresh-schedule.ts';
+import type { RefreshScheduleDeps } from '../domain/refresh-schedule.ts';
 import type { Pool } from '../store/pool.ts';
 import { PostgresTokenStore } from '../store/tokens.ts';
 import { openPool } from './database.ts';
