@@ -98,9 +98,11 @@ export async function relayScheduled(
   options: RelayHandlerOptions = {},
 ): Promise<RelaySummary> {
   const { pool, publish, connection, codeLifetimeMs, codeExpiryMarginMs } = deps;
+  const invoked = Date.now();
   // Before the drain or the listening relay's first catch-up, which publish what it put back.
   const swept = await sweep(pool, logger, { codeLifetimeMs, codeExpiryMarginMs });
-  const remaining = remainingMs ?? 0;
+  // What is left after the sweep: a slow sweep must not push the run past Lambda's end.
+  const remaining = Math.max(0, (remainingMs ?? 0) - (Date.now() - invoked));
   // A third of a short budget (tests, a shortened timeout), 5 s of the template's 70 s.
   const listenMs = remaining - (options.listenMarginMs ?? Math.min(LISTEN_MARGIN_MS, remaining / 3));
   if (connection === undefined || listenMs < MIN_LISTEN_MS) {
