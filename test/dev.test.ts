@@ -211,7 +211,12 @@ describe('npm start (cafe24-tokens dev)', () => {
     },
     {
       given: ['--data-dir', '/proc/nope'],
-      says: /^error: --data-dir \/proc\/nope cannot be created: \/proc takes no new files, ENOENT: give a folder you can write/m,
+      says: /^error: --data-dir \/proc\/nope cannot be created: \/proc refuses new files \(a virtual file system, ENOENT\): give a folder you can write/m,
+    },
+    {
+      // As root this path was relocated under the temp dir and the stack started, as if it were a folder.
+      given: ['--data-dir', '/etc/passwd/pg'],
+      says: /^error: --data-dir \/etc\/passwd\/pg cannot be a folder: \/etc\/passwd is a file: give a folder you can write/m,
     },
   ])('refuses $given at once, before starting anything, and says why', async ({ given, says }) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-dev-refused-'));

@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import { access, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { networkInterfaces, userInfo } from 'node:os';
+import { networkInterfaces } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { resolvedDataDir } from '../../local/postgres.ts';
 
@@ -24,24 +24,22 @@ const LOWEST_UNPRIVILEGED_PORT = 1024;
  * (where PostgreSQL would fail late, or Node's mkdir spin forever, as it does under /proc).
  */
 export async function devOptionProblems(options: DevPlaces): Promise<string[]> {
-  const root = userInfo().uid === 0;
   const problems: string[] = [];
-  const ports: Array<[string, number, boolean]> = [
-    ...(options.dataDir === undefined
-      ? []
-      : [['--pg-port', options.pgPort, true] as [string, number, boolean]]),
-    ['--sqs-port', options.sqsPort, false],
-    ['--sandbox-port', options.sandboxPort, false],
-    ['--install-port', options.installPort, false],
+  const ports: Array<[string, number]> = [
+    ...(options.dataDir === undefined ? [] : [['--pg-port', options.pgPort] as [string, number]]),
+    ['--sqs-port', options.sqsPort],
+    ['--sandbox-port', options.sandboxPort],
+    ['--install-port', options.installPort],
   ];
-  for (const [flag, port, isPostgres] of ports) {
+  const range = `give one from ${LOWEST_UNPRIVILEGED_PORT} to 65535`;
+  for (const [flag, port] of ports) {
     if (!Number.isInteger(port) || port < 1 || port > 65_535) {
-      problems.push(`${flag} ${port} is not a port: give one from ${LOWEST_UNPRIVILEGED_PORT} to 65535`);
-    } else if (port < LOWEST_UNPRIVILEGED_PORT && (isPostgres || !root)) {
+      problems.push(`${flag} ${port} is not a port: ${range}`);
+    } else if (port < LOWEST_UNPRIVILEGED_PORT) {
+      // The local stack needs no privileged port, and its PostgreSQL could not take one.
       problems.push(
         `${flag} ${port} is below ${LOWEST_UNPRIVILEGED_PORT}, where only root may listen` +
-          `${isPostgres ? ', and PostgreSQL never runs as root' : ''}: ` +
-          `give one from ${LOWEST_UNPRIVILEGED_PORT} to 65535`,
+          `${flag === '--pg-port' ? ', and PostgreSQL never runs as root' : ''}: ${range}`,
       );
     }
   }
@@ -71,17 +69,28 @@ function listenProblems(listen: string): string[] {
 
 /**
  * The folder must be one PostgreSQL can keep: a directory we can write (or one we can create), holding a
- * cluster or nothing. As root it may live elsewhere (`resolvedDataDir`); that is the one checked.
+ * cluster or nothing. As root it may be kept elsewhere (`resolvedDataDir`): that place is the one
+ * written, and the path given must still be one a folder could be at.
  */
 async function dataDirProblems(requested: string): Promise<string[]> {
-  const target = await resolvedDataDir(requested);
-  const named = `--data-dir ${requested}${target === resolve(requested) ? '' : ` (kept at ${target})`}`;
   const fix = 'give a folder you can write, or leave --data-dir out (.local/postgres)';
+  const given = resolve(requested);
+  const inTheWay = await nearestExisting(given);
+  if (!(await stat(inTheWay)).isDirectory()) {
+    return [
+      `--data-dir ${requested} ${inTheWay === given ? 'is a file, not a folder' : `cannot be a folder: ${inTheWay} is a file`}: ${fix}`,
+    ];
+  }
+  const target = await resolvedDataDir(requested);
+  const named = `--data-dir ${requested}${target === given ? '' : ` (kept at ${target})`}`;
   const info = await stat(target).catch((error: NodeJS.ErrnoException) => error);
+  if (info instanceof Error && info.code !== 'ENOENT') {
+    return [`${named} cannot be used (${reasonOf(info)}): ${fix}`];
+  }
   if (!(info instanceof Error)) {
     if (!info.isDirectory()) return [`${named} is a file, not a folder: ${fix}`];
-    const unwritable = await notWritable(target);
-    if (unwritable) return [`${named} cannot be written (${unwritable}): ${fix}`];
+    const refused = await refusesNewFiles(target);
+    if (refused) return [`${named} refuses new files (${refused}): ${fix}`];
     const entries: string[] = await readdir(target).catch(() => []);
     if (entries.length > 0 && !entries.includes('PG_VERSION')) {
       return [
@@ -91,24 +100,24 @@ async function dataDirProblems(requested: string): Promise<string[]> {
     }
     return [];
   }
-  if (info.code !== 'ENOENT') return [`${named} cannot be used (${reasonOf(info)}): ${fix}`];
   // Created at start-up under the nearest folder that exists: that one must take a new entry.
-  let parent = dirname(target);
-  for (;;) {
-    const parentInfo = await stat(parent).catch(() => undefined);
-    if (parentInfo) {
-      if (!parentInfo.isDirectory()) return [`${named} cannot be created: ${parent} is a file: ${fix}`];
-      break;
-    }
-    if (dirname(parent) === parent) break;
-    parent = dirname(parent);
+  const parent = await nearestExisting(dirname(target));
+  if (!(await stat(parent)).isDirectory()) return [`${named} cannot be created: ${parent} is a file: ${fix}`];
+  const refused = await refusesNewFiles(parent);
+  return refused ? [`${named} cannot be created: ${parent} refuses new files (${refused}): ${fix}`] : [];
+}
+
+/** `path` itself, or the nearest folder above it that exists. */
+async function nearestExisting(path: string): Promise<string> {
+  let current = path;
+  while (dirname(current) !== current && (await stat(current).catch(() => undefined)) === undefined) {
+    current = dirname(current);
   }
-  const unwritable = await notWritable(parent);
-  return unwritable ? [`${named} cannot be created: ${parent} ${unwritable}: ${fix}`] : [];
+  return current;
 }
 
 /** Why a new file cannot be made in `folder`, or undefined. A real file is tried: root passes access(). */
-async function notWritable(folder: string): Promise<string | undefined> {
+async function refusesNewFiles(folder: string): Promise<string | undefined> {
   const denied = await access(folder, constants.W_OK | constants.X_OK).then(
     () => undefined,
     (error: NodeJS.ErrnoException) => error,
@@ -131,7 +140,7 @@ function reasonOf(error: NodeJS.ErrnoException): string {
     EROFS: 'a read-only file system',
     ENOSPC: 'no space left on the device',
     // A virtual file system such as /proc refuses new entries so.
-    ENOENT: 'takes no new files',
+    ENOENT: 'a virtual file system',
     ENOTDIR: 'a part of the path is a file',
   };
   const reason = error.code ? reasons[error.code] : undefined;
