@@ -276,14 +276,18 @@ async function storeStashedPair(
   return 'again';
 }
 
+const UNUSABLE_ROW_FIX = 'it was not sent to Cafe24; correct or delete the row, or install the app again';
+
+/** Why a row whose mall_id is no mall id is recorded invalid (the refresh and the schedule alike). */
+export const UNUSABLE_MALL_ID_REASON = `the row's mall_id ${MALL_ID_RULE}; ${UNUSABLE_ROW_FIX}`;
+
 /** Why a row cannot be refreshed at all, before anything is sent; undefined for a row that can. */
 function unusableRow(row: TokenRow): string | undefined {
-  const fix = 'it was not sent to Cafe24; correct or delete the row, or install the app again';
-  if (!isMallId(row.mallId)) return `the row's mall_id ${MALL_ID_RULE}; ${fix}`;
-  if (row.refreshToken.reveal().trim() === '') return `the row holds no refresh token; ${fix}`;
+  if (!isMallId(row.mallId)) return UNUSABLE_MALL_ID_REASON;
+  if (row.refreshToken.reveal().trim() === '') return `the row holds no refresh token; ${UNUSABLE_ROW_FIX}`;
   const times = [row.issuedAt, row.expiresAt, row.refreshTokenExpiresAt];
   if (times.some((time) => !(time instanceof Date) || Number.isNaN(time.getTime()))) {
-    return `the row's issued_at, expires_at or refresh_token_expires_at is not a time; ${fix}`;
+    return `the row's issued_at, expires_at or refresh_token_expires_at is not a time; ${UNUSABLE_ROW_FIX}`;
   }
   return undefined;
 }

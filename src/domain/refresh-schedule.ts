@@ -1,7 +1,8 @@
-import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
+import { isMallId } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import { refreshMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
+import { UNUSABLE_MALL_ID_REASON } from './refresh-mall.ts';
 
 /** The store's side of the schedule (`PostgresTokenStore`): claim a round's due malls, give some back. */
 export type DueMallClaims = {
@@ -20,9 +21,6 @@ export type RefreshScheduleDeps = {
 
 /** `unusable`: rows recorded invalid because their mall_id is not a mall id (never published). */
 export type RefreshScheduleSummary = { published: number; failed: number; unusable: number };
-
-/** Why a claimed row was not published; it names what to fix, never a value of the row. */
-export const UNUSABLE_MALL_ID_REASON = `the row's mall_id ${MALL_ID_RULE}; it was not refreshed: correct or delete the row`;
 
 /** Malls claimed per statement; the claims go on while a whole batch came back. */
 const CLAIM_BATCH = 500;
