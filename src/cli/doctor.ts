@@ -99,17 +99,17 @@ export async function runDoctor(
 
 type Aws = AwsConfig;
 
+function notConfigured(check: string, fix: string): Check[] {
+  return [{ check, ok: false, detail: 'not configured', fix }];
+}
+
 async function checkDatabase(source: NodeJS.ProcessEnv | undefined, aws: Aws): Promise<Check[]> {
   const database = loadSection('database', source);
   if (!database) {
-    return [
-      {
-        check: 'database',
-        ok: false,
-        detail: 'not configured',
-        fix: 'set DATABASE_URL, or PGHOST PGPORT PGUSER PGDATABASE with PGPASSWORD or PGPASSWORD_SECRET_ARN',
-      },
-    ];
+    return notConfigured(
+      'database',
+      'set DATABASE_URL, or PGHOST PGPORT PGUSER PGDATABASE with PGPASSWORD or PGPASSWORD_SECRET_ARN',
+    );
   }
   const where = describeDatabase(database);
   const checks: Check[] = [];
@@ -309,14 +309,10 @@ const NOT_CAFE24_FIX =
 async function checkCafe24(source: NodeJS.ProcessEnv | undefined): Promise<Check[]> {
   const cafe24 = loadSection('cafe24', source);
   if (!cafe24) {
-    return [
-      {
-        check: 'Cafe24 route',
-        ok: false,
-        detail: 'not configured',
-        fix: 'set CAFE24_CLIENT_ID and CAFE24_REDIRECT_URI (and CAFE24_API_BASE_URL if not Cafe24 itself)',
-      },
-    ];
+    return notConfigured(
+      'Cafe24 route',
+      'set CAFE24_CLIENT_ID and CAFE24_REDIRECT_URI (and CAFE24_API_BASE_URL if not Cafe24 itself)',
+    );
   }
   // Any mall's host will do: the route is the same. The configured mall's, else a placeholder.
   const mallId = cafe24.mallId ?? 'cafe24';
