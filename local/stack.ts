@@ -61,6 +61,8 @@ export const LOCAL_APP = {
   mallId: 'localmall',
   clientId: 'local-client-id',
   clientSecret: 'local-client-secret',
+  /** The key the sandbox's webhooks carry in X-API-Key, as Cafe24 Developers would show it. */
+  webhookApiKey: 'local-webhook-key',
   redirectUri: 'http://localhost:3000/cafe24/callback',
 } as const;
 
@@ -189,6 +191,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       CAFE24_MALL_ID: LOCAL_APP.mallId,
       CAFE24_CLIENT_ID: LOCAL_APP.clientId,
       CAFE24_CLIENT_SECRET: LOCAL_APP.clientSecret,
+      CAFE24_WEBHOOK_API_KEY: LOCAL_APP.webhookApiKey,
       CAFE24_REDIRECT_URI: redirectUri,
       CAFE24_API_BASE_URL: sandbox.baseUrl,
       SQS_QUEUE_URL: sqs.queueUrl,

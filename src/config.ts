@@ -173,6 +173,19 @@ const sections = {
     // The callback is served at the redirect URI's path: refuse at start-up one this server cannot serve.
     rules: (source: Source) => redirectUriProblems(source.CAFE24_REDIRECT_URI),
   },
+  /** Cafe24's webhooks (POST /webhooks/cafe24): the key Cafe24 Developers shows; unset, the route answers 503. */
+  webhook: {
+    shape: {
+      CAFE24_WEBHOOK_API_KEY: optionalText,
+      CAFE24_WEBHOOK_API_KEY_ARN: secretArn,
+      // A removal deletes the mall's stashed pair there too.
+      TOKEN_STASH_BUCKET: tokenStashBucket,
+    },
+    rules: (source: Source) =>
+      present(source.CAFE24_WEBHOOK_API_KEY) && present(source.CAFE24_WEBHOOK_API_KEY_ARN)
+        ? ['CAFE24_WEBHOOK_API_KEY and CAFE24_WEBHOOK_API_KEY_ARN are both set: keep one']
+        : [],
+  },
   queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
   /** The exchange queue where publishing or requeueing is a shortcut, not a duty (unset: SQS defaults). */
   exchangeQueue: {
@@ -214,7 +227,7 @@ export const commands = {
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],
   /** `serve` and the install function; with a queue, a stored code is published at once. */
-  install: ['database', 'cafe24', 'redirect', 'clientSecret', 'install', 'exchangeQueue'],
+  install: ['database', 'cafe24', 'redirect', 'clientSecret', 'install', 'webhook', 'exchangeQueue'],
 } as const satisfies Record<string, readonly SectionName[]>;
 
 export type Command = keyof typeof commands;
@@ -296,6 +309,8 @@ type SectionConfigs = {
   refreshSchedule: RefreshScheduleConfig;
   refreshQueue: { url: string };
   install: InstallConfig;
+  /** Unset: the webhook route answers 503 and `doctor` names the missing key. */
+  webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -352,6 +367,14 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
       .map((scope) => scope.trim())
       .filter(Boolean),
     returnUrl: env.APP_RETURN_URL,
+  }),
+  webhook: (env) => ({
+    ...(env.CAFE24_WEBHOOK_API_KEY !== undefined
+      ? { key: { value: new Secret(env.CAFE24_WEBHOOK_API_KEY) } }
+      : env.CAFE24_WEBHOOK_API_KEY_ARN !== undefined
+        ? { key: { arn: env.CAFE24_WEBHOOK_API_KEY_ARN } }
+        : {}),
+    stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
   exchangeQueue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),

@@ -86,6 +86,7 @@ const notDeclared: Record<string, Record<string, string>> = {
     CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
     CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
+    CAFE24_WEBHOOK_API_KEY: 'never in configuration: CAFE24_WEBHOOK_API_KEY_ARN, read from Secrets Manager',
     ...awsRuntime(),
   },
 };
@@ -263,16 +264,22 @@ describe('template.yaml', () => {
         .filter((s) => actions(s).some((action) => action.startsWith('secretsmanager:')))
         .map((s) => ({ id, ...s })),
     );
-    // The exchange and the refresh (token requests) and the install front (the launch hmac's key) read it.
+    // The exchange and the refresh (token requests) and the install front (the launch hmac's key) read it;
+    // the install front reads the webhook key too, and nothing else does.
     expect(secretStatements).toEqual(
       ['ExchangeFunction', 'RefreshFunction', 'InstallFunction'].map((id) => ({
         id,
         Effect: 'Allow',
         Action: 'secretsmanager:GetSecretValue',
-        Resource: ref('ClientSecretArn'),
+        Resource:
+          id === 'InstallFunction'
+            ? [ref('ClientSecretArn'), ref('WebhookApiKeyArn')]
+            : ref('ClientSecretArn'),
       })),
     );
     expect(declaredEnv('InstallFunction').CAFE24_CLIENT_SECRET_ARN).toEqual(ref('ClientSecretArn'));
+    expect(declaredEnv('InstallFunction').CAFE24_WEBHOOK_API_KEY_ARN).toEqual(ref('WebhookApiKeyArn'));
+    expect(template.Parameters?.WebhookApiKeyArn?.Default).toBeUndefined();
     // Nor through a SAM policy template or a managed policy.
     for (const id of functionIds)
       expect(JSON.stringify(props(id).Policies), id).not.toMatch(/SecretsManager/);
@@ -299,7 +306,7 @@ describe('template.yaml', () => {
     ]);
   });
 
-  it('exposes only the install front over HTTP: one HTTP API, GET only, throttled; the exchange is unreachable', () => {
+  it('exposes only the install front over HTTP: one HTTP API, GET and the webhook POST, throttled; the exchange is unreachable', () => {
     for (const id of functionIds.filter((id) => id !== 'InstallFunction')) {
       expect(
         events(id).map((e) => e.Type),
@@ -318,7 +325,12 @@ describe('template.yaml', () => {
     ]);
     expect(events('InstallFunction')).toEqual([
       { Type: 'HttpApi', Properties: { ApiId: ref('InstallHttpApi'), Method: 'GET', Path: '/{proxy+}' } },
+      {
+        Type: 'HttpApi',
+        Properties: { ApiId: ref('InstallHttpApi'), Method: 'POST', Path: '/webhooks/cafe24' },
+      },
     ]);
+    expect(template.Outputs?.Cafe24WebhookUrl?.Value).toBeDefined();
     expect(props('InstallHttpApi').DefaultRouteSettings).toMatchObject({
       ThrottlingBurstLimit: expect.any(Number),
       ThrottlingRateLimit: expect.any(Number),

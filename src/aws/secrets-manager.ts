@@ -36,6 +36,21 @@ export function clientSecretSource(source: ClientSecretConfig, aws: AwsConfig): 
   });
 }
 
+/** Cafe24's webhook key: from the environment, or from Secrets Manager (re-read every 5 minutes). */
+export function webhookKeySource(
+  source: { key?: { value: Secret } | { arn: string } },
+  aws: AwsConfig,
+): (() => Promise<Secret>) | undefined {
+  const key = source.key;
+  if (key === undefined) return undefined;
+  if ('value' in key) return async () => key.value;
+  return secretsManagerValue(key.arn, {
+    keys: ['api_key', 'CAFE24_WEBHOOK_API_KEY'],
+    maxAgeMs: 5 * 60_000,
+    aws,
+  });
+}
+
 const databasePasswords = new Map<string, () => Promise<Secret>>();
 
 /**

@@ -164,6 +164,7 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
     'CAFE24_API_BASE_URL',
     'CAFE24_CLIENT_ID',
     'CAFE24_CLIENT_SECRET',
+    'CAFE24_WEBHOOK_API_KEY',
     'CAFE24_REDIRECT_URI',
     'CAFE24_MALL_ID',
   ];

@@ -93,7 +93,13 @@ export async function runDoctor(
     checkClientSecret(source, aws),
     checkCafe24(source),
   ]);
-  const all = [...environment, ...configuration, ...checks.flat(), ...checkTokenStash(source, aws, wanted)];
+  const all = [
+    ...environment,
+    ...configuration,
+    ...checks.flat(),
+    ...checkTokenStash(source, aws, wanted),
+    ...checkWebhookKey(source, wanted),
+  ];
   return { ok: all.every((check) => check.ok), checks: all };
 }
 
@@ -409,6 +415,23 @@ function checkTokenStash(source: NodeJS.ProcessEnv | undefined, aws: Aws, wanted
         "unset: a rotated refresh-token pair the database refused waits only in this process's memory, " +
         'and another process refreshing the mall meanwhile sends the dead refresh token (the mall is lost)',
       fix: "set it in every process that can refresh (the CLI's too) to the bucket the deployed functions use, the stack's TokenStashBucket",
+    },
+  ];
+}
+
+/** `serve` without a webhook key answers Cafe24's webhooks 503: a removed mall keeps its tokens. */
+function checkWebhookKey(source: NodeJS.ProcessEnv | undefined, wanted: Command[]): Check[] {
+  if (!wanted.includes('install')) return [];
+  const env = source ?? process.env;
+  if (env.CAFE24_WEBHOOK_API_KEY?.trim() || env.CAFE24_WEBHOOK_API_KEY_ARN?.trim()) return [];
+  return [
+    {
+      check: 'CAFE24_WEBHOOK_API_KEY',
+      ok: true,
+      warning: true,
+      detail:
+        'unset: POST /webhooks/cafe24 answers 503, so a mall that deletes the app keeps its tokens until a refresh is refused',
+      fix: "set CAFE24_WEBHOOK_API_KEY (or CAFE24_WEBHOOK_API_KEY_ARN) to the key Cafe24 Developers shows for the app's webhooks",
     },
   ];
 }

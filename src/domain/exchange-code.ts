@@ -2,6 +2,7 @@ import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { TokenSet } from '../domain/ports.ts';
+import { REMOVAL_REASONS } from './lifecycle.ts';
 import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
 import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 
@@ -100,10 +101,16 @@ export async function exchangeCode(
     }
     if (claim.status === 'exchanging')
       return resumeOrWait(deps, codeId, claim.claimedAgoMs ?? 0, claim.attempts);
+    if (claim.status === 'pending' && claim.removed === true) {
+      const reason = REMOVAL_REASONS.code();
+      await deps.codes.recordFailure(codeId, 'failed', reason);
+      deps.log.warn('code failed', { codeId, reason });
+      return { status: 'already-done', codeId, state: 'failed', reason };
+    }
     if (claim.status === 'pending') return { status: 'retry', codeId, reason: 'the code is still pending' };
     // Recorded interrupted (by a redelivery or the sweep) while its tokens waited in the stash, the
     // database down for longer than the claim's grace: a later delivery or a redrive still stores them.
-    if (claim.status === 'failed' && claim.interrupted === true) {
+    if (claim.status === 'failed' && claim.interrupted === true && claim.removed !== true) {
       const stashed = await deps.stash.take('authorization_code', codeId);
       if (stashed) return storeIssued(deps, { id: codeId, mallId: stashed.mallId }, stashed.tokens, 0);
     }
@@ -243,6 +250,12 @@ async function storeIssued(
     deps.log.error('storing tokens failed', { codeId: code.id, mallId: code.mallId, reason });
     return { status: 'retry', codeId: code.id, reason, stashed: true } satisfies ExchangeResult;
   }
+  if (token === 'removed') {
+    // Rule 11: the mall was removed while the code was in flight; Cafe24's tokens are not stored.
+    const reason = REMOVAL_REASONS.code();
+    deps.log.warn('code failed', { codeId: code.id, mallId: code.mallId, reason, attempts });
+    return { status: 'already-done', codeId: code.id, state: 'failed', reason } satisfies ExchangeResult;
+  }
   deps.log.info('code exchanged', { codeId: code.id, mallId: code.mallId, token, attempts });
   return {
     status: 'exchanged',
@@ -316,8 +329,11 @@ export async function flushStash(deps: ExchangeDeps): Promise<number> {
     const entry = await deps.stash.take(grant, key);
     if (!entry) continue;
     try {
-      await deps.codes.recordSuccess({ id: key, mallId: entry.mallId }, entry.tokens);
-      stored += 1;
+      const token = await deps.codes.recordSuccess({ id: key, mallId: entry.mallId }, entry.tokens);
+      // A removed mall's pair is dropped, never stored (rule 11): it leaves the stash all the same.
+      if (token === 'removed')
+        deps.log.info("dropped a removed mall's stashed tokens", { codeId: key, mallId: entry.mallId });
+      else stored += 1;
     } catch {
       await deps.stash.put(entry);
     }

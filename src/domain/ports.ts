@@ -48,10 +48,13 @@ export type ClaimResult =
       claimedAgoMs: number | undefined;
       /** Token requests sent so far: 0 means the code never left the database. */
       attempts: number;
+      /** Rule 11: the code's mall was removed after the code was created; it is never sent. */
+      removed?: boolean;
     }
   | { claimed: false; status: 'missing' };
 
-export type StoreOutcome = 'stored' | 'newer-token-kept';
+/** `removed`: the mall was removed (rule 11) and nothing was stored: the pair is dropped. */
+export type StoreOutcome = 'stored' | 'newer-token-kept' | 'removed';
 
 /** The code and token tables, as the exchange needs them (Postgres in production, fakes in unit tests). */
 export type CodeStore = {

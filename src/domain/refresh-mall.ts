@@ -342,6 +342,11 @@ async function storePair(
     deps.log.error('storing refreshed tokens failed', { mallId, reason });
     return { status: 'stashed', mallId, reason, attempts };
   }
+  if (token === 'removed') {
+    // Rule 11: the mall was removed while this refresh was in flight; its row is not written back.
+    deps.log.info('mall removed while refreshing; the new pair is dropped', { mallId, attempts });
+    return { status: 'missing', mallId };
+  }
   const expiresAt = tokens.expiresAt.toISOString();
   deps.log.info('mall refreshed', { mallId, token, expiresAt, attempts });
   return { status: 'refreshed', mallId, token, expiresAt, attempts };
@@ -357,8 +362,13 @@ export async function flushRefreshStash(
     const entry = await deps.stash.take(grant, key);
     if (!entry) continue;
     try {
-      // No lease needed: the UPSERT never replaces a newer pair.
+      // No lease needed: the update never replaces a newer pair, nor brings back a removed mall.
       const token = await deps.tokens.storeRefreshed(entry.mallId, entry.tokens, undefined);
+      if (token === 'removed') {
+        // A removed mall's pair is dropped (rule 11): it leaves the stash all the same.
+        deps.log.info("dropped a removed mall's stashed pair", { mallId: entry.mallId });
+        continue;
+      }
       deps.log.info('stored a refreshed pair from the stash', { mallId: entry.mallId, token });
       stored += 1;
     } catch {

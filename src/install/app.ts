@@ -16,10 +16,13 @@ import {
   outcomePage,
   type Page,
 } from './pages.ts';
+import { type WebhookDeps, webhookRoute } from './webhook.ts';
 
 export type InstallAppOptions = {
   /** Redirect here with `mall_id` and `outcome` instead of showing the outcome page. */
   returnUrl?: string | undefined;
+  /** `POST /webhooks/cafe24`: Cafe24's app events (removal, expiry, payment). */
+  webhook?: WebhookDeps;
 };
 
 /** The cookie binding an install's `state` to the browser that started it. */
@@ -27,8 +30,8 @@ const COOKIE = 'cafe24_install';
 
 /**
  * The install front's routes, the same on Node (`serve`) and on Lambda (`hono/aws-lambda`):
- * `GET /install` (Cafe24's app launch), `GET <path of CAFE24_REDIRECT_URI>` (the OAuth callback) and
- * `GET /healthz`. Routes only map HTTP to `startInstall` / `finishInstall` and their outcomes to pages.
+ * `GET /install` (Cafe24's app launch), `GET <path of CAFE24_REDIRECT_URI>` (the OAuth callback),
+ * `POST /webhooks/cafe24` (Cafe24's app events) and `GET /healthz`. Routes only map HTTP to `startInstall` / `finishInstall` and their outcomes to pages.
  */
 export function createInstallApp(deps: InstallDeps, options: InstallAppOptions = {}): Hono {
   const redirectUri = new URL(deps.settings.redirectUri);
@@ -68,6 +71,8 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
     if (options.returnUrl) return c.redirect(returnTo(options.returnUrl, outcome), 303);
     return html(c, outcomePage(outcome));
   });
+
+  if (options.webhook) webhookRoute(app, options.webhook);
 
   app.notFound((c) => html(c, notFoundPage()));
   app.onError((error, c) => {

@@ -1,5 +1,5 @@
 import type { Hono } from 'hono';
-import { clientSecretSource } from '../aws/secrets-manager.ts';
+import { clientSecretSource, webhookKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, sqsHandOff } from '../aws/sqs.ts';
 import type { Log } from '../commons/log.ts';
 import { logger } from '../commons/logger.ts';
@@ -7,7 +7,9 @@ import type { ConfigFor } from '../config.ts';
 import { createInstallApp } from '../install/app.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../install/install.ts';
 import { PostgresInstallStore } from '../store/install-states.ts';
+import { PostgresLifecycleStore } from '../store/lifecycle.ts';
 import type { Pool } from '../store/pool.ts';
+import { createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
 
 export type InstallRuntime = {
@@ -41,7 +43,25 @@ export function createInstallRuntime(
     },
     log: options.log ?? logger,
   };
-  const app = createInstallApp(deps, { returnUrl: config.install.returnUrl });
+  // Only a shared stash holds another process's pair; a memory stash here would be this process's own.
+  const bucket = config.webhook.stashBucket;
+  const stash = bucket === undefined ? undefined : createTokenStash(bucket, config);
+  const app = createInstallApp(deps, {
+    returnUrl: config.install.returnUrl,
+    webhook: {
+      key: webhookKeySource(config.webhook, config.aws),
+      clientId: config.cafe24.clientId,
+      store: new PostgresLifecycleStore(pool),
+      ...(stash
+        ? {
+            dropStashed: async (mallId: string) => {
+              await stash.take('refresh_token', mallId);
+            },
+          }
+        : {}),
+      log: deps.log,
+    },
+  });
   return {
     app,
     config,

@@ -1,9 +1,17 @@
 import { Secret } from '../commons/secret.ts';
 import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenSet } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
-import { UPSERT_TOKENS, upsertTokensValues } from './tokens.ts';
+import { upsertTokensSql, upsertTokensValues } from './tokens.ts';
 
 // The exchange's hot statements run as named (prepared) statements: parsed and planned once per connection.
+
+/**
+ * Rule 11: the code's mall was removed after the code was created (a code inserted by a transaction that
+ * committed after the removal, and so escaped the removal's stamp). Read through ix_mall_events_removed.
+ */
+const REMOVED_SINCE_CREATED = `exists (
+  select 1 from cafe24.mall_events e
+   where e.kind = 'removed' and e.mall_id = c.mall_id and e.occurred_at > c.created_at)`;
 
 /**
  * The claim, and the first attempt counted in the same statement (rule 2: before the request). A claimer
@@ -12,16 +20,17 @@ import { UPSERT_TOKENS, upsertTokensValues } from './tokens.ts';
  * number of requests sent or about to be sent, and 0 still means the code never left the database.
  */
 const CLAIM = `
-update cafe24.oauth_authorization_codes
+update cafe24.oauth_authorization_codes c
    set status = 'exchanging', claimed_at = now(), updated_at = now(), attempts = attempts + 1
- where id = $1 and status = 'pending'
+ where id = $1 and status = 'pending' and mall_removed_at is null and not ${REMOVED_SINCE_CREATED}
 returning id::text, mall_id, code, redirect_uri,
           extract(epoch from created_at - now()) * 1000 + $2 as remaining_ms`;
 
 const STATE = `
 select status, last_error, attempts, interrupted_at is not null as interrupted,
-       extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms
-  from cafe24.oauth_authorization_codes
+       extract(epoch from now() - claimed_at) * 1000 as claimed_ago_ms,
+       mall_removed_at is not null or ${REMOVED_SINCE_CREATED} as removed
+  from cafe24.oauth_authorization_codes c
  where id = $1`;
 
 const RECORD_ATTEMPT = `
@@ -35,21 +44,41 @@ update cafe24.oauth_authorization_codes
  where id = $1 and status = 'exchanging'`;
 
 /**
- * Rule 5 and the store of rule 6 in ONE statement (one round trip, one implicit transaction, so still
- * atomic): the token UPSERT with its issued_at guard (UPSERT_TOKENS, $1 … $12, shared with the refresh),
- * and the code marked exchanged, with a note when the guard kept a newer token. Data-modifying CTEs run
- * exactly once and to completion; the rows are locked in the same order as before (token, then code).
+ * Rule 5, the store of rule 6 and rule 11 in ONE statement (one round trip, one implicit transaction, so
+ * still atomic). The code is marked exchanged first, and only while no removal stamped it: a removal
+ * committed meanwhile holds the code row's lock, and the re-check after it finds the stamp. Only then the
+ * token UPSERT with its issued_at guard, and the mall's event: `installed` for a new row, `reinstalled`
+ * for a row made after a removal or one revived from `invalid`. Data-modifying CTEs run exactly once and
+ * to completion; the rows are locked in the same order as before (code, then token) and as a removal.
  */
 const STORE_EXCHANGED = `
-with upserted as (${UPSERT_TOKENS}),
-marked as (
+with before as (
+  select status, issued_at > $10 as newer from cafe24.oauth_tokens where mall_id = $1
+), marked as (
   update cafe24.oauth_authorization_codes
      set status = 'exchanged', finished_at = now(), updated_at = now(),
-         last_error = case when exists (select 1 from upserted) then null else $13 end
-   where id = $12 and status <> 'exchanged'
+         last_error = case when coalesce((select newer from before), false) then $13 end
+   where id = $12 and status <> 'exchanged' and mall_removed_at is null
   returning id
+), upserted as (
+  ${upsertTokensSql("select $1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, 'active', now() where exists (select 1 from marked)")}
+), event as (
+  insert into cafe24.mall_events (mall_id, kind, detail)
+  select $1,
+         case when u.inserted and not exists (
+                select 1 from cafe24.mall_events e where e.kind = 'removed' and e.mall_id = $1)
+              then 'installed' else 'reinstalled' end,
+         jsonb_build_object('codeId', $12::text,
+                            'scopes', to_jsonb(coalesce($8::text[], '{}'::text[])),
+                            'previous', case when u.inserted then
+                              case when exists (select 1 from cafe24.mall_events e
+                                                 where e.kind = 'removed' and e.mall_id = $1)
+                                   then 'removed' end
+                              else 'invalid' end)
+    from upserted u
+   where u.inserted or (select status from before) = 'invalid'
 )
-select exists (select 1 from upserted) as stored`;
+select exists (select 1 from upserted) as stored, exists (select 1 from marked) as marked`;
 
 const NEWER_KEPT = 'exchanged, but the mall already had a token issued later; that one was kept';
 
@@ -168,6 +197,7 @@ export class PostgresCodeStore implements CodeStore {
       lastError: state.last_error ?? undefined,
       interrupted: state.interrupted === true,
       claimedAgoMs: state.claimed_ago_ms === null ? undefined : Number(state.claimed_ago_ms),
+      removed: state.removed === true,
       attempts: state.attempts,
     };
   }
@@ -186,7 +216,11 @@ export class PostgresCodeStore implements CodeStore {
       text: STORE_EXCHANGED,
       values: [...upsertTokensValues(code.mallId, tokens, code.id), NEWER_KEPT],
     });
-    return rows[0]?.stored === true ? 'stored' : 'newer-token-kept';
+    if (rows[0]?.stored === true) return 'stored';
+    if (rows[0]?.marked === true) return 'newer-token-kept';
+    // Not marked: exchanged by another delivery meanwhile, or stamped by a removal (rule 11).
+    const state = (await this.#pool.query(STATE, [code.id])).rows[0];
+    return state?.removed === true ? 'removed' : 'newer-token-kept';
   }
 
   async recordFailure(

@@ -10,30 +10,61 @@ import { withTransaction } from './transaction.ts';
 // and the refresh's per-mall lease.
 
 /**
- * Rules 5 and 10: a token row is never replaced by an older issue. Any grant that stores a pair (a code's
- * exchange, a refresh) goes through this one statement, and whatever was issued makes the row `active`
- * again (a new install revives an `invalid` mall and clears its reason).
+ * Rules 5 and 10: a token row is never replaced by an older issue. A code's exchange stores its pair
+ * through this one statement (`source` gives the row: `values (…)` or a `select … where …`), and
+ * whatever was issued makes the row `active` again (a new install revives an `invalid` mall and clears
+ * its reason). `inserted` says whether the row is new. $1 … $12 as `upsertTokensValues`.
  */
-export const UPSERT_TOKENS = `
+export function upsertTokensSql(source: string): string {
+  return `
 insert into cafe24.oauth_tokens as t
        (mall_id, access_token, expires_at, refresh_token, refresh_token_expires_at, client_id, user_id,
         scopes, token_type, issued_at, shop_no, code_id, status, updated_at)
-values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, 'active', now())
+${source}
 on conflict (mall_id) do update
-   set access_token = excluded.access_token, expires_at = excluded.expires_at,
-       refresh_token = excluded.refresh_token, refresh_token_expires_at = excluded.refresh_token_expires_at,
-       -- Optional in Cafe24's answer: a refresh that omits one keeps what the row knew.
-       client_id = coalesce(excluded.client_id, t.client_id), user_id = coalesce(excluded.user_id, t.user_id),
-       scopes = coalesce(excluded.scopes, t.scopes),
-       token_type = excluded.token_type, issued_at = excluded.issued_at,
-       shop_no = coalesce(excluded.shop_no, t.shop_no),
-       code_id = coalesce(excluded.code_id, t.code_id), status = 'active', invalid_reason = null,
+   set ${PAIR_SET('excluded.')}, code_id = coalesce(excluded.code_id, t.code_id)
+ where t.issued_at <= excluded.issued_at
+returning id, (xmax = 0) as inserted`;
+}
+
+/**
+ * The columns a stored pair sets, for both grants: from `excluded.` (the exchange's UPSERT) or from the
+ * refresh's parameters. What Cafe24 may omit keeps what the row knew.
+ */
+function PAIR_SET(from: 'excluded.' | 'params'): string {
+  const v = (column: string, param: string) => (from === 'params' ? param : `excluded.${column}`);
+  return `access_token = ${v('access_token', '$2')}, expires_at = ${v('expires_at', '$3')},
+       refresh_token = ${v('refresh_token', '$4')}, refresh_token_expires_at = ${v('refresh_token_expires_at', '$5')},
+       client_id = coalesce(${v('client_id', '$6')}, t.client_id), user_id = coalesce(${v('user_id', '$7')}, t.user_id),
+       scopes = coalesce(${v('scopes', '$8')}, t.scopes),
+       token_type = ${from === 'params' ? "coalesce($9, 'bearer')" : 'excluded.token_type'}, issued_at = ${v('issued_at', '$10')},
+       shop_no = coalesce(${v('shop_no', '$11')}, t.shop_no),
+       status = 'active', invalid_reason = null,
        refresh_failures = 0, last_refresh_error = null, updated_at = now(),
        -- A live pair is stored: no send is in doubt any more.
        refresh_sending_by = null, refresh_sending_at = null,
-       refresh_unrecorded_by = null, refresh_unrecorded_at = null
- where t.issued_at <= excluded.issued_at
-returning id`;
+       refresh_unrecorded_by = null, refresh_unrecorded_at = null`;
+}
+
+/**
+ * A refresh's pair (rule 11): it updates the row it leased and never inserts one, so a mall removed while
+ * its refresh was in flight (or whose pair waited in a stash) stays removed. Rule 5's guard as above.
+ * $1 … $11 as `upsertTokensValues` without the code id.
+ */
+const STORE_REFRESHED = `
+with updated as (
+  update cafe24.oauth_tokens t
+     set ${PAIR_SET('params')}, last_refreshed_at = now()
+   where t.mall_id = $1 and t.issued_at <= $10
+  returning t.id
+)
+select exists (select 1 from updated) as stored,
+       exists (select 1 from cafe24.oauth_tokens where mall_id = $1) as present`;
+
+/** For seeding (the bench): a pair stored as an exchange would, outside any code's transaction. */
+const UPSERT_TOKENS = upsertTokensSql(
+  "values ($1, $2, $3, $4, $5, $6, $7, $8, coalesce($9, 'bearer'), $10, $11, $12, 'active', now())",
+);
 
 const ROW = `
 mall_id, status, access_token, refresh_token, issued_at, expires_at, refresh_token_expires_at, invalid_reason,
@@ -83,16 +114,25 @@ update cafe24.oauth_tokens
        refresh_sending_by = null, refresh_sending_at = null
  where mall_id = $1 and refresh_locked_by = $2`;
 
-const MARK_REFRESHED = `
-update cafe24.oauth_tokens set last_refreshed_at = now() where mall_id = $1`;
+/** The app's `invalid` event, in the statement that marks the rows of `marked` (design: mall_events). */
+function INVALID_EVENT(reason: string): string {
+  return `event as (
+  insert into cafe24.mall_events (mall_id, kind, detail)
+  select mall_id, 'invalid', jsonb_build_object('reason', ${reason}::text) from marked
+)`;
+}
 
 /** Guarded by the refused token: if the row holds another one, someone rotated it (a race, rule 9). */
 const MARK_INVALID = `
-update cafe24.oauth_tokens
-   set status = 'invalid', invalid_reason = $4, last_refresh_error = $4, updated_at = now(),
-       refresh_locked_at = null, refresh_locked_by = null, refresh_sending_by = null, refresh_sending_at = null,
-       refresh_unrecorded_by = null, refresh_unrecorded_at = null
- where mall_id = $1 and refresh_locked_by = $2 and refresh_token = $3`;
+with marked as (
+  update cafe24.oauth_tokens
+     set status = 'invalid', invalid_reason = $4, last_refresh_error = $4, updated_at = now(),
+         refresh_locked_at = null, refresh_locked_by = null, refresh_sending_by = null, refresh_sending_at = null,
+         refresh_unrecorded_by = null, refresh_unrecorded_at = null
+   where mall_id = $1 and refresh_locked_by = $2 and refresh_token = $3
+  returning mall_id
+), ${INVALID_EVENT('$4')}
+select count(*)::int as marked from marked`;
 
 const RECORD_FAILURE = `
 update cafe24.oauth_tokens
@@ -130,9 +170,13 @@ returning t.mall_id`;
 
 /** Rows no refresh can serve (a mall_id that is not one): recorded invalid, out of the due index. */
 const MARK_UNUSABLE = `
-update cafe24.oauth_tokens
-   set status = 'invalid', invalid_reason = $2, last_refresh_error = $2, updated_at = now()
- where mall_id = any($1::text[]) and status = 'active'`;
+with marked as (
+  update cafe24.oauth_tokens
+     set status = 'invalid', invalid_reason = $2, last_refresh_error = $2, updated_at = now()
+   where mall_id = any($1::text[]) and status = 'active'
+  returning mall_id
+), ${INVALID_EVENT('$2')}
+select count(*)::int as marked from marked`;
 
 /** Gives back the round of malls whose message SQS did not take: the next run publishes them. */
 const UNCLAIM_QUEUED = `
@@ -232,16 +276,17 @@ export class PostgresTokenStore implements TokenStore {
 
   async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
     return withTransaction(this.#pool, async (client) => {
-      const outcome = await upsertTokens(client, mallId, tokens, null);
-      if (outcome === 'stored') await client.query(MARK_REFRESHED, [mallId]);
+      const values = upsertTokensValues(mallId, tokens, null).slice(0, 11);
+      const { rows } = await client.query(STORE_REFRESHED, values);
       if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
-      return outcome;
+      if (rows[0].stored === true) return 'stored';
+      return rows[0].present === true ? 'newer-token-kept' : 'removed';
     });
   }
 
   async markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean> {
     const marked = await this.#pool.query(MARK_INVALID, [mallId, owner, refused.reveal(), reason]);
-    if (marked.rowCount === 1) return true;
+    if (marked.rows[0].marked === 1) return true;
     await this.release(mallId, owner);
     return false;
   }
