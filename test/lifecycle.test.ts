@@ -4,7 +4,10 @@
  * `cafe24.oauth_tokens`: an exchange in flight, a code created before the removal, a refresh in flight, a
  * stashed pair flushed after it; and a reinstall after it.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { logger } from '../src/commons/logger.ts';
@@ -446,5 +449,24 @@ describe('rule 11: a removal is final for everything issued before it', () => {
     const events = await mallEvents(mall);
     expect(events.map((event) => event.kind)).toEqual(['installed', 'invalid']);
     expect(events[1]!.detail.reason).toMatch(/refresh token/i);
+  });
+});
+
+describe('cafe24-tokens forget', () => {
+  it('revokes at Cafe24, then removes the mall as 90077 would; the output holds no token', async () => {
+    const mall = newMall();
+    await install(mall);
+    const issued = stack.sandbox.issuedTokens(mall)!;
+    const { stdout } = await promisify(execFile)(process.execPath, ['src/cli/main.ts', 'forget', '--mall', mall], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { PATH: process.env.PATH ?? '', ...stack.env },
+    });
+    expect(stdout).toContain('✓ revoke refresh token at Cafe24: HTTP 200');
+    expect(stdout).toMatch(new RegExp(`✓ ${mall} removed: its tokens are deleted`));
+    for (const secret of [issued.accessToken, issued.refreshToken, CLIENT_SECRET]) expect(stdout).not.toContain(secret);
+    expect(await stack.tokenRow(mall)).toBeUndefined();
+    const events = await mallEvents(mall);
+    expect(events.at(-1)).toMatchObject({ kind: 'removed', detail: { cause: 'forgotten', tokensDeleted: true } });
+    expect(stack.sandbox.requests.filter((request) => request.path.endsWith('/oauth/revoke'))).toHaveLength(2);
   });
 });

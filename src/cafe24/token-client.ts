@@ -71,6 +71,35 @@ export class Cafe24TokenClient {
     return this.#post('refresh_token', refresh.mallId, body, [refresh.refreshToken], refresh.timeoutMs);
   }
 
+  /**
+   * `POST /api/v2/oauth/revoke` (best effort, for `forget`): says what Cafe24 answered, never throws, and
+   * never gives back the token or the answer's body.
+   */
+  async revoke(
+    mallId: string,
+    token: Secret,
+    hint: 'access_token' | 'refresh_token',
+    timeoutMs = this.#options.requestTimeoutMs,
+  ): Promise<{ ok: boolean; detail: string }> {
+    try {
+      const url = new URL('revoke', this.tokenUrl(mallId));
+      const clientSecret = await this.#options.clientSecret();
+      const basic = Buffer.from(`${this.#options.clientId}:${clientSecret.reveal()}`).toString('base64');
+      const response = await request(url, {
+        method: 'POST',
+        dispatcher: this.#dispatcher,
+        headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ token: token.reveal(), token_type_hint: hint }).toString(),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body.dump();
+      const ok = response.statusCode >= 200 && response.statusCode < 300;
+      return { ok, detail: `HTTP ${response.statusCode}` };
+    } catch (error) {
+      return { ok: false, detail: error instanceof Error ? error.name : 'request failed' };
+    }
+  }
+
   async #post(
     grant: TokenGrant,
     mallId: string,

@@ -7,6 +7,7 @@ import { devCommand } from './dev.ts';
 import { doctorCommand } from './doctor.ts';
 import { exchangeCommand } from './exchange.ts';
 import { failureExitCode, failureLine, quietLogsFor } from './failure.ts';
+import { forgetCommand } from './forget.ts';
 import { insertCodeCommand } from './insert-code.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
@@ -78,6 +79,16 @@ program
   .option('--code <code>', 'the code to store (default: a random one)')
   .option('--json', 'print {"codeId", "mallId"} as JSON')
   .action(insertCodeCommand);
+
+program
+  .command('forget')
+  .description(
+    "remove a mall by hand, as Cafe24's app-deleted webhook would: revoke its tokens at Cafe24 (best effort), " +
+      'delete its token row and open install states, never exchange its earlier codes, and tell the app (removed)',
+  )
+  .requiredOption('--mall <mall_id>', 'the mall to remove', mallId)
+  .option('--no-revoke', 'do not ask Cafe24 to revoke the tokens first')
+  .action(forgetCommand);
 
 program
   .command('refresh')

@@ -1,3 +1,4 @@
+import type { Cafe24TokenClient } from '../cafe24/token-client.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
 import type { RefreshDeps } from '../domain/refresh-mall.ts';
@@ -13,6 +14,8 @@ export type RefreshRuntime = {
   config: ConfigFor<'refresh'>;
   deps: RefreshDeps;
   tokens: PostgresTokenStore;
+  /** The same client as `deps.cafe24`, with what only the CLI asks of it (`forget` revokes). */
+  tokenClient: Cafe24TokenClient;
   pool: Pool;
   close(): Promise<void>;
 };
@@ -26,9 +29,10 @@ export function createRefreshRuntime(
     options.pool ??
     openPool(config, { max: options.maxConnections ?? 10, applicationName: 'cafe24-token-refresh' });
   const tokens = new PostgresTokenStore(pool);
+  const tokenClient = createTokenClient(config);
   const deps: RefreshDeps = {
     tokens,
-    cafe24: createTokenClient(config),
+    cafe24: tokenClient,
     stash: createTokenStash(config.refresh.stashBucket, config),
     log: logger,
     policy: {
@@ -36,5 +40,12 @@ export function createRefreshRuntime(
       leaseMs: config.cafe24.requestTimeoutMs + REFRESH_LEASE_MARGIN_MS,
     },
   };
-  return { config, deps, tokens, pool, close: async () => (options.pool ? undefined : pool.end()) };
+  return {
+    config,
+    deps,
+    tokens,
+    tokenClient,
+    pool,
+    close: async () => (options.pool ? undefined : pool.end()),
+  };
 }
