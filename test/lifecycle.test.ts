@@ -83,7 +83,7 @@ function removal(mallId: string, overrides: Record<string, unknown> = {}) {
       mall_id: mallId,
       client_id: CLIENT_ID,
       app_name: 'test_app',
-      deleted_date: new Date(Date.now() + 9 * 3600_000).toISOString().slice(0, 19) + '+09:00',
+      deleted_date: `${new Date(Date.now() + 9 * 3600_000).toISOString().slice(0, 19)}+09:00`,
       ...overrides,
     },
   };
@@ -431,7 +431,7 @@ describe('rule 11: a removal is final for everything issued before it', () => {
     await new Promise((resolve) => setTimeout(resolve, 5));
     await install(mall);
     const late = removal(mall, {
-      deleted_date: new Date(deletedAt.getTime() + 9 * 3600_000).toISOString().slice(0, 19) + '+09:00',
+      deleted_date: `${new Date(deletedAt.getTime() + 9 * 3600_000).toISOString().slice(0, 19)}+09:00`,
     });
     expect(await (await post(late)).json()).toMatchObject({ outcome: 'reinstalled-since' });
     expect(await stack.tokenRow(mall)).toMatchObject({ status: 'active' });
@@ -457,16 +457,26 @@ describe('cafe24-tokens forget', () => {
     const mall = newMall();
     await install(mall);
     const issued = stack.sandbox.issuedTokens(mall)!;
-    const { stdout } = await promisify(execFile)(process.execPath, ['src/cli/main.ts', 'forget', '--mall', mall], {
-      cwd: fileURLToPath(new URL('..', import.meta.url)),
-      env: { PATH: process.env.PATH ?? '', ...stack.env },
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['src/cli/main.ts', 'forget', '--mall', mall],
+      {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env: { PATH: process.env.PATH ?? '', ...stack.env },
+      },
+    );
     expect(stdout).toContain('✓ revoke refresh token at Cafe24: HTTP 200');
     expect(stdout).toMatch(new RegExp(`✓ ${mall} removed: its tokens are deleted`));
-    for (const secret of [issued.accessToken, issued.refreshToken, CLIENT_SECRET]) expect(stdout).not.toContain(secret);
+    for (const secret of [issued.accessToken, issued.refreshToken, CLIENT_SECRET])
+      expect(stdout).not.toContain(secret);
     expect(await stack.tokenRow(mall)).toBeUndefined();
     const events = await mallEvents(mall);
-    expect(events.at(-1)).toMatchObject({ kind: 'removed', detail: { cause: 'forgotten', tokensDeleted: true } });
-    expect(stack.sandbox.requests.filter((request) => request.path.endsWith('/oauth/revoke'))).toHaveLength(2);
+    expect(events.at(-1)).toMatchObject({
+      kind: 'removed',
+      detail: { cause: 'forgotten', tokensDeleted: true },
+    });
+    expect(stack.sandbox.requests.filter((request) => request.path.endsWith('/oauth/revoke'))).toHaveLength(
+      2,
+    );
   });
 });
