@@ -1,4 +1,5 @@
 import type { Hono } from 'hono';
+import { S3TokenStash } from '../aws/s3-token-stash.ts';
 import { clientSecretSource, webhookKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, sqsHandOff } from '../aws/sqs.ts';
 import type { Log } from '../commons/log.ts';
@@ -9,7 +10,6 @@ import { DEFAULT_SETTINGS, type InstallDeps } from '../install/install.ts';
 import { PostgresInstallStore } from '../store/install-states.ts';
 import { PostgresLifecycleStore } from '../store/lifecycle.ts';
 import type { Pool } from '../store/pool.ts';
-import { createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
 
 export type InstallRuntime = {
@@ -45,7 +45,9 @@ export function createInstallRuntime(
   };
   // Only a shared stash holds another process's pair; a memory stash here would be this process's own.
   const bucket = config.webhook.stashBucket;
-  const stash = bucket === undefined ? undefined : createTokenStash(bucket, config);
+  // (S3 directly: runtime/cafe24.ts would bring the token client and undici into the install's bundle.)
+  const stash =
+    bucket === undefined ? undefined : new S3TokenStash({ bucket, aws: config.aws, log: deps.log });
   const app = createInstallApp(deps, {
     returnUrl: config.install.returnUrl,
     webhook: {
