@@ -16,6 +16,7 @@ import { createRelayRuntime } from '../src/runtime/relay.ts';
 import { migrate } from '../src/store/migrate.ts';
 import type { Pool } from '../src/store/pool.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
+import { type LocalEventBridge, type ReceivedEvent, startLocalEventBridge } from './eventbridge.ts';
 import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
@@ -87,6 +88,8 @@ export type LocalStackOptions = {
   env?: Record<string, string>;
   onInvoke?: (info: InvokeInfo) => void;
   onPublished?: (count: number) => void;
+  /** Each of the app's events as the local EventBridge receives it (the relay's sweep publishes them). */
+  onMallEvent?: (event: ReceivedEvent) => void;
   /** How often the refresh schedule publishes due malls (deployed: 5 minutes; default here 30 s). */
   refreshScheduleIntervalMs?: number;
   /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
@@ -115,6 +118,8 @@ export type LocalStack = {
   /** The refresh queue and its DLQ, beside the exchange's on the same emulator. */
   refreshQueue: { queueUrl: string; dlqUrl: string };
   refreshRunner: LambdaRunner;
+  /** The local EventBridge the relay publishes the app's events to. */
+  eventBridge: LocalEventBridge;
   /** A pool for the caller's own queries. */
   pool: Pool;
   /** The environment the exchange Lambda runs with (no secret from it is ever printed). */
@@ -186,8 +191,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       maxReceiveCount: options.maxReceiveCount ?? deployment.refresh.maxReceiveCount,
     });
 
+    // The app's events go to a local EventBridge, as a deployment with EVENT_BUS_NAME sends them.
+    const eventBridge = await startLocalEventBridge({
+      ...(options.listen ? { host: options.listen } : {}),
+      ...(options.onMallEvent ? { onEvent: options.onMallEvent } : {}),
+    });
+    stops.push(() => eventBridge.stop());
+
     const env: Record<string, string> = {
       DATABASE_URL: databaseUrl,
+      EVENT_BUS_NAME: 'cafe24-app-events',
+      AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,
       CAFE24_MALL_ID: LOCAL_APP.mallId,
       CAFE24_CLIENT_ID: LOCAL_APP.clientId,
       CAFE24_CLIENT_SECRET: LOCAL_APP.clientSecret,
@@ -275,6 +289,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       runtime,
       refreshQueue,
       refreshRunner,
+      eventBridge,
       pool,
       env,
       install: install ? { origin: install.origin, appStoreUrl: `${sandbox.origin}/appstore` } : undefined,

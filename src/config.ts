@@ -186,6 +186,15 @@ const sections = {
         ? ['CAFE24_WEBHOOK_API_KEY and CAFE24_WEBHOOK_API_KEY_ARN are both set: keep one']
         : [],
   },
+  /** The app's events (cafe24.mall_events) to EventBridge, by the relay; unset, they wait in the table. */
+  events: {
+    shape: {
+      EVENT_BUS_NAME: unsetIfBlank(
+        z.string().check(z.regex(/^[A-Za-z0-9._\-/:]{1,1600}$/, 'must be an EventBridge bus name or ARN')),
+      ),
+    },
+    rules: () => [],
+  },
   queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
   /** The exchange queue where publishing or requeueing is a shortcut, not a duty (unset: SQS defaults). */
   exchangeQueue: {
@@ -199,6 +208,7 @@ const sections = {
       AWS_ENDPOINT_URL_SQS: optionalUrl('a local SQS endpoint'),
       AWS_ENDPOINT_URL_S3: optionalUrl('a local S3 endpoint'),
       AWS_ENDPOINT_URL_SECRETS_MANAGER: optionalUrl('a local Secrets Manager endpoint'),
+      AWS_ENDPOINT_URL_EVENTBRIDGE: optionalUrl('a local EventBridge endpoint'),
       AWS_ACCESS_KEY_ID: optionalText,
       AWS_PROFILE: optionalText,
       AWS_WEB_IDENTITY_TOKEN_FILE: optionalText,
@@ -220,7 +230,7 @@ export const commands = {
   refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
   /** The schedule (and `refresh --due --queue`): claims the due malls of one round and publishes them. */
   refreshSchedule: ['database', 'refreshSchedule', 'refreshQueue'],
-  relay: ['database', 'queue', 'codes'],
+  relay: ['database', 'queue', 'codes', 'events'],
   migrate: ['database'],
   status: ['database'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
@@ -293,7 +303,7 @@ export type InstallConfig = {
 export type AwsConfig = {
   region?: string;
   /** Local endpoints (an emulator); unset means AWS itself. */
-  endpoints: { sqs?: string; s3?: string; secretsManager?: string };
+  endpoints: { sqs?: string; s3?: string; secretsManager?: string; eventbridge?: string };
   /** Credentials come from the environment (keys, a profile, a web identity, a container role). */
   credentialsInEnvironment: boolean;
 };
@@ -311,6 +321,7 @@ type SectionConfigs = {
   install: InstallConfig;
   /** Unset: the webhook route answers 503 and `doctor` names the missing key. */
   webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
+  events: { busName?: string };
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -376,6 +387,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
         : {}),
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
+  events: (env) => ({ busName: env.EVENT_BUS_NAME }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
   exchangeQueue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
   dlq: (env) => ({ url: env.SQS_DLQ_URL }),
@@ -385,6 +397,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
       sqs: env.AWS_ENDPOINT_URL_SQS,
       s3: env.AWS_ENDPOINT_URL_S3,
       secretsManager: env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+      eventbridge: env.AWS_ENDPOINT_URL_EVENTBRIDGE,
     },
     credentialsInEnvironment: [
       env.AWS_ACCESS_KEY_ID,

@@ -112,6 +112,7 @@ function awsRuntime(): Record<string, string> {
     AWS_ENDPOINT_URL_SQS: 'a local emulator only',
     AWS_ENDPOINT_URL_S3: 'a local emulator only',
     AWS_ENDPOINT_URL_SECRETS_MANAGER: 'a local emulator only',
+    AWS_ENDPOINT_URL_EVENTBRIDGE: 'a local emulator only',
   };
 }
 
@@ -710,6 +711,20 @@ Resources:
   it('are what local/stack.ts exports, read from template.yaml', () => {
     expect({ ...DEPLOYED }).toEqual(deployedSettings(template).exchange);
     expect({ ...DEPLOYED_REFRESH }).toEqual(deployedSettings(template).refresh);
+  });
+});
+
+describe("the app's events", () => {
+  it('lets only the relay put events, on the one bus named, and only when one is named', () => {
+    expect(declaredEnv('RelayFunction').EVENT_BUS_NAME).toEqual({
+      'Fn::If': ['HasEventBus', ref('EventBusName'), ref('AWS::NoValue')],
+    });
+    expect(template.Parameters?.EventBusName?.Default).toBe('');
+    const text = (id: string) => JSON.stringify(props(id).Policies ?? []);
+    for (const id of functionIds.filter((id) => id !== 'RelayFunction'))
+      expect(text(id), id).not.toContain('events:');
+    expect(text('RelayFunction')).toContain('"Action":"events:PutEvents"');
+    expect(text('RelayFunction')).toContain('event-bus/${EventBusName}');
   });
 });
 

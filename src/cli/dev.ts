@@ -82,6 +82,12 @@ export async function devCommand(options: DevOptions): Promise<void> {
     sweepIntervalMs: 10_000,
     install: { port: options.installPort },
     refreshScheduleIntervalMs: (options.refreshSeconds ?? 30) * 1000,
+    // The app's events as the relay publishes them to the local EventBridge: never a token in them.
+    onMallEvent: (event) => {
+      const detail = event.detail as { mallId?: string; cause?: string; reason?: string };
+      const why = detail.cause ?? detail.reason;
+      process.stdout.write(`◆ event ${event.detailType}: mall ${detail.mallId}${why ? ` (${why})` : ''}\n`);
+    },
   });
   const stopWatching = await watchExchanges(stack);
   printBanner(stack, Date.now() - started, external !== undefined, options.refreshSeconds ?? 30);

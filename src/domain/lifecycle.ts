@@ -194,3 +194,41 @@ export interface LifecycleStore {
   /** The removal of `cafe24-tokens forget`. */
   forget(mallId: string): Promise<Omit<RemovalResult, 'recorded'>>;
 }
+
+/** A row of `cafe24.mall_events`, as the app is told of it. Never a token, a code or a secret. */
+export type MallEvent = {
+  id: string;
+  mallId: string;
+  kind: MallEventKind;
+  occurredAt: Date;
+  detail: Record<string, unknown>;
+};
+
+/** EventBridge's `Source` for every event of this project (design: "Events to the app"). */
+export const EVENT_SOURCE = 'cafe24-token-issuer';
+
+/** EventBridge's `DetailType` per kind: what an app's rule matches on. */
+export const EVENT_DETAIL_TYPES: Record<MallEventKind, string> = {
+  installed: 'Mall Installed',
+  reinstalled: 'Mall Reinstalled',
+  invalid: 'Mall Invalid',
+  removed: 'Mall Removed',
+  'expiry-extended': 'Mall Expiry Extended',
+  payment: 'Mall Payment',
+};
+
+/** The event's `Detail`: `{"eventId", "mallId", "kind", "occurredAt", ...detail}`. */
+export function eventDetail(event: MallEvent): Record<string, unknown> {
+  return {
+    ...event.detail,
+    eventId: event.id,
+    mallId: event.mallId,
+    kind: event.kind,
+    occurredAt: event.occurredAt.toISOString(),
+  };
+}
+
+/** Publishes events and says which were accepted (EventBridge in production). */
+export type MallEventPublisher = (
+  events: MallEvent[],
+) => Promise<{ published: string[]; failed: Array<{ id: string; reason: string }> }>;

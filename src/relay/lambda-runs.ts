@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { logger } from '../commons/logger.ts';
 import { flushMetrics, recordRelayPublished } from '../commons/metrics.ts';
+import type { MallEventPublisher } from '../domain/lifecycle.ts';
 import { sleepFor } from '../domain/retry.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
@@ -29,6 +30,8 @@ export type RelayDeps = {
   codeLifetimeMs: number;
   /** The exchange's margin: the sweep republishes no lost code with less of its life left. */
   codeExpiryMarginMs?: number;
+  /** With EVENT_BUS_NAME: the sweep publishes the app's events. */
+  publishEvents?: MallEventPublisher;
   /** A direct session for LISTEN; without one a scheduled run drains once and returns. */
   connection?: pg.ClientConfig;
 };
@@ -100,7 +103,11 @@ export async function relayScheduled(
   const { pool, publish, connection, codeLifetimeMs, codeExpiryMarginMs } = deps;
   const invoked = Date.now();
   // Before the drain or the listening relay's first catch-up, which publish what it put back.
-  const swept = await sweep(pool, logger, { codeLifetimeMs, codeExpiryMarginMs });
+  const swept = await sweep(pool, logger, {
+    codeLifetimeMs,
+    codeExpiryMarginMs,
+    ...(deps.publishEvents ? { publishEvents: deps.publishEvents } : {}),
+  });
   // What is left after the sweep: a slow sweep must not push the run past Lambda's end.
   const remaining = Math.max(0, (remainingMs ?? 0) - (Date.now() - invoked));
   // A third of a short budget (tests, a shortened timeout), 5 s of the template's 70 s.

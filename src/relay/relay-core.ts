@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
+import type { MallEventPublisher } from '../domain/lifecycle.ts';
 import { backoffMs } from '../domain/retry.ts';
 import { exchangeMessage } from '../queue/messages.ts';
 import type { Publisher } from '../queue/publisher.ts';
@@ -25,6 +26,8 @@ export type RelayOptions = {
   codeLifetimeMs: number;
   /** The exchange's margin (CODE_EXPIRY_MARGIN_SECONDS): the sweep republishes no code with less left. */
   codeExpiryMarginMs?: number;
+  /** With EVENT_BUS_NAME: the sweep also publishes the app's events (cafe24.mall_events). */
+  publishEvents?: MallEventPublisher;
   /** Parallel drains; SKIP LOCKED keeps them off each other's rows. */
   concurrency?: number;
   /** Starts the LISTEN session: pg-listen for the long-running relay, a plain session for the Lambda. */
@@ -118,6 +121,7 @@ export function startRelayWith(options: RelayOptions): Relay {
     cleaning ??= housekeeping(pool, log, {
       codeLifetimeMs: options.codeLifetimeMs,
       codeExpiryMarginMs: options.codeExpiryMarginMs,
+      ...(options.publishEvents ? { publishEvents: options.publishEvents } : {}),
     })
       // The codes it put back in the outbox announce themselves to no one: drain them now.
       .then((swept) => {

@@ -1,8 +1,11 @@
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
+import { count, METRIC } from '../commons/metrics.ts';
 import { STRANDED_REASONS } from '../domain/exchange-code.ts';
+import type { MallEventPublisher } from '../domain/lifecycle.ts';
 import { recordStrandedCodes } from '../store/codes.ts';
 import { deleteExpiredStates } from '../store/install-states.ts';
+import { publishMallEvents } from '../store/mall-events.ts';
 import { republishLost } from '../store/outbox.ts';
 import type { Pool } from '../store/pool.ts';
 
@@ -25,9 +28,19 @@ export type SweepOptions = {
   codeLifetimeMs: number;
   /** The exchange's margin (CODE_EXPIRY_MARGIN_SECONDS): a code with less left is not sent, so not republished. */
   codeExpiryMarginMs?: number;
+  /** With EVENT_BUS_NAME: the app's events (cafe24.mall_events) go to EventBridge from the table. */
+  publishEvents?: MallEventPublisher;
 };
 
-export type SweepResult = { expiredStatesDeleted: number; strandedCodes: number; republishedCodes: number };
+export type SweepResult = {
+  expiredStatesDeleted: number;
+  strandedCodes: number;
+  republishedCodes: number;
+  eventsPublished?: number;
+};
+
+/** Batches of mall events per sweep (100 each): a backlog drains over a few sweeps, never all at once. */
+const EVENT_BATCHES_PER_SWEEP = 10;
 
 /**
  * The sweep's housekeeping beside the drain, on the relay's sweep timer and the relay Lambda's schedule,
@@ -41,7 +54,33 @@ export async function sweep(pool: Pool, log: Log, options: SweepOptions): Promis
   const republishedCodes = await sweepLostMessages(pool, log, options);
   const expiredStatesDeleted = await sweepExpiredStates(pool, log);
   const strandedCodes = await sweepStrandedCodes(pool, log, options);
-  return { expiredStatesDeleted, strandedCodes, republishedCodes };
+  if (options.publishEvents === undefined) return { expiredStatesDeleted, strandedCodes, republishedCodes };
+  const eventsPublished = await sweepMallEvents(pool, log, options.publishEvents);
+  return { expiredStatesDeleted, strandedCodes, republishedCodes, eventsPublished };
+}
+
+/**
+ * The app's events to EventBridge, oldest first, at least once: a row is marked published only after
+ * PutEvents accepted it, so an outage of EventBridge or of the relay loses nothing (the next sweep sends it).
+ */
+export async function sweepMallEvents(pool: Pool, log: Log, publish: MallEventPublisher): Promise<number> {
+  let published = 0;
+  try {
+    for (let batch = 0; batch < EVENT_BATCHES_PER_SWEEP; batch += 1) {
+      const sent = await publishMallEvents(pool, publish);
+      published += sent.published;
+      if (sent.failed > 0)
+        log.warn('EventBridge refused mall events; the next sweep retries', { failed: sent.failed });
+      if (sent.published + sent.failed < 100 || sent.failed > 0) break;
+    }
+  } catch (error) {
+    log.warn('could not publish mall events; the next sweep retries', { error: describeError(error) });
+  }
+  if (published > 0) {
+    count(METRIC.MallEventsPublished, published);
+    log.info('mall events published', { events: published });
+  }
+  return published;
 }
 
 /** Live `pending` codes whose message was lost after their outbox row was deleted → the outbox again. */

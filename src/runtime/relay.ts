@@ -1,6 +1,8 @@
 import type pg from 'pg';
+import { eventBridgePublisher } from '../aws/eventbridge.ts';
 import { createSqsClient, sqsPublisher } from '../aws/sqs.ts';
 import type { ConfigFor } from '../config.ts';
+import type { MallEventPublisher } from '../domain/lifecycle.ts';
 import type { Publisher } from '../queue/publisher.ts';
 import { createPool, type Pool } from '../store/pool.ts';
 import { databaseConnection } from './database.ts';
@@ -15,6 +17,8 @@ export type RelaySettings = {
   codeLifetimeMs: number;
   /** The exchange's margin: the sweep publishes again no lost code with less life left. */
   codeExpiryMarginMs: number;
+  /** With EVENT_BUS_NAME: the app's events to EventBridge, from the table, by the sweep. */
+  publishEvents?: MallEventPublisher;
 };
 
 export type RelayRuntime = RelaySettings & {
@@ -35,6 +39,9 @@ export function createRelayRuntime(config: ConfigFor<'relay'>, options: { poolSi
     publish: sqsPublisher(client, config.queue.url),
     codeLifetimeMs: config.codes.lifetimeMs,
     codeExpiryMarginMs: config.codes.expiryMarginMs,
+    ...(config.events.busName
+      ? { publishEvents: eventBridgePublisher(config.aws, config.events.busName) }
+      : {}),
   };
   return {
     ...relay,
