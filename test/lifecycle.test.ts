@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { formatStatus } from '../src/cli/status.ts';
 import { logger } from '../src/commons/logger.ts';
 import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
@@ -22,6 +23,7 @@ import { MAX_WEBHOOK_BYTES } from '../src/install/webhook.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import { PostgresInstallStore } from '../src/store/install-states.ts';
 import { PostgresLifecycleStore } from '../src/store/lifecycle.ts';
+import { readStatus } from '../src/store/status.ts';
 import { captureOutput } from './support/capture.ts';
 import {
   CLIENT_ID,
@@ -478,5 +480,15 @@ describe('cafe24-tokens forget', () => {
     expect(stack.sandbox.requests.filter((request) => request.path.endsWith('/oauth/revoke'))).toHaveLength(
       2,
     );
+
+    // status shows the removed mall (when, why) and the latest events; a mall installed again is not removed.
+    const report = await readStatus(stack.db.pool);
+    expect(report.removed.find((removed) => removed.mallId === mall)).toMatchObject({ cause: 'forgotten' });
+    expect(report.recentEvents[0]).toMatchObject({ mallId: mall, kind: 'removed', publishedAt: null });
+    const text = formatStatus(report);
+    expect(text).toMatch(new RegExp(`${mall} +\\S+ \\S+ +removed by hand \\(forget\\)`));
+    expect(text).toMatch(/Recent events \(newest first/);
+    await install(mall);
+    expect((await readStatus(stack.db.pool)).removed.map((removed) => removed.mallId)).not.toContain(mall);
   });
 });

@@ -48,6 +48,23 @@ export function formatStatus(report: StatusReport): string {
     }
   }
 
+  if (report.removed.length > 0) {
+    lines.push(
+      '',
+      `Removed (${report.removed.length} mall${report.removed.length === 1 ? '' : 's'}, not installed again)`,
+    );
+    lines.push(
+      ...table([
+        ['MALL', 'REMOVED', 'WHY'],
+        ...report.removed.map((mall) => [
+          mall.mallId,
+          timestamp(mall.removedAt),
+          REMOVAL_CAUSES[mall.cause] ?? mall.cause,
+        ]),
+      ]),
+    );
+  }
+
   const { byStatus, unpublishedPending, oldestPendingAgeSeconds } = report.codes;
   lines.push('', 'Codes');
   lines.push(
@@ -81,8 +98,31 @@ export function formatStatus(report: StatusReport): string {
       ]),
     );
   }
+  lines.push('', `Recent events (newest first, ${report.recentEvents.length} shown)`);
+  if (report.recentEvents.length === 0) {
+    lines.push('  no events in cafe24.mall_events');
+  } else {
+    lines.push(
+      ...table([
+        ['ID', 'MALL', 'EVENT', 'AT', 'EVENTBRIDGE'],
+        ...report.recentEvents.map((event) => [
+          event.id,
+          event.mallId,
+          event.kind,
+          timestamp(event.occurredAt),
+          event.publishedAt ? `published ${timestamp(event.publishedAt)}` : 'not published',
+        ]),
+      ]),
+    );
+  }
   return `${lines.join('\n')}\n`;
 }
+
+const REMOVAL_CAUSES: Record<string, string> = {
+  deleted: 'the shop deleted the app (90077)',
+  expired: "the app's term ended (90078)",
+  forgotten: 'removed by hand (forget)',
+};
 
 /** "1h 59m", "13d 23h", "3m", "45s": the two largest units (one below an hour), rounded down. */
 export function formatDuration(seconds: number): string {

@@ -91,7 +91,7 @@ update cafe24.oauth_authorization_codes
 const NEWEST_PENDING = `
 select id::text from cafe24.oauth_authorization_codes
  where mall_id = $1 and status = 'pending'
- order by created_at desc, id desc
+ order by created_at desc, oauth_authorization_codes.id desc
  limit 1`;
 
 /**

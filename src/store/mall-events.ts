@@ -10,7 +10,8 @@ const CLAIM_EVENTS = `
 select id::text, mall_id, kind, occurred_at, detail
   from cafe24.mall_events
  where published_at is null
- order by id
+ -- The table's bigint, not the text column of the same name (which would put 10 before 9).
+ order by mall_events.id
  limit $1
    for update skip locked`;
 

@@ -44,7 +44,36 @@ export type StatusReport = {
   };
   /** Failed and expired codes, newest first. */
   recentFailures: FailedCode[];
+  /** Malls removed (webhook or `forget`) and not installed again since, newest removal first. */
+  removed: RemovedMall[];
+  /** The app's latest events (cafe24.mall_events), newest first. */
+  recentEvents: RecentMallEvent[];
 };
+
+export type RemovedMall = { mallId: string; removedAt: Date; cause: string };
+
+export type RecentMallEvent = {
+  id: string;
+  mallId: string;
+  kind: string;
+  occurredAt: Date;
+  /** When EventBridge took it; null while unpublished (or no bus is configured). */
+  publishedAt: Date | null;
+};
+
+/** A mall's latest event is its removal: it has no token row and is not served. */
+const REMOVED = `
+select distinct on (mall_id) mall_id, kind, occurred_at, detail->>'cause' as cause
+  from cafe24.mall_events
+ where kind in ('removed', 'installed', 'reinstalled')
+ order by mall_id, id desc`;
+
+const RECENT_EVENTS = `
+select id::text, mall_id, kind, occurred_at, published_at
+  from cafe24.mall_events
+ -- The table's bigint, not the text column of the same name (which would put 9 after 22).
+ order by mall_events.id desc
+ limit $1`;
 
 // The token columns themselves are never selected: a status view has no use for them.
 const TOKENS = `
@@ -89,7 +118,7 @@ const RECENT_FAILURES = `
 select id::text, mall_id, status, attempts, created_at, finished_at, last_error
   from cafe24.oauth_authorization_codes
  where status in ('failed', 'expired')
- order by coalesce(finished_at, created_at) desc, id desc
+ order by coalesce(finished_at, created_at) desc, oauth_authorization_codes.id desc
  limit $1`;
 
 const secondsBetween = (from: Date, to: Date) => (to.getTime() - from.getTime()) / 1000;
@@ -114,6 +143,8 @@ export async function readStatus(
       const counts = (await client.query(CODES_BY_STATUS)).rows;
       const tokens = (await client.query(TOKENS)).rows;
       const failures = (await client.query(RECENT_FAILURES, [recentLimit])).rows;
+      const latest = (await client.query(REMOVED)).rows;
+      const events = (await client.query(RECENT_EVENTS, [recentLimit])).rows;
       const now: Date = options.now ?? summary.now;
       const byStatus = Object.fromEntries(CODE_STATUSES.map((status) => [status, 0])) as Record<
         CodeStatus,
@@ -149,6 +180,17 @@ export async function readStatus(
           createdAt: row.created_at,
           finishedAt: row.finished_at,
           lastError: row.last_error,
+        })),
+        removed: latest
+          .filter((row) => row.kind === 'removed')
+          .map((row) => ({ mallId: row.mall_id, removedAt: row.occurred_at, cause: row.cause ?? 'unknown' }))
+          .sort((a, b) => b.removedAt.getTime() - a.removedAt.getTime()),
+        recentEvents: events.map((row) => ({
+          id: row.id,
+          mallId: row.mall_id,
+          kind: row.kind,
+          occurredAt: row.occurred_at,
+          publishedAt: row.published_at,
         })),
       };
     },
