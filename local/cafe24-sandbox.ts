@@ -2,6 +2,14 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpBindings, serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
+import {
+  removalEvent,
+  removeGrants,
+  type SandboxWebhook,
+  sendWebhook,
+  TEST_SAMPLE,
+  type WebhookDelivery,
+} from './cafe24-sandbox/app-events.ts';
 import { type Outcome, tokenOutcome } from './cafe24-sandbox/faults.ts';
 import {
   authorize,
@@ -14,7 +22,7 @@ import {
   revoke,
   type TokenRequest,
 } from './cafe24-sandbox/grants.ts';
-import { appLaunch, appStorePage } from './cafe24-sandbox/pages.ts';
+import { adminPage, appLaunch, appStorePage } from './cafe24-sandbox/pages.ts';
 import { jsonReply, oauthError, type Reply, toResponse } from './cafe24-sandbox/reply.ts';
 import { readLedger, serializeLedger, writeLedger } from './cafe24-sandbox/state-file.ts';
 import type { SandboxFault, SandboxOptions } from './cafe24-sandbox/types.ts';
@@ -27,6 +35,7 @@ export { formatKst } from './cafe24-sandbox/grants.ts';
  * codes, tokens and the client secret. With a state file, what it issued outlives a restart.
  */
 
+export type { SandboxWebhook, WebhookDelivery } from './cafe24-sandbox/app-events.ts';
 export type { SandboxFault, SandboxOptions, SandboxSettings } from './cafe24-sandbox/types.ts';
 
 export type SandboxRequest = {
@@ -53,6 +62,19 @@ export type Cafe24Sandbox = {
   setFault(fault: SandboxFault | undefined): void;
   issuedTokens(mallId: string): IssuedTokens | undefined;
   knownSecrets(): string[];
+  /** Where Cafe24's app events go (the install front's POST /webhooks/cafe24) and the key they carry. */
+  setWebhook(webhook: SandboxWebhook | undefined): void;
+  /**
+   * The shop deletes (or lets expire) the app: every grant of the mall so far is refused from now on, and
+   * 90077 (90078) is sent, twice with `duplicate` (Cafe24's resend). A new install is served as usual.
+   */
+  removeApp(
+    mallId: string,
+    cause: 'deleted' | 'expired',
+    options?: { duplicate?: boolean },
+  ): Promise<WebhookDelivery[]>;
+  /** Cafe24's [TEST] button: its sample delivery, from a sample mall and client id. */
+  sendSample(): Promise<WebhookDelivery[]>;
   reset(): void;
   stop(): Promise<void>;
 };
@@ -65,6 +87,7 @@ type Sandbox = Issuer & {
   oneShotFaults: SandboxFault[];
   persistentFault: SandboxFault | undefined;
   timers: Set<NodeJS.Timeout>;
+  webhook: SandboxWebhook | undefined;
   /** Writes the ledger to the state file if it changed since the last write. */
   save(): void;
 };
@@ -92,6 +115,7 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
     oneShotFaults: [],
     persistentFault: undefined,
     timers: new Set(),
+    webhook: undefined,
     save: options.stateFile ? stateSaver(options.stateFile, ledger, log) : () => {},
   };
 
@@ -146,6 +170,11 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
         ...ledger.refreshTokens.keys(),
       ]),
     ],
+    setWebhook: (webhook) => {
+      sandbox.webhook = webhook;
+    },
+    removeApp: (mallId, cause, removal = {}) => removeApp(sandbox, mallId, cause, removal.duplicate ? 2 : 1),
+    sendSample: async () => (sandbox.webhook ? sendWebhook(sandbox.webhook, TEST_SAMPLE) : []),
     reset: () => {
       sandbox.requests.length = 0;
       sandbox.oneShotFaults.length = 0;
@@ -185,6 +214,18 @@ function stateSaver(file: string, ledger: Issuer['ledger'], log: (line: string) 
       failing = true;
     }
   };
+}
+
+async function removeApp(
+  sandbox: Sandbox,
+  mallId: string,
+  cause: 'deleted' | 'expired',
+  times: number,
+): Promise<WebhookDelivery[]> {
+  removeGrants(sandbox, mallId);
+  sandbox.save();
+  if (!sandbox.webhook) return [];
+  return sendWebhook(sandbox.webhook, removalEvent(sandbox, mallId, cause), times);
 }
 
 // ---- routes -----------------------------------------------------------------------------------
@@ -260,6 +301,21 @@ function sandboxApp(sandbox: Sandbox): Hono<SandboxEnv> {
     // Before any answer: what the client is told it was issued is on disk by then.
     sandbox.save();
     return deliver(c, outcome, sandbox.timers);
+  });
+
+  // The mall admin's app page: delete or expire the app, or press Cafe24's [TEST] button.
+  app.get('/admin/:mall', (c) => c.html(adminPage(c.req.param('mall'), [])));
+  app.post('/admin/:mall/:action', async (c) => {
+    const mallId = c.req.param('mall');
+    const action = c.req.param('action');
+    if (action !== 'delete' && action !== 'expire' && action !== 'test') return notFound();
+    const deliveries =
+      action === 'test'
+        ? sandbox.webhook
+          ? await sendWebhook(sandbox.webhook, TEST_SAMPLE)
+          : []
+        : await removeApp(sandbox, mallId, action === 'delete' ? 'deleted' : 'expired', 1);
+    return c.html(adminPage(mallId, deliveries, action, sandbox.webhook !== undefined));
   });
 
   app.notFound(notFound);

@@ -176,6 +176,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ...(sandboxStateFile ? { stateFile: sandboxStateFile, log: (line: string) => logger.warn(line) } : {}),
     });
     stops.push(() => sandbox.stop());
+    // Cafe24 sends the app's webhooks to the install front, with the key Cafe24 Developers would show.
+    if (install)
+      sandbox.setWebhook({ url: `${install.origin}/webhooks/cafe24`, apiKey: LOCAL_APP.webhookApiKey });
 
     const sqs = await startLocalSqs({
       ...(options.sqsPort === undefined ? {} : { port: options.sqsPort }),

@@ -102,3 +102,33 @@ it('shows a declined install as cancelled, and stores no code', async () => {
   expect(codes.rows[0].n).toBe(1);
   await page.close();
 });
+
+it('deleting the app in the mall admin removes the tokens and tells the app; installing again is served', async () => {
+  const mall = LOCAL_APP.mallId;
+  const kinds = async () =>
+    (
+      await db.pool.query('select kind from cafe24.mall_events where mall_id = $1 order by id', [mall])
+    ).rows.map((row) => row.kind as string);
+  expect(await kinds()).toEqual(['installed']);
+
+  const page = await browser.newPage();
+  await page.goto(`${stack.sandbox.origin}/admin/${mall}`);
+  await clickThrough(page, '#delete-app');
+  // The sandbox shows what the install front answered to Cafe24's webhook.
+  expect(await text(page)).toContain('90077');
+  expect(await text(page)).toContain('HTTP 200');
+  const tokens = await db.pool.query('select 1 from cafe24.oauth_tokens where mall_id = $1', [mall]);
+  expect(tokens.rowCount).toBe(0);
+  expect(await kinds()).toEqual(['installed', 'removed']);
+  // The relay's sweep publishes the event to the (local) EventBridge.
+  await expect
+    .poll(() => stack.eventBridge.events.map((event) => event.detailType), { timeout: 20_000 })
+    .toContain('Mall Removed');
+
+  await page.goto(stack.install!.appStoreUrl);
+  await clickThrough(page, '#launch');
+  await clickThrough(page, '#install');
+  expect(await text(page)).toContain('App installed');
+  expect(await kinds()).toEqual(['installed', 'removed', 'reinstalled']);
+  await page.close();
+});

@@ -150,6 +150,8 @@ function exchangeCode(issuer: Issuer, mallId: string, form: URLSearchParams): Re
   if (!code) return oauthError(400, 'invalid_request', 'code is required');
   const grant = ledger.codes.get(code);
   if (!grant || grant.mallId !== mallId) return oauthError(400, 'invalid_grant', 'Invalid code');
+  // The app was deleted at this mall after the code was issued (the exact wording is not known).
+  if (grant.revoked && !grant.used) return oauthError(400, 'invalid_grant', 'Invalid code');
   if (grant.used) {
     // RFC 6749 §4.1.2: a replayed code may mean it leaked, so its tokens go too.
     grant.revoked = true;

@@ -71,3 +71,37 @@ export function consentPage(mallId: string, query: URLSearchParams, scopes: stri
 <button id="decline" class="secondary" name="consent" value="decline">Decline</button></form>`,
   );
 }
+
+/**
+ * `GET /admin/{mall_id}`: the mall admin's page for the installed app. Delete or expire the app (Cafe24
+ * then refuses its tokens and sends 90077 / 90078), or press Cafe24's [TEST] button; after a press, what
+ * the receiver answered to each delivery.
+ */
+export function adminPage(
+  mallId: string,
+  deliveries: Array<{ eventNo: number; status: number }>,
+  done?: string,
+  webhookSet = true,
+): string {
+  const mall = encodeURIComponent(mallId);
+  const result =
+    done === undefined
+      ? ''
+      : deliveries.length === 0
+        ? `<p id="result">${done === 'test' ? '' : '앱이 삭제되었습니다 (app removed). '}웹훅이 설정되지 않아 보내지 않았습니다 (no webhook configured${webhookSet ? '' : ': setWebhook'}).</p>`
+        : `<p id="result">${deliveries
+            .map(
+              (d) => `웹훅 ${d.eventNo} 전송 → HTTP ${d.status === 0 ? '연결 실패 (unreachable)' : d.status}`,
+            )
+            .join('<br>')}</p>`;
+  const button = (action: string, id: string, label: string, english: string, style = '') =>
+    `<form method="post" action="/admin/${mall}/${action}" style="display:inline"><button id="${id}"${style}>${label} <small>(${english})</small></button></form>`;
+  const page = htmlPage(
+    `${mallId} 관리자 (sandbox)`,
+    `<h1>${escapeHtml(mallId)} 쇼핑몰 관리자 <span class="badge">sandbox</span></h1>
+<p>설치된 앱 (installed app) · 앱 관리 (manage)</p>
+${result}
+<p>${button('delete', 'delete-app', '앱 삭제', 'Delete app')}${button('expire', 'expire-app', '앱 만료', 'Expire app', ' class="secondary"')}${button('test', 'send-test', '테스트 전송', 'Send TEST sample', ' class="secondary"')}</p>`,
+  );
+  return (page.body as string).replace('<html lang="en">', '<html lang="ko">');
+}

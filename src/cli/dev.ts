@@ -219,6 +219,8 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
       ? [
           'Install the app as a shop would: open this link, click Install, see the page:',
           `  ${stack.install.appStoreUrl}`,
+          "Then delete it as the shop's admin would (Cafe24's webhook removes the tokens, the app is told):",
+          `  ${stack.sandbox.origin}/admin/${LOCAL_APP.mallId}`,
           '',
         ]
       : []),
