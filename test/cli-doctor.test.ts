@@ -1,18 +1,14 @@
-import { execFile } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
+import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 const SECRET = 'doctor-client-secret-7c41e0';
 const SECRET_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-client-AbCdEf';
 
@@ -345,12 +341,5 @@ async function startFakeEndpoint(status: number, contentType: string, body: stri
   };
 }
 
-async function cli(args: string[], variables: Record<string, string>) {
-  return run(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', POWERTOOLS_LOG_LEVEL: 'ERROR', ...variables },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
-}
+const cli = (args: string[], variables: Record<string, string>) =>
+  runCli(args, { POWERTOOLS_LOG_LEVEL: 'ERROR', ...variables });

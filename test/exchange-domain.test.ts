@@ -11,6 +11,7 @@ import type {
   TokenIssuer,
   TokenSet,
 } from '../src/domain/ports.ts';
+import { tokenSet } from './support/tokens.ts';
 
 type Row = {
   id: string;
@@ -88,19 +89,7 @@ class FakeCodes implements CodeStore {
   }
 }
 
-const tokens = (): TokenSet => ({
-  accessToken: new Secret('a'),
-  refreshToken: new Secret('r'),
-  expiresAt: new Date('2030-01-01T02:00:00Z'),
-  refreshTokenExpiresAt: new Date('2030-01-15T00:00:00Z'),
-  issuedAt: new Date('2030-01-01T00:00:00Z'),
-  mallId: 'shop',
-  clientId: undefined,
-  userId: undefined,
-  scopes: undefined,
-  shopNo: undefined,
-  tokenType: undefined,
-});
+const tokens = (): TokenSet => tokenSet({ access: 'a', refresh: 'r', mallId: 'shop' });
 
 function setup(answers: Array<TokenSet | TokenFailure>) {
   let clock = 1_000_000;

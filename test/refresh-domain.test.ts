@@ -9,6 +9,7 @@ import {
   type RefreshDeps,
   refreshMall,
 } from '../src/domain/refresh-mall.ts';
+import { tokenSet } from './support/tokens.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -158,19 +159,7 @@ class FakeTokens implements TokenStore {
 let issued = 0;
 function pair(at: number, mallId = 'shop'): TokenSet {
   issued += 1;
-  return {
-    accessToken: new Secret(`access-${issued}`),
-    refreshToken: new Secret(`refresh-${issued}`),
-    expiresAt: new Date(at + 2 * HOUR),
-    refreshTokenExpiresAt: new Date(at + 14 * DAY),
-    issuedAt: new Date(at),
-    mallId,
-    clientId: undefined,
-    userId: undefined,
-    scopes: undefined,
-    shopNo: undefined,
-    tokenType: undefined,
-  };
+  return tokenSet({ access: `access-${issued}`, refresh: `refresh-${issued}`, mallId, issuedAt: at });
 }
 
 type Answer = TokenSet | TokenFailure | ((refreshToken: string) => TokenSet | TokenFailure);

@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
@@ -18,14 +15,13 @@ import {
 import { createPool } from '../src/store/pool.ts';
 import { CLAIM_DUE_FOR_QUEUE, PostgresTokenStore } from '../src/store/tokens.ts';
 import { captureOutput } from './support/capture.ts';
+import { runCli } from './support/cli.ts';
 import { createTestDatabase } from './support/db.ts';
 import { emfLines, metricValues } from './support/emf.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 import { receiveAll } from './support/sqs.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 const WRONG_SECRET = 'wrong-client-secret-77ab';
 const BODY_MARKER = 'secret-looking-body-value-3c1f';
 const logs = captureOutput();
@@ -290,14 +286,7 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
       await install(mall);
       await makeDue(mall);
     }
-    const cli = (args: string[], env: Record<string, string>) =>
-      run(process.execPath, ['src/cli/main.ts', 'refresh', ...args], {
-        cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', ...env },
-      }).then(
-        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-        (error: { code: number; stdout: string; stderr: string }) => error,
-      );
+    const cli = (args: string[], env: Record<string, string>) => runCli(['refresh', ...args], env);
     const env = {
       DATABASE_URL: stack.db.url,
       REFRESH_QUEUE_URL: sqs.queueUrl,

@@ -1,6 +1,3 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
@@ -9,11 +6,10 @@ import { freshAccessToken } from '../src/fresh-access-token.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
 import { createRefreshRuntime, type RefreshRuntime } from '../src/runtime/refresh.ts';
 import { captureOutput } from './support/capture.ts';
+import { runCli } from './support/cli.ts';
 import { lambdaContext, sqsEvent, sqsRecord } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const run = promisify(execFile);
 const WRONG_SECRET = 'wrong-client-secret-93d1';
 const logs = captureOutput();
 const cliOutput: string[] = [];
@@ -36,13 +32,7 @@ function refreshProcess(env: Record<string, string> = {}): RefreshRuntime {
 }
 
 async function cli(args: string[], env: Record<string, string> = {}) {
-  const result = await run(process.execPath, ['src/cli/main.ts', 'refresh', ...args], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...stack.env, ...env },
-  }).then(
-    ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
-    (error: { code: number; stdout: string; stderr: string }) => error,
-  );
+  const result = await runCli(['refresh', ...args], { ...stack.env, ...env });
   cliOutput.push(result.stdout, result.stderr);
   return result;
 }
@@ -78,10 +68,13 @@ async function leaseClaimants(since: Date): Promise<number> {
 }
 
 /**
- * The database refuses every rotated pair (as right after Cafe24 answered, in an outage), until the test
- * drops the trigger; and a refresh process of its own whose lease lasts 1.5 s.
+ * Runs `work` with a refresh process of its own whose lease lasts 1.5 s while the database refuses every
+ * rotated pair (as right after Cafe24 answered, in an outage); the refusal ends when `work` does, pass or
+ * fail. Returns that process, for what comes after the outage.
  */
-async function refusingRotatedPairs(): Promise<RefreshRuntime> {
+async function refusingRotatedPairs(
+  work: (container: RefreshRuntime) => Promise<void>,
+): Promise<RefreshRuntime> {
   await stack.db.pool.query(`
     create or replace function test_refuse_refresh() returns trigger language plpgsql as $$
     begin raise exception 'simulated outage'; end $$;
@@ -89,6 +82,11 @@ async function refusingRotatedPairs(): Promise<RefreshRuntime> {
       for each row when (new.refresh_token <> old.refresh_token) execute function test_refuse_refresh();`);
   const container = refreshProcess();
   container.deps.policy.leaseMs = 1_500;
+  try {
+    await work(container);
+  } finally {
+    await stack.db.pool.query('drop trigger test_refuse_refresh on cafe24.oauth_tokens');
+  }
   return container;
 }
 
@@ -248,8 +246,7 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('the database failing right after Cafe24 rotated: the new pair is stashed and stored in the end (rule 8)', async () => {
     await install('dbdown');
     await makeDue('dbdown');
-    const container = await refusingRotatedPairs();
-    try {
+    const container = await refusingRotatedPairs(async (container) => {
       const result = await refreshMall(container.deps, 'dbdown');
       expect(result).toMatchObject({
         status: 'stashed',
@@ -261,9 +258,7 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
       );
       // Still down at the next invocation: the pair goes back to the stash.
       expect(await flushRefreshStash(container.deps)).toBe(0);
-    } finally {
-      await stack.db.pool.query('drop trigger test_refuse_refresh on cafe24.oauth_tokens');
-    }
+    });
     expect(await refreshMall(container.deps, 'dbdown')).toMatchObject({ status: 'skipped-fresh' });
     expect((await row('dbdown')).refresh_token).toBe(stack.sandbox.issuedTokens('dbdown')!.refreshToken);
     expect(refreshRequests('dbdown')).toHaveLength(1);
@@ -324,12 +319,9 @@ describe('refresh on PostgreSQL 17 and the Cafe24 sandbox', () => {
   it('a CLI without the stash bucket does not mark invalid a mall whose rotated pair waits in another process', async () => {
     await install('stashwait');
     await makeDue('stashwait');
-    const container = await refusingRotatedPairs();
-    try {
+    const container = await refusingRotatedPairs(async (container) => {
       expect(await refreshMall(container.deps, 'stashwait')).toMatchObject({ status: 'stashed' });
-    } finally {
-      await stack.db.pool.query('drop trigger test_refuse_refresh on cafe24.oauth_tokens');
-    }
+    });
     // The container's lease ran out unreleased (the database refused it too), as it would minutes later.
     await stack.db.pool.query(
       `update cafe24.oauth_tokens set refresh_locked_at = now() - interval '1 hour' where mall_id = 'stashwait'`,

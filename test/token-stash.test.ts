@@ -3,7 +3,6 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { unstoredPairsLines } from '../src/cli/refresh.ts';
-import { Secret } from '../src/commons/secret.ts';
 import { loadConfig } from '../src/config.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createTokenStash } from '../src/runtime/cafe24.ts';
@@ -11,6 +10,7 @@ import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exch
 import { captureOutput } from './support/capture.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './support/events.ts';
 import { CLIENT_SECRET, type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+import { tokenSet } from './support/tokens.ts';
 
 const BUCKET = 'cafe24-token-stash-test';
 const logs = captureOutput();
@@ -90,19 +90,10 @@ describe('the S3 token stash (rule 6 across containers)', () => {
 
   it('keeps a refreshed pair under stash/refresh_token/<mall>, and another container takes it whole', async () => {
     const config = loadConfig('refresh', stack.env);
-    const tokens = {
-      accessToken: new Secret('stash-access-5b2e'),
-      refreshToken: new Secret('stash-refresh-9c4d'),
-      expiresAt: new Date('2030-01-01T02:00:00.000Z'),
-      refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
-      issuedAt: new Date('2030-01-01T00:00:00.000Z'),
-      mallId: 'stashmall',
-      clientId: 'client',
-      userId: undefined,
-      scopes: ['mall.read_order'],
-      shopNo: '1',
-      tokenType: 'Bearer',
-    };
+    const tokens = tokenSet(
+      { access: 'stash-access-5b2e', refresh: 'stash-refresh-9c4d', mallId: 'stashmall' },
+      { clientId: 'client', scopes: ['mall.read_order'], shopNo: '1', tokenType: 'Bearer' },
+    );
     await createTokenStash(config.refresh.stashBucket, config).put({
       grant: 'refresh_token',
       key: 'stashmall',
@@ -128,19 +119,11 @@ describe('the S3 token stash (rule 6 across containers)', () => {
     // S3 unreachable: nothing listens on this port.
     const config = loadConfig('refresh', { ...stack.env, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9' });
     const stash = createTokenStash(BUCKET, config);
-    const tokens = {
-      accessToken: new Secret('memory-access-1f3a'),
-      refreshToken: new Secret('memory-refresh-7d2c'),
-      expiresAt: new Date('2030-01-01T02:00:00.000Z'),
-      refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
-      issuedAt: new Date('2030-01-01T00:00:00.000Z'),
+    const tokens = tokenSet({
+      access: 'memory-access-1f3a',
+      refresh: 'memory-refresh-7d2c',
       mallId: 'memorymall',
-      clientId: undefined,
-      userId: undefined,
-      scopes: undefined,
-      shopNo: undefined,
-      tokenType: undefined,
-    };
+    });
     await stash.put({ grant: 'refresh_token', key: 'memorymall', mallId: 'memorymall', tokens });
     const taken = await stash.take('refresh_token', 'memorymall');
     expect(taken?.tokens.refreshToken.reveal()).toBe('memory-refresh-7d2c');
@@ -152,19 +135,7 @@ describe('the S3 token stash (rule 6 across containers)', () => {
       grant: 'refresh_token' as const,
       key: mallId,
       mallId,
-      tokens: {
-        accessToken: new Secret(`where-access-${mallId}`),
-        refreshToken: new Secret(`where-refresh-${mallId}`),
-        expiresAt: new Date('2030-01-01T02:00:00.000Z'),
-        refreshTokenExpiresAt: new Date('2030-01-15T00:00:00.000Z'),
-        issuedAt: new Date('2030-01-01T00:00:00.000Z'),
-        mallId,
-        clientId: undefined,
-        userId: undefined,
-        scopes: undefined,
-        shopNo: undefined,
-        tokenType: undefined,
-      },
+      tokens: tokenSet({ access: `where-access-${mallId}`, refresh: `where-refresh-${mallId}`, mallId }),
     });
     const inBucket = createTokenStash(BUCKET, config);
     await inBucket.put(entry('keptmall'));
