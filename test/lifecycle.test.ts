@@ -316,7 +316,7 @@ describe('rule 11: a removal is final for everything issued before it', () => {
     const { id: after } = await stack.newCode(mall);
     expect(await exchangeCode(stack.runtime.deps, after)).toMatchObject({
       status: 'exchanged',
-      token: 'stored',
+      token: 'reinstalled',
     });
     expect(await stack.tokenRow(mall)).toMatchObject({ status: 'active', code_id: after });
     const events = await mallEvents(mall);

@@ -49,6 +49,7 @@ describe('EMF metrics from the exchange Lambda, one flush per invocation', () =>
     const lines = linesSince(mark);
     expect(metricValues(lines, 'CodesExchanged')).toEqual([1]);
     expect(metricValues(lines, 'CodesFailed')).toEqual([]);
+    expect(metricValues(lines, 'MallsReinstalled')).toEqual([]);
     expect(metricValues(lines, 'Cafe24Attempts')).toEqual([1]);
     const [latency] = metricValues(lines, 'InsertToTokenLatency');
     expect(latency).toBeGreaterThanOrEqual(0);
@@ -83,6 +84,17 @@ describe('EMF metrics from the exchange Lambda, one flush per invocation', () =>
     expect(metricValues(lines, 'Cafe24Attempts')).toEqual([]);
     expect(lines).toHaveLength(1);
     expectClean(lines, 'emfmall3', code);
+  });
+
+  it('a mall back from invalid by a new code: MallsReinstalled, once', async () => {
+    await stack.deliver((await stack.newCode('emfmall5')).id);
+    await stack.db.pool.query(`update cafe24.oauth_tokens set status = 'invalid' where mall_id = $1`, [
+      'emfmall5',
+    ]);
+    const mark = output.text().length;
+    await stack.deliver((await stack.newCode('emfmall5')).id);
+    expect(metricValues(linesSince(mark), 'MallsReinstalled')).toEqual([1]);
+    expect(metricValues(linesSince(mark), 'CodesExchanged')).toEqual([1]);
   });
 
   it('a redelivery of a finished code counts nothing again', async () => {

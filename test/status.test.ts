@@ -132,6 +132,19 @@ beforeAll(async () => {
     attempts: 1,
     lastError: 'invalid_client:\nredirect_uri mismatch',
   });
+  // Two malls' lives: one removed and gone, one removed and installed again (not listed as removed).
+  for (const [mall, kind, detail] of [
+    ['gonemall', 'installed', {}],
+    ['backmall', 'installed', {}],
+    ['gonemall', 'removed', { cause: 'deleted', eventNo: 90077 }],
+    ['backmall', 'removed', { cause: 'expired', eventNo: 90078 }],
+    ['backmall', 'reinstalled', { previous: 'removed' }],
+  ] as const)
+    await db.pool.query('insert into cafe24.mall_events (mall_id, kind, detail) values ($1, $2, $3)', [
+      mall,
+      kind,
+      detail,
+    ]);
   report = await readStatus(db.pool);
   pinned = await readStatus(db.pool, { now: new Date(STAMPED.getTime() + 1_000) });
 });
@@ -238,11 +251,34 @@ describe('readStatus', () => {
           oldestPendingAgeSeconds: null,
         },
         recentFailures: [],
+        removed: [],
+        recentEvents: [],
       });
       expect(formatStatus(nothing)).toContain('no rows in cafe24.oauth_tokens');
+      expect(formatStatus(nothing)).toContain('no events in cafe24.mall_events');
     } finally {
       await empty.drop();
     }
+  });
+});
+
+describe("removed malls and the app's events", () => {
+  it('lists a mall removed and not installed since, with why; the events newest first', () => {
+    expect(report.removed).toEqual([{ mallId: 'gonemall', removedAt: expect.any(Date), cause: 'deleted' }]);
+    expect(report.recentEvents.map((event) => `${event.mallId} ${event.kind}`)).toEqual([
+      'backmall reinstalled',
+      'backmall removed',
+      'gonemall removed',
+      'backmall installed',
+      'gonemall installed',
+    ]);
+    expect(report.recentEvents.every((event) => event.publishedAt === null)).toBe(true);
+    const text = formatStatus(report);
+    expect(text).toContain('Removed (1 mall, not installed again)');
+    expect(text).toMatch(/gonemall\s+\S+ \S+\s+the shop deleted the app \(90077\)/);
+    expect(text).not.toMatch(/backmall\s+\S+ \S+\s+the app's term ended/);
+    expect(text).toContain('Recent events (newest first, 5 shown)');
+    expect(text).toMatch(/backmall\s+reinstalled\s+\S+ \S+\s+not published/);
   });
 });
 

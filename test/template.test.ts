@@ -564,6 +564,10 @@ describe('template.yaml', () => {
       METRIC.RefreshTransientFailure,
       METRIC.RefreshConfigurationErrors,
       METRIC.MallsTurnedInvalid,
+      METRIC.MallsRemoved,
+      METRIC.MallsReinstalled,
+      METRIC.WebhookKeysRefused,
+      METRIC.MallEventsPublished,
     ])
       expect(shown(METRICS_NAMESPACE, name), name).toBe(true);
     expect(body['Fn::Sub']).toContain('"stat": "p50"');

@@ -207,12 +207,15 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
     `    queue         ${stack.sqs.queueUrl}  (visibility ${DEPLOYED.visibilityTimeoutSeconds} s, maxReceiveCount ${DEPLOYED.maxReceiveCount})`,
     `    dead letters  ${stack.sqs.dlqUrl}`,
     `  Cafe24 sandbox  ${stack.sandbox.baseUrl}  (accepts any code it has not seen: a new install)`,
-    '  relay           LISTEN cafe24_authorization_code, sweep every 10 s',
+    "  relay           LISTEN cafe24_authorization_code, sweep every 10 s (publishes the app's events)",
+    `  EventBridge     ${stack.eventBridge.endpoint}  (a local stand-in; bus ${stack.env.EVENT_BUS_NAME})`,
     `  exchange        Lambda-style runner: batch ${DEPLOYED.batchSize}, concurrency ${DEPLOYED.maximumConcurrency}`,
     `  refresh queue   ${stack.refreshQueue.queueUrl}  (dead letters: ${stack.refreshQueue.dlqUrl})`,
     `  refresh         schedule every ${refreshSeconds} s (deployed: 5 min); Lambda-style runner: batch ${DEPLOYED_REFRESH.batchSize}, concurrency ${DEPLOYED_REFRESH.maximumConcurrency}`,
     ...(stack.install
-      ? [`  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI})`]
+      ? [
+          `  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI}; webhooks ${stack.install.origin}/webhooks/cafe24)`,
+        ]
       : []),
     '',
     ...(stack.install

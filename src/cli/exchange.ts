@@ -1,5 +1,6 @@
 import { loadConfig } from '../config.ts';
 import { exchangeRequested, type ManualResult } from '../domain/exchange-code.ts';
+import type { ExchangeStoreOutcome } from '../domain/ports.ts';
 import { createExchangeRuntime } from '../runtime/exchange.ts';
 
 /**
@@ -34,12 +35,20 @@ export async function exchangeCommand(options: {
   }
 }
 
+/** What an exchanged line adds about the token row (`removed` is never `exchanged`: rule 11). */
+const EXCHANGE_NOTES: Record<ExchangeStoreOutcome, string> = {
+  stored: '',
+  reinstalled: '; the mall is back (reinstalled)',
+  'newer-token-kept': '; a newer token was already stored and kept',
+  removed: '',
+};
+
 /** One line per outcome, marked as `refresh` marks its malls (✓ done, · nothing to do, ✗ final, ! try again). */
 export function describeExchange(result: ManualResult): string {
   const requests = (n: number) => `${n} request${n === 1 ? '' : 's'}`;
   switch (result.status) {
     case 'exchanged':
-      return `✓ code ${result.codeId} (${result.mallId}) exchanged (${requests(result.attempts)}); access token expires ${result.expiresAt}${result.token === 'stored' ? '' : '; a newer token was already stored and kept'}`;
+      return `✓ code ${result.codeId} (${result.mallId}) exchanged (${requests(result.attempts)}); access token expires ${result.expiresAt}${EXCHANGE_NOTES[result.token]}`;
     case 'already-done':
       return result.state === 'exchanged'
         ? `· code ${result.codeId} was already exchanged; not sent again`

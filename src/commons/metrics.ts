@@ -49,8 +49,10 @@ export const METRIC = {
    * token): a wrong CAFE24_API_BASE_URL or a proxy. Never final for a mall; alarmed.
    */
   Cafe24UnexpectedAnswers: 'Cafe24UnexpectedAnswers',
-  /** Malls removed by Cafe24's webhook (90077 deleted, 90078 expired) or `forget`: ordinary, no alarm. */
+  /** Malls removed by Cafe24's webhook (90077 deleted, 90078 expired): ordinary, no alarm (`forget` is a person's act). */
   MallsRemoved: 'MallsRemoved',
+  /** Malls installed again after a removal, or revived from `invalid` by a new code (`reinstalled` events). */
+  MallsReinstalled: 'MallsReinstalled',
   /** Webhook deliveries refused for a missing or wrong X-API-Key: a burst means someone is probing. */
   WebhookKeysRefused: 'WebhookKeysRefused',
   /** Rows of cafe24.mall_events EventBridge accepted from the relay. */

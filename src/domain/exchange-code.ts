@@ -3,7 +3,7 @@ import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { TokenSet } from '../domain/ports.ts';
 import { REMOVAL_REASONS } from './lifecycle.ts';
-import type { ClaimedCode, CodeStore, StoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
+import type { ClaimedCode, CodeStore, ExchangeStoreOutcome, TokenIssuer, TokenStash } from './ports.ts';
 import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 
 export type ExchangeDeps = {
@@ -35,7 +35,7 @@ export type ExchangeResult =
       status: 'exchanged';
       codeId: string;
       mallId: string;
-      token: StoreOutcome;
+      token: ExchangeStoreOutcome;
       expiresAt: string;
       attempts: number;
       /** From the code's INSERT (its age at claim, on the database's clock) to its tokens committed. */
@@ -231,7 +231,7 @@ async function storeIssued(
   insertedAt?: number,
 ) {
   const now = deps.now ?? Date.now;
-  let token: StoreOutcome;
+  let token: ExchangeStoreOutcome;
   try {
     token = await retryUntil(() => deps.codes.recordSuccess(code, tokens), {
       until: Math.min(now() + (deps.policy.storeRetryMs ?? 10_000), budgetEnd),

@@ -56,6 +56,9 @@ export type ClaimResult =
 /** `removed`: the mall was removed (rule 11) and nothing was stored: the pair is dropped. */
 export type StoreOutcome = 'stored' | 'newer-token-kept' | 'removed';
 
+/** An exchange's store: `reinstalled` is `stored` for a mall back after a removal or from `invalid`. */
+export type ExchangeStoreOutcome = StoreOutcome | 'reinstalled';
+
 /** The code and token tables, as the exchange needs them (Postgres in production, fakes in unit tests). */
 export type CodeStore = {
   /** pending → exchanging, atomically: of any number of concurrent callers exactly one gets `claimed`. */
@@ -68,7 +71,7 @@ export type CodeStore = {
   /** A token request is about to be sent for this code (counted in `attempts`). */
   recordAttempt(codeId: string): Promise<void>;
   /** One transaction: UPSERT the tokens (never over a newer issue) and mark the code exchanged. */
-  recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome>;
+  recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<ExchangeStoreOutcome>;
   /**
    * A final state with its readable reason (`unsentAttempt` as for `release`; `interrupted`: sent, no
    * result recorded, so its tokens may still wait in a stash).

@@ -22,6 +22,7 @@ export function recordExchangeResult(result: ExchangeResult): void {
         attempts: result.attempts,
         ...(result.latencyMs === undefined ? {} : { latencyMs: result.latencyMs }),
       });
+      if (result.token === 'reinstalled') count(METRIC.MallsReinstalled);
       return;
     case 'failed':
     case 'expired':

@@ -1,5 +1,5 @@
 import { Secret } from '../commons/secret.ts';
-import type { ClaimResult, CodeStatus, CodeStore, StoreOutcome, TokenSet } from '../domain/ports.ts';
+import type { ClaimResult, CodeStatus, CodeStore, ExchangeStoreOutcome, TokenSet } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
 import { upsertTokensSql, upsertTokensValues } from './tokens.ts';
 
@@ -77,8 +77,10 @@ with before as (
                               else 'invalid' end)
     from upserted u
    where u.inserted or (select status from before) = 'invalid'
+  returning kind
 )
-select exists (select 1 from upserted) as stored, exists (select 1 from marked) as marked`;
+select exists (select 1 from upserted) as stored, exists (select 1 from marked) as marked,
+       (select kind from event) as event`;
 
 const NEWER_KEPT = 'exchanged, but the mall already had a token issued later; that one was kept';
 
@@ -210,13 +212,13 @@ export class PostgresCodeStore implements CodeStore {
     await this.#pool.query({ name: 'exchange-attempt', text: RECORD_ATTEMPT, values: [codeId] });
   }
 
-  async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<StoreOutcome> {
+  async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<ExchangeStoreOutcome> {
     const { rows } = await this.#pool.query({
       name: 'exchange-store',
       text: STORE_EXCHANGED,
       values: [...upsertTokensValues(code.mallId, tokens, code.id), NEWER_KEPT],
     });
-    if (rows[0]?.stored === true) return 'stored';
+    if (rows[0]?.stored === true) return rows[0].event === 'reinstalled' ? 'reinstalled' : 'stored';
     if (rows[0]?.marked === true) return 'newer-token-kept';
     // Not marked: exchanged by another delivery meanwhile, or stamped by a removal (rule 11).
     const state = (await this.#pool.query(STATE, [code.id])).rows[0];
