@@ -17,7 +17,7 @@ import {
   parseMessageBody,
   refreshMessage,
 } from '../src/queue/messages.ts';
-import { redrive } from '../src/queue/redrive.ts';
+import { redrive } from '../src/aws/sqs-redrive.ts';
 import { queueDepth } from './support/sqs.ts';
 
 type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };

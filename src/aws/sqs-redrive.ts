@@ -10,7 +10,7 @@ import {
   type SQSClient,
   StartMessageMoveTaskCommand,
 } from '@aws-sdk/client-sqs';
-import { describeMessageBody, describeMessageIds } from './messages.ts';
+import { describeMessageBody, describeMessageIds } from '../queue/messages.ts';
 
 export type RedriveOptions = {
   client: SQSClient;
