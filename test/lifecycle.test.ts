@@ -108,6 +108,15 @@ async function install(mallId: string): Promise<void> {
   expect(await exchangeCode(stack.runtime.deps, id)).toMatchObject({ status: 'exchanged' });
 }
 
+/** An installed mall whose access token is due for a refresh (5 minutes left). */
+async function installDue(mallId: string): Promise<void> {
+  await install(mallId);
+  await stack.db.pool.query(
+    `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
+    [mallId],
+  );
+}
+
 function refreshProcess(): RefreshRuntime {
   const runtime = createRefreshRuntime(loadConfig('refresh', stack.env));
   runtimes.push(runtime);
@@ -352,11 +361,7 @@ describe('rule 11: a removal is final for everything issued before it', () => {
 
   it('a refresh in flight when the mall is removed never writes the row back', async () => {
     const mall = newMall();
-    await install(mall);
-    await stack.db.pool.query(
-      `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
-      [mall],
-    );
+    await installDue(mall);
     let answer!: () => void;
     stack.sandbox.failNext({ type: 'hold', until: new Promise<void>((resolve) => (answer = resolve)) });
     const refreshing = refreshMall(refreshProcess().deps, mall);
@@ -441,11 +446,7 @@ describe('rule 11: a removal is final for everything issued before it', () => {
 
   it('a refresh refused with invalid_grant still marks the mall invalid and tells the app (the net)', async () => {
     const mall = newMall();
-    await install(mall);
-    await stack.db.pool.query(
-      `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
-      [mall],
-    );
+    await installDue(mall);
     stack.sandbox.failNext({ type: 'invalid-grant' });
     expect(await refreshMall(refreshProcess().deps, mall)).toMatchObject({ status: 'invalid' });
     const events = await mallEvents(mall);

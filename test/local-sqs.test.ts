@@ -10,6 +10,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { type LambdaRunnerOptions, startLambdaRunner } from '../local/lambda-runner.ts';
 import { type LocalSqs, type LocalSqsOptions, startLocalSqs } from '../local/sqs.ts';
 import { createSqsClient } from '../src/aws/sqs.ts';
+import { redrive } from '../src/aws/sqs-redrive.ts';
 import { loadConfig } from '../src/config.ts';
 import {
   describeMessageBody,
@@ -17,7 +18,6 @@ import {
   parseMessageBody,
   refreshMessage,
 } from '../src/queue/messages.ts';
-import { redrive } from '../src/aws/sqs-redrive.ts';
 import { queueDepth } from './support/sqs.ts';
 
 type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };

@@ -5,8 +5,8 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEmbeddedPostgres } from '../local/postgres.ts';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
-import { exchangeMessage } from '../src/queue/messages.ts';
 import { redrive } from '../src/aws/sqs-redrive.ts';
+import { exchangeMessage } from '../src/queue/messages.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 

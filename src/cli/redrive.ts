@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from 'commander';
 import { createSqsClient } from '../aws/sqs.ts';
-import { loadConfig } from '../config.ts';
 import { type RedriveResult, redrive } from '../aws/sqs-redrive.ts';
+import { loadConfig } from '../config.ts';
 
 /** Parses `--max <n>`. */
 export function parseMax(value: string): number {
