@@ -1,19 +1,20 @@
-import { measureBurst } from './burst.ts';
+import { type BurstResult, measureBurst } from './burst.ts';
 import type { BenchEnvironment } from './environment.ts';
 
-export type CapacityResult = {
-  codes: number;
-  sandboxDelayMs: number;
-  /** Commit → the last code finished (exchanged, or recorded otherwise). */
+export type CapacityResult = Pick<
+  BurstResult,
+  | 'codes'
+  | 'sandboxDelayMs'
+  | 'tokenRequests'
+  | 'batchSize'
+  | 'maximumConcurrency'
+  | 'codesRequestedTwice'
+  | 'notExchanged'
+> & {
+  /** Commit → the last code finished (exchanged, or recorded otherwise); must be none twice (tokenRequests = codes). */
   seconds: number;
   /** Codes that died waiting (issue 10.7: must be 0). */
   expired: number;
-  /** Must equal `codes`: every code sent once, none twice. */
-  tokenRequests: number;
-  batchSize: number;
-  maximumConcurrency: number;
-  codesRequestedTwice: number;
-  notExchanged: Record<string, number>;
 };
 
 /**

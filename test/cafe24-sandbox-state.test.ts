@@ -3,17 +3,14 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Cafe24Sandbox, type SandboxOptions, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import type { Cafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import { basicAuth, REDIRECT_URI, sandboxRunner } from './support/sandbox.ts';
 
-const CLIENT_ID = 'sandbox-client';
-const CLIENT_SECRET = 'sandbox-secret';
-const REDIRECT_URI = 'https://app.example.com/cafe24/callback';
 const MALL = 'statemall';
 
 let dir: string;
 let stateFile: string;
 let logged: string[];
-let running: Cafe24Sandbox | undefined;
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cafe24-sandbox-state-'));
@@ -22,29 +19,18 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await running?.stop();
-  running = undefined;
+  await sandboxes.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
-async function start(extra: Partial<SandboxOptions> = {}): Promise<Cafe24Sandbox> {
-  await running?.stop();
-  running = await startCafe24Sandbox({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    redirectUri: REDIRECT_URI,
-    stateFile,
-    log: (line) => logged.push(line),
-    ...extra,
-  });
-  return running;
-}
+const sandboxes = sandboxRunner(() => ({ stateFile, log: (line: string) => logged.push(line) }));
+const start = sandboxes.start;
 
 function token(sandbox: Cafe24Sandbox, form: Record<string, string>): Promise<Response> {
   return fetch(`${sandbox.baseUrl.replace('{mall_id}', MALL)}/api/v2/oauth/token`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
+      authorization: basicAuth(),
       'content-type': 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams(form).toString(),

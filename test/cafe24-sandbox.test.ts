@@ -1,14 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import {
-  type Cafe24Sandbox,
-  formatKst,
-  type SandboxOptions,
-  startCafe24Sandbox,
-} from '../local/cafe24-sandbox.ts';
+import { type Cafe24Sandbox, formatKst } from '../local/cafe24-sandbox.ts';
+import { basicAuth, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, sandboxRunner } from './support/sandbox.ts';
 
-const CLIENT_ID = 'sandbox-client';
-const CLIENT_SECRET = 'sandbox-secret';
-const REDIRECT_URI = 'https://app.example.com/cafe24/callback';
 const MALL = 'testmall';
 const START = Date.parse('2025-03-01T03:00:00.000Z');
 const HOUR = 60 * 60 * 1000;
@@ -16,17 +9,11 @@ const HOUR = 60 * 60 * 1000;
 let clock: number;
 let sandbox: Cafe24Sandbox;
 
-async function start(extra: Partial<SandboxOptions> = {}): Promise<Cafe24Sandbox> {
-  await sandbox?.stop();
-  sandbox = await startCafe24Sandbox({
-    clientId: CLIENT_ID,
-    clientSecret: CLIENT_SECRET,
-    redirectUri: REDIRECT_URI,
-    now: () => clock,
-    ...extra,
-  });
+const sandboxes = sandboxRunner(() => ({ now: () => clock }));
+const start = async (extra?: Parameters<typeof sandboxes.start>[0]) => {
+  sandbox = await sandboxes.start(extra);
   return sandbox;
-}
+};
 
 beforeEach(async () => {
   clock = START;
@@ -34,18 +21,17 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await sandbox.stop();
+  await sandboxes.stop();
 });
 
 type PostOptions = { secret?: string; contentType?: string; mallId?: string; signal?: AbortSignal };
 
 function post(path: 'token' | 'revoke', form: Record<string, string>, options: PostOptions = {}) {
   const base = sandbox.baseUrl.replace('{mall_id}', options.mallId ?? MALL);
-  const basic = Buffer.from(`${CLIENT_ID}:${options.secret ?? CLIENT_SECRET}`).toString('base64');
   return fetch(`${base}/api/v2/oauth/${path}`, {
     method: 'POST',
     headers: {
-      authorization: `Basic ${basic}`,
+      authorization: basicAuth(CLIENT_ID, options.secret),
       'content-type': options.contentType ?? 'application/x-www-form-urlencoded',
     },
     body: new URLSearchParams(form).toString(),
@@ -407,9 +393,7 @@ describe('faults', () => {
     const response = await exchange('echoed-code');
     expect(response.status).toBe(400);
     const body = (await response.json()) as { error: string; error_description: string };
-    expect(body.error).toBe(
-      `invalid_request Basic ${Buffer.from(`${CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`,
-    );
+    expect(body.error).toBe(`invalid_request ${basicAuth()}`);
     expect(body.error_description).toContain('code=echoed-code');
   });
 

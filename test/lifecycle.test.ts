@@ -32,6 +32,7 @@ import {
   REDIRECT_URI,
   startExchangeStack,
 } from './support/exchange-stack.ts';
+import { tokenSet } from './support/tokens.ts';
 
 const KEY = 'webhook-key-7c2e94b1d0';
 const logs = captureOutput();
@@ -381,19 +382,15 @@ describe('rule 11: a removal is final for everything issued before it', () => {
       grant: 'refresh_token',
       key: refreshed,
       mallId: refreshed,
-      tokens: {
-        accessToken: new Secret('stashed-access-token-1'),
-        refreshToken: new Secret('stashed-refresh-token-1'),
-        expiresAt: new Date(Date.now() + 7_200_000),
-        refreshTokenExpiresAt: new Date(Date.now() + 14 * 86_400_000),
-        issuedAt: new Date((tokens.issued_at as Date).getTime() + 1_000),
-        mallId: refreshed,
-        clientId: CLIENT_ID,
-        userId: undefined,
-        scopes: undefined,
-        shopNo: undefined,
-        tokenType: undefined,
-      },
+      tokens: tokenSet(
+        {
+          access: 'stashed-access-token-1',
+          refresh: 'stashed-refresh-token-1',
+          mallId: refreshed,
+          issuedAt: (tokens.issued_at as Date).getTime() + 1_000,
+        },
+        { clientId: CLIENT_ID },
+      ),
     });
     expect((await post(removal(refreshed))).status).toBe(200);
     expect(await flushRefreshStash(runtime.deps)).toBe(0);
@@ -411,19 +408,15 @@ describe('rule 11: a removal is final for everything issued before it', () => {
       grant: 'authorization_code',
       key: id,
       mallId: exchanged,
-      tokens: {
-        accessToken: new Secret('stashed-access-token-2'),
-        refreshToken: new Secret('stashed-refresh-token-2'),
-        expiresAt: new Date(Date.now() + 7_200_000),
-        refreshTokenExpiresAt: new Date(Date.now() + 14 * 86_400_000),
-        issuedAt: new Date(),
-        mallId: exchanged,
-        clientId: CLIENT_ID,
-        userId: undefined,
-        scopes: undefined,
-        shopNo: undefined,
-        tokenType: undefined,
-      },
+      tokens: tokenSet(
+        {
+          access: 'stashed-access-token-2',
+          refresh: 'stashed-refresh-token-2',
+          mallId: exchanged,
+          issuedAt: Date.now(),
+        },
+        { clientId: CLIENT_ID },
+      ),
     });
     expect((await post(removal(exchanged))).status).toBe(200);
     expect(await flushStash(stack.runtime.deps)).toBe(0);

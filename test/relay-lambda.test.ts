@@ -42,6 +42,23 @@ const listening = async (applicationName: string) =>
     )
   ).rows[0].n as number;
 
+/** The relay handler over the test database, publishing through `publish`; its LISTEN session named `applicationName`. */
+function relayHandler(
+  publish: Publisher,
+  applicationName?: string,
+  extra: { pool?: pg.Pool; options?: Parameters<typeof createRelayHandler>[1] } = {},
+) {
+  return createRelayHandler(
+    () => ({
+      pool: extra.pool ?? db.pool,
+      codeLifetimeMs: 60_000,
+      publish,
+      connection: { connectionString: db.url, ...(applicationName && { application_name: applicationName }) },
+    }),
+    extra.options,
+  );
+}
+
 /** `context`, remembering each remaining time it told the handler. */
 function recording(context: Context): { context: Context; told: number[] } {
   const told: number[] = [];
@@ -57,12 +74,7 @@ function recording(context: Context): { context: Context; told: number[] } {
 describe('the scheduled relay Lambda listens for the rest of its time budget', () => {
   it('publishes a code inserted mid-run on its NOTIFY and returns before its budget ends', async () => {
     const publish = timedPublisher();
-    const handler = createRelayHandler(() => ({
-      pool: db.pool,
-      codeLifetimeMs: 60_000,
-      publish,
-      connection: { connectionString: db.url },
-    }));
+    const handler = relayHandler(publish);
     // Waiting before the run: the catch-up after its LISTEN publishes it, so once it is sent the run listens.
     const earlyAt = Date.now();
     const early = await insertCode('c0');
@@ -109,12 +121,7 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
 
   it('listens again after its session is killed, and publishes what was inserted meanwhile', async () => {
     const publish = timedPublisher();
-    const handler = createRelayHandler(() => ({
-      pool: db.pool,
-      codeLifetimeMs: 60_000,
-      publish,
-      connection: { connectionString: db.url, application_name: 'relay-lambda-listen' },
-    }));
+    const handler = relayHandler(publish, 'relay-lambda-listen');
     const run = handler({ source: 'aws.events' }, lambdaContext('relay', 4_500));
     await expect.poll(() => listening('relay-lambda-listen'), { timeout: 10_000 }).toBe(1);
     const { rowCount } = await db.pool.query(
@@ -137,12 +144,7 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
       sends += 1;
       return new Promise(() => {});
     }) as unknown as Publisher;
-    const handler = createRelayHandler(() => ({
-      pool,
-      publish: stuck,
-      codeLifetimeMs: 60_000,
-      connection: { connectionString: db.url, application_name: 'relay-lambda-stuck' },
-    }));
+    const handler = relayHandler(stuck, 'relay-lambda-stuck', { pool });
     const context = lambdaContext('relay', 3_000);
     const run = handler({ source: 'aws.events' }, context);
     await expect.poll(() => listening('relay-lambda-stuck'), { timeout: 10_000 }).toBe(1);
@@ -161,10 +163,7 @@ describe('the scheduled relay Lambda listens for the rest of its time budget', (
   it('an RDS-trigger invocation finds its row, drains and returns at once', async () => {
     const publish = timedPublisher();
     const rowWaitMs = 10_000;
-    const handler = createRelayHandler(
-      () => ({ pool: db.pool, codeLifetimeMs: 60_000, publish, connection: { connectionString: db.url } }),
-      { waitForRowMs: rowWaitMs },
-    );
+    const handler = relayHandler(publish, undefined, { options: { waitForRowMs: rowWaitMs } });
     const id = await insertCode('c2');
     const context = lambdaContext('relay', 70_000);
     const summary = await handler({ source: 'rds-trigger', codeId: id }, context);
