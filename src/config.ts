@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { mallApiBase } from './cafe24/api-base.ts';
 import { mallIdSchema } from './commons/ids.ts';
 import { Secret } from './commons/secret.ts';
+import { loadLaunchKeys } from './launch/keys.ts';
 
 /** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
 const blankAsUnset = () =>
@@ -168,10 +169,26 @@ const sections = {
             ),
           ),
       ),
-      APP_RETURN_URL: optionalUrl('where the install sends the person, with mall_id and outcome'),
+      APP_RETURN_URL: optionalUrl('the app that receives the operator, with ?launch=<signed token>'),
+      // The app's name as the operator knows it, on the front's pages (default: "the app" / "이 앱").
+      APP_NAME: unsetIfBlank(z.string().check(z.trim(), z.maxLength(80, 'must be at most 80 characters'))),
+      // Origins allowed to frame the front's pages (space or comma separated); unset: none may.
+      INSTALL_FRAME_ANCESTORS: optionalText,
     },
     // The callback is served at the redirect URI's path: refuse at start-up one this server cannot serve.
-    rules: (source: Source) => redirectUriProblems(source.CAFE24_REDIRECT_URI),
+    rules: (source: Source) => [
+      ...redirectUriProblems(source.CAFE24_REDIRECT_URI),
+      ...returnUrlProblems(source.APP_RETURN_URL),
+      ...frameAncestorProblems(source.INSTALL_FRAME_ANCESTORS),
+    ],
+  },
+  /** The launch token's signing key: required when APP_RETURN_URL is set (the app gets a signed hand-off). */
+  launch: {
+    shape: {
+      LAUNCH_SIGNING_KEY: optionalText,
+      LAUNCH_SIGNING_KEY_ARN: secretArn,
+    },
+    rules: (source: Source) => launchKeyProblems(source),
   },
   /** Cafe24's webhooks (POST /webhooks/cafe24): the key Cafe24 Developers shows; unset, the route answers 503. */
   webhook: {
@@ -237,7 +254,16 @@ export const commands = {
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],
   /** `serve` and the install function; with a queue, a stored code is published at once. */
-  install: ['database', 'cafe24', 'redirect', 'clientSecret', 'install', 'webhook', 'exchangeQueue'],
+  install: [
+    'database',
+    'cafe24',
+    'redirect',
+    'clientSecret',
+    'install',
+    'launch',
+    'webhook',
+    'exchangeQueue',
+  ],
 } as const satisfies Record<string, readonly SectionName[]>;
 
 export type Command = keyof typeof commands;
@@ -296,9 +322,16 @@ export type RefreshScheduleConfig = {
 export type InstallConfig = {
   /** The scopes the install asks for, as Cafe24 Developers lists them. */
   scopes: string[];
-  /** Redirect here (with mall_id and outcome) instead of showing the outcome page. */
+  /** Hand the operator to this app with `?launch=<JWT>` instead of showing the front's own pages. */
   returnUrl?: string;
+  /** The app's name on the front's pages. */
+  appName?: string;
+  /** Origins allowed to frame the front's pages (`frame-ancestors`); empty: none. */
+  frameAncestors: string[];
 };
+
+/** The launch token's key: the value (a PKCS#8 PEM, a private JWK or a JWK Set) or its secret's ARN. */
+export type LaunchKeyConfig = { value: Secret } | { arn: string };
 
 export type AwsConfig = {
   region?: string;
@@ -319,6 +352,8 @@ type SectionConfigs = {
   refreshSchedule: RefreshScheduleConfig;
   refreshQueue: { url: string };
   install: InstallConfig;
+  /** Unset when APP_RETURN_URL is unset: the front shows its own pages and signs nothing. */
+  launch: { key?: LaunchKeyConfig };
   /** Unset: the webhook route answers 503 and `doctor` names the missing key. */
   webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
   events: { busName?: string };
@@ -378,6 +413,15 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
       .map((scope) => scope.trim())
       .filter(Boolean),
     returnUrl: env.APP_RETURN_URL,
+    appName: env.APP_NAME,
+    frameAncestors: splitList(env.INSTALL_FRAME_ANCESTORS),
+  }),
+  launch: (env) => ({
+    ...(env.LAUNCH_SIGNING_KEY !== undefined
+      ? { key: { value: new Secret(env.LAUNCH_SIGNING_KEY) } }
+      : env.LAUNCH_SIGNING_KEY_ARN !== undefined
+        ? { key: { arn: env.LAUNCH_SIGNING_KEY_ARN } }
+        : {}),
   }),
   webhook: (env) => ({
     ...(env.CAFE24_WEBHOOK_API_KEY !== undefined
@@ -554,15 +598,20 @@ export function configuredQueues(source: NodeJS.ProcessEnv = process.env): Recor
 }
 
 /** Paths the install server serves itself; the callback (the redirect URI's path) must be another. */
-export const INSTALL_RESERVED_PATHS = ['/', '/install', '/healthz'] as const;
+export const INSTALL_RESERVED_PATHS = [
+  '/',
+  '/install',
+  '/healthz',
+  '/.well-known/jwks.json',
+  '/webhooks/cafe24',
+] as const;
 
 /** The install server serves the redirect URI's path: it must be one it can (https, or http on loopback). */
 function redirectUriProblems(value: string | undefined): string[] {
   if (!value || !URL.canParse(value)) return [];
   const uri = new URL(value);
-  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(uri.hostname);
   const problems: string[] = [];
-  if (uri.protocol !== 'https:' && !(uri.protocol === 'http:' && loopback)) {
+  if (!isSafeOrigin(uri)) {
     problems.push('CAFE24_REDIRECT_URI must be https (http only for localhost)');
   }
   if ((INSTALL_RESERVED_PATHS as readonly string[]).includes(uri.pathname)) {
@@ -578,6 +627,75 @@ function redirectUriProblems(value: string | undefined): string[] {
     problems.push('CAFE24_REDIRECT_URI must have no query or fragment: Cafe24 appends ?code=…&state=…');
   }
   return problems;
+}
+
+/** Where the operator is handed on: only an https app (http on this machine), never `javascript:` or the like. */
+function returnUrlProblems(value: string | undefined): string[] {
+  if (!value || !URL.canParse(value)) return [];
+  const url = new URL(value);
+  const problems: string[] = [];
+  if (!isSafeOrigin(url)) problems.push('APP_RETURN_URL must be https (http only for localhost)');
+  if (url.searchParams.has('launch')) {
+    problems.push('APP_RETURN_URL must not hold a launch parameter: the front adds ?launch=<token>');
+  }
+  if (url.hash !== '') problems.push('APP_RETURN_URL must have no fragment');
+  return problems;
+}
+
+/**
+ * Exact origins only: a wildcard such as `https://*.cafe24.com` would let every shop's own pages (each a
+ * subdomain there) frame the front, which is what forbidding framing prevents.
+ */
+function frameAncestorProblems(value: string | undefined): string[] {
+  return splitList(value).flatMap((origin) => {
+    const shown = origin.slice(0, 80);
+    if (origin.includes('*')) {
+      return [
+        `INSTALL_FRAME_ANCESTORS lists "${shown}": name exact origins, no wildcard (every mall is a *.cafe24.com subdomain)`,
+      ];
+    }
+    const url = URL.canParse(origin) ? new URL(origin) : undefined;
+    if (!url || !isSafeOrigin(url) || url.origin !== origin) {
+      return [
+        `INSTALL_FRAME_ANCESTORS lists "${shown}", which is not an https origin (https://admin.example.com, no path)`,
+      ];
+    }
+    return [];
+  });
+}
+
+function launchKeyProblems(source: Source): string[] {
+  if (present(source.LAUNCH_SIGNING_KEY) && present(source.LAUNCH_SIGNING_KEY_ARN)) {
+    return ['LAUNCH_SIGNING_KEY and LAUNCH_SIGNING_KEY_ARN are both set: keep one'];
+  }
+  if (present(source.LAUNCH_SIGNING_KEY)) {
+    try {
+      loadLaunchKeys(source.LAUNCH_SIGNING_KEY as string);
+    } catch (error) {
+      // The message names the problem and the variable, never the key.
+      return [(error as Error).message];
+    }
+    return [];
+  }
+  if (present(source.APP_RETURN_URL) && !present(source.LAUNCH_SIGNING_KEY_ARN)) {
+    return [
+      'LAUNCH_SIGNING_KEY (or LAUNCH_SIGNING_KEY_ARN) is required when APP_RETURN_URL is set: the app is handed a signed launch token; make a key with: cafe24-tokens launch-key',
+    ];
+  }
+  return [];
+}
+
+/** https anywhere, http only on this machine. */
+function isSafeOrigin(url: URL): boolean {
+  const loopback = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
+  return url.protocol === 'https:' || (url.protocol === 'http:' && loopback);
+}
+
+function splitList(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(/[\s,]+/)
+    .map((item) => item.trim())
+    .filter(Boolean);
 }
 
 function present(value: string | undefined): boolean {

@@ -5,12 +5,19 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
+import { generateLaunchKey, loadLaunchKeys } from '../src/launch/keys.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
 
 const SECRET = 'doctor-client-secret-7c41e0';
 const SECRET_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-client-AbCdEf';
+/** The launch token's signing key, and secrets holding it or something that is not a key. */
+const LAUNCH_KEY = generateLaunchKey();
+const LAUNCH_KEY_TEXT = JSON.stringify(LAUNCH_KEY);
+const LAUNCH_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-launch-key-AbCdEf';
+const NOT_A_KEY_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-launch-bad-AbCdEf';
+const NOT_A_KEY = 'launch-secret-not-a-key-5d2e91';
 
 let db: TestDatabase;
 let sqs: LocalSqs;
@@ -28,7 +35,11 @@ beforeAll(async () => {
       clientSecret: SECRET,
       redirectUri: 'https://app.example.com/callback',
     }),
-    startFakeSecretsManager({ [SECRET_ARN]: JSON.stringify({ client_secret: SECRET }) }),
+    startFakeSecretsManager({
+      [SECRET_ARN]: JSON.stringify({ client_secret: SECRET }),
+      [LAUNCH_ARN]: `${LAUNCH_KEY_TEXT}\n`,
+      [NOT_A_KEY_ARN]: NOT_A_KEY,
+    }),
   ]);
   // The refresh queue, as the stack has it beside the exchange queue.
   refreshQueueUrl = (await sqs.client.send(new CreateQueueCommand({ QueueName: 'doctor-refresh' })))
@@ -301,6 +312,246 @@ describe('cafe24-tokens doctor', () => {
     }
   });
 });
+
+describe('cafe24-tokens doctor: the launch hand-off', () => {
+  const launchKey = loadLaunchKeys(LAUNCH_KEY_TEXT);
+  /** The install front's configuration with a hand-off, its front (the JWKS) at `origin`. */
+  const handingOff = (origin: string, key: Record<string, string>) => ({
+    ...env,
+    CAFE24_REDIRECT_URI: `${origin}/callback`,
+    APP_RETURN_URL: 'http://localhost:4000/app',
+    ...key,
+  });
+  const install = (source: Record<string, string>) => runDoctor({ source, commands: ['install'] });
+  const launchChecks = (report: DoctorReport) =>
+    report.checks.filter((check) => check.check.startsWith('launch '));
+
+  it('without APP_RETURN_URL says the front shows its own pages, and what to set for a hand-off', async () => {
+    const report = await install(env);
+    expect(launchChecks(report)).toEqual([
+      {
+        check: 'launch hand-off',
+        ok: true,
+        detail: expect.stringMatching(
+          /^APP_RETURN_URL unset: the install front shows its own pages .*set APP_RETURN_URL \(and a signing key.*signed launch token$/,
+        ),
+      },
+    ]);
+    expect(formatReport(report)).toMatch(/^✓ launch hand-off +APP_RETURN_URL unset/m);
+    // Only a process that serves the front is asked about it.
+    const exchange = await runDoctor({ source: env, commands: ['exchange'] });
+    expect(launchChecks(exchange)).toEqual([]);
+  });
+
+  it('a good LAUNCH_SIGNING_KEY: loads (its kid, how many keys), and the front serves it', async () => {
+    const front = await startJwksServer(200, launchKey.jwks);
+    try {
+      const report = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY: LAUNCH_KEY_TEXT }));
+      expect(find(report, 'config install')).toMatchObject({ ok: true });
+      expect(find(report, 'launch hand-off')).toBeUndefined();
+      expect(find(report, 'launch signing key')).toEqual({
+        check: 'launch signing key',
+        ok: true,
+        detail: `LAUNCH_SIGNING_KEY loads: kid ${launchKey.kid} signs; the JWKS serves 1 key`,
+      });
+      expect(find(report, 'launch JWKS')).toEqual({
+        check: 'launch JWKS',
+        ok: true,
+        detail: `${front.origin}/.well-known/jwks.json serves kid ${launchKey.kid}, the configured signing key (1 key served)`,
+      });
+      expect(front.requests).toEqual(['/.well-known/jwks.json']);
+      expect(JSON.stringify(report)).not.toContain(LAUNCH_KEY.d);
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('a rotation (a JWK Set): the new key signs, both are served', async () => {
+    const retiring = generateLaunchKey();
+    const set = JSON.stringify({ keys: [LAUNCH_KEY, retiring] });
+    const front = await startJwksServer(200, loadLaunchKeys(set).jwks);
+    try {
+      const report = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY: set }));
+      expect(find(report, 'launch signing key')?.detail).toBe(
+        `LAUNCH_SIGNING_KEY loads: kid ${launchKey.kid} signs; the JWKS serves 2 keys (a rotation)`,
+      );
+      expect(find(report, 'launch JWKS')).toMatchObject({
+        ok: true,
+        detail: expect.stringContaining('(2 keys served)'),
+      });
+      expect(JSON.stringify(report)).not.toContain(retiring.d);
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('a broken LAUNCH_SIGNING_KEY: the problem named, never the value, and exit 1', async () => {
+    const front = await startJwksServer(200, launchKey.jwks);
+    try {
+      const garbage = 'broken-launch-key-value-93ab17';
+      const report = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY: garbage }));
+      expect(find(report, 'launch signing key')).toEqual({
+        check: 'launch signing key',
+        ok: false,
+        detail: expect.stringMatching(/^LAUNCH_SIGNING_KEY is neither a PKCS#8 PEM nor JSON/),
+        fix: expect.stringContaining('cafe24-tokens launch-key --out launch-key.json'),
+      });
+      // Nothing to compare the front against.
+      expect(find(report, 'launch JWKS')).toBeUndefined();
+      expect(front.requests).toEqual([]);
+      expect(report.ok).toBe(false);
+      expect(JSON.stringify(report)).not.toContain(garbage);
+
+      // A JWK copied short: its private part is absent from everything printed.
+      const short = JSON.stringify({ ...LAUNCH_KEY, d: (LAUNCH_KEY.d as string).slice(0, -6) });
+      const cut = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY: short }));
+      expect(find(cut, 'launch signing key')).toMatchObject({
+        ok: false,
+        detail: `LAUNCH_SIGNING_KEY's private part ("d") does not belong to its public part (x, y)`,
+      });
+      const exit = await cli(
+        ['doctor', '--for', 'install'],
+        handingOff(front.origin, { LAUNCH_SIGNING_KEY: short }),
+      );
+      expect(exit.code).toBe(1);
+      expect(exit.stdout).toMatch(
+        /^✗ launch signing key +LAUNCH_SIGNING_KEY's private part \("d"\) does not belong/m,
+      );
+      for (const output of [exit.stdout, exit.stderr, JSON.stringify(cut)]) {
+        expect(output).not.toContain((LAUNCH_KEY.d as string).slice(0, 12));
+        expect(output).not.toContain(short);
+      }
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('APP_RETURN_URL without a key fails, as the front would refuse to start', async () => {
+    const report = await install(handingOff('https://app.example.com', {}));
+    expect(find(report, 'launch signing key')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/^not configured: APP_RETURN_URL is set/),
+      fix: expect.stringContaining('LAUNCH_SIGNING_KEY_ARN'),
+    });
+  });
+
+  it('LAUNCH_SIGNING_KEY_ARN: read through Secrets Manager and loaded; a missing secret and one that is not a key fail', async () => {
+    const front = await startJwksServer(200, launchKey.jwks);
+    try {
+      const report = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY_ARN: LAUNCH_ARN }));
+      expect(secrets.requests).toContain(LAUNCH_ARN);
+      expect(find(report, 'launch signing key')).toEqual({
+        check: 'launch signing key',
+        ok: true,
+        detail: `readable from Secrets Manager, ${LAUNCH_ARN}: kid ${launchKey.kid} signs; the JWKS serves 1 key`,
+      });
+      expect(find(report, 'launch JWKS')).toMatchObject({ ok: true });
+      expect(JSON.stringify(report)).not.toContain(LAUNCH_KEY.d);
+
+      const gone = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY_ARN: `${LAUNCH_ARN}-gone` }));
+      expect(find(gone, 'launch signing key')).toMatchObject({
+        ok: false,
+        detail: expect.stringContaining(`${LAUNCH_ARN}-gone: `),
+        fix: expect.stringMatching(/^no such secret: check LAUNCH_SIGNING_KEY_ARN/),
+      });
+      expect(find(gone, 'launch JWKS')).toBeUndefined();
+
+      const notAKey = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY_ARN: NOT_A_KEY_ARN }));
+      expect(find(notAKey, 'launch signing key')).toMatchObject({
+        ok: false,
+        detail: `${NOT_A_KEY_ARN}: LAUNCH_SIGNING_KEY_ARN's secret is neither a PKCS#8 PEM nor JSON (a private JWK or a JWK Set); make one with: cafe24-tokens launch-key`,
+        fix: expect.stringMatching(/^the secret's whole text must be the key/),
+      });
+      expect(JSON.stringify(notAKey)).not.toContain(NOT_A_KEY);
+    } finally {
+      await front.stop();
+    }
+  });
+
+  it('fails when the deployed front serves other keys than the configured one', async () => {
+    const other = loadLaunchKeys(JSON.stringify(generateLaunchKey()));
+    const front = await startJwksServer(200, other.jwks);
+    try {
+      const report = await install(handingOff(front.origin, { LAUNCH_SIGNING_KEY: LAUNCH_KEY_TEXT }));
+      expect(find(report, 'launch signing key')).toMatchObject({ ok: true });
+      expect(find(report, 'launch JWKS')).toEqual({
+        check: 'launch JWKS',
+        ok: false,
+        detail: `${front.origin}/.well-known/jwks.json serves kid ${other.kid}, not kid ${launchKey.kid}: the deployed front serves other keys than the configured one, so the app cannot verify what this key signs`,
+        fix: expect.stringContaining('deploy the configured key'),
+      });
+      expect(report.ok).toBe(false);
+      expect(formatReport(report)).toMatch(/^✗ launch JWKS +/m);
+    } finally {
+      await front.stop();
+    }
+    // The same kid over another public key is no match either.
+    const impostor = await startJwksServer(200, {
+      keys: [{ ...other.jwks.keys[0], kid: launchKey.kid }],
+    });
+    try {
+      const report = await install(handingOff(impostor.origin, { LAUNCH_SIGNING_KEY: LAUNCH_KEY_TEXT }));
+      expect(find(report, 'launch JWKS')).toMatchObject({
+        ok: false,
+        detail: expect.stringContaining(
+          `serves kid ${launchKey.kid} with another public key than the configured one`,
+        ),
+      });
+    } finally {
+      await impostor.stop();
+    }
+    // A front without APP_RETURN_URL answers 404 there.
+    const bare = await startJwksServer(404, { error: 'not found' });
+    try {
+      const report = await install(handingOff(bare.origin, { LAUNCH_SIGNING_KEY: LAUNCH_KEY_TEXT }));
+      expect(find(report, 'launch JWKS')).toMatchObject({
+        ok: false,
+        detail: expect.stringMatching(/answered 404: the deployed front serves no launch keys/),
+      });
+    } finally {
+      await bare.stop();
+    }
+  });
+
+  it('only warns when the front cannot be reached from here', async () => {
+    // A port that was just free: nothing listens there.
+    const closed = await startJwksServer(200, launchKey.jwks);
+    await closed.stop();
+    const report = await install(handingOff(closed.origin, { LAUNCH_SIGNING_KEY: LAUNCH_KEY_TEXT }));
+    expect(find(report, 'launch JWKS')).toEqual({
+      check: 'launch JWKS',
+      ok: true,
+      warning: true,
+      detail: expect.stringMatching(
+        new RegExp(
+          `^${closed.origin.replace(/\./g, '\\.')}/\\.well-known/jwks\\.json: no answer \\(.*ECONNREFUSED.*\\), so whether the deployed front serves kid .* is not known$`,
+        ),
+      ),
+      fix: expect.stringContaining('InstallEndpoint'),
+    });
+    expect(failed(report).map((check) => check.check)).not.toContain('launch JWKS');
+    expect(formatReport(report)).toMatch(/^! launch JWKS/m);
+  });
+});
+
+/** The install front's JWKS route, as a tiny server: every request gets `body`. */
+async function startJwksServer(status: number, body: unknown) {
+  const requests: string[] = [];
+  const server = createHttpServer((req, res) => {
+    requests.push(req.url ?? '');
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    origin: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    requests,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
 
 type FakeRequest = {
   method: string | undefined;

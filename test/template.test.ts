@@ -23,6 +23,8 @@ import { parseMessageBody } from '../src/queue/messages.ts';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const samSchemaPath = join(root, '..', 'shared', 'vendor', 'sam.schema.json');
 const template = await readTemplate(join(root, 'template.yaml'));
+/** The template's Rules section (scripts/template.ts's Template does not type it). */
+const rules = ((template as { Rules?: Record<string, unknown> }).Rules ?? {}) as Record<string, unknown>;
 const envJson = JSON.parse(readFileSync(join(root, 'env.json'), 'utf8')) as Record<
   string,
   Record<string, unknown>
@@ -87,6 +89,7 @@ const notDeclared: Record<string, Record<string, string>> = {
     CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CAFE24_WEBHOOK_API_KEY: 'never in configuration: CAFE24_WEBHOOK_API_KEY_ARN, read from Secrets Manager',
+    LAUNCH_SIGNING_KEY: 'never in configuration: LAUNCH_SIGNING_KEY_ARN, read from Secrets Manager',
     ...awsRuntime(),
   },
 };
@@ -326,6 +329,10 @@ describe('template.yaml', () => {
     ]);
     expect(events('InstallFunction')).toEqual([
       { Type: 'HttpApi', Properties: { ApiId: ref('InstallHttpApi'), Method: 'GET', Path: '/{proxy+}' } },
+      {
+        Type: 'HttpApi',
+        Properties: { ApiId: ref('InstallHttpApi'), Method: 'GET', Path: '/.well-known/jwks.json' },
+      },
       {
         Type: 'HttpApi',
         Properties: { ApiId: ref('InstallHttpApi'), Method: 'POST', Path: '/webhooks/cafe24' },
@@ -633,6 +640,7 @@ describe('template.yaml', () => {
     walk(template.Outputs);
     walk(template.Globals);
     walk(template.Conditions);
+    walk(rules);
     expect(problems).toEqual([]);
   });
 
@@ -731,6 +739,213 @@ describe("the app's events", () => {
     expect(text('RelayFunction')).toContain('event-bus/${EventBusName}');
   });
 });
+
+describe('the launch hand-off (docs/design.md, "The app\'s entry")', () => {
+  const blankIs = (name: string) => ({ 'Fn::Not': [{ 'Fn::Equals': [ref(name), ''] }] });
+  const onlyWhen = (condition: string, name: string) => ({
+    'Fn::If': [condition, ref(name), ref('AWS::NoValue')],
+  });
+  const installEnv = envJson.InstallFunction as NodeJS.ProcessEnv;
+
+  it('takes the key as a secret ARN (never the key), the app name and the framing origins, all optional', () => {
+    const parameters = template.Parameters ?? {};
+    for (const name of ['LaunchSigningKeyArn', 'AppName', 'InstallFrameAncestors', 'AppReturnUrl'])
+      expect(parameters[name], name).toMatchObject({ Type: 'String', Default: '' });
+    expect(parameters.LaunchSigningKey).toBeUndefined();
+    expect(parameters.LaunchSigningKeyArn?.NoEcho).toBeUndefined();
+    const arn = new RegExp(String(parameters.LaunchSigningKeyArn?.AllowedPattern));
+    expect('').toMatch(arn);
+    expect('arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-launch-key-AbCdEf').toMatch(arn);
+    expect('-----BEGIN PRIVATE KEY-----').not.toMatch(arn);
+    expect('{"kty":"EC","crv":"P-256","d":"…"}').not.toMatch(arn);
+    // As long as the configuration allows, no longer.
+    expect(parameters.AppName?.MaxLength).toBe(80);
+    const tooLong = { ...installEnv, APP_NAME: 'x'.repeat(81) };
+    expect(() => loadConfig('install', tooLong)).toThrow(/APP_NAME/);
+    expect(loadConfig('install', { ...installEnv, APP_NAME: 'x'.repeat(80) }).install.appName).toHaveLength(
+      80,
+    );
+  });
+
+  it('refuses at deploy time the framing origins the install function would refuse at start-up', () => {
+    const pattern = new RegExp(String(template.Parameters?.InstallFrameAncestors?.AllowedPattern));
+    const accepted = ['', 'https://eclogin.cafe24.com', 'https://a.example.com https://b.example.com:8443'];
+    for (const value of accepted) {
+      expect(value).toMatch(pattern);
+      const config = loadConfig('install', { ...installEnv, INSTALL_FRAME_ANCESTORS: value });
+      expect(config.install.frameAncestors).toEqual(value.split(' ').filter(Boolean));
+    }
+    for (const value of [
+      'https://*.cafe24.com',
+      'http://eclogin.cafe24.com',
+      'https://eclogin.cafe24.com/',
+      'https://eclogin.cafe24.com/login',
+      "'self'",
+      '*',
+    ]) {
+      expect(value, value).not.toMatch(pattern);
+      expect(() => loadConfig('install', { ...installEnv, INSTALL_FRAME_ANCESTORS: value }), value).toThrow(
+        /INSTALL_FRAME_ANCESTORS/,
+      );
+    }
+  });
+
+  it('refuses a deploy with AppReturnUrl and no LaunchSigningKeyArn, with a Rule that says what to set', () => {
+    expect(Object.keys(rules)).toEqual(['LaunchSigningKeyWithAppReturnUrl']);
+    const rule = rules.LaunchSigningKeyWithAppReturnUrl as {
+      RuleCondition: unknown;
+      Assertions: Array<{ Assert: unknown; AssertDescription: string }>;
+    };
+    // The same tests as the conditions the environment uses (a rule cannot name a Condition).
+    expect(template.Conditions?.HasAppReturnUrl).toEqual(blankIs('AppReturnUrl'));
+    expect(template.Conditions?.HasLaunchSigningKey).toEqual(blankIs('LaunchSigningKeyArn'));
+    expect(rule.RuleCondition).toEqual(template.Conditions?.HasAppReturnUrl);
+    expect(rule.Assertions).toHaveLength(1);
+    const [assertion] = rule.Assertions;
+    expect(assertion?.Assert).toEqual(template.Conditions?.HasLaunchSigningKey);
+    expect(assertion?.AssertDescription).toMatch(/AppReturnUrl is set.*set LaunchSigningKeyArn/s);
+    expect(assertion?.AssertDescription).toContain('cafe24-tokens launch-key');
+    // Only the rule-specific functions CloudFormation allows there, on parameters that exist.
+    const allowed = ['Fn::And', 'Fn::Contains', 'Fn::EachMemberEquals', 'Fn::EachMemberIn', 'Fn::Equals'];
+    allowed.push('Fn::If', 'Fn::Not', 'Fn::Or', 'Fn::RefAll', 'Fn::ValueOf', 'Fn::ValueOfAll', 'Ref');
+    const used = JSON.stringify(rules).match(/"(Fn::[A-Za-z]+|Ref)"/g) ?? [];
+    for (const name of used) expect(allowed).toContain(JSON.parse(name));
+
+    // What CloudFormation decides, for each way the two parameters can be given.
+    const refused = (parameters: Record<string, string>) => {
+      const holds = (expression: unknown) => evaluate(expression, parameters) === true;
+      return holds(rule.RuleCondition) && !rule.Assertions.every(({ Assert }) => holds(Assert));
+    };
+    const arn = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-launch-key-AbCdEf';
+    expect(refused({ AppReturnUrl: 'https://app.example.com/', LaunchSigningKeyArn: '' })).toBe(true);
+    expect(refused({ AppReturnUrl: 'https://app.example.com/', LaunchSigningKeyArn: arn })).toBe(false);
+    expect(refused({ AppReturnUrl: '', LaunchSigningKeyArn: '' })).toBe(false);
+    expect(refused({ AppReturnUrl: '', LaunchSigningKeyArn: arn })).toBe(false);
+    // And the configuration the install function would get agrees: the refused one would not start.
+    expect(() =>
+      loadConfig('install', { ...installEnv, APP_RETURN_URL: 'https://app.example.com/' }),
+    ).toThrow(/LAUNCH_SIGNING_KEY/);
+    const withArn = {
+      ...installEnv,
+      APP_RETURN_URL: 'https://app.example.com/',
+      LAUNCH_SIGNING_KEY_ARN: arn,
+    };
+    expect(loadConfig('install', withArn).launch).toEqual({ key: { arn } });
+  });
+
+  it('gives the install function each variable only when its parameter is set', () => {
+    const env = declaredEnv('InstallFunction');
+    expect(env.APP_RETURN_URL).toEqual(onlyWhen('HasAppReturnUrl', 'AppReturnUrl'));
+    expect(env.LAUNCH_SIGNING_KEY_ARN).toEqual(onlyWhen('HasLaunchSigningKey', 'LaunchSigningKeyArn'));
+    expect(env.APP_NAME).toEqual(onlyWhen('HasAppName', 'AppName'));
+    expect(env.INSTALL_FRAME_ANCESTORS).toEqual(
+      onlyWhen('HasInstallFrameAncestors', 'InstallFrameAncestors'),
+    );
+    expect(template.Conditions?.HasAppName).toEqual(blankIs('AppName'));
+    expect(template.Conditions?.HasInstallFrameAncestors).toEqual(blankIs('InstallFrameAncestors'));
+    expect(env.LAUNCH_SIGNING_KEY).toBeUndefined();
+    // No other function signs or serves launch tokens.
+    for (const id of functionIds.filter((id) => id !== 'InstallFunction'))
+      expect(JSON.stringify(props(id)), id).not.toMatch(/LAUNCH_|LaunchSigningKey|APP_NAME|FRAME_ANCESTORS/);
+  });
+
+  it('lets the install function read the signing key secret only when one is given, and only that one', () => {
+    const policies = props('InstallFunction').Policies as unknown[];
+    const conditional = policies.filter((policy) => JSON.stringify(policy).includes('LaunchSigningKeyArn'));
+    expect(conditional).toEqual([
+      {
+        'Fn::If': [
+          'HasLaunchSigningKey',
+          {
+            Statement: [
+              {
+                Effect: 'Allow',
+                Action: 'secretsmanager:GetSecretValue',
+                Resource: ref('LaunchSigningKeyArn'),
+              },
+            ],
+          },
+          ref('AWS::NoValue'),
+        ],
+      },
+    ]);
+    // Not in the unconditional statements: without the parameter the role names no such secret.
+    expect(JSON.stringify(statementsOf('InstallFunction'))).not.toContain('LaunchSigningKeyArn');
+  });
+
+  it('routes GET /.well-known/jwks.json to the install function', () => {
+    const routes = events('InstallFunction')
+      .filter((e) => e.Type === 'HttpApi')
+      .map((e) => `${String(e.Properties.Method)} ${String(e.Properties.Path)}`);
+    expect(routes).toContain('GET /.well-known/jwks.json');
+    expect(
+      events('InstallFunction').find((e) => e.Properties.Path === '/.well-known/jwks.json')?.Properties,
+    ).toEqual({
+      ApiId: ref('InstallHttpApi'),
+      Method: 'GET',
+      Path: '/.well-known/jwks.json',
+    });
+    // Not a path the callback could take instead.
+    expect(INSTALL_RESERVED_PATHS).toContain('/.well-known/jwks.json');
+  });
+
+  it('outputs the JWKS URL (on the custom domain when given) and the issuer, the redirect URI’s origin', () => {
+    const outputs = (template.Outputs ?? {}) as Record<
+      string,
+      { Value: unknown; Condition?: string; Description?: string }
+    >;
+    const jwks = outputs.LaunchJwksUrl;
+    expect(jwks?.Condition).toBe('HasAppReturnUrl');
+    expect(jwks?.Value).toEqual({
+      'Fn::If': [
+        'HasInstallDomain',
+        { 'Fn::Sub': `https://\${InstallDomainName}/.well-known/jwks.json` },
+        {
+          'Fn::Sub': `https://\${InstallHttpApi}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/.well-known/jwks.json`,
+        },
+      ],
+    });
+    const issuer = outputs.LaunchTokenIssuer;
+    expect(issuer?.Condition).toBe('HasAppReturnUrl');
+    expect(issuer?.Description).toMatch(/origin of Cafe24RedirectUri/);
+    // What CloudFormation computes is what the front signs as iss: new URL(CAFE24_REDIRECT_URI).origin.
+    for (const uri of [
+      'https://cafe24.example.com/callback',
+      'https://cafe24.example.com:8443/oauth/cafe24/callback',
+      'https://abc123.execute-api.ap-northeast-2.amazonaws.com/callback?x',
+    ])
+      expect(evaluate(issuer?.Value, { Cafe24RedirectUri: uri }), uri).toBe(new URL(uri).origin);
+  });
+});
+
+/** Rule and output functions over parameter values, as CloudFormation evaluates them (the ones used here). */
+function evaluate(expression: unknown, parameters: Record<string, string>): unknown {
+  if (typeof expression !== 'object' || expression === null) return expression;
+  if (Array.isArray(expression)) return expression.map((item) => evaluate(item, parameters));
+  const [[name, argument]] = Object.entries(expression) as [[string, unknown]];
+  const args = evaluate(argument, parameters) as unknown[];
+  switch (name) {
+    case 'Ref':
+      if (!(String(argument) in parameters)) throw new Error(`no value for parameter ${String(argument)}`);
+      return parameters[String(argument)];
+    case 'Fn::Not':
+      return !(args[0] as boolean);
+    case 'Fn::Equals':
+      return args[0] === args[1];
+    case 'Fn::And':
+      return args.every(Boolean);
+    case 'Fn::Or':
+      return args.some(Boolean);
+    case 'Fn::Split':
+      return String(args[1]).split(String(args[0]));
+    case 'Fn::Select':
+      return (args[1] as unknown[])[Number(args[0])];
+    case 'Fn::Join':
+      return (args[1] as unknown[]).join(String(args[0]));
+    default:
+      throw new Error(`evaluate: ${name} is not modelled`);
+  }
+}
 
 describe('environment', () => {
   it.each(functionIds)('%s declares every variable the code reads, or it is deliberately absent', (id) => {

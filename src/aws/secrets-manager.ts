@@ -1,5 +1,5 @@
 import { Secret } from '../commons/secret.ts';
-import type { AwsConfig, ClientSecretConfig } from '../config.ts';
+import type { AwsConfig, ClientSecretConfig, LaunchKeyConfig } from '../config.ts';
 import { clientSettings } from './clients.ts';
 
 /**
@@ -11,11 +11,18 @@ export function secretsManagerValue(
   arn: string,
   options: { keys: string[]; maxAgeMs?: number; aws: AwsConfig },
 ): () => Promise<Secret> {
+  return cachedSecret(() => fetchSecret(arn, options.keys, options.aws), options.maxAgeMs);
+}
+
+/** `read` on first use, kept `maxAgeMs`; a failed read is not kept. */
+function cachedSecret(
+  read: () => Promise<Secret>,
+  maxAgeMs = Number.POSITIVE_INFINITY,
+): () => Promise<Secret> {
   let cached: { value: Promise<Secret>; at: number } | undefined;
   return () => {
-    const maxAgeMs = options.maxAgeMs ?? Number.POSITIVE_INFINITY;
     if (!cached || Date.now() - cached.at > maxAgeMs) {
-      const value = fetchSecret(arn, options.keys, options.aws).catch((error: unknown) => {
+      const value = read().catch((error: unknown) => {
         cached = undefined;
         throw error;
       });
@@ -51,6 +58,15 @@ export function webhookKeySource(
   });
 }
 
+/**
+ * The launch token's signing key: from the environment, or a Secrets Manager secret whose whole text is
+ * the key (a PKCS#8 PEM, a private JWK or a JWK Set), re-read every 5 minutes so a rotation is followed.
+ */
+export function launchKeySource(key: LaunchKeyConfig, aws: AwsConfig): () => Promise<Secret> {
+  if ('value' in key) return async () => key.value;
+  return cachedSecret(() => fetchSecret(key.arn, [], aws), 5 * 60_000);
+}
+
 const databasePasswords = new Map<string, () => Promise<Secret>>();
 
 /**
@@ -75,7 +91,8 @@ async function fetchSecret(arn: string, keys: string[], aws: AwsConfig): Promise
     const answer = await client.send(new GetSecretValueCommand({ SecretId: arn }));
     const text = answer.SecretString;
     if (!text) throw new Error(`secret ${arn} has no SecretString`);
-    return new Secret(secretFromText(text, arn, keys));
+    // No keys: the whole text is the secret (a JWK is JSON itself).
+    return new Secret(keys.length === 0 ? text.trim() : secretFromText(text, arn, keys));
   } finally {
     client.destroy();
   }

@@ -1,4 +1,5 @@
-import { clientSecretSource, databasePasswordSource } from '../aws/secrets-manager.ts';
+import { createPublicKey, sign, verify } from 'node:crypto';
+import { clientSecretSource, databasePasswordSource, launchKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, queueAttributes } from '../aws/sqs.ts';
 import { type ConnectFailureKind, probeRoute, probeTokenEndpoint } from '../cafe24/reach.ts';
 import { describeError } from '../commons/errors.ts';
@@ -13,13 +14,15 @@ import {
   loadSection,
   misspeltVariables,
 } from '../config.ts';
+import { LaunchTokenError } from '../launch/errors.ts';
+import { type LaunchKeys, loadLaunchKeys } from '../launch/keys.ts';
 import { databaseConnection } from '../runtime/database.ts';
 import { migrationState } from '../store/migrate.ts';
 
 export type Check = {
   /**
    * What was checked: `config exchange`, `database`, `SQS_QUEUE_URL`, `client secret`, `Cafe24 route`,
-   * `Cafe24 token endpoint`, `TOKEN_STASH_BUCKET`.
+   * `Cafe24 token endpoint`, `TOKEN_STASH_BUCKET`, `launch hand-off`, `launch signing key`, `launch JWKS`.
    */
   check: string;
   ok: boolean;
@@ -92,6 +95,7 @@ export async function runDoctor(
     ...checkQueues(source, aws),
     checkClientSecret(source, aws),
     checkCafe24(source),
+    checkLaunch(source, aws, wanted),
   ]);
   const all = [
     ...environment,
@@ -434,6 +438,245 @@ function checkWebhookKey(source: NodeJS.ProcessEnv | undefined, wanted: Command[
       fix: "set CAFE24_WEBHOOK_API_KEY (or CAFE24_WEBHOOK_API_KEY_ARN) to the key Cafe24 Developers shows for the app's webhooks",
     },
   ];
+}
+
+const LAUNCH_KEY_FIX =
+  'make a key with `cafe24-tokens launch-key --out launch-key.json` and set LAUNCH_SIGNING_KEY to the ' +
+  "file's text, or store that text as a Secrets Manager secret and set LAUNCH_SIGNING_KEY_ARN to it";
+
+/** How long doctor waits for the deployed front's JWKS: it is a small static answer. */
+const JWKS_TIMEOUT_MS = 3_000;
+
+/**
+ * The install front's hand-off to the app (docs/design.md, "The app's entry"): without APP_RETURN_URL the
+ * front signs nothing; with it, the signing key must load (LAUNCH_SIGNING_KEY, or the secret behind
+ * LAUNCH_SIGNING_KEY_ARN), and the front at CAFE24_REDIRECT_URI's origin (the tokens' `iss`) should serve
+ * that key in its JWKS. Never prints the key: only its `kid`, which the JWKS publishes anyway.
+ */
+async function checkLaunch(
+  source: NodeJS.ProcessEnv | undefined,
+  aws: Aws,
+  wanted: Command[],
+): Promise<Check[]> {
+  if (!wanted.includes('install')) return [];
+  const env = source ?? process.env;
+  const returnUrl = env.APP_RETURN_URL?.trim() ?? '';
+  const hasValue = (env.LAUNCH_SIGNING_KEY?.trim() ?? '') !== '';
+  const hasArn = (env.LAUNCH_SIGNING_KEY_ARN?.trim() ?? '') !== '';
+  const checks: Check[] = [];
+  if (returnUrl === '') {
+    checks.push({
+      check: 'launch hand-off',
+      ok: true,
+      detail:
+        'APP_RETURN_URL unset: the install front shows its own pages and signs no launch token; set ' +
+        'APP_RETURN_URL (and a signing key, LAUNCH_SIGNING_KEY_ARN or LAUNCH_SIGNING_KEY) to hand the ' +
+        'operator to your app with a signed launch token' +
+        (hasValue || hasArn ? ' (a signing key is set: checked below, unused until then)' : ''),
+    });
+  }
+  if (hasValue && hasArn) {
+    checks.push({
+      check: 'launch signing key',
+      ok: false,
+      detail: 'LAUNCH_SIGNING_KEY and LAUNCH_SIGNING_KEY_ARN are both set',
+      fix: 'keep one: LAUNCH_SIGNING_KEY_ARN deployed, LAUNCH_SIGNING_KEY for local runs',
+    });
+    return checks;
+  }
+  if (!hasValue && !hasArn) {
+    if (returnUrl !== '') {
+      checks.push({
+        check: 'launch signing key',
+        ok: false,
+        detail:
+          'not configured: APP_RETURN_URL is set, so the front must sign the launch token it hands the app, ' +
+          'and refuses to start without a key',
+        fix: LAUNCH_KEY_FIX,
+      });
+    }
+    return checks;
+  }
+  const keys = hasValue ? keyFromValue(env.LAUNCH_SIGNING_KEY as string) : await keyFromSecret(source, aws);
+  checks.push(keys.check);
+  // The deployed front serves its JWKS only with APP_RETURN_URL set (404 without).
+  if (keys.loaded && returnUrl !== '') {
+    const issuer = originOf(env.CAFE24_REDIRECT_URI);
+    if (issuer !== undefined) checks.push(await checkJwks(issuer, keys.loaded));
+  }
+  return checks;
+}
+
+type LoadedKey = { check: Check; loaded?: LaunchKeys };
+
+function describeKeys(keys: LaunchKeys): string {
+  const count = keys.jwks.keys.length;
+  return `kid ${keys.kid} signs; the JWKS serves ${count} key${count === 1 ? '' : 's'}${count > 1 ? ' (a rotation)' : ''}`;
+}
+
+/** A key's problem as loadLaunchKeys words it (it names the variable, never the text); anything else, generically. */
+function keyProblem(error: unknown, variable: string): string {
+  return error instanceof LaunchTokenError ? error.message : `${variable} could not be read as a key`;
+}
+
+function keyFromValue(text: string): LoadedKey {
+  const check = 'launch signing key';
+  try {
+    const loaded = loadLaunchKeys(text, 'LAUNCH_SIGNING_KEY');
+    return {
+      check: { check, ok: true, detail: `LAUNCH_SIGNING_KEY loads: ${describeKeys(loaded)}` },
+      loaded,
+    };
+  } catch (error) {
+    return {
+      check: { check, ok: false, detail: keyProblem(error, 'LAUNCH_SIGNING_KEY'), fix: LAUNCH_KEY_FIX },
+    };
+  }
+}
+
+async function keyFromSecret(source: NodeJS.ProcessEnv | undefined, aws: Aws): Promise<LoadedKey> {
+  const check = 'launch signing key';
+  const arn = (source ?? process.env).LAUNCH_SIGNING_KEY_ARN?.trim() as string;
+  const key = loadSection('launch', source)?.key;
+  if (key === undefined || 'value' in key) {
+    return {
+      check: {
+        check,
+        ok: false,
+        detail: 'LAUNCH_SIGNING_KEY_ARN is not the ARN of a Secrets Manager secret',
+        fix: 'set it to the full ARN (arn:aws:secretsmanager:<region>:<account>:secret:<name>)',
+      },
+    };
+  }
+  let text: string;
+  try {
+    text = (await launchKeySource(key, aws)()).reveal();
+  } catch (error) {
+    return {
+      check: {
+        check,
+        ok: false,
+        detail: `${arn}: ${describeError(error)}`,
+        fix: /ResourceNotFound/.test(`${(error as { name?: string }).name ?? ''} ${describeError(error)}`)
+          ? 'no such secret: check LAUNCH_SIGNING_KEY_ARN, or create it with the text `cafe24-tokens launch-key --out launch-key.json` writes'
+          : secretFix('LAUNCH_SIGNING_KEY_ARN', error),
+      },
+    };
+  }
+  const variable = "LAUNCH_SIGNING_KEY_ARN's secret";
+  try {
+    const loaded = loadLaunchKeys(text, variable);
+    return {
+      check: { check, ok: true, detail: `readable from Secrets Manager, ${arn}: ${describeKeys(loaded)}` },
+      loaded,
+    };
+  } catch (error) {
+    return {
+      check: {
+        check,
+        ok: false,
+        detail: `${arn}: ${keyProblem(error, variable)}`,
+        fix:
+          "the secret's whole text must be the key: store the text of a file `cafe24-tokens launch-key --out " +
+          'launch-key.json` writes (a private JWK or a JWK Set; a PKCS#8 PEM works too), not JSON around it',
+      },
+    };
+  }
+}
+
+function originOf(uri: string | undefined): string | undefined {
+  const value = uri?.trim() ?? '';
+  return URL.canParse(value) ? new URL(value).origin : undefined;
+}
+
+/**
+ * The front's JWKS (at the tokens' `iss`) holds the configured signing key, same `kid`, same point: an app
+ * verifying a token signed with this key finds it. Unreachable from here is a warning (doctor may run
+ * outside the network the front is reached from); another key set is a failure.
+ */
+async function checkJwks(issuer: string, keys: LaunchKeys): Promise<Check> {
+  const check = 'launch JWKS';
+  const url = `${issuer}/.well-known/jwks.json`;
+  const signer = keys.jwks.keys[0]!;
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { accept: 'application/json' },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(JWKS_TIMEOUT_MS),
+    });
+  } catch (error) {
+    return {
+      check,
+      ok: true,
+      warning: true,
+      detail: `${url}: no answer (${fetchFailure(error)}), so whether the deployed front serves kid ${keys.kid} is not known`,
+      fix:
+        'run doctor where the install front is reachable, or check that it runs at the origin of ' +
+        'CAFE24_REDIRECT_URI (the stack output InstallEndpoint)',
+    };
+  }
+  const body = await response.text().catch(() => '');
+  const deployFix =
+    'deploy the configured key to the front (LaunchSigningKeyArn, or its secret, with AppReturnUrl set), or ' +
+    'run doctor with the configuration the front runs with';
+  if (response.status === 404) {
+    return {
+      check,
+      ok: false,
+      detail: `${url} answered 404: the deployed front serves no launch keys (it runs without APP_RETURN_URL, or predates the hand-off), though APP_RETURN_URL is set here`,
+      fix: deployFix,
+    };
+  }
+  const served = response.ok ? servedKeys(body) : undefined;
+  if (served === undefined) {
+    return {
+      check,
+      ok: false,
+      detail:
+        `${url} answered ${response.status} ${response.headers.get('content-type')?.split(';')[0] ?? ''}`.trimEnd() +
+        ': not a JWKS',
+      fix: 'check that the install front runs at the origin of CAFE24_REDIRECT_URI and starts (its logs say why not)',
+    };
+  }
+  const same = served.find((jwk) => jwk.kid === signer.kid);
+  if (same && same.x === signer.x && same.y === signer.y) {
+    return {
+      check,
+      ok: true,
+      detail: `${url} serves kid ${signer.kid}, the configured signing key (${served.length} key${served.length === 1 ? '' : 's'} served)`,
+    };
+  }
+  const kids = served
+    .map((jwk) => (typeof jwk.kid === 'string' ? jwk.kid.slice(0, 64) : '(no kid)'))
+    .slice(0, 5)
+    .join(', ');
+  return {
+    check,
+    ok: false,
+    detail: same
+      ? `${url} serves kid ${signer.kid} with another public key than the configured one: the deployed front serves other keys than the configured one`
+      : `${url} serves ${served.length === 0 ? 'no keys' : `kid ${kids}`}, not kid ${signer.kid}: the deployed front serves other keys than the configured one, so the app cannot verify what this key signs`,
+    fix: deployFix,
+  };
+}
+
+/** The keys of a JWKS answer, or undefined when it is not one. */
+function servedKeys(body: string): Array<{ kid?: unknown; x?: unknown; y?: unknown }> | undefined {
+  try {
+    const json = JSON.parse(body) as { keys?: unknown };
+    if (!Array.isArray(json?.keys)) return undefined;
+    return json.keys.filter((key): key is Record<string, unknown> => typeof key === 'object' && key !== null);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why fetch got no answer: its own message is only "fetch failed"; the cause says what. */
+function fetchFailure(error: unknown): string {
+  if ((error as { name?: string }).name === 'TimeoutError') return `none within ${JWKS_TIMEOUT_MS} ms`;
+  const cause = (error as { cause?: unknown }).cause;
+  return describeError(cause ?? error);
 }
 
 export function formatReport(report: DoctorReport): string {

@@ -9,6 +9,7 @@ import { exchangeCommand } from './exchange.ts';
 import { failureExitCode, failureLine, quietLogsFor } from './failure.ts';
 import { forgetCommand } from './forget.ts';
 import { insertCodeCommand } from './insert-code.ts';
+import { launchKeyCommand } from './launch-key.ts';
 import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
 import { refreshCommand } from './refresh.ts';
@@ -69,6 +70,16 @@ program
   .option('--mall <mall_id>', 'the mall whose newest pending code to exchange', mallId)
   .option('--json', 'print the summary as JSON (what the Lambda returns for a manual event)')
   .action(exchangeCommand);
+
+program
+  .command('launch-key')
+  .description('write a new ES256 key for the launch token to a file (LAUNCH_SIGNING_KEY); --keep rotates')
+  .option('--out <file>', 'where to write it (mode 600, never overwritten)')
+  .option(
+    '--keep <file>',
+    'the current key (or set): its keys stay served, as public keys, after the new one',
+  )
+  .action(launchKeyCommand);
 
 program
   .command('insert-code')

@@ -8,6 +8,33 @@ export type StateRefusal =
   | 'wrong-browser'
   | 'missing-cookie';
 
+/**
+ * Who opened the app, from Cafe24's verified launch (its `shop_no`, `user_id`, `user_name`, `user_type`,
+ * `lang`, `nation`, `is_multi_shop`): kept with an install's state so the callback knows it too.
+ */
+export type Launcher = {
+  shopNo?: string | undefined;
+  userId?: string | undefined;
+  userName?: string | undefined;
+  userType?: string | undefined;
+  lang?: string | undefined;
+  nation?: string | undefined;
+  isMultiShop?: string | undefined;
+};
+
+/** What the install front needs to know of a mall's tokens to open the app without OAuth. */
+export type MallAccess = {
+  status: 'active' | 'invalid';
+  /** The refresh token has not expired (on the database's clock). */
+  refreshAlive: boolean;
+  scopes: string[];
+};
+
+/** A state consumed: the mall and who started its install. */
+export type StateConsumed =
+  | { ok: true; mallId: string; launcher: Launcher }
+  | { ok: false; reason: StateRefusal };
+
 /** Where a stored code stands, as the person's page tells it. */
 export type CodeOutcome = {
   mallId: string;
@@ -23,18 +50,21 @@ export interface InstallStore {
     stateHash: Buffer;
     browserHash: Buffer;
     mallId: string;
+    launcher: Launcher;
     ttlMs: number;
   }): Promise<void>;
   consumeStateAndStoreCode(
     stateHash: Buffer,
     browserHash: Buffer,
     code: string,
-  ): Promise<{ ok: true; mallId: string; codeId: string } | { ok: false; reason: StateRefusal }>;
-  consumeState(
-    stateHash: Buffer,
-    browserHash: Buffer,
-  ): Promise<{ ok: true; mallId: string } | { ok: false; reason: StateRefusal }>;
+  ): Promise<(StateConsumed & { ok: true; codeId: string }) | (StateConsumed & { ok: false })>;
+  consumeState(stateHash: Buffer, browserHash: Buffer): Promise<StateConsumed>;
   codeOutcome(codeId: string): Promise<CodeOutcome | undefined>;
+  /**
+   * The mall's token row as the relaunch needs it, read after any removal or invalidation in flight on
+   * that row has committed (so a relaunch racing one sees its result); undefined when there is no row.
+   */
+  mallAccess(mallId: string): Promise<MallAccess | undefined>;
 }
 
 /** Hands a stored code to the exchange at once (the relay stays the safety net). */

@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { describeError } from '../commons/errors.ts';
+import { type AppHandOff, launchOutcomeOf } from './app-hand-off.ts';
 import {
   type CallbackQuery,
   finishInstall,
@@ -9,18 +10,27 @@ import {
   startInstall,
 } from './install.ts';
 import {
-  CONTENT_SECURITY_POLICY,
+  contentSecurityPolicy,
   errorPage,
+  type Language,
+  languageOf,
+  languageOfHeader,
+  launchedPage,
   launchRefusedPage,
   notFoundPage,
   outcomePage,
   type Page,
+  type PageContext,
 } from './pages.ts';
 import { type WebhookDeps, webhookRoute } from './webhook.ts';
 
 export type InstallAppOptions = {
-  /** Redirect here with `mall_id` and `outcome` instead of showing the outcome page. */
-  returnUrl?: string | undefined;
+  /** Hand the operator to the app (`APP_RETURN_URL?launch=<JWT>`) instead of showing the outcome page. */
+  handOff?: AppHandOff | undefined;
+  /** The app's name on the pages. */
+  appName?: string | undefined;
+  /** Origins that may frame the pages; none when empty. */
+  frameAncestors?: readonly string[];
   /** `POST /webhooks/cafe24`: Cafe24's app events (removal, expiry, payment). */
   webhook?: WebhookDeps;
 };
@@ -28,10 +38,15 @@ export type InstallAppOptions = {
 /** The cookie binding an install's `state` to the browser that started it. */
 const COOKIE = 'cafe24_install';
 
+/** How long an app may cache the JWKS: a new key is served beside the old before it signs. */
+const JWKS_MAX_AGE_SECONDS = 300;
+
 /**
  * The install front's routes, the same on Node (`serve`) and on Lambda (`hono/aws-lambda`):
- * `GET /install` (Cafe24's app launch), `GET <path of CAFE24_REDIRECT_URI>` (the OAuth callback),
- * `POST /webhooks/cafe24` (Cafe24's app events) and `GET /healthz`. Routes only map HTTP to `startInstall` / `finishInstall` and their outcomes to pages.
+ * `GET /install` (Cafe24's app launch: the app opens, or the install starts), `GET <path of
+ * CAFE24_REDIRECT_URI>` (the OAuth callback), `GET /.well-known/jwks.json` (the launch token's public
+ * keys), `POST /webhooks/cafe24` (Cafe24's app events) and `GET /healthz`. Routes only map HTTP to
+ * `startInstall` / `finishInstall` and their outcomes to the app's hand-off or to pages.
  */
 export function createInstallApp(deps: InstallDeps, options: InstallAppOptions = {}): Hono {
   const redirectUri = new URL(deps.settings.redirectUri);
@@ -40,21 +55,42 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
   const secure = redirectUri.protocol === 'https:';
   const prefix = secure ? ('host' as const) : undefined;
 
+  const { handOff } = options;
+  const csp = contentSecurityPolicy(options.frameAncestors ?? []);
+  const context = (lang: Language): PageContext => ({ lang, appName: options.appName });
+  /** Pages with no launch behind them speak the browser's language. */
+  const browserLanguage = (c: Context) => languageOfHeader(c.req.header('accept-language'));
+
   const app = new Hono();
 
   app.use(async (c, next) => {
     await next();
-    c.header('Cache-Control', 'no-store');
+    if (!c.res.headers.has('Cache-Control')) c.header('Cache-Control', 'no-store');
     c.header('Referrer-Policy', 'no-referrer');
     c.header('X-Content-Type-Options', 'nosniff');
-    c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY);
+    c.header('Content-Security-Policy', csp);
+    if ((options.frameAncestors ?? []).length === 0) c.header('X-Frame-Options', 'DENY');
   });
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
 
+  app.get('/.well-known/jwks.json', async (c) => {
+    if (!handOff) return html(c, notFoundPage(context(browserLanguage(c))));
+    c.header('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
+    return c.json(await handOff.jwks());
+  });
+
   app.get('/install', async (c) => {
-    const started = await startInstall(deps, rawQuery(c), getCookie(c, COOKIE, prefix));
-    if (started.kind === 'refused') return html(c, launchRefusedPage(started.reason));
+    const query = rawQuery(c);
+    const started = await startInstall(deps, query, getCookie(c, COOKIE, prefix));
+    if (started.kind === 'refused') {
+      // The language only picks the page's words: an unverified query may choose that much.
+      return html(c, launchRefusedPage(started.reason, context(languageOf(unverifiedLang(query)))));
+    }
+    if (started.kind === 'launched') {
+      if (handOff) return c.redirect(await handOff.url(started.mallId, started.launcher, 'launched'), 303);
+      return html(c, launchedPage(started.mallId, context(languageOf(started.launcher.lang))));
+    }
     setCookie(c, COOKIE, started.browser, {
       httpOnly: true,
       secure,
@@ -68,16 +104,20 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
 
   app.get(callbackPath, async (c) => {
     const outcome = await finishInstall(deps, callbackQuery(c), getCookie(c, COOKIE, prefix));
-    if (options.returnUrl) return c.redirect(returnTo(options.returnUrl, outcome), 303);
-    return html(c, outcomePage(outcome));
+    const told = handOff ? launchOutcomeOf(outcome) : undefined;
+    if (handOff && told) return c.redirect(await handOff.url(told.mallId, told.launcher, told.outcome), 303);
+    const launcher = 'launcher' in outcome ? outcome.launcher : undefined;
+    const lang = launcher ? languageOf(launcher.lang) : browserLanguage(c);
+    return html(c, outcomePage(outcome, context(lang)));
   });
 
   if (options.webhook) webhookRoute(app, options.webhook);
 
-  app.notFound((c) => html(c, notFoundPage()));
+  app.notFound((c) => html(c, notFoundPage(context(browserLanguage(c)))));
   app.onError((error, c) => {
+    // The path only: a query may hold a code, a state or a launch's hmac.
     deps.log.error('install request failed', { path: c.req.path, error: describeError(error) });
-    return html(c, errorPage());
+    return html(c, errorPage(context(browserLanguage(c))));
   });
   return app;
 }
@@ -110,25 +150,8 @@ function callbackQuery(c: Context): CallbackQuery {
   };
 }
 
-/** APP_RETURN_URL with `mall_id` (when known) and `outcome`; nothing secret, nothing from the query. */
-function returnTo(returnUrl: string, outcome: InstallOutcome): string {
-  const url = new URL(returnUrl);
-  const mallId = 'mallId' in outcome ? outcome.mallId : undefined;
-  if (mallId) url.searchParams.set('mall_id', mallId);
-  url.searchParams.set('outcome', outcomeName(outcome));
-  return url.toString();
-}
-
-function outcomeName(outcome: InstallOutcome): string {
-  switch (outcome.kind) {
-    case 'installed':
-    case 'pending':
-    case 'failed':
-      return outcome.kind;
-    case 'cafe24-error':
-      return outcome.error === 'access_denied' ? 'declined' : 'refused';
-    case 'bad-callback':
-    case 'state-refused':
-      return 'invalid';
-  }
+/** The `lang` a launch query names, for the words of its refusal page only. */
+function unverifiedLang(query: string): string | undefined {
+  const lang = new URLSearchParams(query).get('lang');
+  return lang !== null && /^[a-z]{2}_[A-Z]{2}$/.test(lang) ? lang : undefined;
 }

@@ -4,7 +4,14 @@ import { type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
-import type { CodeOutcome, HandOff, InstallStore, StateRefusal } from '../domain/install-ports.ts';
+import type {
+  CodeOutcome,
+  HandOff,
+  InstallStore,
+  Launcher,
+  MallAccess,
+  StateRefusal,
+} from '../domain/install-ports.ts';
 import { sleepFor } from '../domain/retry.ts';
 
 /**
@@ -47,12 +54,16 @@ const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 const MAX_CODE_LENGTH = 512;
 
 export type InstallStart =
-  | { kind: 'redirect'; location: string; browser: string; mallId: string }
+  | { kind: 'redirect'; location: string; browser: string; mallId: string; launcher: Launcher }
+  /** Opened again: the mall's tokens are alive and cover the scopes, so no OAuth runs. */
+  | { kind: 'launched'; mallId: string; launcher: Launcher }
   | { kind: 'refused'; reason: LaunchRefusal };
 
 /**
- * Verifies the launch, stores a new state (its hash only) bound to the browser, and says where to send
- * the browser. `browser` is the install cookie's value if the browser has one (two tabs share it).
+ * Verifies the launch. For a mall whose tokens are alive and cover the scopes asked for, that is all: the
+ * app opens (no state, no code, no Cafe24 request). Otherwise it stores a new state (its hash only) bound
+ * to the browser, with who launched, and says where to send the browser. `browser` is the install
+ * cookie's value if the browser has one (two tabs share it).
  */
 export async function startInstall(
   deps: InstallDeps,
@@ -65,17 +76,39 @@ export async function startInstall(
     deps.log.warn('app launch refused', { reason: verified.reason });
     return { kind: 'refused', reason: verified.reason };
   }
-  const mallId = verified.launch.mallId;
+  const { mallId, timestamp: _signedAt, ...launcher } = verified.launch;
+  if (canOpen(await deps.store.mallAccess(mallId), deps.settings.scopes)) {
+    deps.log.info('app launched', { mallId });
+    return { kind: 'launched', mallId, launcher };
+  }
   const state = randomToken();
   const binding = browser !== undefined && TOKEN_PATTERN.test(browser) ? browser : randomToken();
   await deps.store.createState({
     stateHash: sha256(state),
     browserHash: sha256(binding),
     mallId,
+    launcher,
     ttlMs: deps.settings.stateTtlMs,
   });
   deps.log.info('install started', { mallId });
-  return { kind: 'redirect', location: authorizeUrl(deps.settings, mallId, state), browser: binding, mallId };
+  return {
+    kind: 'redirect',
+    location: authorizeUrl(deps.settings, mallId, state),
+    browser: binding,
+    mallId,
+    launcher,
+  };
+}
+
+/**
+ * The relaunch rule (docs/design.md, "The app's entry"): an `active` row whose refresh token is alive and
+ * whose scopes include every scope asked for. No row (never installed, or removed), an `invalid` mall or
+ * widened scopes run the install, which asks for consent again.
+ */
+export function canOpen(access: MallAccess | undefined, scopes: readonly string[]): boolean {
+  if (!access || access.status !== 'active' || !access.refreshAlive) return false;
+  const granted = new Set(access.scopes);
+  return scopes.every((scope) => granted.has(scope));
 }
 
 /** `{api base}/api/v2/oauth/authorize?response_type=code&client_id&state&redirect_uri&scope`. */
@@ -100,11 +133,18 @@ export type CallbackQuery = {
   repeated: boolean;
 };
 
+/** A callback's outcome; those with a mall also say who launched the install (from its state). */
 export type InstallOutcome =
-  | { kind: 'installed'; mallId: string; scopes: string[]; expiresAt: Date }
-  | { kind: 'pending'; mallId: string }
-  | { kind: 'failed'; mallId: string; reason: string }
-  | { kind: 'cafe24-error'; mallId: string | undefined; error: string; description: string | undefined }
+  | { kind: 'installed'; mallId: string; launcher: Launcher; scopes: string[]; expiresAt: Date }
+  | { kind: 'pending'; mallId: string; launcher: Launcher }
+  | { kind: 'failed'; mallId: string; launcher: Launcher; reason: string }
+  | {
+      kind: 'cafe24-error';
+      mallId: string | undefined;
+      launcher: Launcher | undefined;
+      error: string;
+      description: string | undefined;
+    }
   | { kind: 'bad-callback'; reason: 'missing-code' | 'missing-state' | 'malformed' }
   | { kind: 'state-refused'; reason: StateRefusal };
 
@@ -140,7 +180,7 @@ export async function finishInstall(
       wellFormedState && wellFormedBrowser
         ? await deps.store.consumeState(sha256(state), sha256(browser))
         : undefined;
-    return cafe24Error(deps, query, consumed?.ok ? consumed.mallId : undefined);
+    return cafe24Error(deps, query, consumed?.ok ? consumed : undefined);
   }
   if (state === undefined || state === '') return badCallback(deps, 'missing-state');
   if (!wellFormedState) return stateRefused(deps, 'unknown-state');
@@ -162,7 +202,7 @@ export async function finishInstall(
       });
     });
   }
-  return toOutcome(stored.mallId, await awaitOutcome(deps, stored.codeId));
+  return toOutcome(stored.mallId, stored.launcher, await awaitOutcome(deps, stored.codeId));
 }
 
 async function awaitOutcome(deps: InstallDeps, codeId: string): Promise<CodeOutcome | undefined> {
@@ -176,26 +216,37 @@ async function awaitOutcome(deps: InstallDeps, codeId: string): Promise<CodeOutc
   }
 }
 
-function toOutcome(mallId: string, outcome: CodeOutcome | undefined): InstallOutcome {
+function toOutcome(mallId: string, launcher: Launcher, outcome: CodeOutcome | undefined): InstallOutcome {
   if (outcome?.status === 'exchanged' && outcome.token) {
-    return { kind: 'installed', mallId, scopes: outcome.token.scopes, expiresAt: outcome.token.expiresAt };
+    const { scopes, expiresAt } = outcome.token;
+    return { kind: 'installed', mallId, launcher, scopes, expiresAt };
   }
   if (outcome?.status === 'exchanged') {
-    return { kind: 'failed', mallId, reason: outcome.lastError ?? 'the mall kept a newer token' };
+    return { kind: 'failed', mallId, launcher, reason: outcome.lastError ?? 'the mall kept a newer token' };
   }
   if (outcome?.status === 'failed' || outcome?.status === 'expired') {
-    return { kind: 'failed', mallId, reason: outcome.lastError ?? `the code ${outcome.status}` };
+    return { kind: 'failed', mallId, launcher, reason: outcome.lastError ?? `the code ${outcome.status}` };
   }
-  return { kind: 'pending', mallId };
+  return { kind: 'pending', mallId, launcher };
 }
 
-function cafe24Error(deps: InstallDeps, query: CallbackQuery, mallId: string | undefined): InstallOutcome {
+function cafe24Error(
+  deps: InstallDeps,
+  query: CallbackQuery,
+  consumed: { mallId: string; launcher: Launcher } | undefined,
+): InstallOutcome {
   const error = query.error ?? '';
   deps.log.warn('cafe24 answered the install with an error', {
     error: KNOWN_ERRORS.has(error) ? error : 'other',
-    ...(mallId ? { mallId } : {}),
+    ...(consumed ? { mallId: consumed.mallId } : {}),
   });
-  return { kind: 'cafe24-error', mallId, error, description: query.errorDescription };
+  return {
+    kind: 'cafe24-error',
+    mallId: consumed?.mallId,
+    launcher: consumed?.launcher,
+    error,
+    description: query.errorDescription,
+  };
 }
 
 function badCallback(

@@ -1,12 +1,14 @@
 import type { Hono } from 'hono';
 import { S3TokenStash } from '../aws/s3-token-stash.ts';
-import { clientSecretSource, webhookKeySource } from '../aws/secrets-manager.ts';
+import { clientSecretSource, launchKeySource, webhookKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, sqsHandOff } from '../aws/sqs.ts';
 import type { Log } from '../commons/log.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
 import { createInstallApp } from '../install/app.ts';
+import { type AppHandOff, appHandOff } from '../install/app-hand-off.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../install/install.ts';
+import { type LaunchKeys, loadLaunchKeys } from '../launch/launch-token.ts';
 import { PostgresInstallStore } from '../store/install-states.ts';
 import { PostgresLifecycleStore } from '../store/lifecycle.ts';
 import type { Pool } from '../store/pool.ts';
@@ -49,7 +51,9 @@ export function createInstallRuntime(
   const stash =
     bucket === undefined ? undefined : new S3TokenStash({ bucket, aws: config.aws, log: deps.log });
   const app = createInstallApp(deps, {
-    returnUrl: config.install.returnUrl,
+    handOff: handOffOf(config),
+    appName: config.install.appName,
+    frameAncestors: config.install.frameAncestors,
     webhook: {
       key: webhookKeySource(config.webhook, config.aws),
       clientId: config.cafe24.clientId,
@@ -73,4 +77,25 @@ export function createInstallRuntime(
       await pool.end();
     },
   };
+}
+
+/** The hand-off to APP_RETURN_URL, when it is set (the configuration then requires a signing key). */
+function handOffOf(config: ConfigFor<'install'>): AppHandOff | undefined {
+  const { returnUrl } = config.install;
+  const key = config.launch.key;
+  if (returnUrl === undefined || key === undefined) return undefined;
+  const source = launchKeySource(key, config.aws);
+  const variable = 'value' in key ? 'LAUNCH_SIGNING_KEY' : "LAUNCH_SIGNING_KEY_ARN's secret";
+  // Parsed once per text: a rotated secret is read again within 5 minutes and parsed again.
+  let parsed: { text: string; keys: LaunchKeys } | undefined;
+  return appHandOff({
+    returnUrl,
+    issuer: new URL(config.redirect.uri).origin,
+    audience: config.cafe24.clientId,
+    keys: async () => {
+      const text = (await source()).reveal();
+      if (parsed?.text !== text) parsed = { text, keys: loadLaunchKeys(text, variable) };
+      return parsed.keys;
+    },
+  });
 }

@@ -1,11 +1,18 @@
 import type pg from 'pg';
-import type { CodeOutcome, InstallStore, StateRefusal } from '../domain/install-ports.ts';
+import type {
+  CodeOutcome,
+  InstallStore,
+  Launcher,
+  MallAccess,
+  StateConsumed,
+  StateRefusal,
+} from '../domain/install-ports.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 
 const CREATE_STATE = `
-insert into cafe24.install_states (state_hash, mall_id, browser_hash, expires_at)
-values ($1, $2, $3, now() + $4 * interval '1 millisecond')`;
+insert into cafe24.install_states (state_hash, mall_id, browser_hash, expires_at, launch)
+values ($1, $2, $3, now() + $4 * interval '1 millisecond', $5)`;
 
 // One conditional UPDATE: of callbacks racing on one state, exactly one gets the row back; the others
 // wait for its lock, re-check `used_at is null` and find nothing.
@@ -13,7 +20,7 @@ const CONSUME_STATE = `
 update cafe24.install_states
    set used_at = now()
  where state_hash = $1 and browser_hash = $2 and used_at is null and expires_at > now()
-returning mall_id`;
+returning mall_id, launch`;
 
 const DESCRIBE_STATE = `
 select browser_hash = $2 as same_browser, used_at is not null as used, expires_at <= now() as expired
@@ -30,11 +37,16 @@ select c.mall_id, c.status, c.last_error, t.expires_at, t.scopes, t.code_id = c.
   left join cafe24.oauth_tokens t on t.mall_id = c.mall_id
  where c.id = $1`;
 
+// FOR SHARE waits for a removal's DELETE or a refresh's UPDATE of the row to commit, then reads its result.
+const MALL_ACCESS = `
+select status, refresh_token_expires_at > now() as refresh_alive, coalesce(scopes, '{}') as scopes
+  from cafe24.oauth_tokens
+ where mall_id = $1
+   for share`;
+
 const DELETE_EXPIRED_STATES = `
 delete from cafe24.install_states
  where expires_at <= now()`;
-
-export type StateConsumed = { ok: true; mallId: string } | { ok: false; reason: StateRefusal };
 
 /** `cafe24.install_states`, and the install's view of the codes and tokens. */
 export class PostgresInstallStore implements InstallStore {
@@ -47,9 +59,16 @@ export class PostgresInstallStore implements InstallStore {
     stateHash: Buffer;
     browserHash: Buffer;
     mallId: string;
+    launcher: Launcher;
     ttlMs: number;
   }): Promise<void> {
-    await this.#pool.query(CREATE_STATE, [state.stateHash, state.mallId, state.browserHash, state.ttlMs]);
+    await this.#pool.query(CREATE_STATE, [
+      state.stateHash,
+      state.mallId,
+      state.browserHash,
+      state.ttlMs,
+      JSON.stringify(state.launcher),
+    ]);
   }
 
   /** Consumes the state and stores the code in one transaction: both happen, or neither. */
@@ -57,25 +76,29 @@ export class PostgresInstallStore implements InstallStore {
     stateHash: Buffer,
     browserHash: Buffer,
     code: string,
-  ): Promise<{ ok: true; mallId: string; codeId: string } | { ok: false; reason: StateRefusal }> {
+  ): Promise<(StateConsumed & { ok: true; codeId: string }) | (StateConsumed & { ok: false })> {
     return withTransaction(this.#pool, async (client) => {
-      const consumed = await client.query(CONSUME_STATE, [stateHash, browserHash]);
-      const mallId = consumed.rows[0]?.mall_id as string | undefined;
-      if (mallId === undefined) {
+      const row = (await client.query(CONSUME_STATE, [stateHash, browserHash])).rows[0];
+      if (row === undefined) {
         return { ok: false as const, reason: await refusal(client, stateHash, browserHash) };
       }
       // The mall comes from the state row, never from the callback's query.
-      const inserted = await client.query(INSERT_CODE, [mallId, code]);
-      return { ok: true as const, mallId, codeId: inserted.rows[0].id as string };
+      const inserted = await client.query(INSERT_CODE, [row.mall_id, code]);
+      return { ...consumedState(row), codeId: inserted.rows[0].id as string };
     });
   }
 
   /** Consumes a state without a code (Cafe24 answered with `?error=`), so it cannot be used later. */
   async consumeState(stateHash: Buffer, browserHash: Buffer): Promise<StateConsumed> {
-    const consumed = await this.#pool.query(CONSUME_STATE, [stateHash, browserHash]);
-    const mallId = consumed.rows[0]?.mall_id as string | undefined;
-    if (mallId !== undefined) return { ok: true, mallId };
+    const row = (await this.#pool.query(CONSUME_STATE, [stateHash, browserHash])).rows[0];
+    if (row !== undefined) return consumedState(row);
     return { ok: false, reason: await refusal(this.#pool, stateHash, browserHash) };
+  }
+
+  async mallAccess(mallId: string): Promise<MallAccess | undefined> {
+    const row = (await this.#pool.query(MALL_ACCESS, [mallId])).rows[0];
+    if (!row) return undefined;
+    return { status: row.status, refreshAlive: row.refresh_alive, scopes: row.scopes };
   }
 
   async codeOutcome(codeId: string): Promise<CodeOutcome | undefined> {
@@ -93,6 +116,10 @@ export class PostgresInstallStore implements InstallStore {
 /** Deletes states past their expiry (used or not); the relay's sweep calls it. Returns how many. */
 export async function deleteExpiredStates(pool: Pool): Promise<number> {
   return (await pool.query(DELETE_EXPIRED_STATES)).rowCount ?? 0;
+}
+
+function consumedState(row: { mall_id: string; launch: Launcher | null }): StateConsumed & { ok: true } {
+  return { ok: true, mallId: row.mall_id, launcher: row.launch ?? {} };
 }
 
 async function refusal(
