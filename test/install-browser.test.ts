@@ -1,22 +1,23 @@
 /**
- * The install as a shop operator does it, in a real headless Chromium (from npm: @sparticuz/chromium,
- * driven by puppeteer-core): the sandbox's app store → GET /install → Cafe24's consent page → the
- * callback → the page says the app is installed, and the token row is in PostgreSQL 17. The local stack
- * does the rest as deployed: SQS emulator, relay, and the real exchange handler in a Lambda-style runner.
+ * The install and the app's entry as a shop operator lives them, in a real headless Chromium (from npm:
+ * @sparticuz/chromium, driven by puppeteer-core, with a Hangul font): the sandbox's app store → GET
+ * /install → Cafe24's consent page → the callback → the demo app at APP_RETURN_URL, handed a signed
+ * launch token, greeting the operator in Korean; then opening the app again goes straight to the app, no
+ * consent, the tokens untouched. The local stack does the rest as deployed: SQS emulator, relay, and the
+ * real exchange handler in a Lambda-style runner.
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import chromium from '@sparticuz/chromium';
-import puppeteer, { type Browser, type Page } from 'puppeteer-core';
+import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { LOCAL_APP, type LocalStack, startLocalStack } from '../local/stack.ts';
+import { launchBrowser } from './support/browser.ts';
 import { captureOutput } from './support/capture.ts';
+import { ROOT } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 // The README's picture is refreshed on request only, so a test run leaves the checkout as it was.
-const SCREENSHOT = join(ROOT, process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : '.local', 'install.png');
+const SCREENSHOT = join(ROOT, process.env.UPDATE_SCREENSHOT === '1' ? 'docs' : '.local', 'launch.png');
 
 captureOutput();
 let db: TestDatabase;
@@ -27,14 +28,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   [stack, browser] = await Promise.all([
     startLocalStack({ databaseUrl: db.url, install: { port: 0, hostname: '127.0.0.1' } }),
-    chromium.executablePath().then((executablePath) =>
-      puppeteer.launch({
-        executablePath,
-        args: chromium.args,
-        headless: true,
-        defaultViewport: { width: 880, height: 620 },
-      }),
-    ),
+    launchBrowser({ width: 880, height: 620 }),
   ]);
 });
 
@@ -51,7 +45,47 @@ async function clickThrough(page: Page, selector: string): Promise<void> {
 
 const text = (page: Page) => page.evaluate('document.body.innerText') as Promise<string>;
 
-it('installs from the app store through consent to a page that says installed, with the token stored', async () => {
+/** The demo app's greeting: who it greets, for which mall, and the outcome the launch token says. */
+const greeting = (page: Page) =>
+  page.$eval('#greeting', (element) => ({
+    mall: element.getAttribute('data-mall'),
+    user: element.getAttribute('data-user'),
+    outcome: element.getAttribute('data-outcome'),
+    text: element.textContent,
+  }));
+
+/** Every URL the page's main frame asked for from now on, each redirect included. */
+function visits(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('request', (request) => {
+    if (request.isNavigationRequest() && request.frame() === page.mainFrame()) seen.push(request.url());
+  });
+  return seen;
+}
+
+const tokenRow = async () =>
+  (
+    await db.pool.query(
+      'select access_token, refresh_token, issued_at, code_id from cafe24.oauth_tokens where mall_id = $1',
+      [LOCAL_APP.mallId],
+    )
+  ).rows[0];
+const codeCount = async () =>
+  (await db.pool.query('select count(*)::int as n from cafe24.oauth_authorization_codes')).rows[0]
+    .n as number;
+
+it('a declined consent reaches the app as declined, and stores no code', async () => {
+  const page = await browser.newPage();
+  await page.goto(stack.install!.appStoreUrl);
+  await clickThrough(page, '#launch');
+  await clickThrough(page, '#decline');
+  expect(page.url().startsWith(stack.demoApp!.url)).toBe(true);
+  expect(await greeting(page)).toMatchObject({ mall: LOCAL_APP.mallId, outcome: 'declined' });
+  expect(await codeCount()).toBe(0);
+  await page.close();
+});
+
+it('installs in Korean through consent to the app, and opening it again goes to the app with no consent', async () => {
   const install = stack.install!;
   const page = await browser.newPage();
   await page.goto(install.appStoreUrl);
@@ -62,44 +96,46 @@ it('installs from the app store through consent to a page that says installed, w
   expect(page.url()).toContain('/api/v2/oauth/authorize');
   expect(await text(page)).toContain(`Install this app on ${LOCAL_APP.mallId}?`);
   const cookies = await browser.cookies();
-  expect(cookies.find((c) => c.name === 'cafe24_install')).toMatchObject({
-    httpOnly: true,
-    sameSite: 'Lax',
-  });
+  expect(cookies.find((c) => c.name === 'cafe24_install')).toMatchObject({ httpOnly: true, sameSite: 'Lax' });
 
-  // Install → callback: the state is consumed, the code stored and exchanged while the page waits.
+  // Install → callback (code stored and exchanged while it waits) → the app, with a signed launch token.
+  const installing = visits(page);
   await clickThrough(page, '#install');
-  expect(page.url()).toContain('/cafe24/callback');
-  const shown = await text(page);
-  expect(shown).toContain('App installed');
-  expect(shown).toContain(`installed on ${LOCAL_APP.mallId}`);
-  expect(shown).toContain('mall.read_order');
-
+  expect(installing.some((url) => url.includes('/cafe24/callback'))).toBe(true);
+  expect(page.url().startsWith(`${stack.demoApp!.url}?launch=`)).toBe(true);
+  expect(new URL(page.url()).searchParams.has('mall_id')).toBe(false);
+  const installed = await greeting(page);
+  expect(installed).toMatchObject({ mall: LOCAL_APP.mallId, user: '홍길동 대표', outcome: 'installed' });
+  expect(installed.text).toBe(`안녕하세요, 홍길동 대표 님 — ${LOCAL_APP.mallId}`);
+  expect(await page.$eval('html', (html) => html.lang)).toBe('ko');
   const { rows } = await db.pool.query(
     `select t.mall_id, t.status, c.status as code_status
        from cafe24.oauth_tokens t join cafe24.oauth_authorization_codes c on c.id = t.code_id`,
   );
   expect(rows).toEqual([{ mall_id: LOCAL_APP.mallId, status: 'active', code_status: 'exchanged' }]);
-
   await mkdir(dirname(SCREENSHOT), { recursive: true });
   await page.screenshot({ path: SCREENSHOT as `${string}.png` });
 
-  // Back and reload: the callback's state is spent, so a replay is refused and stores nothing.
+  // The app refuses the same link twice (its jti); the callback's link, visited again, is spent.
   await page.reload({ waitUntil: 'load' });
-  expect(await text(page)).toContain('already used');
-  const codes = await db.pool.query('select count(*)::int as n from cafe24.oauth_authorization_codes');
-  expect(codes.rows[0].n).toBe(1);
-  await page.close();
-});
+  expect(await page.$('#replay')).not.toBeNull();
+  const callback = installing.find((url) => url.includes('/cafe24/callback'))!;
+  await page.goto(callback, { waitUntil: 'load' });
+  expect(await page.$eval('html', (html) => html.lang)).toBe('ko');
+  expect(await text(page)).toContain('이미 사용된 설치 링크입니다');
+  expect(await codeCount()).toBe(1);
 
-it('shows a declined install as cancelled, and stores no code', async () => {
-  const page = await browser.newPage();
-  await page.goto(stack.install!.appStoreUrl);
+  // Opening the app again from the admin: straight to the app, no consent page, the tokens untouched.
+  const before = await tokenRow();
+  const requests = stack.sandbox.tokenRequests().length;
+  await page.goto(install.appStoreUrl);
+  const opening = visits(page);
   await clickThrough(page, '#launch');
-  await clickThrough(page, '#decline');
-  expect(await text(page)).toContain('Install cancelled');
-  const codes = await db.pool.query('select count(*)::int as n from cafe24.oauth_authorization_codes');
-  expect(codes.rows[0].n).toBe(1);
+  expect(opening.some((url) => url.includes('/oauth/authorize'))).toBe(false);
+  expect(await greeting(page)).toMatchObject({ mall: LOCAL_APP.mallId, outcome: 'launched' });
+  expect(await tokenRow()).toEqual(before);
+  expect(stack.sandbox.tokenRequests()).toHaveLength(requests);
+  expect(await codeCount()).toBe(1);
   await page.close();
 });
 
@@ -125,10 +161,14 @@ it('deleting the app in the mall admin removes the tokens and tells the app; ins
     .poll(() => stack.eventBridge.events.map((event) => event.detailType), { timeout: 20_000 })
     .toContain('Mall Removed');
 
-  await page.goto(stack.install!.appStoreUrl);
+  // Removed: opening the app runs the install again (consent), here in English.
+  await page.goto(`${stack.sandbox.origin}/appstore?lang=en_US`);
   await clickThrough(page, '#launch');
+  expect(page.url()).toContain('/api/v2/oauth/authorize');
   await clickThrough(page, '#install');
-  expect(await text(page)).toContain('App installed');
+  const back = await greeting(page);
+  expect(back).toMatchObject({ mall: mall, outcome: 'installed' });
+  expect(back.text).toBe(`hello, 홍길동 대표 of ${mall}`);
   expect(await kinds()).toEqual(['installed', 'removed', 'reinstalled']);
   await page.close();
 });

@@ -21,9 +21,14 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** `GET /appstore`: the sandbox's stand-in for Cafe24's app store. */
-export function appStorePage(settings: SandboxSettings, mallId: string): Reply {
-  const launch = `/appstore/launch?mall_id=${encodeURIComponent(mallId)}`;
+/** The operator's language a launch carries (`?lang=` on the app store's URL): Cafe24's ko_KR by default. */
+export function launchLanguage(given: string | undefined): string {
+  return given !== undefined && /^[a-z]{2}_[A-Z]{2}$/.test(given) ? given : 'ko_KR';
+}
+
+/** `GET /appstore`: the sandbox's stand-in for Cafe24's app store; `lang` goes into the launch it links to. */
+export function appStorePage(settings: SandboxSettings, mallId: string, lang = 'ko_KR'): Reply {
+  const launch = `/appstore/launch?mall_id=${encodeURIComponent(mallId)}&lang=${encodeURIComponent(lang)}`;
   return htmlPage(
     'Cafe24 app store (sandbox)',
     `<h1>Cafe24 app store <span class="badge">sandbox</span></h1>
@@ -37,10 +42,15 @@ export function appStorePage(settings: SandboxSettings, mallId: string): Reply {
  * `GET /appstore/launch` opens the app URL as Cafe24 does: Cafe24's launch parameters in Cafe24's order,
  * values encoded with %20 for spaces, and an hmac under the client secret (cafe24-oauth.md).
  */
-export function appLaunch(settings: SandboxSettings, mallId: string, timestamp: string): Reply {
+export function appLaunch(
+  settings: SandboxSettings,
+  mallId: string,
+  timestamp: string,
+  lang = 'ko_KR',
+): Reply {
   const params: Array<[string, string]> = [
     ['is_multi_shop', 'T'],
-    ['lang', 'ko_KR'],
+    ['lang', lang],
     ['mall_id', mallId],
     ['nation', 'KR'],
     ['shop_no', '1'],

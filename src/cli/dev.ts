@@ -217,11 +217,19 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
           `  install front   ${stack.install.origin}/install  (callback ${stack.env.CAFE24_REDIRECT_URI}; webhooks ${stack.install.origin}/webhooks/cafe24)`,
         ]
       : []),
+    ...(stack.demoApp
+      ? [
+          `  demo app        ${stack.demoApp.url}  (APP_RETURN_URL: verifies the front's ?launch= token, greets the operator)`,
+        ]
+      : []),
     '',
     ...(stack.install
       ? [
-          'Install the app as a shop would: open this link, click Install, see the page:',
+          `Install the app as a shop would: open this link, click Install, see ${stack.demoApp ? 'the demo app greet you' : 'the page'}:`,
           `  ${stack.install.appStoreUrl}`,
+          ...(stack.demoApp
+            ? ['  (open it again: the app opens at once, no consent; add ?lang=en_US to it for English)']
+            : []),
           "Then delete it as the shop's admin would (Cafe24's webhook removes the tokens, the app is told):",
           `  ${stack.sandbox.origin}/admin/${LOCAL_APP.mallId}`,
           '',
