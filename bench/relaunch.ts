@@ -15,6 +15,7 @@ import pLimit from 'p-limit';
 import { startEmbeddedPostgres } from '../local/postgres.ts';
 import { LOCAL_APP, startLocalStack } from '../local/stack.ts';
 import { launchHmac } from '../src/cafe24/app-launch.ts';
+import { logger } from '../src/commons/logger.ts';
 import { round, summarize } from './stats.ts';
 
 const { values } = parseArgs({
@@ -44,6 +45,8 @@ function launchQuery(mallId: string): string {
   return `${message}&hmac=${encodeURIComponent(launchHmac(message, LOCAL_APP.clientSecret))}`;
 }
 
+// The numbers, not a log line per launch.
+logger.setLogLevel('ERROR');
 const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-bench-relaunch-'));
 const postgres = await startEmbeddedPostgres({ dataDir, persistent: false });
 const stack = await startLocalStack({
