@@ -212,6 +212,29 @@ const sections = {
     },
     rules: () => [],
   },
+  /** The Admin API client (`cafe24-token-issuer/client`): the API version and our view of the mall's bucket. */
+  adminApi: {
+    shape: {
+      // Sent as X-Cafe24-Api-Version; unset: the version set for the app in Cafe24 Developers.
+      CAFE24_API_VERSION: unsetIfBlank(
+        z
+          .string()
+          .check(
+            z.regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a Cafe24 API version, yyyy-mm-dd (e.g. 2025-06-01)'),
+          ),
+      ),
+      // Cafe24's bucket: 40 calls per mall, draining 2 a second; the client leaves `reserve` unused.
+      CAFE24_API_BUCKET_SIZE: integer(1, 10_000, 40),
+      CAFE24_API_DRAIN_PER_SECOND: integer(1, 1_000, 2),
+      CAFE24_API_BUCKET_RESERVE: integer(0, 100, 2),
+      CAFE24_API_TIMEOUT_SECONDS: integer(1, 900, 30),
+    },
+    rules: (source: Source) => {
+      const size = Number(source.CAFE24_API_BUCKET_SIZE ?? 40);
+      const reserve = Number(source.CAFE24_API_BUCKET_RESERVE ?? 2);
+      return reserve >= size ? ['CAFE24_API_BUCKET_RESERVE must be smaller than CAFE24_API_BUCKET_SIZE'] : [];
+    },
+  },
   queue: { shape: { SQS_QUEUE_URL: requiredUrl('the exchange queue') }, rules: () => [] },
   /** The exchange queue where publishing or requeueing is a shortcut, not a duty (unset: SQS defaults). */
   exchangeQueue: {
@@ -250,6 +273,8 @@ export const commands = {
   relay: ['database', 'queue', 'codes', 'events'],
   migrate: ['database'],
   status: ['database'],
+  /** The Admin API client an app creates: the refresh's needs (it refreshes on demand) and the API's. */
+  client: ['database', 'cafe24', 'clientSecret', 'refresh', 'adminApi'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],
@@ -333,6 +358,12 @@ export type InstallConfig = {
 /** The launch token's key: the value (a PKCS#8 PEM, a private JWK or a JWK Set) or its secret's ARN. */
 export type LaunchKeyConfig = { value: Secret } | { arn: string };
 
+export type AdminApiConfig = {
+  apiVersion?: string;
+  bucket: { size: number; drainPerSecond: number; reserve: number };
+  timeoutMs: number;
+};
+
 export type AwsConfig = {
   region?: string;
   /** Local endpoints (an emulator); unset means AWS itself. */
@@ -357,6 +388,7 @@ type SectionConfigs = {
   /** Unset: the webhook route answers 503 and `doctor` names the missing key. */
   webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
   events: { busName?: string };
+  adminApi: AdminApiConfig;
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -432,6 +464,15 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   events: (env) => ({ busName: env.EVENT_BUS_NAME }),
+  adminApi: (env) => ({
+    apiVersion: env.CAFE24_API_VERSION,
+    bucket: {
+      size: env.CAFE24_API_BUCKET_SIZE,
+      drainPerSecond: env.CAFE24_API_DRAIN_PER_SECOND,
+      reserve: env.CAFE24_API_BUCKET_RESERVE,
+    },
+    timeoutMs: env.CAFE24_API_TIMEOUT_SECONDS * 1000,
+  }),
   queue: (env) => ({ url: env.SQS_QUEUE_URL }),
   exchangeQueue: (env) => ({ queueUrl: env.SQS_QUEUE_URL }),
   dlq: (env) => ({ url: env.SQS_DLQ_URL }),
