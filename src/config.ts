@@ -46,6 +46,17 @@ const secretArn = unsetIfBlank(
 
 /** A mall is due when its access token expires within this; the refresher and the schedule agree. */
 const refreshAhead = integer(60, 3_600, 1_200);
+/**
+ * `ahead` keeps every active mall's access token valid in the table; `on-demand` keeps only refresh tokens
+ * alive (a mall whose refresh token expires within REFRESH_KEEPALIVE_SECONDS), and the client and
+ * freshAccessToken refresh when they need to. The schedule and the refresher must agree.
+ */
+const refreshMode = z._default(
+  z.enum(['ahead', 'on-demand'], { error: 'must be ahead or on-demand' }),
+  'ahead',
+);
+/** Within 1 hour and 13 days: a refresh token lives 14 days. Default 3 days. */
+const refreshKeepalive = integer(3_600, 13 * 86_400, 259_200);
 
 /**
  * The environment, by section. Each command names the sections it needs (`commands` below), so a
@@ -137,6 +148,8 @@ const sections = {
     shape: {
       // Due when the access token (2 h) expires within this; at most half its life, or every run is due.
       REFRESH_AHEAD_SECONDS: refreshAhead,
+      REFRESH_MODE: refreshMode,
+      REFRESH_KEEPALIVE_SECONDS: refreshKeepalive,
       TOKEN_STASH_BUCKET: tokenStashBucket,
       // Records of one SQS batch refreshed at once by the refresh function (each holds a connection).
       REFRESH_CONCURRENCY: integer(1, 50, 5),
@@ -147,6 +160,8 @@ const sections = {
   refreshSchedule: {
     shape: {
       REFRESH_AHEAD_SECONDS: refreshAhead,
+      REFRESH_MODE: refreshMode,
+      REFRESH_KEEPALIVE_SECONDS: refreshKeepalive,
       // A mall published is not published again for this long (its message is being worked on); a mall
       // still due after it (transient failures) is published again. Under the schedule's 5 minutes.
       REFRESH_ROUND_SECONDS: integer(30, 3_600, 240),
@@ -332,6 +347,8 @@ export type ExchangeConfig = {
 export type RefreshConfig = {
   /** A mall is due when its access token expires within this. */
   aheadMs: number;
+  /** REFRESH_MODE=on-demand: also due when its refresh token expires within this (the schedule's only rule). */
+  keepaliveMs?: number;
   /** Where a refreshed pair waits when the database cannot take it; memory only without a bucket. */
   stashBucket?: string;
   /** Records of one SQS batch refreshed at once. */
@@ -340,6 +357,8 @@ export type RefreshConfig = {
 
 export type RefreshScheduleConfig = {
   aheadMs: number;
+  /** REFRESH_MODE=on-demand: publish only malls whose refresh token expires within this. */
+  keepaliveMs?: number;
   /** A published mall is not published again within this. */
   roundMs: number;
 };
@@ -432,11 +451,13 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
   }),
   refresh: (env) => ({
     aheadMs: env.REFRESH_AHEAD_SECONDS * 1000,
+    ...keepaliveOf(env),
     stashBucket: env.TOKEN_STASH_BUCKET,
     concurrency: env.REFRESH_CONCURRENCY,
   }),
   refreshSchedule: (env) => ({
     aheadMs: env.REFRESH_AHEAD_SECONDS * 1000,
+    ...keepaliveOf(env),
     roundMs: env.REFRESH_ROUND_SECONDS * 1000,
   }),
   refreshQueue: (env) => ({ url: env.REFRESH_QUEUE_URL }),
@@ -493,6 +514,11 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     ].some((value) => value !== undefined),
   }),
 };
+
+/** `on-demand`: the refresh token's keep-alive window; `ahead`: none (every access token is kept valid). */
+function keepaliveOf(env: { REFRESH_MODE: 'ahead' | 'on-demand'; REFRESH_KEEPALIVE_SECONDS: number }) {
+  return env.REFRESH_MODE === 'on-demand' ? { keepaliveMs: env.REFRESH_KEEPALIVE_SECONDS * 1000 } : {};
+}
 
 /** Every variable `command` reads (its sections and `aws`): what a deployment of it may declare. */
 export function variablesOf(command: Command): string[] {

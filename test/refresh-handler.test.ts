@@ -334,9 +334,12 @@ describe('the refresh handler (SQS) on PostgreSQL 17 and the Cafe24 sandbox', ()
       const tokens = new PostgresTokenStore(db.pool);
       // Every due mall, once; how fast is the bench's to say (the plan above is why it is fast).
       let claimed = 0;
-      for (let batch = await tokens.claimDueForQueue(1_200_000, 240_000, 500); batch.length > 0; ) {
+      for (
+        let batch = await tokens.claimDueForQueue({ aheadMs: 1_200_000 }, 240_000, 500);
+        batch.length > 0;
+      ) {
         claimed += batch.length;
-        batch = await tokens.claimDueForQueue(1_200_000, 240_000, 500);
+        batch = await tokens.claimDueForQueue({ aheadMs: 1_200_000 }, 240_000, 500);
       }
       expect(claimed).toBe(5_000);
     } finally {

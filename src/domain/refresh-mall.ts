@@ -9,6 +9,8 @@ import { backoffMs, retryUntil, sleepFor } from './retry.ts';
 export type RefreshPolicy = {
   /** Due when the access token expires within this (REFRESH_AHEAD_SECONDS). */
   aheadMs: number;
+  /** REFRESH_MODE=on-demand: also due when the refresh token (14 days) expires within this. */
+  keepaliveMs?: number;
   /** The per-mall lease: one Cafe24 request's timeout plus a margin. A dead holder blocks no longer. */
   leaseMs: number;
   /** Token requests per call, transient failures included; each under a lease of its own. */
@@ -185,7 +187,8 @@ async function underLease(
   // Changed since this call first asked: a refresh finished after it began, so even --force is done.
   const changed =
     state.seenRefreshToken !== undefined && row.refreshToken.reveal() !== state.seenRefreshToken.reveal();
-  if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs)) {
+  const keptAlive = policy.keepaliveMs !== undefined && row.refreshExpiresInMs <= policy.keepaliveMs;
+  if ((!options.force || changed) && row.expiresInMs > (options.aheadMs ?? policy.aheadMs) && !keptAlive) {
     await deps.tokens.release(mallId, owner);
     return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
   }

@@ -5,8 +5,11 @@ import type { Publisher } from '../queue/publisher.ts';
 import { UNUSABLE_MALL_ID_REASON } from './refresh-mall.ts';
 
 /** The store's side of the schedule (`PostgresTokenStore`): claim a round's due malls, give some back. */
+/** Which malls a round publishes: access tokens expiring within `aheadMs`, or refresh tokens within `keepaliveMs`. */
+export type DueWindow = { aheadMs: number } | { keepaliveMs: number };
+
 export type DueMallClaims = {
-  claimDueForQueue(aheadMs: number, roundMs: number, limit: number): Promise<string[]>;
+  claimDueForQueue(window: DueWindow, roundMs: number, limit: number): Promise<string[]>;
   unclaimQueued(mallIds: string[]): Promise<void>;
   /** Rows no refresh can serve: `invalid` with the reason, out of every later round. */
   markUnusable(mallIds: string[], reason: string): Promise<void>;
@@ -16,7 +19,8 @@ export type RefreshScheduleDeps = {
   tokens: DueMallClaims;
   publish: Publisher;
   log: Log;
-  policy: { aheadMs: number; roundMs: number };
+  /** With `keepaliveMs` (REFRESH_MODE=on-demand) only refresh tokens are kept alive. */
+  policy: { aheadMs: number; roundMs: number; keepaliveMs?: number | undefined };
 };
 
 /** `unusable`: rows recorded invalid because their mall_id is not a mall id (never published). */
@@ -37,8 +41,10 @@ export async function publishDueMalls(
 ): Promise<RefreshScheduleSummary> {
   const summary: RefreshScheduleSummary = { published: 0, failed: 0, unusable: 0 };
   const deadline = options.deadline ?? Number.POSITIVE_INFINITY;
+  const { keepaliveMs } = deps.policy;
+  const window: DueWindow = keepaliveMs === undefined ? { aheadMs: deps.policy.aheadMs } : { keepaliveMs };
   for (;;) {
-    const claimed = await deps.tokens.claimDueForQueue(deps.policy.aheadMs, deps.policy.roundMs, CLAIM_BATCH);
+    const claimed = await deps.tokens.claimDueForQueue(window, deps.policy.roundMs, CLAIM_BATCH);
     if (claimed.length === 0) break;
     // One bad row never stops the others: recorded, and left out of every later round.
     const unusable = claimed.filter((mallId) => !isMallId(mallId));

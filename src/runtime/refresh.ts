@@ -37,6 +37,7 @@ export function createRefreshRuntime(
     log: logger,
     policy: {
       aheadMs: config.refresh.aheadMs,
+      ...(config.refresh.keepaliveMs === undefined ? {} : { keepaliveMs: config.refresh.keepaliveMs }),
       leaseMs: config.cafe24.requestTimeoutMs + REFRESH_LEASE_MARGIN_MS,
     },
   };

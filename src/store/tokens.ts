@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import type pg from 'pg';
 import { Secret } from '../commons/secret.ts';
 import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../domain/ports.ts';
+import type { DueWindow } from '../domain/refresh-schedule.ts';
 import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 
@@ -168,6 +169,24 @@ update cafe24.oauth_tokens t
    and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
 returning t.mall_id`;
 
+/**
+ * REFRESH_MODE=on-demand: the same claim for malls whose refresh token expires within $1 ms (the access
+ * token is refreshed when someone needs it); the range scan of ix_oauth_tokens_keepalive_due.
+ */
+export const CLAIM_KEEPALIVE_FOR_QUEUE = `
+update cafe24.oauth_tokens t
+   set refresh_queued_at = now()
+ where t.mall_id in (
+         select mall_id
+           from cafe24.oauth_tokens
+          where status = 'active' and refresh_token_expires_at <= now() + $1 * interval '1 millisecond'
+            and (refresh_queued_at is null or refresh_queued_at < now() - $2 * interval '1 millisecond')
+          order by refresh_token_expires_at
+          limit $3
+            for update skip locked)
+   and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
+returning t.mall_id`;
+
 /** Rows no refresh can serve (a mall_id that is not one): recorded invalid, out of the due index. */
 const MARK_UNUSABLE = `
 with marked as (
@@ -296,8 +315,11 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   /** Due malls for this round of the schedule, stamped as published; each is returned once per round. */
-  async claimDueForQueue(aheadMs: number, roundMs: number, limit: number): Promise<string[]> {
-    const { rows } = await this.#pool.query(CLAIM_DUE_FOR_QUEUE, [aheadMs, roundMs, limit]);
+  async claimDueForQueue(window: DueWindow, roundMs: number, limit: number): Promise<string[]> {
+    const { rows } =
+      'keepaliveMs' in window
+        ? await this.#pool.query(CLAIM_KEEPALIVE_FOR_QUEUE, [window.keepaliveMs, roundMs, limit])
+        : await this.#pool.query(CLAIM_DUE_FOR_QUEUE, [window.aheadMs, roundMs, limit]);
     return rows.map((row) => row.mall_id as string);
   }
 
