@@ -29,7 +29,8 @@ const mallCount = Number(values.malls);
 const launches = Number(values.launches);
 const limit = pLimit(Number(values.concurrency));
 
-/** A launch as Cafe24 signs it (its parameter order, hmac last). */
+/** A launch as Cafe24 signs it (its parameter order, hmac last); each its own (a launch opens the app once). */
+let launchCount = 0;
 function launchQuery(mallId: string): string {
   const message = [
     'is_multi_shop=T',
@@ -37,7 +38,7 @@ function launchQuery(mallId: string): string {
     `mall_id=${mallId}`,
     'nation=KR',
     'shop_no=1',
-    `timestamp=${Math.floor(Date.now() / 1000)}`,
+    `timestamp=${Math.floor(Date.now() / 1000) - (launchCount++ % 3_600)}`,
     'user_id=owner',
     `user_name=${encodeURIComponent('홍길동')}`,
     'user_type=P',

@@ -51,16 +51,16 @@ const TEXTS: Record<Lang, Texts> = {
   },
   ko: {
     title: '데모 앱',
-    hello: (user, mall) => `안녕하세요, ${user} 님 — ${mall}`,
+    hello: (user, mall) => `안녕하세요, ${mall} 쇼핑몰 ${user} 님`,
     session: '실제 앱은 여기서 자체 세션을 시작합니다.',
     replayTitle: '이미 사용한 링크',
     replay: '이 링크는 이미 사용되었습니다. Cafe24 관리자에서 앱을 다시 열어 주세요.',
     outcomes: {
-      launched: '관리자에서 다시 열었습니다. 이미 설치되어 있어 동의를 묻지 않았습니다.',
+      launched: '관리자 화면에서 앱을 다시 여셨습니다. 이미 설치되어 있어 동의 절차 없이 열렸습니다.',
       installed: '방금 설치되었습니다. 토큰이 저장되었습니다.',
       pending: '설치되었습니다. 토큰을 아직 받는 중입니다.',
       failed: '설치를 마치지 못했습니다. Cafe24 관리자에서 앱을 다시 열어 주세요.',
-      declined: 'Cafe24 동의 화면에서 설치를 취소했습니다.',
+      declined: 'Cafe24 동의 화면에서 설치를 취소하셨습니다.',
     },
   },
 };
@@ -103,10 +103,12 @@ export async function startDemoApp(options: {
       const why =
         error instanceof LaunchTokenError ? error.message : 'the launch token could not be verified';
       const status = error instanceof LaunchTokenError && error.code === 'jwks-unavailable' ? 503 : 401;
-      const body = `<p id="error">${escapeHtml(why)}.</p><p>Open the app from the Cafe24 admin.</p>`;
+      // No verified launch, so no language: both.
+      const body = `<p id="error">${escapeHtml(why)}.</p><p lang="ko">카페24 관리자 화면에서 앱을 열어 주세요.</p><p>Open the app from the Cafe24 admin.</p>`;
       return page(status, 'en', 'Not signed in', body);
     }
-    const lang: Lang = launch.lang === 'ko_KR' ? 'ko' : 'en';
+    // Cafe24's default is Korean: a launch without lang is one.
+    const lang: Lang = launch.lang === undefined || launch.lang === 'ko_KR' ? 'ko' : 'en';
     const t = TEXTS[lang];
     const now = Date.now() / 1000;
     for (const [jti, exp] of used) if (exp < now) used.delete(jti);

@@ -46,7 +46,7 @@ beforeAll(async () => {
 afterAll(() => stack?.stop());
 beforeEach(async () => {
   await stack.db.pool.query(
-    'truncate cafe24.install_states, cafe24.exchange_outbox, cafe24.oauth_authorization_codes, cafe24.oauth_tokens',
+    'truncate cafe24.install_states, cafe24.app_launches, cafe24.exchange_outbox, cafe24.oauth_authorization_codes, cafe24.oauth_tokens',
   );
 });
 
@@ -76,13 +76,17 @@ const handingOff: InstallAppOptions = {
 const front = (options: InstallAppOptions = handingOff, scopes = SCOPES) =>
   createInstallApp(deps(scopes), options);
 
+/** Each launch Cafe24 sends is its own (its timestamp, so its hmac): a second apart here, as in life. */
+let launches = 0;
+const launchQuery = (overrides: Record<string, string> = {}) =>
+  launchQueryFor(CLIENT_SECRET, {
+    mall_id: MALL,
+    user_name: '김 대표',
+    timestamp: String(Math.floor(Date.now() / 1000) - (launches++ % 3_600)),
+    ...overrides,
+  });
 const launch = (app = front(), overrides: Record<string, string> = {}, cookie?: string) =>
-  app.request(
-    `${ORIGIN}/install?${launchQueryFor(CLIENT_SECRET, { mall_id: MALL, user_name: '김 대표', ...overrides })}`,
-    {
-      headers: cookie ? { cookie } : {},
-    },
-  );
+  app.request(`${ORIGIN}/install?${launchQuery(overrides)}`, { headers: cookie ? { cookie } : {} });
 
 /** A whole install through consent: launch, Cafe24's code, callback. Returns the callback's answer. */
 async function install(app = front(), overrides: Record<string, string> = {}): Promise<Response> {
@@ -187,6 +191,18 @@ describe('a launch of an installed mall', () => {
     }
   });
 
+  it('opens the app once per launch: the same launch URL again (history, a log) mints nothing', async () => {
+    await install();
+    const query = launchQuery();
+    expect((await handedOff(await front().request(`${ORIGIN}/install?${query}`))).outcome).toBe('launched');
+    const replay = await front().request(`${ORIGIN}/install?${query}`);
+    expect(replay.status).toBe(400);
+    expect(replay.headers.get('location')).toBeNull();
+    expect(await replay.text()).toContain('이미 사용된 앱 실행 링크입니다');
+    // A launch that ran the install (not opened the app) is left to Cafe24's consent, and is not kept.
+    expect(await count('app_launches')).toBe(1);
+  });
+
   it('runs the install when it races a removal or an invalidation of the row (never a token for dead tokens)', async () => {
     for (const change of [
       `delete from cafe24.oauth_tokens where mall_id = '${MALL}'`,
@@ -250,6 +266,38 @@ describe('the hand-off after a callback', () => {
     expect(replay.status).toBe(400);
     expect(replay.headers.get('location')).toBeNull();
     expect(await replay.text()).toContain('<html lang="ko">');
+  });
+});
+
+describe('the hand-off’s URL and language', () => {
+  it('keeps APP_RETURN_URL’s own query as written, and adds launch= only', async () => {
+    const written = 'https://app.example.com/cafe24?next=%2Fhome%20page&x=a+b';
+    const app = front({
+      handOff: appHandOff({
+        returnUrl: written,
+        keys: async () => keys,
+        issuer: ORIGIN,
+        audience: CLIENT_ID,
+      }),
+    });
+    const response = await install(app);
+    const location = response.headers.get('location')!;
+    expect(location.startsWith(`${written}&launch=`)).toBe(true);
+    tokens.push(location.slice(location.indexOf('launch=') + 7));
+  });
+
+  it('a callback for a state kept before launches were (no launch on the row) speaks the browser’s language', async () => {
+    const app = front({});
+    const started = await launch(app);
+    const state = new URL(started.headers.get('location')!).searchParams.get('state')!;
+    const cookie = started.headers.get('set-cookie')!.split(';')[0]!;
+    await stack.db.pool.query('update cafe24.install_states set launch = null');
+    const code = stack.sandbox.issueCode(MALL);
+    const english = await app.request(`${ORIGIN}${CALLBACK}?${new URLSearchParams({ code, state })}`, {
+      headers: { cookie, 'accept-language': 'en-US,en;q=0.8' },
+    });
+    expect(english.status).toBe(200);
+    expect(await english.text()).toContain('<html lang="en">');
   });
 });
 

@@ -30,19 +30,41 @@ it('writes a key only its owner can read, prints its kid and not the key, and ne
   expect(await readFile(out, 'utf8')).toBe(text);
 });
 
-it('rotates: the new key signs, the old one is kept as a public key and still served', async () => {
-  const old = join(dir, 'old.json');
+it('rotates in three steps, so an app never meets a token signed by a key it was not yet served', async () => {
+  const current = join(dir, 'current.json');
   const next = join(dir, 'next.json');
-  expect((await runCli(['launch-key', '--out', old], {})).code).toBe(0);
-  const rotated = await runCli(['launch-key', '--out', next, '--keep', old], {});
-  expect(rotated.code).toBe(0);
-  const before = loadLaunchKeys(await readFile(old, 'utf8'));
-  const after = loadLaunchKeys(await readFile(next, 'utf8'));
-  expect(after.kid).not.toBe(before.kid);
-  expect(after.jwks.keys.map((key) => key.kid)).toEqual([after.kid, before.kid]);
-  const set = JSON.parse(await readFile(next, 'utf8')) as { keys: Array<Record<string, string>> };
+  const promoted = join(dir, 'promoted.json');
+  const alone = join(dir, 'alone.json');
+  expect((await runCli(['launch-key', '--out', current], {})).code).toBe(0);
+  const old = loadLaunchKeys(await readFile(current, 'utf8'));
+
+  // 1. The current key still signs; the new one is served beside it.
+  const kept = await runCli(['launch-key', '--keep', current, '--out', next], {});
+  expect(kept.code).toBe(0);
+  const step1 = loadLaunchKeys(await readFile(next, 'utf8'));
+  expect(step1.kid).toBe(old.kid);
+  expect(step1.jwks.keys).toHaveLength(2);
+  const fresh = step1.jwks.keys[1]!.kid;
+  expect(kept.stdout).toContain(`the new kid ${fresh} is served`);
+
+  // 2. The new key signs; the old one is still served, its private part gone.
+  expect((await runCli(['launch-key', '--promote', next, '--out', promoted], {})).code).toBe(0);
+  const step2 = loadLaunchKeys(await readFile(promoted, 'utf8'));
+  expect(step2.kid).toBe(fresh);
+  expect(step2.jwks.keys.map((key) => key.kid)).toEqual([fresh, old.kid]);
+  const set = JSON.parse(await readFile(promoted, 'utf8')) as { keys: Array<Record<string, string>> };
   expect(set.keys[1]).not.toHaveProperty('d');
-  expect(rotated.stdout).toContain('1 older key(s) kept');
+
+  // 3. The signing key alone.
+  expect((await runCli(['launch-key', '--drop-retired', promoted, '--out', alone], {})).code).toBe(0);
+  const step3 = loadLaunchKeys(await readFile(alone, 'utf8'));
+  expect(step3.jwks.keys.map((key) => key.kid)).toEqual([fresh]);
+  for (const output of [kept.stdout, kept.stderr]) expect(output).not.toContain(set.keys[0]!.d!);
+
+  // Promoting a file with nothing to promote says what to do.
+  const nothing = await runCli(['launch-key', '--promote', alone, '--out', join(dir, 'x.json')], {});
+  expect(nothing.code).toBe(1);
+  expect(nothing.stderr).toContain('--keep first');
 });
 
 it('asks for --out', async () => {

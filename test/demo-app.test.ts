@@ -67,9 +67,9 @@ describe('the demo app', () => {
     expect(status).toBe(200);
     expect(html).toContain('<html lang="ko">');
     expect(html).toMatch(
-      /<p id="greeting" data-mall="demomall" data-user="홍길동 대표" data-outcome="launched">안녕하세요, 홍길동 대표 님 — demomall<\/p>/,
+      /<p id="greeting" data-mall="demomall" data-user="홍길동 대표" data-outcome="launched">안녕하세요, demomall 쇼핑몰 홍길동 대표 님<\/p>/,
     );
-    expect(html).toContain('이미 설치되어 있어 동의를 묻지 않았습니다');
+    expect(html).toContain('이미 설치되어 있어 동의 절차 없이 열렸습니다');
     expect(headers.get('referrer-policy')).toBe('no-referrer');
     expect(headers.get('cache-control')).toBe('no-store');
     expect(headers.get('content-security-policy')).toMatch(/^default-src 'none'; style-src 'sha256-/);

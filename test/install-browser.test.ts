@@ -106,7 +106,7 @@ it('installs in Korean through consent to the app, and opening it again goes to 
   expect(new URL(page.url()).searchParams.has('mall_id')).toBe(false);
   const installed = await greeting(page);
   expect(installed).toMatchObject({ mall: LOCAL_APP.mallId, user: '홍길동 대표', outcome: 'installed' });
-  expect(installed.text).toBe(`안녕하세요, 홍길동 대표 님 — ${LOCAL_APP.mallId}`);
+  expect(installed.text).toBe(`안녕하세요, ${LOCAL_APP.mallId} 쇼핑몰 홍길동 대표 님`);
   expect(await page.$eval('html', (html) => html.lang)).toBe('ko');
   const { rows } = await db.pool.query(
     `select t.mall_id, t.status, c.status as code_status

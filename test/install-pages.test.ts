@@ -14,6 +14,7 @@ import {
   contentSecurityPolicy,
   errorPage,
   escapeHtml,
+  kstTime,
   type Language,
   languageOf,
   languageOfHeader,
@@ -100,8 +101,8 @@ const CASES: Case[] = [
         'myshop 쇼핑몰에 이 앱 설치를 마쳤습니다',
         '주문 정보 보기',
         '상품 정보 변경',
-        '2026년 12월 3일 20:45 (KST)까지',
-        '자동으로 연장되니 따로 하실 일은 없습니다',
+        '연결 상태',
+        '자동으로 유지되니 따로 하실 일은 없습니다',
         '닫으셔도 됩니다',
       ],
       en: [
@@ -109,8 +110,8 @@ const CASES: Case[] = [
         'Done: the app is installed on myshop and ready to use',
         'See your orders',
         'Change your products',
-        '3 Dec 2026, 20:45 KST',
-        'Renewed automatically when due',
+        'Connection',
+        'Kept up automatically',
         'You can close this page',
       ],
     },
@@ -122,8 +123,12 @@ const CASES: Case[] = [
     status: 202,
     tone: 'wait',
     says: {
-      ko: ['거의 다 되었습니다', 'myshop 쇼핑몰의 이 앱 설치를 승인했습니다', '1분 안에 자동으로 끝납니다'],
-      en: ['Almost done', 'Cafe24 approved installing the app on myshop', 'less than a minute'],
+      ko: [
+        '거의 다 되었습니다',
+        'myshop 쇼핑몰의 이 앱 설치 동의가 완료되었습니다',
+        '1분 안에 자동으로 끝납니다',
+      ],
+      en: ['Almost done', 'You agreed to install the app on myshop', 'less than a minute'],
     },
     startsOver: true,
   },
@@ -136,13 +141,13 @@ const CASES: Case[] = [
     says: {
       ko: [
         '설치를 마치지 못했습니다',
-        'myshop 쇼핑몰의 이 앱 설치를 승인했지만',
+        'myshop 쇼핑몰의 이 앱 설치에 동의하셨지만',
         '앱 개발사에 문의',
         'Cafe24 answered 500',
       ],
       en: [
         'The install did not complete',
-        'Cafe24 approved installing the app on myshop, but',
+        'You agreed to install the app on myshop, but',
         "contact the app's developer",
         'Cafe24 answered 500',
       ],
@@ -298,7 +303,7 @@ const CASES: Case[] = [
       status: 400,
       tone: 'bad',
       says: {
-        ko: ['앱 실행 링크의 유효 시간이 지났습니다', '2시간 동안만', reason],
+        ko: ['앱 실행 링크의 유효 시간이 지났습니다', '2시간이 지나', reason],
         en: ['This app link has expired', 'two hours', reason],
       },
       startsOver: true,
@@ -311,7 +316,7 @@ const CASES: Case[] = [
       status: 400,
       tone: 'bad',
       says: {
-        ko: ['올바른 Cafe24 앱 실행이 아닙니다', 'Cafe24에서만 열 수 있습니다', reason],
+        ko: ['Cafe24 관리자에서 연 링크가 아닙니다', '카페24 관리자 화면에서만 열 수 있습니다', reason],
         en: ['This is not a valid Cafe24 app link', 'can only be opened from Cafe24', reason],
       },
       startsOver: true,
@@ -331,7 +336,7 @@ const CASES: Case[] = [
     status: 500,
     tone: 'bad',
     says: {
-      ko: ['일시적인 문제가 생겼습니다', '쇼핑몰에는 아무것도 바뀌지 않았습니다', '잠시 뒤'],
+      ko: ['일시적인 문제가 생겼습니다', '쇼핑몰 설정이나 데이터는 변경되지 않았습니다', '잠시 뒤'],
       en: ['Something went wrong on our side', 'Nothing was changed on your shop', 'Wait a minute'],
     },
     startsOver: true,
@@ -339,7 +344,7 @@ const CASES: Case[] = [
 ];
 
 const START_OVER: Record<Language, string> = {
-  ko: 'Cafe24 쇼핑몰 관리자의 내 앱(My Apps)에서 앱을 다시 열어',
+  ko: '카페24 관리자 화면의 [앱 > 마이앱]에서 앱을 다시 열어',
   en: 'pen the app again from My Apps in your Cafe24 admin',
 };
 /** Token jargon the Korean operator should not meet in the main text (nor the English one). */
@@ -475,12 +480,12 @@ describe.each(['ko', 'en'] as const)('pages in %s', (lang) => {
     expect(SCOPE_AREAS).toHaveLength(19);
   });
 
-  it('gives times in KST first, on any machine time zone', () => {
-    const shown = (expiresAt: Date) => textOf(outcomePage(installed([], MALL, expiresAt), { lang }).html);
-    const expect1 = lang === 'ko' ? '2026년 12월 3일 20:45 (KST)' : '3 Dec 2026, 20:45 KST';
+  it('words times in KST, on any machine time zone (for a deployment whose texts show one)', () => {
+    const shown = (at: Date) => TEXTS[lang].time(kstTime(at));
+    const expect1 = lang === 'ko' ? '2026년 12월 3일 20:45 (한국 시간)' : '3 Dec 2026, 20:45 KST';
     // KST is UTC+9: 15:05 UTC on 31 December is 00:05 on New Year's Day.
-    const expect2 = lang === 'ko' ? '2027년 1월 1일 00:05 (KST)' : '1 Jan 2027, 00:05 KST';
-    const expect3 = lang === 'ko' ? '2026년 3월 9일 09:07 (KST)' : '9 Mar 2026, 09:07 KST';
+    const expect2 = lang === 'ko' ? '2027년 1월 1일 00:05 (한국 시간)' : '1 Jan 2027, 00:05 KST';
+    const expect3 = lang === 'ko' ? '2026년 3월 9일 09:07 (한국 시간)' : '9 Mar 2026, 09:07 KST';
     const zone = process.env.TZ;
     try {
       for (const tz of ['UTC', 'America/Los_Angeles', 'Pacific/Kiritimati']) {
@@ -494,6 +499,8 @@ describe.each(['ko', 'en'] as const)('pages in %s', (lang) => {
       else process.env.TZ = zone;
     }
     expect(shown(EXPIRES)).not.toContain('UTC');
+    // The installed page itself shows no token expiry: that is not the operator's concern.
+    expect(textOf(outcomePage(installed([], MALL, EXPIRES), { lang }).html)).not.toContain(expect1);
   });
 });
 
@@ -528,7 +535,7 @@ describe('every text, in both languages', () => {
     }
     // A text that takes values uses them.
     for (const [path, text] of [...ko, ...en]) {
-      if (path.endsWith('lead()') || path.endsWith('until()')) expect(text, path).toContain('VALUE_A');
+      if (path.endsWith('lead()')) expect(text, path).toContain('VALUE_A');
     }
   });
 

@@ -30,7 +30,9 @@ export type LaunchRefusal =
   | 'bad-hmac'
   | 'missing-timestamp'
   | 'stale-timestamp'
-  | 'invalid-mall-id';
+  | 'invalid-mall-id'
+  /** A launch already used to open the app (set by the install front, not by the hmac check). */
+  | 'used-launch';
 
 export type LaunchVerification = { ok: true; launch: AppLaunch } | { ok: false; reason: LaunchRefusal };
 

@@ -1,4 +1,3 @@
-import { createPublicKey, sign, verify } from 'node:crypto';
 import { clientSecretSource, databasePasswordSource, launchKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, queueAttributes } from '../aws/sqs.ts';
 import { type ConnectFailureKind, probeRoute, probeTokenEndpoint } from '../cafe24/reach.ts';

@@ -73,12 +73,13 @@ program
 
 program
   .command('launch-key')
-  .description('write a new ES256 key for the launch token to a file (LAUNCH_SIGNING_KEY); --keep rotates')
-  .option('--out <file>', 'where to write it (mode 600, never overwritten)')
-  .option(
-    '--keep <file>',
-    'the current key (or set): its keys stay served, as public keys, after the new one',
+  .description(
+    'write a new ES256 key for the launch token (LAUNCH_SIGNING_KEY) to a file; or rotate one in three steps',
   )
+  .option('--out <file>', 'where to write it (mode 600, never overwritten)')
+  .option('--keep <file>', 'rotation step 1: the current key still signs, a new one is served beside it')
+  .option('--promote <file>', 'rotation step 2: the new key of a --keep file signs, the old one is served')
+  .option('--drop-retired <file>', 'rotation step 3: the signing key alone')
   .action(launchKeyCommand);
 
 program

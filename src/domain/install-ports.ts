@@ -65,6 +65,11 @@ export interface InstallStore {
    * that row has committed (so a relaunch racing one sees its result); undefined when there is no row.
    */
   mallAccess(mallId: string): Promise<MallAccess | undefined>;
+  /**
+   * Records that the launch whose query hashes to `querySha256` opened the app, kept `ttlMs`; false when
+   * it already had (a replayed launch URL).
+   */
+  recordLaunch(querySha256: Buffer, mallId: string, ttlMs: number): Promise<boolean>;
 }
 
 /** Hands a stored code to the exchange at once (the relay stays the safety net). */

@@ -41,9 +41,9 @@ export function appHandOff(options: {
         },
         { issuer: options.issuer, audience: options.audience, nowMs: (options.now ?? Date.now)() },
       );
-      const url = new URL(options.returnUrl);
-      url.searchParams.set('launch', token);
-      return url.toString();
+      // Appended to APP_RETURN_URL as written: its own query keeps its bytes (the token is URL-safe).
+      const separator = options.returnUrl.includes('?') ? '&' : '?';
+      return `${options.returnUrl}${separator}launch=${token}`;
     },
     async jwks() {
       return (await options.keys()).jwks;

@@ -106,8 +106,9 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
     const outcome = await finishInstall(deps, callbackQuery(c), getCookie(c, COOKIE, prefix));
     const told = handOff ? launchOutcomeOf(outcome) : undefined;
     if (handOff && told) return c.redirect(await handOff.url(told.mallId, told.launcher, told.outcome), 303);
-    const launcher = 'launcher' in outcome ? outcome.launcher : undefined;
-    const lang = launcher ? languageOf(launcher.lang) : browserLanguage(c);
+    // The launch's language, kept with the state; an install started before it was kept, the browser's.
+    const launched = 'launcher' in outcome ? outcome.launcher?.lang : undefined;
+    const lang = launched ? languageOf(launched) : browserLanguage(c);
     return html(c, outcomePage(outcome, context(lang)));
   });
 

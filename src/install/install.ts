@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mallApiBase } from '../cafe24/api-base.ts';
-import { type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
+import { LAUNCH_WINDOW_SECONDS, type LaunchRefusal, verifyAppLaunch } from '../cafe24/app-launch.ts';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
@@ -76,8 +76,14 @@ export async function startInstall(
     deps.log.warn('app launch refused', { reason: verified.reason });
     return { kind: 'refused', reason: verified.reason };
   }
-  const { mallId, timestamp: _signedAt, ...launcher } = verified.launch;
+  const { mallId, timestamp, ...launcher } = verified.launch;
   if (canOpen(await deps.store.mallAccess(mallId), deps.settings.scopes)) {
+    // Each launch opens the app once: its URL, replayed from a history or a log, mints nothing more.
+    const staleInMs = (timestamp + LAUNCH_WINDOW_SECONDS) * 1000 - (deps.now ?? Date.now)();
+    if (!(await deps.store.recordLaunch(sha256(rawQuery), mallId, Math.max(staleInMs, 60_000)))) {
+      deps.log.warn('app launch refused', { reason: 'used-launch', mallId });
+      return { kind: 'refused', reason: 'used-launch' };
+    }
     deps.log.info('app launched', { mallId });
     return { kind: 'launched', mallId, launcher };
   }
@@ -245,7 +251,8 @@ function cafe24Error(
     mallId: consumed?.mallId,
     launcher: consumed?.launcher,
     error,
-    description: query.errorDescription,
+    // Shown on the page only for the install it belongs to: a forged link puts no words on our page.
+    description: consumed ? query.errorDescription : undefined,
   };
 }
 

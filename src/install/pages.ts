@@ -108,7 +108,7 @@ const code = (value: string): Html => `<code>${escapeHtml(value)}</code>`;
 const appOf = (ctx: PageContext): Html => strong(ctx.appName?.trim() || TEXTS[ctx.lang].defaultAppName);
 
 /** KST is UTC+9 all year: no time-zone data, no locale data, whatever the machine's zone. */
-function kstTime(date: Date): KstTime {
+export function kstTime(date: Date): KstTime {
   const kst = new Date(date.getTime() + 9 * 3_600_000);
   return {
     year: kst.getUTCFullYear(),
@@ -224,7 +224,12 @@ export function launchedPage(mallId: string, ctx: PageContext): Page {
 
 export function launchRefusedPage(reason: LaunchRefusal, ctx: PageContext): Page {
   const t = TEXTS[ctx.lang];
-  const said = reason === 'stale-timestamp' || reason === 'missing-timestamp' ? t.staleLaunch : t.badLaunch;
+  const said =
+    reason === 'stale-timestamp' || reason === 'missing-timestamp'
+      ? t.staleLaunch
+      : reason === 'used-launch'
+        ? t.usedLaunch
+        : t.badLaunch;
   return page(ctx, 400, 'bad', { ...said, tech: code(reason) });
 }
 

@@ -89,6 +89,7 @@ export type PageTexts = {
   otherBrowser: Said;
   unknownLink: Said;
   staleLaunch: Said;
+  usedLaunch: Said;
   badLaunch: Said;
   notFound: Said;
   error: Said;
@@ -98,9 +99,9 @@ const EN_MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep'
 const two = (n: number) => String(n).padStart(2, '0');
 
 /** The way to start over, in every language: open the app again from My Apps (내 앱) in the Cafe24 admin. */
-const KO_AGAIN = 'Cafe24 쇼핑몰 관리자의 <b>내 앱</b>(My Apps)에서 앱을 다시 열어 주세요.';
+const KO_AGAIN = '카페24 관리자 화면의 <b>[앱 &gt; 마이앱]</b>에서 앱을 다시 열어 주세요.';
 const KO_NEW_INSTALL =
-  'Cafe24 쇼핑몰 관리자의 <b>내 앱</b>(My Apps)에서 앱을 다시 열어 설치를 새로 시작해 주세요.';
+  '카페24 관리자 화면의 <b>[앱 &gt; 마이앱]</b>에서 앱을 다시 열어 설치를 새로 시작해 주세요.';
 /** Lower case: it ends sentences that begin otherwise. */
 const EN_AGAIN = 'open the app again from <b>My Apps</b> in your Cafe24 admin.';
 const EN_OPEN_AGAIN = 'Open the app again from <b>My Apps</b> in your Cafe24 admin.';
@@ -108,11 +109,11 @@ const EN_NEW_INSTALL = 'Open the app again from <b>My Apps</b> in your Cafe24 ad
 
 const ko: PageTexts = {
   defaultAppName: '이 앱',
-  time: (t) => `${t.year}년 ${t.month}월 ${t.day}일 ${two(t.hour)}:${two(t.minute)} (KST)`,
+  time: (t) => `${t.year}년 ${t.month}월 ${t.day}일 ${two(t.hour)}:${two(t.minute)} (한국 시간)`,
   techLabel: '개발자용 정보',
   scopes: {
     areas: {
-      store: '상점 정보',
+      store: '쇼핑몰 기본 정보',
       product: '상품 정보',
       category: '상품 분류',
       collection: '브랜드·제조사 정보',
@@ -139,12 +140,12 @@ const ko: PageTexts = {
   },
   installed: {
     title: '앱 설치가 완료되었습니다',
-    lead: (app, mall) => `${mall} 쇼핑몰에 ${app} 설치를 마쳤습니다. 지금부터 바로 사용하실 수 있습니다.`,
+    lead: (app, mall) => `${mall} 쇼핑몰에 ${app} 설치를 마쳤습니다. 이제 바로 사용하실 수 있습니다.`,
     shopLabel: '쇼핑몰',
     scopesLabel: '앱이 할 수 있는 일',
-    untilLabel: '이용 허용 기한',
-    until: (time) => `${time}까지`,
-    renews: '기한이 되면 자동으로 연장되니 따로 하실 일은 없습니다.',
+    untilLabel: '연결 상태',
+    until: () => '정상',
+    renews: '연결은 자동으로 유지되니 따로 하실 일은 없습니다.',
     next: '이 창은 닫으셔도 됩니다.',
   },
   launched: {
@@ -155,21 +156,21 @@ const ko: PageTexts = {
   pending: {
     title: '거의 다 되었습니다',
     lead: (app, mall) =>
-      `Cafe24에서 ${mall} 쇼핑몰의 ${app} 설치를 승인했습니다. 남은 연결 작업은 1분 안에 자동으로 끝납니다.`,
+      `${mall} 쇼핑몰의 ${app} 설치 동의가 완료되었습니다. 남은 연결 작업은 1분 안에 자동으로 끝납니다.`,
     next: `이 창은 닫으셔도 됩니다. 몇 분이 지나도 앱이 설치되지 않았다고 나오면, ${KO_AGAIN}`,
   },
   failed: {
     title: '설치를 마치지 못했습니다',
     lead: (app, mall) =>
-      `Cafe24에서 ${mall} 쇼핑몰의 ${app} 설치를 승인했지만, 마지막 연결 단계에서 문제가 생겨 설치를 마치지 못했습니다.`,
-    next: `${KO_AGAIN} 다시 실패하면 앱 개발사에 문의해 주시고, 이 화면이 나타난 시각을 함께 알려 주세요.`,
+      `${mall} 쇼핑몰의 ${app} 설치에 동의하셨지만, 마지막 연결 단계에서 문제가 생겨 설치를 마치지 못했습니다.`,
+    next: `${KO_AGAIN} 그래도 설치되지 않으면 앱 개발사에 문의해 주시고, 이 화면이 나타난 시각을 함께 알려 주세요.`,
   },
   cafe24: {
     said: (description) => `Cafe24 안내: “${description}”`,
     declined: {
       title: '설치가 취소되었습니다',
       lead: (app, mall) =>
-        `${mall ? `${mall} 쇼핑몰에 ` : ''}${app} 설치가 진행되지 않았습니다. 설치 동의 화면에서 취소되었습니다.`,
+        `설치 동의 화면에서 취소하셔서 ${mall ? `${mall} 쇼핑몰에 ` : ''}${app} 설치가 진행되지 않았습니다.`,
       next: `나중에 설치하시려면 ${KO_AGAIN}`,
     },
     refused: {
@@ -189,8 +190,8 @@ const ko: PageTexts = {
   usedLink: {
     title: '이미 사용된 설치 링크입니다',
     lead:
-      '설치 링크는 한 번만 사용할 수 있습니다. 방금 다른 탭에서 사용되었거나 두 번 눌렸을 수 있으며, ' +
-      '설치 결과는 그 탭에 표시됩니다.',
+      '설치 링크는 한 번만 사용할 수 있습니다. 방금 다른 탭에서 사용되었거나 버튼을 두 번 누르셨을 수 있습니다. ' +
+      '설치 결과는 처음 연 탭에 표시됩니다.',
     next: KO_NEW_INSTALL,
   },
   expiredLink: {
@@ -212,24 +213,27 @@ const ko: PageTexts = {
   },
   staleLaunch: {
     title: '앱 실행 링크의 유효 시간이 지났습니다',
-    lead:
-      'Cafe24의 앱 실행 링크는 2시간 동안만 사용할 수 있습니다. 이 링크는 그보다 오래되었거나, ' +
-      '이 컴퓨터의 시계가 많이 어긋나 있습니다.',
+    lead: '이 링크는 만들어진 지 2시간이 지나 더 이상 사용할 수 없습니다.',
+    next: KO_AGAIN,
+  },
+  usedLaunch: {
+    title: '이미 사용된 앱 실행 링크입니다',
+    lead: '앱 실행 링크는 한 번만 쓸 수 있습니다. 뒤로 가기나 새로 고침으로 같은 링크가 다시 열렸을 수 있습니다.',
     next: KO_AGAIN,
   },
   badLaunch: {
-    title: '올바른 Cafe24 앱 실행이 아닙니다',
-    lead: '이 앱은 Cafe24에서만 열 수 있습니다. 이 링크에는 이 앱을 위한 Cafe24의 확인 정보가 없습니다.',
+    title: 'Cafe24 관리자에서 연 링크가 아닙니다',
+    lead: '이 링크로는 앱을 열 수 없습니다. 이 앱은 카페24 관리자 화면에서만 열 수 있습니다.',
     next: KO_AGAIN,
   },
   notFound: {
     title: '페이지를 찾을 수 없습니다',
     lead: '요청하신 주소에는 페이지가 없습니다.',
-    next: '앱을 사용하시려면 Cafe24 쇼핑몰 관리자의 <b>내 앱</b>(My Apps)에서 열어 주세요.',
+    next: '앱을 사용하시려면 카페24 관리자 화면의 <b>[앱 &gt; 마이앱]</b>에서 열어 주세요.',
   },
   error: {
     title: '일시적인 문제가 생겼습니다',
-    lead: '지금은 요청을 처리하지 못했습니다. 쇼핑몰에는 아무것도 바뀌지 않았습니다.',
+    lead: '지금은 요청을 처리하지 못했습니다. 쇼핑몰 설정이나 데이터는 변경되지 않았습니다.',
     next: `잠시 뒤 ${KO_AGAIN}`,
   },
 };
@@ -270,9 +274,9 @@ const en: PageTexts = {
     lead: (app, mall) => `Done: ${app} is installed on ${mall} and ready to use.`,
     shopLabel: 'Shop',
     scopesLabel: 'What it may do',
-    untilLabel: 'Access granted until',
-    until: (time) => time,
-    renews: 'Renewed automatically when due: nothing for you to do.',
+    untilLabel: 'Connection',
+    until: () => 'Active',
+    renews: 'Kept up automatically: nothing for you to do.',
     next: 'You can close this page.',
   },
   launched: {
@@ -283,13 +287,13 @@ const en: PageTexts = {
   pending: {
     title: 'Almost done',
     lead: (app, mall) =>
-      `Cafe24 approved installing ${app} on ${mall}. The app is finishing its connection to your shop; this takes less than a minute.`,
+      `You agreed to install ${app} on ${mall}. The app is finishing its connection to your shop; this takes less than a minute.`,
     next: `You can close this page. If the app still says it is not installed in a few minutes, ${EN_AGAIN}`,
   },
   failed: {
     title: 'The install did not complete',
     lead: (app, mall) =>
-      `Cafe24 approved installing ${app} on ${mall}, but the last step of connecting it to your shop failed.`,
+      `You agreed to install ${app} on ${mall}, but the last step of connecting it to your shop failed.`,
     next: `Please ${EN_AGAIN} If it fails again, contact the app's developer and tell them when this page appeared.`,
   },
   cafe24: {
@@ -340,7 +344,12 @@ const en: PageTexts = {
   },
   staleLaunch: {
     title: 'This app link has expired',
-    lead: "App links from Cafe24 can be used for two hours. This one is older, or this computer's clock is far off.",
+    lead: 'This link was made more than two hours ago and can no longer be used.',
+    next: EN_OPEN_AGAIN,
+  },
+  usedLaunch: {
+    title: 'This app link was already used',
+    lead: 'An app link works once. The same link was opened again, perhaps by going back or reloading.',
     next: EN_OPEN_AGAIN,
   },
   badLaunch: {

@@ -40,7 +40,12 @@ export type LaunchKeys = {
  * `LaunchTokenError('bad-key')` naming the problem and `variable`, never the text.
  */
 export function loadLaunchKeys(text: string, variable = 'LAUNCH_SIGNING_KEY'): LaunchKeys {
-  const keys = readKeys(text.trim(), variable);
+  // A PEM pasted into a JSON env file or a SAM parameter often arrives with its newlines as "\n".
+  const trimmed = text.trim();
+  const keys = readKeys(
+    trimmed.startsWith('-----BEGIN') ? trimmed.replaceAll('\\n', '\n') : trimmed,
+    variable,
+  );
   const signer = keys.find((key) => key.private);
   if (!signer) {
     throw new LaunchTokenError(

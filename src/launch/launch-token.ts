@@ -119,6 +119,7 @@ export async function verifyLaunchToken(token: string, options: VerifyLaunchOpti
   try {
     ({ payload } = await jwtVerify(token, key as JWTVerifyGetKey, {
       algorithms: [ALGORITHM],
+      typ: 'JWT',
       audience: options.audience,
       issuer: options.issuer,
       requiredClaims: ['iat', 'exp', 'jti', 'sub'],
@@ -141,7 +142,12 @@ function keyResolver(options: VerifyLaunchOptions): JWTVerifyGetKey | KeyObject 
     const url = String(options.jwksUrl);
     let set = remoteSets.get(url);
     if (!set) {
-      const remote = createRemoteJWKSet(new URL(url), { timeoutDuration: 5_000, cooldownDuration: 30_000 });
+      // Cached as long as the front says (max-age 300): a key dropped after a compromise is trusted no longer.
+      const remote = createRemoteJWKSet(checkedJwksUrl(url), {
+        timeoutDuration: 5_000,
+        cooldownDuration: 30_000,
+        cacheMaxAge: 300_000,
+      });
       // A JWKS that cannot be fetched or read is the front's (or the network's) fault, not the token's.
       set = async (header, token) => {
         try {
@@ -170,6 +176,16 @@ function keyResolver(options: VerifyLaunchOptions): JWTVerifyGetKey | KeyObject 
       'publicKey could not be read as a public key (a JWK, an SPKI PEM or a KeyObject)',
     );
   }
+}
+
+/** The JWKS is the trust anchor: https only (http on this machine, for the local stack). */
+function checkedJwksUrl(url: string): URL {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  const loopback = parsed !== undefined && ['localhost', '127.0.0.1', '[::1]'].includes(parsed.hostname);
+  if (!parsed || !(parsed.protocol === 'https:' || (parsed.protocol === 'http:' && loopback))) {
+    throw new LaunchTokenError('bad-key', 'jwksUrl must be an https URL (http only on localhost)');
+  }
+  return parsed;
 }
 
 function translate(error: unknown): LaunchTokenError {

@@ -2,6 +2,7 @@ import type { Hono } from 'hono';
 import { S3TokenStash } from '../aws/s3-token-stash.ts';
 import { clientSecretSource, launchKeySource, webhookKeySource } from '../aws/secrets-manager.ts';
 import { createSqsClient, sqsHandOff } from '../aws/sqs.ts';
+import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { logger } from '../commons/logger.ts';
 import type { ConfigFor } from '../config.ts';
@@ -50,8 +51,14 @@ export function createInstallRuntime(
   // (S3 directly: runtime/cafe24.ts would bring the token client and undici into the install's bundle.)
   const stash =
     bucket === undefined ? undefined : new S3TokenStash({ bucket, aws: config.aws, log: deps.log });
+  const handOff = handOffOf(config);
+  // Read the signing key now (from Secrets Manager, with the ARN): a broken one is in the log at start-up,
+  // not first met by an operator opening the app.
+  handOff?.jwks().catch((error: unknown) => {
+    deps.log.error('the launch signing key could not be loaded', { error: describeError(error) });
+  });
   const app = createInstallApp(deps, {
-    handOff: handOffOf(config),
+    handOff,
     appName: config.install.appName,
     frameAncestors: config.install.frameAncestors,
     webhook: {

@@ -44,6 +44,16 @@ select status, refresh_token_expires_at > now() as refresh_alive, coalesce(scope
  where mall_id = $1
    for share`;
 
+const RECORD_LAUNCH = `
+insert into cafe24.app_launches (query_sha256, mall_id, expires_at)
+values ($1, $2, now() + $3 * interval '1 millisecond')
+on conflict (query_sha256) do nothing
+returning 1`;
+
+const DELETE_EXPIRED_LAUNCHES = `
+delete from cafe24.app_launches
+ where expires_at <= now()`;
+
 const DELETE_EXPIRED_STATES = `
 delete from cafe24.install_states
  where expires_at <= now()`;
@@ -95,6 +105,10 @@ export class PostgresInstallStore implements InstallStore {
     return { ok: false, reason: await refusal(this.#pool, stateHash, browserHash) };
   }
 
+  async recordLaunch(querySha256: Buffer, mallId: string, ttlMs: number): Promise<boolean> {
+    return ((await this.#pool.query(RECORD_LAUNCH, [querySha256, mallId, ttlMs])).rowCount ?? 0) === 1;
+  }
+
   async mallAccess(mallId: string): Promise<MallAccess | undefined> {
     const row = (await this.#pool.query(MALL_ACCESS, [mallId])).rows[0];
     if (!row) return undefined;
@@ -113,8 +127,12 @@ export class PostgresInstallStore implements InstallStore {
   }
 }
 
-/** Deletes states past their expiry (used or not); the relay's sweep calls it. Returns how many. */
+/**
+ * Deletes states past their expiry (used or not), and recorded launches that are stale anyway; the relay's
+ * sweep calls it. Returns how many states.
+ */
 export async function deleteExpiredStates(pool: Pool): Promise<number> {
+  await pool.query(DELETE_EXPIRED_LAUNCHES);
   return (await pool.query(DELETE_EXPIRED_STATES)).rowCount ?? 0;
 }
 
