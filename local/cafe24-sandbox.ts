@@ -3,6 +3,15 @@ import type { AddressInfo } from 'node:net';
 import { type HttpBindings, serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import {
+  type AdminApi,
+  type AdminBucket,
+  adminOutcome,
+  createAdminApi,
+  readBucket,
+  recordedApiVersion,
+  setBucketLevel,
+} from './cafe24-sandbox/admin-api.ts';
+import {
   removalEvent,
   removeGrants,
   type SandboxWebhook,
@@ -10,7 +19,13 @@ import {
   TEST_SAMPLE,
   type WebhookDelivery,
 } from './cafe24-sandbox/app-events.ts';
-import { type Outcome, tokenOutcome } from './cafe24-sandbox/faults.ts';
+import {
+  type FaultQueue,
+  faultTarget,
+  type Outcome,
+  takeFault,
+  tokenOutcome,
+} from './cafe24-sandbox/faults.ts';
 import {
   authorize,
   emptyLedger,
@@ -25,7 +40,7 @@ import {
 import { adminPage, appLaunch, appStorePage, launchLanguage } from './cafe24-sandbox/pages.ts';
 import { jsonReply, oauthError, type Reply, toResponse } from './cafe24-sandbox/reply.ts';
 import { readLedger, serializeLedger, writeLedger } from './cafe24-sandbox/state-file.ts';
-import type { SandboxFault, SandboxOptions } from './cafe24-sandbox/types.ts';
+import type { FaultTarget, SandboxFault, SandboxOptions } from './cafe24-sandbox/types.ts';
 
 export { formatKst } from './cafe24-sandbox/grants.ts';
 
@@ -33,10 +48,21 @@ export { formatKst } from './cafe24-sandbox/grants.ts';
  * An in-process stand-in for Cafe24's OAuth endpoints (docs/cafe24-oauth.md): codes live a minute and
  * are single use, refresh tokens rotate, and faults can be injected. It never logs requests: they carry
  * codes, tokens and the client secret. With a state file, what it issued outlives a restart.
+ *
+ * It also serves a few Admin API resources with the tokens it issued, behind Cafe24's per-mall bucket
+ * (local/cafe24-sandbox/admin-api.ts): `GET /{mall_id}/api/v2/admin/store`, `GET|POST …/products`
+ * (`?limit=&offset=`), `GET …/products/count`, `GET|PUT|DELETE …/products/{product_no}`.
  */
 
+export type { AdminBucket } from './cafe24-sandbox/admin-api.ts';
 export type { SandboxWebhook, WebhookDelivery } from './cafe24-sandbox/app-events.ts';
-export type { SandboxFault, SandboxOptions, SandboxSettings } from './cafe24-sandbox/types.ts';
+export type {
+  AdminApiOptions,
+  FaultTarget,
+  SandboxFault,
+  SandboxOptions,
+  SandboxSettings,
+} from './cafe24-sandbox/types.ts';
 
 export type SandboxRequest = {
   at: number;
@@ -49,7 +75,15 @@ export type SandboxRequest = {
   /** What the sandbox answered; 0 while unanswered, or if it hung or reset. */
   status: number;
   fault: SandboxFault['type'] | undefined;
+  /** An Admin API call's `X-Cafe24-Api-Version`: as sent when yyyy-mm-dd, `invalid` otherwise. */
+  apiVersion: string | undefined;
 };
+
+/** An Admin API call as recorded: never its token (nor any header but the API version). */
+export type SandboxAdminRequest = Pick<
+  SandboxRequest,
+  'at' | 'method' | 'path' | 'mallId' | 'status' | 'fault' | 'apiVersion'
+>;
 
 export type Cafe24Sandbox = {
   readonly origin: string;
@@ -57,9 +91,20 @@ export type Cafe24Sandbox = {
   readonly baseUrl: string;
   readonly requests: readonly SandboxRequest[];
   tokenRequests(filter?: { code?: string; mallId?: string }): SandboxRequest[];
+  /** The Admin API calls so far (`/{mall_id}/api/v2/admin/…`), oldest first. */
+  adminRequests(filter?: { mallId?: string; method?: string; status?: number }): SandboxAdminRequest[];
+  /** The mall's Admin API bucket now, on the sandbox's clock. */
+  adminBucket(mallId: string): AdminBucket;
+  /** Sets the mall's bucket to `level` calls, from now on the sandbox's clock (it drains from there). */
+  setAdminBucketLevel(mallId: string, level: number): void;
   issueCode(mallId: string, options?: { issuedAt?: number; scopes?: string[] }): string;
+  /** The next `times` requests of the fault's target (`target`, default the token endpoint) meet it. */
   failNext(fault: SandboxFault, times?: number): void;
-  setFault(fault: SandboxFault | undefined): void;
+  /**
+   * Every request of the fault's target meets it until changed; `setFault(undefined)` clears every
+   * target's, `setFault(undefined, 'admin')` the Admin API's only.
+   */
+  setFault(fault: SandboxFault | undefined, target?: FaultTarget): void;
   issuedTokens(mallId: string): IssuedTokens | undefined;
   knownSecrets(): string[];
   /** Where Cafe24's app events go (the install front's POST /webhooks/cafe24) and the key they carry. */
@@ -75,6 +120,7 @@ export type Cafe24Sandbox = {
   ): Promise<WebhookDelivery[]>;
   /** Cafe24's [TEST] button: its sample delivery, from a sample mall and client id. */
   sendSample(): Promise<WebhookDelivery[]>;
+  /** Forgets the requests, the faults and the Admin API buckets (not what it issued, nor the catalogues). */
   reset(): void;
   stop(): Promise<void>;
 };
@@ -84,8 +130,8 @@ const BODY_TOO_LARGE = oauthError(413, 'invalid_request', 'Request body too larg
 
 type Sandbox = Issuer & {
   requests: SandboxRequest[];
-  oneShotFaults: SandboxFault[];
-  persistentFault: SandboxFault | undefined;
+  faults: FaultQueue;
+  admin: AdminApi;
   timers: Set<NodeJS.Timeout>;
   webhook: SandboxWebhook | undefined;
   /** Writes the ledger to the state file if it changed since the last write. */
@@ -112,8 +158,8 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
     },
     ledger,
     requests: [],
-    oneShotFaults: [],
-    persistentFault: undefined,
+    faults: { oneShot: [], persistent: {} },
+    admin: createAdminApi(options.adminApi),
     timers: new Set(),
     webhook: undefined,
     save: options.stateFile ? stateSaver(options.stateFile, ledger, log) : () => {},
@@ -150,16 +196,40 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
           (filter.code === undefined || r.code === filter.code) &&
           (filter.mallId === undefined || r.mallId === filter.mallId),
       ),
+    adminRequests: (filter = {}) =>
+      sandbox.requests
+        .filter(
+          (r) =>
+            isAdminPath(r.path) &&
+            (filter.mallId === undefined || r.mallId === filter.mallId) &&
+            (filter.method === undefined || r.method === filter.method.toUpperCase()) &&
+            (filter.status === undefined || r.status === filter.status),
+        )
+        .map(({ at, method, path, mallId, status, fault, apiVersion }) => ({
+          at,
+          method,
+          path,
+          mallId,
+          status,
+          fault,
+          apiVersion,
+        })),
+    adminBucket: (mallId) => readBucket(sandbox.admin, mallId, sandbox.settings.now()),
+    setAdminBucketLevel: (mallId, level) =>
+      setBucketLevel(sandbox.admin, mallId, level, sandbox.settings.now()),
     issueCode: (mallId, issue = {}) => {
       const code = registerCode(sandbox, randomToken(), mallId, issue);
       sandbox.save();
       return code;
     },
     failNext: (fault, times = 1) => {
-      for (let i = 0; i < times; i++) sandbox.oneShotFaults.push(fault);
+      faultTarget(fault);
+      for (let i = 0; i < times; i++) sandbox.faults.oneShot.push(fault);
     },
-    setFault: (fault) => {
-      sandbox.persistentFault = fault;
+    setFault: (fault, target) => {
+      if (fault) sandbox.faults.persistent[faultTarget(fault)] = fault;
+      else if (target) delete sandbox.faults.persistent[target];
+      else sandbox.faults.persistent = {};
     },
     issuedTokens: (mallId) => ledger.latest.get(mallId),
     knownSecrets: () => [
@@ -177,8 +247,9 @@ export async function startCafe24Sandbox(options: SandboxOptions): Promise<Cafe2
     sendSample: async () => (sandbox.webhook ? sendWebhook(sandbox.webhook, TEST_SAMPLE) : []),
     reset: () => {
       sandbox.requests.length = 0;
-      sandbox.oneShotFaults.length = 0;
-      sandbox.persistentFault = undefined;
+      sandbox.faults.oneShot.length = 0;
+      sandbox.faults.persistent = {};
+      sandbox.admin.buckets.clear();
     },
     stop: () => {
       stopped ??= new Promise<void>((resolve) => {
@@ -243,6 +314,7 @@ function sandboxApp(sandbox: Sandbox): Hono<SandboxEnv> {
       code: undefined,
       status: 0,
       fault: undefined,
+      apiVersion: undefined,
     };
     sandbox.requests.push(record);
     c.set('record', record);
@@ -297,11 +369,39 @@ function sandboxApp(sandbox: Sandbox): Hono<SandboxEnv> {
     if (!request) return toResponse(BODY_TOO_LARGE);
     const record = c.get('record');
     noteCodeSighting(sandbox, mallId, record.code);
-    const fault = sandbox.oneShotFaults.shift() ?? sandbox.persistentFault;
+    const fault = takeFault(sandbox.faults, 'token');
     record.fault = fault?.type;
     const outcome = tokenOutcome(sandbox, request, fault);
     // Before any answer: what the client is told it was issued is on disk by then.
     sandbox.save();
+    return deliver(c, outcome, sandbox.timers);
+  });
+
+  // Cafe24's Admin API: a few resources behind the mall's bucket, with the access tokens issued above.
+  app.all('/:mallId/api/v2/admin/*', async (c) => {
+    const mallId = c.req.param('mallId');
+    const record = c.get('record');
+    record.mallId = mallId;
+    const apiVersion = c.req.header('x-cafe24-api-version');
+    record.apiVersion = recordedApiVersion(apiVersion);
+    const fault = takeFault(sandbox.faults, 'admin');
+    record.fault = fault?.type;
+    const url = new URL(c.req.url);
+    const outcome = await adminOutcome(
+      sandbox,
+      sandbox.admin,
+      {
+        mallId,
+        method: c.req.method,
+        segments: url.pathname.split('/').slice(2),
+        query: url.searchParams,
+        authorization: c.req.header('authorization'),
+        apiVersion,
+        contentType: c.req.header('content-type'),
+        body: () => readBody(c.req.raw),
+      },
+      fault,
+    );
     return deliver(c, outcome, sandbox.timers);
   });
 
@@ -344,6 +444,11 @@ async function tokenRequest(c: Context<SandboxEnv>, mallId: string): Promise<Tok
     authorization: c.req.header('authorization'),
     contentType: c.req.header('content-type'),
   };
+}
+
+/** `/{mall_id}/api/v2/admin/…`: an Admin API call. */
+function isAdminPath(path: string): boolean {
+  return /^\/[^/]+\/api\/v2\/admin\//.test(path);
 }
 
 /** The query as URLSearchParams reads it, as Cafe24's endpoints would. */

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { describe, expect, it, vi } from 'vitest';
@@ -75,6 +75,33 @@ describe('npm start (cafe24-tokens dev)', () => {
       await client.connect();
       // The handlers' metric lines (EMF, for CloudWatch) stay out of the terminal.
       expect(output()).not.toContain('"_aws"');
+
+      // The banner's Admin API line, pasted into a shell with its exports: the client calls the sandbox's
+      // Admin API with the mall's token from the table, and no token is shown on the way.
+      expect(output()).toMatch(
+        /^ {4}Admin API +http:\/\/127\.0\.0\.1:\d+\/\{mall_id\}\/api\/v2\/admin\/store/m,
+      );
+      const adminLine = output().match(/^Then call the Admin API.*\n {2}(node .*)$/m)?.[1];
+      expect(adminLine, output()).toBeDefined();
+      const exported = Object.fromEntries(
+        [...output().matchAll(/^ {2}export (\w+)=(\S+)$/gm)].map(([, name, value]) => [
+          name as string,
+          (value as string).replace(/^'(.*)'$/, '$1'),
+        ]),
+      );
+      const store = await run('/bin/sh', ['-c', adminLine as string], {
+        cwd: ROOT,
+        env: { ...exported, PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}` },
+      });
+      expect(store.stdout).toContain("mall_id: 'localmall'");
+      expect(store.stdout).toContain('shop_no: 1');
+      const { rows } = await client.query<{ access_token: string }>(
+        `select access_token from cafe24.oauth_tokens where mall_id = 'localmall'`,
+      );
+      expect(rows).toHaveLength(1);
+      for (const shown of [output(), store.stdout, store.stderr]) {
+        expect(shown).not.toContain(rows[0]!.access_token);
+      }
 
       // Due: the schedule publishes it to the refresh queue, the runner's refresh handler refreshes it.
       expect(output()).toContain('refresh queue');

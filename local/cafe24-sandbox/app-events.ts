@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { formatKst, type Issuer } from './grants.ts';
+import { formatKst, type Grant, type Issuer } from './grants.ts';
 
 /**
  * Cafe24's side of the app's lifecycle (docs/cafe24-oauth.md, "Webhooks"): deleting or expiring the app at
@@ -26,15 +26,20 @@ function kstDate(ms: number): string {
   return `${formatKst(ms).slice(0, 19)}+09:00`;
 }
 
-/** Kills every grant of the mall issued so far (Cafe24 refuses an uninstalled app's tokens). */
+/**
+ * Kills every grant of the mall issued so far (Cafe24 refuses an uninstalled app's tokens): its codes and
+ * refresh tokens are refused, and its access tokens, kept so as to be told apart from unknown ones, answer
+ * 403 at the Admin API (docs/cafe24-oauth.md: "Admin API calls answer 403 from then on").
+ */
 export function removeGrants(issuer: Issuer, mallId: string): void {
-  for (const grant of issuer.ledger.codes.values()) if (grant.mallId === mallId) grant.revoked = true;
-  for (const entry of issuer.ledger.refreshTokens.values()) {
-    if (entry.grant.mallId === mallId) entry.grant.revoked = true;
-  }
-  for (const [token, grant] of issuer.ledger.accessTokens) {
-    if (grant.mallId === mallId) issuer.ledger.accessTokens.delete(token);
-  }
+  const remove = (grant: Grant) => {
+    if (grant.mallId !== mallId) return;
+    grant.revoked = true;
+    grant.removed = true;
+  };
+  for (const grant of issuer.ledger.codes.values()) remove(grant);
+  for (const entry of issuer.ledger.refreshTokens.values()) remove(entry.grant);
+  for (const entry of issuer.ledger.accessTokens.values()) remove(entry.grant);
 }
 
 export function removalEvent(issuer: Issuer, mallId: string, cause: 'deleted' | 'expired') {

@@ -1,6 +1,6 @@
 import { type Issuer, killRefreshToken, type TokenRequest, tokenEndpoint } from './grants.ts';
 import { jsonReply, oauthError, type Reply } from './reply.ts';
-import type { SandboxFault } from './types.ts';
+import type { FaultTarget, SandboxFault } from './types.ts';
 
 /** A token request's fate: a reply (possibly late), or none at all. */
 export type Outcome = { reply: Reply; delayMs: number; until?: Promise<unknown> } | 'hang' | 'reset';
@@ -66,7 +66,7 @@ function faultReply(fault: CannedFault): Reply {
     case 'rate-limit':
       return {
         ...oauthError(429, 'too_many_requests', 'Too Many Requests'),
-        headers: rateLimitHeaders(fault.retryAfterSeconds),
+        headers: rateLimitHeaders(fault),
       };
     case 'html': {
       const status = fault.status ?? 502;
@@ -82,14 +82,45 @@ function faultReply(fault: CannedFault): Reply {
   }
 }
 
-function rateLimitHeaders(retryAfterSeconds: number | undefined): Record<string, string> {
+function rateLimitHeaders(fault: Extract<SandboxFault, { type: 'rate-limit' }>): Record<string, string> {
+  if (fault.withoutHeaders) return {};
   const headers: Record<string, string> = {
     'x-api-call-limit': '40/40',
     'x-cafe24-call-usage': '100',
-    'x-cafe24-call-remain': '0',
+    'x-cafe24-call-remain': String(fault.remainSeconds ?? 0),
   };
-  if (retryAfterSeconds !== undefined) headers['retry-after'] = String(retryAfterSeconds);
+  if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
   return headers;
+}
+
+/** The faults that only the token endpoint knows. */
+const TOKEN_ONLY: ReadonlySet<SandboxFault['type']> = new Set([
+  'invalid-grant',
+  'invalid-client',
+  'missing-fields',
+]);
+
+/** The fault's target; throws for one the target cannot serve (told at `failNext`, not at the request). */
+export function faultTarget(fault: SandboxFault): FaultTarget {
+  const target = fault.target ?? 'token';
+  if (target !== 'token' && target !== 'admin') throw new Error(`unknown fault target ${String(target)}`);
+  if (target === 'admin' && TOKEN_ONLY.has(fault.type)) {
+    throw new Error(`fault ${fault.type} is the token endpoint's only, not the Admin API's`);
+  }
+  return target;
+}
+
+/** Injected faults: one-shot ones in the order given, and one persistent fault per target. */
+export type FaultQueue = {
+  oneShot: SandboxFault[];
+  persistent: Partial<Record<FaultTarget, SandboxFault>>;
+};
+
+/** The next fault for a request to `target`: the first one-shot fault aimed at it, else its persistent one. */
+export function takeFault(faults: FaultQueue, target: FaultTarget): SandboxFault | undefined {
+  const index = faults.oneShot.findIndex((fault) => (fault.target ?? 'token') === target);
+  if (index >= 0) return faults.oneShot.splice(index, 1)[0];
+  return faults.persistent[target];
 }
 
 function corruptSuccess(

@@ -5,7 +5,7 @@ import type { SandboxSettings } from './types.ts';
 
 /** Cafe24's OAuth as docs/cafe24-oauth.md describes it: codes, token rotation, revocation, authorize. */
 
-const ACCESS_TOKEN_LIFETIME_MS = 2 * 60 * 60 * 1000;
+export const ACCESS_TOKEN_LIFETIME_MS = 2 * 60 * 60 * 1000;
 const REFRESH_TOKEN_LIFETIME_MS = 14 * 24 * 60 * 60 * 1000;
 const KST_OFFSET_MS = 9 * 60 * 60 * 1000;
 const DEFAULT_SCOPES = ['mall.read_order', 'mall.read_product', 'mall.read_store'];
@@ -18,7 +18,12 @@ export type Grant = {
   scopes: string[];
   used: boolean;
   revoked: boolean;
+  /** The shop deleted (or let expire) the app: its Admin API calls answer 403 from then on. */
+  removed?: boolean;
 };
+
+/** An access token: valid 2 h from its issue, on the sandbox's clock, while its grant stands. */
+export type AccessToken = { grant: Grant; expiresAtMs: number };
 
 export type RefreshToken = { grant: Grant; expiresAtMs: number; active: boolean };
 
@@ -28,7 +33,7 @@ export type IssuedTokens = { accessToken: string; refreshToken: string; issuedAt
 export type Ledger = {
   codes: Map<string, Grant>;
   seenCodes: Set<string>;
-  accessTokens: Map<string, Grant>;
+  accessTokens: Map<string, AccessToken>;
   refreshTokens: Map<string, RefreshToken>;
   latest: Map<string, IssuedTokens>;
 };
@@ -182,7 +187,8 @@ function issueTokens({ settings, ledger }: Issuer, grant: Grant): Record<string,
   const nowMs = settings.now();
   const accessToken = randomToken();
   const refreshToken = randomToken();
-  ledger.accessTokens.set(accessToken, grant);
+  // The access tokens issued before stay valid until their own expiry: a refresh rotates the refresh token only.
+  ledger.accessTokens.set(accessToken, { grant, expiresAtMs: nowMs + ACCESS_TOKEN_LIFETIME_MS });
   ledger.refreshTokens.set(refreshToken, {
     grant,
     expiresAtMs: nowMs + REFRESH_TOKEN_LIFETIME_MS,

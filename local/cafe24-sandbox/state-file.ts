@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { emptyLedger, type Grant, type Ledger } from './grants.ts';
+import { ACCESS_TOKEN_LIFETIME_MS, emptyLedger, type Grant, type Ledger } from './grants.ts';
 
 /**
  * The sandbox's ledger on disk, so a restarted local stack can still refresh the tokens its database holds.
@@ -20,12 +20,16 @@ const stateSchema = z.object({
       scopes: z.array(z.string()),
       used: z.boolean(),
       revoked: z.boolean(),
+      removed: z.optional(z.boolean()),
     }),
   ),
   // Pairs, not objects: a code is whatever a callback stored, `__proto__` included.
   codes: z.array(z.tuple([z.string(), grantIndex])),
   seenCodes: z.array(z.string()),
-  accessTokens: z.array(z.tuple([z.string(), grantIndex])),
+  // A bare grant index: a file written before access tokens carried their expiry.
+  accessTokens: z.array(
+    z.tuple([z.string(), z.union([grantIndex, z.object({ grant: grantIndex, expiresAtMs: z.number() })])]),
+  ),
   refreshTokens: z.array(
     z.tuple([z.string(), z.object({ grant: grantIndex, expiresAtMs: z.number(), active: z.boolean() })]),
   ),
@@ -50,10 +54,12 @@ export function serializeLedger(ledger: Ledger): string {
     return found;
   };
   const codes = [...ledger.codes].map(([code, grant]): [string, number] => [code, index(grant)]);
-  const accessTokens = [...ledger.accessTokens].map(([token, grant]): [string, number] => [
-    token,
-    index(grant),
-  ]);
+  const accessTokens = [...ledger.accessTokens].map(
+    ([token, { grant, expiresAtMs }]): State['accessTokens'][number] => [
+      token,
+      { grant: index(grant), expiresAtMs },
+    ],
+  );
   const refreshTokens = [...ledger.refreshTokens].map(
     ([token, { grant, expiresAtMs, active }]): State['refreshTokens'][number] => [
       token,
@@ -92,12 +98,28 @@ export function parseLedger(text: string): Ledger {
   return {
     codes: new Map(state.codes.map(([code, i]) => [code, grant(i)])),
     seenCodes: new Set(state.seenCodes),
-    accessTokens: new Map(state.accessTokens.map(([token, i]) => [token, grant(i)])),
+    accessTokens: new Map(
+      state.accessTokens.map(([token, entry]) =>
+        typeof entry === 'number'
+          ? [token, { grant: grant(entry), expiresAtMs: legacyExpiry(state, token) }]
+          : [token, { grant: grant(entry.grant), expiresAtMs: entry.expiresAtMs }],
+      ),
+    ),
     refreshTokens: new Map(
       state.refreshTokens.map(([token, entry]) => [token, { ...entry, grant: grant(entry.grant) }]),
     ),
     latest: new Map(state.latest),
   };
+}
+
+/**
+ * An access token from a file that did not keep its expiry: 2 h after its issue when it is its mall's latest
+ * (that issue time is kept), else already expired.
+ */
+function legacyExpiry(state: State, token: string): number {
+  const latest = state.latest.find(([, issued]) => issued.accessToken === token)?.[1];
+  const issuedAt = latest ? Date.parse(`${latest.issuedAt}+09:00`) : Number.NaN;
+  return Number.isNaN(issuedAt) ? 0 : issuedAt + ACCESS_TOKEN_LIFETIME_MS;
 }
 
 /** A missing file is a fresh sandbox; an unreadable one too, said in one line. */

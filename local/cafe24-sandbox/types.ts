@@ -1,8 +1,23 @@
 /** The sandbox's options and faults: shared by its parts, exported by `local/cafe24-sandbox.ts`. */
 
-export type SandboxFault =
+/** Where a fault lands: the token endpoint (the default, as before the Admin API) or the Admin API. */
+export type FaultTarget = 'token' | 'admin';
+
+/**
+ * An injected failure (`failNext`, `setFault`) for the next request(s) of its `target`. To the Admin API,
+ * `status` and `rate-limit` answer with Cafe24's resource error shape; `invalid-grant`, `invalid-client` and
+ * `missing-fields` are the token endpoint's only (refused for `target: 'admin'`).
+ */
+export type SandboxFault = SandboxFaultKind & { target?: FaultTarget };
+
+export type SandboxFaultKind =
   | { type: 'status'; status: number; body?: string; contentType?: string }
-  | { type: 'rate-limit'; retryAfterSeconds?: number }
+  /**
+   * A 429, whatever the bucket says (the mall's real bucket is left as it is). `X-Cafe24-Call-Remain` says
+   * `remainSeconds` (else `retryAfterSeconds`), `Retry-After` says `retryAfterSeconds` (else `remainSeconds`);
+   * `withoutHeaders`: the bare 429, no rate-limit header at all.
+   */
+  | { type: 'rate-limit'; retryAfterSeconds?: number; remainSeconds?: number; withoutHeaders?: boolean }
   | { type: 'html'; status?: number }
   | { type: 'malformed-json' }
   /** 400 "Code time expired" to a code; to a refresh token, 401 "Invalid refresh_token" (and it dies). */
@@ -43,7 +58,18 @@ export type SandboxOptions = {
   stateFile?: string;
   /** Where lines about the state file go (default stderr). */
   log?: (line: string) => void;
+  /** The Admin API's per-mall leaky bucket (Cafe24's: 40 calls, draining 2 a second). */
+  adminApi?: AdminApiOptions;
+};
+
+export type AdminApiOptions = {
+  /** Calls the bucket holds (default 40). */
+  bucketSize?: number;
+  /** Calls it drains each second, on the sandbox's clock (default 2). */
+  drainPerSecond?: number;
 };
 
 /** The options the endpoints read, defaults filled in. */
-export type SandboxSettings = Required<Omit<SandboxOptions, 'host' | 'port' | 'stateFile' | 'log'>>;
+export type SandboxSettings = Required<
+  Omit<SandboxOptions, 'host' | 'port' | 'stateFile' | 'log' | 'adminApi'>
+>;

@@ -187,6 +187,20 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
   ];
 }
 
+/**
+ * One line an app's developer can paste: the project's client (`createCafe24Client`, src/client.ts) calls the
+ * sandbox's Admin API with the mall's token from the table, so no token is ever printed or typed.
+ */
+function adminApiExample(mallId: string): string {
+  const script = [
+    "import pg from 'pg'",
+    "import { createCafe24Client } from './src/client.ts'",
+    'const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })',
+    `try { console.log(await createCafe24Client({ pool }).mall('${mallId}').get('/api/v2/admin/store')) } finally { await pool.end() }`,
+  ].join('; ');
+  return `node --input-type=module -e "${script}"`;
+}
+
 function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSeconds: number): void {
   const shownUrl = redactUrl(stack.databaseUrl);
   // An external database's URL holds a real password: it is already in this shell's environment.
@@ -207,6 +221,7 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
     `    queue         ${stack.sqs.queueUrl}  (visibility ${DEPLOYED.visibilityTimeoutSeconds} s, maxReceiveCount ${DEPLOYED.maxReceiveCount})`,
     `    dead letters  ${stack.sqs.dlqUrl}`,
     `  Cafe24 sandbox  ${stack.sandbox.baseUrl}  (accepts any code it has not seen: a new install)`,
+    `    Admin API     ${stack.sandbox.baseUrl}/api/v2/admin/store, …/products  (Cafe24's bucket: 40 calls a mall, draining 2 a second)`,
     "  relay           LISTEN cafe24_authorization_code, sweep every 10 s (publishes the app's events)",
     `  EventBridge     ${stack.eventBridge.endpoint}  (a local stand-in; bus ${stack.env.EVENT_BUS_NAME})`,
     `  exchange        Lambda-style runner: batch ${DEPLOYED.batchSize}, concurrency ${DEPLOYED.maximumConcurrency}`,
@@ -240,6 +255,9 @@ function printBanner(stack: LocalStack, ms: number, external: boolean, refreshSe
     '',
     'The CLI against this stack (paste into another shell), then e.g. npx cafe24-tokens status:',
     ...cliEnvironment(stack, external),
+    '',
+    'Then call the Admin API there as an app would (the client reads the token from the database; none is shown):',
+    `  ${adminApiExample(LOCAL_APP.mallId)}`,
     '',
     'Ctrl-C stops everything.',
     '',
