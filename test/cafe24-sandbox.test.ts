@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type Cafe24Sandbox, formatKst } from '../local/cafe24-sandbox.ts';
-import { basicAuth, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, sandboxRunner } from './support/sandbox.ts';
+import { basicAuth, CLIENT_ID, REDIRECT_URI, sandboxRunner } from './support/sandbox.ts';
 
 const MALL = 'testmall';
 const START = Date.parse('2025-03-01T03:00:00.000Z');

@@ -2,13 +2,7 @@ import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { describeError } from '../commons/errors.ts';
 import { type AppHandOff, launchOutcomeOf } from './app-hand-off.ts';
-import {
-  type CallbackQuery,
-  finishInstall,
-  type InstallDeps,
-  type InstallOutcome,
-  startInstall,
-} from './install.ts';
+import { type CallbackQuery, finishInstall, type InstallDeps, startInstall } from './install.ts';
 import {
   contentSecurityPolicy,
   errorPage,

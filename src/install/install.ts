@@ -112,7 +112,7 @@ export async function startInstall(
  * widened scopes run the install, which asks for consent again.
  */
 export function canOpen(access: MallAccess | undefined, scopes: readonly string[]): boolean {
-  if (!access || access.status !== 'active' || !access.refreshAlive) return false;
+  if (access?.status !== 'active' || !access.refreshAlive) return false;
   const granted = new Set(access.scopes);
   return scopes.every((scope) => granted.has(scope));
 }
