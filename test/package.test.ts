@@ -15,7 +15,9 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exchangeCode } from '../src/domain/exchange-code.ts';
 import { generateLaunchKey, loadLaunchKeys, signLaunchToken } from '../src/launch/launch-token.ts';
+import { startExchangeStack } from './support/exchange-stack.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const NAME = 'cafe24-token-issuer';
@@ -246,6 +248,18 @@ const TS_CONFIG = {
 
 type PackedFile = { path: string; size: number };
 
+/** An app's whole use of the client, as the README shows it: a pool, one call, Cafe24's JSON printed. */
+const CALL_SCRIPT = `import pg from 'pg';
+import { createCafe24Client } from '${NAME}/client';
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+try {
+  const answer = await createCafe24Client({ pool }).mall('packagemall').get('/api/v2/admin/store');
+  process.stdout.write(JSON.stringify(answer));
+} finally {
+  await pool.end();
+}
+`;
+
 describe('the packed package, installed into an app', () => {
   let work: string;
   let packed: PackedFile[];
@@ -456,6 +470,35 @@ describe('the packed package, installed into an app', () => {
       version: JSON.parse(await readFile(join(root, 'package.json'), 'utf8')).version,
     });
   }, 200_000);
+
+  it.each(
+    NODE_MAJORS,
+  )('calls the sandbox’s Admin API through the installed client on Node %i', async (major) => {
+    const node = await nodes.get(major)!;
+    const stack = await startExchangeStack();
+    try {
+      const code = stack.sandbox.issueCode('packagemall', { scopes: ['mall.read_store'] });
+      expect(
+        await exchangeCode(stack.runtime.deps, await stack.insertCode(code, { mallId: 'packagemall' })),
+      ).toMatchObject({
+        status: 'exchanged',
+      });
+      await writeFile(join(jsProject, 'call.mjs'), CALL_SCRIPT);
+      const ran = await run(node.path, ['call.mjs'], {
+        cwd: jsProject,
+        env: { PATH: process.env.PATH ?? '', ...stack.env, POWERTOOLS_LOG_LEVEL: 'ERROR' },
+        timeout: 60_000,
+      });
+      expect(ran.stderr).toBe('');
+      expect(ran.code).toBe(0);
+      expect(JSON.parse(ran.stdout)).toMatchObject({ store: { mall_id: 'packagemall' } });
+      expect(stack.sandbox.adminRequests({ mallId: 'packagemall' })).toHaveLength(1);
+      const { rows } = await stack.db.pool.query('select access_token from cafe24.oauth_tokens');
+      expect(ran.stdout).not.toContain(rows[0].access_token);
+    } finally {
+      await stack.stop();
+    }
+  }, 120_000);
 
   it('type-checks a TypeScript app (nodenext) against the declarations, and refuses misuse', async () => {
     const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
