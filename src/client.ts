@@ -9,6 +9,7 @@ import type { Pool } from './store/pool.ts';
 
 export {
   Cafe24ApiError,
+  Cafe24ClientDatabaseError,
   Cafe24MallUnavailable,
   Cafe24NetworkError,
   Cafe24RateLimited,

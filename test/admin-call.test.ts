@@ -9,6 +9,7 @@ import { loadConfig } from '../src/config.ts';
 import {
   type AdminCallDeps,
   Cafe24ApiError,
+  Cafe24ClientDatabaseError,
   Cafe24MallUnavailable,
   Cafe24NetworkError,
   Cafe24RateLimited,
@@ -134,6 +135,24 @@ describe('before anything is sent', () => {
     expect((removed as Cafe24MallUnavailable).reason).toBe('missing');
     expect(removed.message).toContain('removed the app, or never installed it');
     expect(sent).toEqual([]);
+  });
+
+  it('fails clearly when PostgreSQL is down, and never calls Cafe24 without a slot', async () => {
+    const pg = (await import('pg')).default;
+    const down = new pg.Pool({
+      connectionString: 'postgres://postgres:x@127.0.0.1:1/postgres',
+      connectionTimeoutMillis: 500,
+    });
+    try {
+      const { deps: d, sent } = deps(() => ({}));
+      const offline: AdminCallDeps = { ...d, bucket: new PostgresCallBucket(down) };
+      const error = await failure(callAdminApi(offline, MALL, get('/api/v2/admin/store')));
+      expect(error).toBeInstanceOf(Cafe24ClientDatabaseError);
+      expect(error.message).toContain('nothing was sent to Cafe24');
+      expect(sent).toEqual([]);
+    } finally {
+      await down.end();
+    }
   });
 });
 

@@ -133,6 +133,11 @@ export class Cafe24RequestError extends Error {
   override name = 'Cafe24RequestError';
 }
 
+/** The database (the token, the bucket) could not be reached: nothing was sent to Cafe24. */
+export class Cafe24ClientDatabaseError extends Error {
+  override name = 'Cafe24ClientDatabaseError';
+}
+
 /** Cafe24 could not be reached, or did not answer before the call's deadline. */
 export class Cafe24NetworkError extends Error {
   override name = 'Cafe24NetworkError';
@@ -203,12 +208,12 @@ export async function callAdminApi(
     : AbortSignal.timeout(timeoutMs);
   const sleep = deps.sleep ?? abortableSleep;
 
-  let token = await tokenFor(deps, mallId);
+  let token = await fromDatabase(() => tokenFor(deps, mallId));
   let refreshedAfter401 = false;
   let rateLimited = 0;
   let serverFailures = 0;
   for (;;) {
-    await takeSlot(deps, call, deadline, signal, sleep);
+    await fromDatabase(() => takeSlot(deps, call, deadline, signal, sleep));
     let answer: AdminAnswer;
     try {
       answer = await deps.send(mallId, request, token.reveal(), signal);
@@ -275,6 +280,25 @@ export async function callAdminApi(
       }
     }
     throw apiError(call, answer, token);
+  }
+}
+
+/** The database's own failures, said as such; the call's typed errors pass as they are. */
+async function fromDatabase<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (
+      error instanceof Cafe24ApiError ||
+      error instanceof Cafe24MallUnavailable ||
+      error instanceof Cafe24NetworkError ||
+      error instanceof Cafe24RequestError
+    ) {
+      throw error;
+    }
+    throw new Cafe24ClientDatabaseError(
+      `the database holding the tokens could not be used (${networkReason(error)}); nothing was sent to Cafe24`,
+    );
   }
 }
 
