@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { mallApiBase } from './cafe24/api-base.ts';
 import { mallIdSchema } from './commons/ids.ts';
 import { Secret } from './commons/secret.ts';
+import { localDataKeys } from './commons/token-codec.ts';
 import { loadLaunchKeys } from './launch/keys.ts';
 
 /** An empty variable counts as unset (SAM and env files write "" for a parameter left blank). */
@@ -227,6 +228,23 @@ const sections = {
     },
     rules: () => [],
   },
+  /**
+   * Tokens sealed at rest (docs/design.md, "Tokens encrypted at rest"): TOKEN_ENCRYPTION_KEY, the base64
+   * of 32 bytes, seals new values (local runs and tests); unset, tokens are stored in plaintext.
+   */
+  sealing: {
+    shape: { TOKEN_ENCRYPTION_KEY: optionalText },
+    rules: (source: Source) => {
+      if (!present(source.TOKEN_ENCRYPTION_KEY)) return [];
+      try {
+        localDataKeys(source.TOKEN_ENCRYPTION_KEY as string);
+        return [];
+      } catch (error) {
+        // The message says what a key must be, never the value.
+        return [(error as Error).message];
+      }
+    },
+  },
   /** The Admin API client (`cafe24-token-issuer/client`): the API version and our view of the mall's bucket. */
   adminApi: {
     shape: {
@@ -264,6 +282,7 @@ const sections = {
       AWS_ENDPOINT_URL_S3: optionalUrl('a local S3 endpoint'),
       AWS_ENDPOINT_URL_SECRETS_MANAGER: optionalUrl('a local Secrets Manager endpoint'),
       AWS_ENDPOINT_URL_EVENTBRIDGE: optionalUrl('a local EventBridge endpoint'),
+      AWS_ENDPOINT_URL_KMS: optionalUrl('a local KMS endpoint'),
       AWS_ACCESS_KEY_ID: optionalText,
       AWS_PROFILE: optionalText,
       AWS_WEB_IDENTITY_TOKEN_FILE: optionalText,
@@ -281,15 +300,15 @@ type EnvOf<S extends SectionName> = z.output<z.ZodMiniObject<Sections[S]['shape'
 
 /** What each command needs; every command also reads `aws` (region, local endpoints). */
 export const commands = {
-  exchange: ['database', 'cafe24', 'redirect', 'clientSecret', 'exchange', 'exchangeQueue'],
-  refresh: ['database', 'cafe24', 'clientSecret', 'refresh'],
+  exchange: ['database', 'cafe24', 'redirect', 'clientSecret', 'exchange', 'exchangeQueue', 'sealing'],
+  refresh: ['database', 'cafe24', 'clientSecret', 'refresh', 'sealing'],
   /** The schedule (and `refresh --due --queue`): claims the due malls of one round and publishes them. */
   refreshSchedule: ['database', 'refreshSchedule', 'refreshQueue'],
   relay: ['database', 'queue', 'codes', 'events'],
   migrate: ['database'],
   status: ['database'],
   /** The Admin API client an app creates: the refresh's needs (it refreshes on demand) and the API's. */
-  client: ['database', 'cafe24', 'clientSecret', 'refresh', 'adminApi'],
+  client: ['database', 'cafe24', 'clientSecret', 'refresh', 'sealing', 'adminApi'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],
@@ -303,6 +322,7 @@ export const commands = {
     'launch',
     'webhook',
     'exchangeQueue',
+    'sealing',
   ],
 } as const satisfies Record<string, readonly SectionName[]>;
 
@@ -386,7 +406,7 @@ export type AdminApiConfig = {
 export type AwsConfig = {
   region?: string;
   /** Local endpoints (an emulator); unset means AWS itself. */
-  endpoints: { sqs?: string; s3?: string; secretsManager?: string; eventbridge?: string };
+  endpoints: { sqs?: string; s3?: string; secretsManager?: string; eventbridge?: string; kms?: string };
   /** Credentials come from the environment (keys, a profile, a web identity, a container role). */
   credentialsInEnvironment: boolean;
 };
@@ -408,6 +428,8 @@ type SectionConfigs = {
   webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
   events: { busName?: string };
   adminApi: AdminApiConfig;
+  /** Unset: tokens in plaintext. */
+  sealing: { encryptionKey?: Secret };
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -485,6 +507,11 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   events: (env) => ({ busName: env.EVENT_BUS_NAME }),
+  sealing: (env) => ({
+    ...(env.TOKEN_ENCRYPTION_KEY === undefined
+      ? {}
+      : { encryptionKey: new Secret(env.TOKEN_ENCRYPTION_KEY) }),
+  }),
   adminApi: (env) => ({
     apiVersion: env.CAFE24_API_VERSION,
     bucket: {
@@ -504,6 +531,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
       s3: env.AWS_ENDPOINT_URL_S3,
       secretsManager: env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
       eventbridge: env.AWS_ENDPOINT_URL_EVENTBRIDGE,
+      kms: env.AWS_ENDPOINT_URL_KMS,
     },
     credentialsInEnvironment: [
       env.AWS_ACCESS_KEY_ID,

@@ -70,12 +70,16 @@ const alarms = Object.values(template.Resources)
  */
 const notDeclared: Record<string, Record<string, string>> = {
   ExchangeFunction: {
+    TOKEN_ENCRYPTION_KEY:
+      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
     DATABASE_URL: 'PG* variables instead: a URL would carry the password in one more place',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     ...awsRuntime(),
   },
   RelayFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
   RefreshFunction: {
+    TOKEN_ENCRYPTION_KEY:
+      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'each message names its mall',
@@ -83,6 +87,8 @@ const notDeclared: Record<string, Record<string, string>> = {
   },
   RefreshScheduleFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
   InstallFunction: {
+    TOKEN_ENCRYPTION_KEY:
+      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
@@ -116,6 +122,7 @@ function awsRuntime(): Record<string, string> {
     AWS_ENDPOINT_URL_S3: 'a local emulator only',
     AWS_ENDPOINT_URL_SECRETS_MANAGER: 'a local emulator only',
     AWS_ENDPOINT_URL_EVENTBRIDGE: 'a local emulator only',
+    AWS_ENDPOINT_URL_KMS: 'a local emulator only',
   };
 }
 

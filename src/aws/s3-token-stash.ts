@@ -2,12 +2,19 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
+import { TokenCodec, type TokenColumn } from '../commons/token-codec.ts';
 import type { AwsConfig } from '../config.ts';
 import { entryKey, MemoryTokenStash } from '../domain/memory-stash.ts';
 import type { StashEntry, StashGrant, TokenSet, TokenStash } from '../domain/ports.ts';
 import { clientSettings } from './clients.ts';
 
-export type S3TokenStashOptions = { bucket: string; aws: AwsConfig; log: Log };
+export type S3TokenStashOptions = {
+  bucket: string;
+  aws: AwsConfig;
+  log: Log;
+  /** Seals the two tokens before they leave the process (plaintext without a key). */
+  codec?: TokenCodec;
+};
 
 /** The S3 object: the entry, its tokens encoded field by field without naming any field. */
 type StoredEntry = { grant: StashGrant; key: string; mallId: string; tokens: Record<string, unknown> };
@@ -32,11 +39,15 @@ export class S3TokenStash implements TokenStash {
     this.#options = options;
   }
 
+  get #codec(): TokenCodec {
+    return this.#options.codec ?? PLAIN;
+  }
+
   async put(entry: StashEntry): Promise<void> {
     await this.#memory.put(entry);
     try {
       const { PutObjectCommand } = await import('@aws-sdk/client-s3');
-      const stored: StoredEntry = { ...entry, tokens: encodeTokens(entry.tokens) };
+      const stored: StoredEntry = { ...entry, tokens: await encodeTokens(entry.tokens, this.#codec) };
       await (await this.#s3()).send(
         new PutObjectCommand({
           Bucket: this.#options.bucket,
@@ -79,7 +90,7 @@ export class S3TokenStash implements TokenStash {
       throw error;
     }
     if (local) return local;
-    return stored ? { ...stored, tokens: decodeTokens(stored.tokens) } : undefined;
+    return stored ? { ...stored, tokens: await decodeTokens(stored.tokens, this.#codec) } : undefined;
   }
 
   /** This container's stash only: listing the bucket on every invocation would cost every exchange. */
@@ -105,27 +116,51 @@ function objectKey(grant: StashGrant, key: string): string {
   return `${PREFIX}${entryKey(grant, key)}.json`;
 }
 
-/** Secrets and dates tagged, every other value as it is: the response schema stays the one field list. */
-export function encodeTokens(tokens: TokenSet): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(tokens).map(([name, value]) => [
+const PLAIN = new TokenCodec(undefined);
+
+/** The column a secret field is sealed for: the table's, so a stashed value opens only as that token. */
+const COLUMNS: Record<string, TokenColumn> = { accessToken: 'access_token', refreshToken: 'refresh_token' };
+
+/**
+ * Secrets (sealed by `codec` when it has a key) and dates tagged, every other value as it is: the
+ * response schema stays the one field list.
+ */
+export async function encodeTokens(
+  tokens: TokenSet,
+  codec: TokenCodec = PLAIN,
+): Promise<Record<string, unknown>> {
+  const entries = await Promise.all(
+    Object.entries(tokens).map(async ([name, value]) => [
       name,
       value instanceof Secret
-        ? { secret: value.reveal() }
+        ? {
+            secret: await codec.seal(value, {
+              mallId: tokens.mallId,
+              column: COLUMNS[name] ?? 'access_token',
+            }),
+          }
         : value instanceof Date
           ? { date: value.toISOString() }
           : value,
     ]),
   );
+  return Object.fromEntries(entries);
 }
 
-export function decodeTokens(stored: Record<string, unknown>): TokenSet {
-  return Object.fromEntries(
-    Object.entries(stored).map(([name, value]) => {
+export async function decodeTokens(
+  stored: Record<string, unknown>,
+  codec: TokenCodec = PLAIN,
+): Promise<TokenSet> {
+  const mallId = String(stored.mallId);
+  const entries = await Promise.all(
+    Object.entries(stored).map(async ([name, value]) => {
       const tagged = value as { secret?: unknown; date?: unknown } | null;
-      if (typeof tagged?.secret === 'string') return [name, new Secret(tagged.secret)];
+      if (typeof tagged?.secret === 'string') {
+        return [name, await codec.open(tagged.secret, { mallId, column: COLUMNS[name] ?? 'access_token' })];
+      }
       if (typeof tagged?.date === 'string') return [name, new Date(tagged.date)];
       return [name, value];
     }),
-  ) as TokenSet;
+  );
+  return Object.fromEntries(entries) as TokenSet;
 }

@@ -3,6 +3,7 @@ import { clientSecretSource } from '../aws/secrets-manager.ts';
 import { Cafe24TokenClient } from '../cafe24/token-client.ts';
 import { logger } from '../commons/logger.ts';
 import { count, METRIC } from '../commons/metrics.ts';
+import type { TokenCodec } from '../commons/token-codec.ts';
 import type { AwsConfig, Cafe24Config, ClientSecretConfig } from '../config.ts';
 import { MemoryTokenStash } from '../domain/memory-stash.ts';
 import type { TokenStash } from '../domain/ports.ts';
@@ -23,9 +24,16 @@ export function createTokenClient(config: {
   });
 }
 
-/** Where issued tokens wait when the database cannot take them: S3 where a bucket is set, else memory. */
-export function createTokenStash(bucket: string | undefined, config: { aws: AwsConfig }): TokenStash {
+/**
+ * Where issued tokens wait when the database cannot take them: S3 where a bucket is set (the tokens sealed
+ * by `codec` before they leave the process), else memory.
+ */
+export function createTokenStash(
+  bucket: string | undefined,
+  config: { aws: AwsConfig },
+  codec?: TokenCodec,
+): TokenStash {
   return bucket === undefined
     ? new MemoryTokenStash()
-    : new S3TokenStash({ bucket, aws: config.aws, log: logger });
+    : new S3TokenStash({ bucket, aws: config.aws, log: logger, ...(codec ? { codec } : {}) });
 }

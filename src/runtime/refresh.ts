@@ -6,6 +6,7 @@ import type { Pool } from '../store/pool.ts';
 import { PostgresTokenStore } from '../store/tokens.ts';
 import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
+import { tokenCodecFor } from './sealing.ts';
 
 /** Beyond one request's timeout, the lease covers storing the pair (or stashing it) before it ends. */
 export const REFRESH_LEASE_MARGIN_MS = 10_000;
@@ -28,12 +29,13 @@ export function createRefreshRuntime(
   const pool =
     options.pool ??
     openPool(config, { max: options.maxConnections ?? 10, applicationName: 'cafe24-token-refresh' });
-  const tokens = new PostgresTokenStore(pool);
+  const codec = tokenCodecFor(config);
+  const tokens = new PostgresTokenStore(pool, codec);
   const tokenClient = createTokenClient(config);
   const deps: RefreshDeps = {
     tokens,
     cafe24: tokenClient,
-    stash: createTokenStash(config.refresh.stashBucket, config),
+    stash: createTokenStash(config.refresh.stashBucket, config, codec),
     log: logger,
     policy: {
       aheadMs: config.refresh.aheadMs,

@@ -1,7 +1,8 @@
 import { Secret } from '../commons/secret.ts';
+import type { TokenCodec } from '../commons/token-codec.ts';
 import type { ClaimResult, CodeStatus, CodeStore, ExchangeStoreOutcome, TokenSet } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
-import { upsertTokensSql, upsertTokensValues } from './tokens.ts';
+import { PLAINTEXT, upsertTokensSql, upsertTokensValues } from './tokens.ts';
 
 // The exchange's hot statements run as named (prepared) statements: parsed and planned once per connection.
 
@@ -167,8 +168,11 @@ export async function recordStrandedCodes(pool: Pool, rules: StrandedRules): Pro
 /** The exchange's view of `cafe24.oauth_authorization_codes` and `cafe24.oauth_tokens`. */
 export class PostgresCodeStore implements CodeStore {
   readonly #pool: Pool;
-  constructor(pool: Pool) {
+  readonly #codec: TokenCodec;
+  /** `codec` seals the pair it stores (TOKEN_ENCRYPTION_KEY, TOKEN_KMS_KEY_ID); plaintext by default. */
+  constructor(pool: Pool, codec: TokenCodec = PLAINTEXT) {
     this.#pool = pool;
+    this.#codec = codec;
   }
 
   async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
@@ -216,7 +220,7 @@ export class PostgresCodeStore implements CodeStore {
     const { rows } = await this.#pool.query({
       name: 'exchange-store',
       text: STORE_EXCHANGED,
-      values: [...upsertTokensValues(code.mallId, tokens, code.id), NEWER_KEPT],
+      values: [...(await upsertTokensValues(this.#codec, code.mallId, tokens, code.id)), NEWER_KEPT],
     });
     if (rows[0]?.stored === true) return rows[0].event === 'reinstalled' ? 'reinstalled' : 'stored';
     if (rows[0]?.marked === true) return 'newer-token-kept';

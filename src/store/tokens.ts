@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type pg from 'pg';
-import { Secret } from '../commons/secret.ts';
+import type { Secret } from '../commons/secret.ts';
+import { TokenCodec } from '../commons/token-codec.ts';
 import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../domain/ports.ts';
 import type { DueWindow } from '../domain/refresh-schedule.ts';
 import type { Pool } from './pool.ts';
@@ -210,18 +211,30 @@ export async function upsertTokens(
   mallId: string,
   tokens: TokenSet,
   codeId: string | null,
+  codec: TokenCodec = PLAINTEXT,
 ): Promise<StoreOutcome> {
-  const upserted = await client.query(UPSERT_TOKENS, upsertTokensValues(mallId, tokens, codeId));
+  const upserted = await client.query(UPSERT_TOKENS, await upsertTokensValues(codec, mallId, tokens, codeId));
   return upserted.rowCount === 1 ? 'stored' : 'newer-token-kept';
 }
 
-/** UPSERT_TOKENS's parameters, $1 … $12 (a statement that embeds it takes its own from $13). */
-export function upsertTokensValues(mallId: string, tokens: TokenSet, codeId: string | null): unknown[] {
+/** Tokens as they are, where no key is configured. */
+export const PLAINTEXT = new TokenCodec(undefined);
+
+/**
+ * UPSERT_TOKENS's parameters, $1 … $12 (a statement that embeds it takes its own from $13), the two
+ * tokens in their stored form (sealed by `codec` when it has a key).
+ */
+export async function upsertTokensValues(
+  codec: TokenCodec,
+  mallId: string,
+  tokens: TokenSet,
+  codeId: string | null,
+): Promise<unknown[]> {
   return [
     mallId,
-    tokens.accessToken.reveal(),
+    await codec.seal(tokens.accessToken, { mallId, column: 'access_token' }),
     tokens.expiresAt,
-    tokens.refreshToken.reveal(),
+    await codec.seal(tokens.refreshToken, { mallId, column: 'refresh_token' }),
     tokens.refreshTokenExpiresAt,
     tokens.clientId ?? null,
     tokens.userId ?? null,
@@ -240,12 +253,16 @@ function leaseOwner(): string {
 
 type Row = Record<string, unknown>;
 
-function tokenRow(row: Row): TokenRow {
+/** A row's tokens opened; `stored` remembers the refresh token's stored form, for guards that compare it. */
+async function tokenRow(row: Row, codec: TokenCodec, stored: WeakMap<Secret, string>): Promise<TokenRow> {
+  const mallId = row.mall_id as string;
+  const refreshToken = await codec.open(row.refresh_token as string, { mallId, column: 'refresh_token' });
+  stored.set(refreshToken, row.refresh_token as string);
   return {
-    mallId: row.mall_id as string,
+    mallId,
     status: row.status as TokenRow['status'],
-    accessToken: new Secret(row.access_token as string),
-    refreshToken: new Secret(row.refresh_token as string),
+    accessToken: await codec.open(row.access_token as string, { mallId, column: 'access_token' }),
+    refreshToken,
     issuedAt: row.issued_at as Date,
     expiresAt: row.expires_at as Date,
     refreshTokenExpiresAt: row.refresh_token_expires_at as Date,
@@ -262,16 +279,30 @@ function tokenRow(row: Row): TokenRow {
 /** The refresh's view of `cafe24.oauth_tokens`. No connection is held between calls. */
 export class PostgresTokenStore implements TokenStore {
   readonly #pool: Pool;
-  constructor(pool: Pool) {
+  readonly #codec: TokenCodec;
+  /** Each refresh token this store opened, and the form it is stored in (sealed values differ per IV). */
+  readonly #stored = new WeakMap<Secret, string>();
+  constructor(pool: Pool, codec: TokenCodec = PLAINTEXT) {
     this.#pool = pool;
+    this.#codec = codec;
   }
 
   async claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim> {
     const owner = leaseOwner();
     const found = (await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs])).rows[0];
     if (!found) return { status: 'missing' };
-    const seenRefreshToken = new Secret(found.seen_refresh_token as string);
-    if (found.mall_id !== null) return { status: 'claimed', owner, row: tokenRow(found), seenRefreshToken };
+    const seenRefreshToken = await this.#codec.open(found.seen_refresh_token as string, {
+      mallId,
+      column: 'refresh_token',
+    });
+    if (found.mall_id !== null) {
+      return {
+        status: 'claimed',
+        owner,
+        row: await tokenRow(found, this.#codec, this.#stored),
+        seenRefreshToken,
+      };
+    }
     return {
       status: 'locked',
       owner: (found.seen_locked_by as string | null) ?? '',
@@ -290,12 +321,12 @@ export class PostgresTokenStore implements TokenStore {
 
   async read(mallId: string): Promise<TokenRow | undefined> {
     const row = (await this.#pool.query(READ, [mallId])).rows[0];
-    return row ? tokenRow(row) : undefined;
+    return row ? tokenRow(row, this.#codec, this.#stored) : undefined;
   }
 
   async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
     return withTransaction(this.#pool, async (client) => {
-      const values = upsertTokensValues(mallId, tokens, null).slice(0, 11);
+      const values = (await upsertTokensValues(this.#codec, mallId, tokens, null)).slice(0, 11);
       const { rows } = await client.query(STORE_REFRESHED, values);
       if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
       if (rows[0].stored === true) return 'stored';
@@ -304,7 +335,9 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean> {
-    const marked = await this.#pool.query(MARK_INVALID, [mallId, owner, refused.reveal(), reason]);
+    // The guard compares the stored form: the one read with this token, or the token itself (plaintext).
+    const guard = this.#stored.get(refused) ?? refused.reveal();
+    const marked = await this.#pool.query(MARK_INVALID, [mallId, owner, guard, reason]);
     if (marked.rows[0].marked === 1) return true;
     await this.release(mallId, owner);
     return false;
