@@ -309,6 +309,8 @@ export const commands = {
   status: ['database'],
   /** The Admin API client an app creates: the refresh's needs (it refreshes on demand) and the API's. */
   client: ['database', 'cafe24', 'clientSecret', 'refresh', 'sealing', 'adminApi'],
+  /** `encrypt`: seals the token rows still in plaintext with the configured key. */
+  encrypt: ['database', 'sealing'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],

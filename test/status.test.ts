@@ -185,9 +185,14 @@ describe('readStatus', () => {
       'refreshExpiresInSeconds',
       'refreshFailures',
       'refreshTokenExpiresAt',
+      'sealed',
       'status',
     ]);
-    expect(byMall.valid).toMatchObject({ lastRefreshedAt: expect.any(Date), invalidReason: null });
+    expect(byMall.valid).toMatchObject({
+      lastRefreshedAt: expect.any(Date),
+      invalidReason: null,
+      sealed: false,
+    });
     expect(byMall['refresh-expired']).toMatchObject({
       status: 'invalid',
       lastRefreshedAt: null,

@@ -5,6 +5,7 @@ import { isCodeId, MALL_ID_RULE, mallIdSchema } from '../commons/ids.ts';
 import { type Command as ConfigCommand, commands } from '../config.ts';
 import { devCommand } from './dev.ts';
 import { doctorCommand } from './doctor.ts';
+import { encryptCommand } from './encrypt.ts';
 import { exchangeCommand } from './exchange.ts';
 import { failureExitCode, failureLine, quietLogsFor } from './failure.ts';
 import { forgetCommand } from './forget.ts';
@@ -70,6 +71,15 @@ program
   .option('--mall <mall_id>', 'the mall whose newest pending code to exchange', mallId)
   .option('--json', 'print the summary as JSON (what the Lambda returns for a manual event)')
   .action(exchangeCommand);
+
+program
+  .command('encrypt')
+  .description(
+    'seal every token row still in plaintext with TOKEN_ENCRYPTION_KEY (or TOKEN_KMS_KEY_ID); safe to rerun',
+  )
+  .option('--batch <n>', 'rows per batch', positiveInteger, 500)
+  .option('--max-batches <n>', 'stop after this many batches (run again to go on)', positiveInteger)
+  .action(encryptCommand);
 
 program
   .command('launch-key')

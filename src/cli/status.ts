@@ -17,7 +17,14 @@ export async function statusCommand(options: { json?: boolean }): Promise<void> 
 export function formatStatus(report: StatusReport): string {
   const lines: string[] = [`Status at ${timestamp(report.now)}`, ''];
 
-  lines.push(`Tokens (${report.tokens.length} mall${report.tokens.length === 1 ? '' : 's'})`);
+  const plaintext = report.tokens.filter((token) => !token.sealed).length;
+  const sealing =
+    report.tokens.length === 0
+      ? ''
+      : plaintext === 0
+        ? ', all sealed at rest'
+        : `, ${plaintext} in plaintext at rest${plaintext < report.tokens.length ? ' (run cafe24-tokens encrypt)' : ''}`;
+  lines.push(`Tokens (${report.tokens.length} mall${report.tokens.length === 1 ? '' : 's'}${sealing})`);
   if (report.tokens.length === 0) {
     lines.push('  no rows in cafe24.oauth_tokens');
   } else {

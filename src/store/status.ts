@@ -19,6 +19,8 @@ export type MallTokenStatus = {
   /** Transient refresh failures since the last success, and the latest one's text. */
   refreshFailures: number;
   lastRefreshError: string | null;
+  /** Both tokens sealed at rest (TOKEN_ENCRYPTION_KEY / TOKEN_KMS_KEY_ID); false: plaintext in the row. */
+  sealed: boolean;
 };
 
 export type FailedCode = {
@@ -78,7 +80,9 @@ select id::text, mall_id, kind, occurred_at, published_at
 // The token columns themselves are never selected: a status view has no use for them.
 const TOKENS = `
 select mall_id, status, issued_at, expires_at, refresh_token_expires_at, last_refreshed_at, invalid_reason,
-       refresh_failures, last_refresh_error
+       refresh_failures, last_refresh_error,
+       -- Whether both tokens are sealed at rest (the codec's stored form), never the values.
+       (access_token like 'enc:v1:%' and refresh_token like 'enc:v1:%') as sealed
   from cafe24.oauth_tokens
  order by mall_id`;
 
@@ -165,6 +169,7 @@ export async function readStatus(
           invalidReason: row.invalid_reason,
           refreshFailures: row.refresh_failures,
           lastRefreshError: row.last_refresh_error,
+          sealed: row.sealed === true,
         })),
         codes: {
           byStatus,
