@@ -1,4 +1,3 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import { mallIdSchema } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import { type Secret, scrub } from '../commons/secret.ts';
@@ -17,7 +16,7 @@ import {
   type RefreshResult,
   refreshMall,
 } from './refresh-mall.ts';
-import { backoffMs } from './retry.ts';
+import { abortableDelay, backoffMs } from './retry.ts';
 
 /**
  * One call to Cafe24's Admin API for a mall (docs/design.md, "Calling Cafe24 with the tokens"):
@@ -351,12 +350,10 @@ function networkReason(error: unknown): string {
   return typeof code === 'string' ? code : error instanceof Error ? error.name : 'unknown error';
 }
 
+/** The project's one abortable delay; a wait the signal ended is the call's end, said as such. */
 async function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  try {
-    await delay(ms, undefined, { signal });
-  } catch {
-    throw new Cafe24NetworkError("the call's deadline or its signal ended the wait");
-  }
+  await abortableDelay(ms, signal);
+  if (signal.aborted) throw new Cafe24NetworkError("the call's deadline or its signal ended the wait");
 }
 
 function hasControlCharacter(text: string): boolean {

@@ -151,42 +151,33 @@ select mall_id
  limit $2`;
 
 /**
- * The schedule's claim of one round: due malls not published within the round ($2 ms) are stamped and
- * returned, at most $3. Two publishers at once: a row the other is stamping is skipped (SKIP LOCKED);
- * one it stamped and committed is re-checked against its new refresh_queued_at and left out, so each
- * due mall is returned to exactly one publisher per round. The range scan of ix_oauth_tokens_refresh_due.
+ * The schedule's claim of one round: malls due by `column` (within $1 ms) not published within the round
+ * ($2 ms) are stamped and returned, at most $3. Two publishers at once: a row the other is stamping is
+ * skipped (SKIP LOCKED); one it stamped and committed is re-checked against its new refresh_queued_at and
+ * left out, so each due mall is returned to exactly one publisher per round. The range scan of the
+ * column's partial index (ix_oauth_tokens_refresh_due, ix_oauth_tokens_keepalive_due).
  */
-export const CLAIM_DUE_FOR_QUEUE = `
+function claimDueSql(column: 'expires_at' | 'refresh_token_expires_at'): string {
+  return `
 update cafe24.oauth_tokens t
    set refresh_queued_at = now()
  where t.mall_id in (
          select mall_id
            from cafe24.oauth_tokens
-          where status = 'active' and expires_at <= now() + $1 * interval '1 millisecond'
+          where status = 'active' and ${column} <= now() + $1 * interval '1 millisecond'
             and (refresh_queued_at is null or refresh_queued_at < now() - $2 * interval '1 millisecond')
-          order by expires_at
+          order by ${column}
           limit $3
             for update skip locked)
    and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
 returning t.mall_id`;
+}
 
-/**
- * REFRESH_MODE=on-demand: the same claim for malls whose refresh token expires within $1 ms (the access
- * token is refreshed when someone needs it); the range scan of ix_oauth_tokens_keepalive_due.
- */
-export const CLAIM_KEEPALIVE_FOR_QUEUE = `
-update cafe24.oauth_tokens t
-   set refresh_queued_at = now()
- where t.mall_id in (
-         select mall_id
-           from cafe24.oauth_tokens
-          where status = 'active' and refresh_token_expires_at <= now() + $1 * interval '1 millisecond'
-            and (refresh_queued_at is null or refresh_queued_at < now() - $2 * interval '1 millisecond')
-          order by refresh_token_expires_at
-          limit $3
-            for update skip locked)
-   and (t.refresh_queued_at is null or t.refresh_queued_at < now() - $2 * interval '1 millisecond')
-returning t.mall_id`;
+/** REFRESH_MODE=ahead: access tokens expiring within $1 ms. */
+export const CLAIM_DUE_FOR_QUEUE = claimDueSql('expires_at');
+
+/** REFRESH_MODE=on-demand: refresh tokens expiring within $1 ms (access tokens are refreshed when needed). */
+export const CLAIM_KEEPALIVE_FOR_QUEUE = claimDueSql('refresh_token_expires_at');
 
 /** Rows no refresh can serve (a mall_id that is not one): recorded invalid, out of the due index. */
 const MARK_UNUSABLE = `
