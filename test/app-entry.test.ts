@@ -4,24 +4,22 @@
  * the JWKS serves the keys; and a relaunch racing a removal or an invalidation runs the install.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { logger } from '../src/commons/logger.ts';
-import { Secret } from '../src/commons/secret.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createInstallApp, type InstallAppOptions } from '../src/install/app.ts';
 import { appHandOff } from '../src/install/app-hand-off.ts';
-import { DEFAULT_SETTINGS, type InstallDeps } from '../src/install/install.ts';
+import type { InstallDeps } from '../src/install/install.ts';
 import {
   generateLaunchKey,
   type LaunchToken,
   loadLaunchKeys,
   verifyLaunchToken,
 } from '../src/launch/launch-token.ts';
-import { PostgresInstallStore } from '../src/store/install-states.ts';
 import { captureOutput } from './support/capture.ts';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
   type ExchangeStack,
+  installDeps,
   MALL,
   REDIRECT_URI,
   startExchangeStack,
@@ -51,23 +49,7 @@ beforeEach(async () => {
 });
 
 function deps(scopes = SCOPES): InstallDeps {
-  return {
-    store: new PostgresInstallStore(stack.db.pool),
-    handOff: async (codeId) => {
-      await stack.handler({ codeId });
-    },
-    clientSecret: async () => new Secret(CLIENT_SECRET),
-    settings: {
-      ...DEFAULT_SETTINGS,
-      outcomeWaitMs: 2_000,
-      pollIntervalMs: 20,
-      clientId: CLIENT_ID,
-      redirectUri: REDIRECT_URI,
-      apiBaseUrl: stack.sandbox.baseUrl,
-      scopes,
-    },
-    log: logger,
-  };
+  return installDeps(stack, scopes);
 }
 
 const handingOff: InstallAppOptions = {

@@ -7,17 +7,16 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSqsClient, localAws, sqsHandOff } from '../src/aws/sqs.ts';
-import { logger } from '../src/commons/logger.ts';
-import { Secret } from '../src/commons/secret.ts';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import { createInstallApp } from '../src/install/app.ts';
-import { DEFAULT_SETTINGS, type InstallDeps } from '../src/install/install.ts';
-import { deleteExpiredStates, PostgresInstallStore } from '../src/store/install-states.ts';
+import type { InstallDeps } from '../src/install/install.ts';
+import { deleteExpiredStates } from '../src/store/install-states.ts';
 import { captureOutput } from './support/capture.ts';
 import {
   CLIENT_ID,
   CLIENT_SECRET,
   type ExchangeStack,
+  installDeps,
   MALL,
   REDIRECT_URI,
   startExchangeStack,
@@ -45,25 +44,7 @@ beforeEach(async () => {
 });
 
 function deps(overrides: Partial<InstallDeps> = {}): InstallDeps {
-  return {
-    store: new PostgresInstallStore(stack.db.pool),
-    // The exchange Lambda's manual event, as the queue would deliver it.
-    handOff: async (codeId) => {
-      await stack.handler({ codeId });
-    },
-    clientSecret: async () => new Secret(CLIENT_SECRET),
-    settings: {
-      ...DEFAULT_SETTINGS,
-      outcomeWaitMs: 2_000,
-      pollIntervalMs: 20,
-      clientId: CLIENT_ID,
-      redirectUri: REDIRECT_URI,
-      apiBaseUrl: stack.sandbox.baseUrl,
-      scopes: SCOPES,
-    },
-    log: logger,
-    ...overrides,
-  };
+  return installDeps(stack, SCOPES, overrides);
 }
 
 let app = () => createInstallApp(deps());

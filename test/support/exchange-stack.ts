@@ -1,8 +1,12 @@
 import type { SQSBatchResponse } from 'aws-lambda';
 import { type Cafe24Sandbox, type SandboxFault, startCafe24Sandbox } from '../../local/cafe24-sandbox.ts';
+import { logger } from '../../src/commons/logger.ts';
+import { Secret } from '../../src/commons/secret.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createExchangeHandler } from '../../src/handlers/exchange.ts';
+import { DEFAULT_SETTINGS, type InstallDeps } from '../../src/install/install.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../../src/runtime/exchange.ts';
+import { PostgresInstallStore } from '../../src/store/install-states.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './events.ts';
 
@@ -97,5 +101,34 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
       await sandbox.stop();
       await db.drop();
     },
+  };
+}
+
+/**
+ * The install front's deps over `stack`: the real store, the exchange handler as its hand-off (the
+ * queue's manual event), the sandbox as Cafe24, a short wait for the outcome. `overrides` replace fields.
+ */
+export function installDeps(
+  stack: ExchangeStack,
+  scopes: string[],
+  overrides: Partial<InstallDeps> = {},
+): InstallDeps {
+  return {
+    store: new PostgresInstallStore(stack.db.pool),
+    handOff: async (codeId) => {
+      await stack.handler({ codeId });
+    },
+    clientSecret: async () => new Secret(CLIENT_SECRET),
+    settings: {
+      ...DEFAULT_SETTINGS,
+      outcomeWaitMs: 2_000,
+      pollIntervalMs: 20,
+      clientId: CLIENT_ID,
+      redirectUri: REDIRECT_URI,
+      apiBaseUrl: stack.sandbox.baseUrl,
+      scopes,
+    },
+    log: logger,
+    ...overrides,
   };
 }
