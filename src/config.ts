@@ -229,13 +229,31 @@ const sections = {
     rules: () => [],
   },
   /**
-   * Tokens sealed at rest (docs/design.md, "Tokens encrypted at rest"): TOKEN_ENCRYPTION_KEY, the base64
-   * of 32 bytes, seals new values (local runs and tests); unset, tokens are stored in plaintext.
+   * Tokens sealed at rest (docs/design.md, "Tokens encrypted at rest"): TOKEN_KMS_KEY_ID, the KMS key that
+   * wraps the data keys (docs/encryption.md), or TOKEN_ENCRYPTION_KEY, the base64 of 32 bytes (local runs
+   * and tests); neither, tokens are stored in plaintext.
    */
   sealing: {
-    shape: { TOKEN_ENCRYPTION_KEY: optionalText },
+    shape: {
+      TOKEN_KMS_KEY_ID: unsetIfBlank(
+        z
+          .string()
+          .check(
+            z.regex(
+              /^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)\/[A-Za-z0-9/_-]{1,256}|alias\/[A-Za-z0-9/_-]{1,256}|[A-Za-z0-9-]{1,256})$/,
+              'must be a KMS key id, key ARN, alias name (alias/…) or alias ARN',
+            ),
+          ),
+      ),
+      TOKEN_ENCRYPTION_KEY: optionalText,
+    },
     rules: (source: Source) => {
       if (!present(source.TOKEN_ENCRYPTION_KEY)) return [];
+      if (present(source.TOKEN_KMS_KEY_ID)) {
+        return [
+          'set TOKEN_KMS_KEY_ID or TOKEN_ENCRYPTION_KEY, not both (TOKEN_ENCRYPTION_KEY is for local runs without KMS)',
+        ];
+      }
       try {
         localDataKeys(source.TOKEN_ENCRYPTION_KEY as string);
         return [];
@@ -309,7 +327,7 @@ export const commands = {
   status: ['database'],
   /** The Admin API client an app creates: the refresh's needs (it refreshes on demand) and the API's. */
   client: ['database', 'cafe24', 'clientSecret', 'refresh', 'sealing', 'adminApi'],
-  /** `encrypt`: seals the token rows still in plaintext with the configured key. */
+  /** `encrypt`: seals the token rows still in plaintext with the configured key; `rotate-key` re-seals. */
   encrypt: ['database', 'sealing'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
   insertCode: ['database'],
@@ -324,7 +342,6 @@ export const commands = {
     'launch',
     'webhook',
     'exchangeQueue',
-    'sealing',
   ],
 } as const satisfies Record<string, readonly SectionName[]>;
 
@@ -430,8 +447,8 @@ type SectionConfigs = {
   webhook: { key?: { value: Secret } | { arn: string }; stashBucket?: string };
   events: { busName?: string };
   adminApi: AdminApiConfig;
-  /** Unset: tokens in plaintext. */
-  sealing: { encryptionKey?: Secret };
+  /** Neither: tokens in plaintext. */
+  sealing: { kmsKeyId?: string; encryptionKey?: Secret };
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -510,6 +527,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
   }),
   events: (env) => ({ busName: env.EVENT_BUS_NAME }),
   sealing: (env) => ({
+    ...(env.TOKEN_KMS_KEY_ID === undefined ? {} : { kmsKeyId: env.TOKEN_KMS_KEY_ID }),
     ...(env.TOKEN_ENCRYPTION_KEY === undefined
       ? {}
       : { encryptionKey: new Secret(env.TOKEN_ENCRYPTION_KEY) }),

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Secret } from '../src/commons/secret.ts';
 import { isSealed, localDataKeys, TokenCodec } from '../src/commons/token-codec.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
-import { sealingCounts, sealPlaintextRows } from '../src/store/sealing.ts';
+import { resealRows, sealingCounts } from '../src/store/sealing.ts';
 import { runCli } from './support/cli.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 
@@ -75,7 +75,7 @@ it('never overwrites a row a refresh wrote while it ran (compare-and-swap on the
     }
     return codec.seal(value, at);
   };
-  const progress = await sealPlaintextRows(stack.db.pool, racing, { batch: 10 });
+  const progress = await resealRows(stack.db.pool, racing, { which: 'plaintext', batch: 10 });
   expect(progress).toMatchObject({ sealed: 0, changedMeanwhile: 1 });
   const row = (await stack.tokenRow('racedmall'))!;
   expect(row.refresh_token).toBe('refreshed-refresh');

@@ -31,6 +31,11 @@ class FakeCodes implements CodeStore {
   failStores = 0;
   /** Claims that throw as a database outage would, before one succeeds. */
   failClaims = 0;
+  /** While set, ready() rejects with it (KMS unavailable: the data key not at hand). */
+  notReady: Error | undefined;
+  async ready(): Promise<void> {
+    if (this.notReady) throw this.notReady;
+  }
   add(row: Partial<Row> & { id: string }) {
     this.rows.set(row.id, { mallId: 'shop', code: 'code', ageMs: 0, status: 'pending', attempts: 0, ...row });
   }
@@ -136,6 +141,24 @@ describe('exchangeCode (domain, with fakes)', () => {
     expect(result).toMatchObject({ status: 'retry', retryAfterMs: expect.any(Number) });
     expect((result as { retryAfterMs: number }).retryAfterMs).toBeLessThanOrEqual(5_000);
     expect(sent).toHaveLength(0);
+  });
+
+  it('hands the code back unsent while the tokens could not be sealed (the data key not at hand)', async () => {
+    const { codes, sent, deps } = setup([tokens()]);
+    codes.add({ id: '1' });
+    codes.notReady = new Error(
+      'KMS GenerateDataKey with key alias/tokens failed: ThrottlingException (transient)',
+    );
+    const result = await exchangeCode(deps, '1');
+    expect(result).toMatchObject({
+      status: 'retry',
+      retryAfterMs: expect.any(Number),
+      reason: expect.stringMatching(/could not be sealed .*ThrottlingException.*nothing sent; handed back/),
+    });
+    expect(sent).toHaveLength(0);
+    expect(codes.rows.get('1')!.status).toBe('pending');
+    codes.notReady = undefined;
+    expect(await exchangeCode(deps, '1')).toMatchObject({ status: 'exchanged', attempts: 1 });
   });
 
   it("stops at the invocation's budget and gives the live code back, unsent since its last answer", async () => {

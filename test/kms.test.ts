@@ -1,7 +1,7 @@
 import { DecryptCommand, EncryptCommand, KMSClient } from '@aws-sdk/client-kms';
 import { describe, expect, test } from 'vitest';
 import { type LocalKms, startLocalKms } from '../local/kms.ts';
-import { type KeyWrapper, KmsError, kmsKeyWrapper, TOKEN_DATA_KEY_CONTEXT } from '../src/aws/kms.ts';
+import { KmsError, type KmsKeyWrapper, kmsKeyWrapper, TOKEN_DATA_KEY_CONTEXT } from '../src/aws/kms.ts';
 import type { AwsConfig } from '../src/config.ts';
 
 type Cleanup = { onTestFinished: (fn: () => Promise<void> | void) => void };
@@ -204,7 +204,7 @@ describe('kmsKeyWrapper against the local KMS (the real SDK, its JSON protocol)'
 
   test('the stand-in stopped: a transient network error naming the key', async (t) => {
     const kms = await localKms(t);
-    const keys: KeyWrapper = wrapper(kms);
+    const keys: KmsKeyWrapper = wrapper(kms);
     const { plaintext, wrapped } = await keys.generate();
     await kms.stop();
     const started = Date.now();

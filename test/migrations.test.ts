@@ -70,6 +70,8 @@ describe('migrations', () => {
       'refresh_sending_at',
       'refresh_unrecorded_by',
       'refresh_unrecorded_at',
+      'access_key_id',
+      'refresh_key_id',
     ]);
   });
 

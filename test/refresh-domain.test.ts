@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { TokenFailure } from '../src/commons/errors.ts';
 import { Secret } from '../src/commons/secret.ts';
+import { DataKeyUnavailable, TokenSealError } from '../src/commons/token-codec.ts';
 import { MemoryTokenStash } from '../src/domain/memory-stash.ts';
 import type { RefreshClaim, StoreOutcome, TokenRow, TokenSet, TokenStore } from '../src/domain/ports.ts';
 import {
@@ -38,10 +39,16 @@ class FakeTokens implements TokenStore {
   rows = new Map<string, FakeRow>();
   failStores = 0;
   claims = 0;
+  /** While set, ready() rejects with it (KMS unavailable: a rotated pair could not be sealed). */
+  notReady: Error | undefined;
   #seq = 0;
   readonly clock: () => number;
   constructor(clock: () => number) {
     this.clock = clock;
+  }
+
+  async ready(): Promise<void> {
+    if (this.notReady) throw this.notReady;
   }
 
   add(mallId: string, row: Partial<FakeRow> = {}) {
@@ -500,6 +507,52 @@ describe('refreshMall (domain, with fakes)', () => {
     await expect(refreshMall(t.deps, 'shop')).rejects.toThrow('S3 unreachable');
     expect(t.tokens.rows.get('shop')!.lockedBy).toBeUndefined();
     expect(t.sent).toEqual([]);
+  });
+
+  it('sends nothing while a rotated pair could not be sealed: transient, the lease back, the mall active', async () => {
+    const t = setup([pair(0)]);
+    t.tokens.notReady = new DataKeyUnavailable('the data key to seal tokens with is not available', {
+      message: 'KMS GenerateDataKey with key alias/tokens failed: AccessDeniedException',
+    });
+    const result = await refreshMall(t.deps, 'shop', { force: true });
+    expect(result).toMatchObject({
+      status: 'transient-failure',
+      reason: expect.stringMatching(/^not sent: a rotated pair could not be sealed .*AccessDeniedException/),
+      attempts: 0,
+    });
+    expect(t.sent).toEqual([]);
+    expect(t.tokens.rows.get('shop')).toMatchObject({ status: 'active', lockedBy: undefined });
+    t.tokens.notReady = undefined;
+    expect(await refreshMall(t.deps, 'shop', { force: true })).toMatchObject({ status: 'refreshed' });
+  });
+
+  it('a row whose tokens do not open is unreadable, never invalid; a key not at hand is transient', async () => {
+    const t = setup();
+    const claim = t.tokens.claimRefresh.bind(t.tokens);
+    let failure: Error = new TokenSealError(
+      { mallId: 'shop', column: 'refresh_token' },
+      'it was changed, or sealed for another mall or column',
+    );
+    t.tokens.claimRefresh = async () => {
+      throw failure;
+    };
+    expect(await refreshMall(t.deps, 'shop', { force: true })).toEqual({
+      status: 'unreadable',
+      mallId: 'shop',
+      reason:
+        'the refresh_token of mall shop could not be opened: it was changed, or sealed for another mall or column',
+    });
+    expect(t.logs.some((line) => line.startsWith('a stored token could not be opened'))).toBe(true);
+    failure = new DataKeyUnavailable('the data key kms-AAAAAAAAAAAAAAAA of mall shop is not available', {
+      message: 'KMS Decrypt failed: network error ECONNREFUSED (transient)',
+    });
+    expect(await refreshMall(t.deps, 'shop', { force: true })).toMatchObject({
+      status: 'transient-failure',
+      reason: expect.stringMatching(/ECONNREFUSED/),
+    });
+    expect(t.sent).toEqual([]);
+    expect(t.tokens.rows.get('shop')!.status).toBe('active');
+    t.tokens.claimRefresh = claim;
   });
 
   it('reports a missing mall', async () => {

@@ -81,9 +81,14 @@ describe('sealed at rest', () => {
       `update cafe24.oauth_tokens set refresh_token = $1 where mall_id = 'victimmall'`,
       [other.refresh_token],
     );
-    await expect(refreshMall(refresh.deps, 'victimmall', { force: true })).rejects.toThrow(
-      /the refresh_token of mall victimmall could not be opened: it was changed, or sealed for another mall or column/,
-    );
+    expect(await refreshMall(refresh.deps, 'victimmall', { force: true })).toEqual({
+      status: 'unreadable',
+      mallId: 'victimmall',
+      reason:
+        'the refresh_token of mall victimmall could not be opened: it was changed, or sealed for another mall or column',
+    });
+    // The lease was given back at once: a fixed row is refreshed without waiting for it to run out.
+    expect((await stack.tokenRow('victimmall'))!.refresh_locked_by).toBeNull();
     const victim = (await stack.tokenRow('victimmall'))!;
     await stack.db.pool.query(
       `update cafe24.oauth_tokens set refresh_token = $1 where mall_id = 'othersealed'`,

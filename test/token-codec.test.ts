@@ -57,7 +57,7 @@ describe('the token codec', () => {
     );
     await refusal(codec.open(sealed.slice(0, 20), at));
     const other = new TokenCodec(localDataKeys(randomBytes(32).toString('base64')));
-    expect((await refusal(other.open(sealed, at))).message).toContain('is not available');
+    expect((await refusal(other.open(sealed, at))).message).toContain('is not there (key local-');
     await refusal(new TokenCodec(undefined).open(sealed, at));
   });
 

@@ -1,13 +1,10 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { AwsConfig } from '../config.ts';
+import type { KeyWrapper } from '../domain/data-keys.ts';
 import { type AwsService, clientSettings } from './clients.ts';
 
-/** The KMS side of envelope encryption: data keys under one KMS key, wrapped and unwrapped by KMS. */
-export type KeyWrapper = {
-  /** KMS GenerateDataKey (AES_256) under `keyId`: the plain key (32 bytes, never logged) and its wrapped form (CiphertextBlob). */
-  generate(): Promise<{ plaintext: Buffer; wrapped: Buffer }>;
-  /** KMS Decrypt of a wrapped data key (with the KeyId given, so a blob of another key is refused). */
-  unwrap(wrapped: Buffer): Promise<Buffer>;
+/** The KMS side of envelope encryption (domain/data-keys.ts): data keys under one KMS key. */
+export type KmsKeyWrapper = KeyWrapper & {
   /** DescribeKey: that the key exists and is enabled (for doctor); resolves to { keyArn, enabled }. */
   describe(): Promise<{ keyArn: string; enabled: boolean }>;
 };
@@ -82,7 +79,7 @@ export function kmsKeyWrapper(options: {
   endpoint?: string;
   /** Attempts per call, the SDK's retries included (default 3). */
   maxAttempts?: number;
-}): KeyWrapper {
+}): KmsKeyWrapper {
   const { keyId } = options;
   if (keyId.trim() === '') throw new Error('a KMS key id is required');
   const context = { ...(options.encryptionContext ?? TOKEN_DATA_KEY_CONTEXT) };
@@ -120,24 +117,24 @@ export function kmsKeyWrapper(options: {
         const answer = await client.send(
           new sdk.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: context }),
         );
-        const { Plaintext: plain, CiphertextBlob: blob } = answer;
+        const { Plaintext: plain, CiphertextBlob: blob, KeyId: keyArn } = answer;
         try {
-          if (plain?.length !== DATA_KEY_BYTES || !blob?.length) {
+          if (plain?.length !== DATA_KEY_BYTES || !blob?.length || !keyArn) {
             throw new KmsError(
               'GenerateDataKey',
               keyId,
               'MalformedAnswer',
               false,
-              `KMS GenerateDataKey with key ${keyId} answered without a ${DATA_KEY_BYTES}-byte data key and its CiphertextBlob`,
+              `KMS GenerateDataKey with key ${keyId} answered without a ${DATA_KEY_BYTES}-byte data key, its CiphertextBlob and the key's ARN`,
             );
           }
-          return { plaintext: Buffer.from(plain), wrapped: Buffer.from(blob) };
+          return { plaintext: Buffer.from(plain), wrapped: Buffer.from(blob), keyArn };
         } finally {
           // Only the copy handed to the caller is left.
           plain?.fill(0);
         }
       }),
-    unwrap: (wrapped) => {
+    unwrap: (wrapped, keyArn = keyId) => {
       if (wrapped.length === 0) {
         return Promise.reject(
           new KmsError(
@@ -151,7 +148,7 @@ export function kmsKeyWrapper(options: {
       }
       return call('Decrypt', async (sdk, client) => {
         const answer = await client.send(
-          new sdk.DecryptCommand({ KeyId: keyId, CiphertextBlob: wrapped, EncryptionContext: context }),
+          new sdk.DecryptCommand({ KeyId: keyArn, CiphertextBlob: wrapped, EncryptionContext: context }),
         );
         const plain = answer.Plaintext;
         try {

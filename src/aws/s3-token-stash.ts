@@ -93,6 +93,19 @@ export class S3TokenStash implements TokenStash {
     return stored ? { ...stored, tokens: await decodeTokens(stored.tokens, this.#codec) } : undefined;
   }
 
+  /**
+   * Removes the entry without reading it (a mall that removed the app): no token is opened, so a
+   * process that only drops (the install front's webhook) needs no key.
+   */
+  async drop(grant: StashGrant, key: string): Promise<void> {
+    await this.#memory.take(grant, key);
+    this.#inBucket.delete(entryKey(grant, key));
+    const { DeleteObjectCommand } = await import('@aws-sdk/client-s3');
+    await (await this.#s3()).send(
+      new DeleteObjectCommand({ Bucket: this.#options.bucket, Key: objectKey(grant, key) }),
+    );
+  }
+
   /** This container's stash only: listing the bucket on every invocation would cost every exchange. */
   entries(): Promise<Array<{ grant: StashGrant; key: string }>> {
     return this.#memory.entries();

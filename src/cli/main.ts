@@ -15,6 +15,7 @@ import { migrateCommand } from './migrate.ts';
 import { parseMax, redriveCommand } from './redrive.ts';
 import { refreshCommand } from './refresh.ts';
 import { relayCommand } from './relay.ts';
+import { rotateKeyCommand } from './rotate-key.ts';
 import { serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 
@@ -33,6 +34,12 @@ const positiveInteger = (value: string) => {
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1)
     throw new InvalidArgumentError('must be a positive whole number');
+  return number;
+};
+
+const wholeNumber = (value: string) => {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number');
   return number;
 };
 
@@ -80,6 +87,21 @@ program
   .option('--batch <n>', 'rows per batch', positiveInteger, 500)
   .option('--max-batches <n>', 'stop after this many batches (run again to go on)', positiveInteger)
   .action(encryptCommand);
+
+program
+  .command('rotate-key')
+  .description(
+    'a new KMS data key: every token row sealed again under it, then the old one deleted; safe to kill and rerun',
+  )
+  .option('--batch <n>', 'rows per batch', positiveInteger, 500)
+  .option('--max-batches <n>', 'stop after this many batches (run again to go on)', positiveInteger)
+  .option(
+    '--grace-seconds <n>',
+    'keep a retired key this long, for running functions to take up the new one',
+    wholeNumber,
+  )
+  .option('--no-wait', 'do not wait out the grace: keep a retired key for a later run to delete')
+  .action(rotateKeyCommand);
 
 program
   .command('launch-key')

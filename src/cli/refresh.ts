@@ -171,6 +171,8 @@ export function describeResult(result: RefreshResult): string {
       return `! ${result.mallId} ${result.reason}`;
     case 'locked-by-another':
       return `! ${result.mallId} is being refreshed by ${result.owner}; try again`;
+    case 'unreadable':
+      return `✗ ${result.mallId} not refreshed, its stored tokens do not open (not marked invalid): ${result.reason}`;
   }
 }
 
@@ -184,6 +186,7 @@ function summary(results: RefreshResult[], due: number): string {
   const parts = (['refreshed', 'skipped fresh', 'invalid', 'failed transiently'] as const).map(
     (group) => `${group} ${count(group)}`,
   );
+  if (count('unreadable') > 0) parts.push(`unreadable ${count('unreadable')} (not marked invalid)`);
   if (count('configuration error') > 0) {
     parts.push(
       `stopped: configuration error (no mall marked invalid), ${due - results.length} not attempted`,

@@ -42,6 +42,11 @@ export const METRIC = {
   RefreshInvalid: 'RefreshInvalid',
   RefreshTransientFailure: 'RefreshTransientFailure',
   RefreshConfigurationErrors: 'RefreshConfigurationErrors',
+  /**
+   * Stored tokens that did not open (changed, moved to another mall or column, sealed under a key this
+   * deployment lacks): our data or key, never Cafe24's; nothing sent, the mall not marked invalid. Alarmed.
+   */
+  TokensUnreadable: 'TokensUnreadable',
   /** Malls a refresh marked invalid (Cafe24 refused the refresh token, or it expired unsent). */
   MallsTurnedInvalid: 'MallsTurnedInvalid',
   /**
@@ -71,7 +76,8 @@ export type RefreshOutcome =
   | 'skipped-fresh'
   | 'invalid'
   | 'transient-failure'
-  | 'configuration-error';
+  | 'configuration-error'
+  | 'unreadable';
 
 const REFRESH_METRIC: Record<RefreshOutcome, MetricName> = {
   refreshed: METRIC.RefreshRefreshed,
@@ -79,6 +85,7 @@ const REFRESH_METRIC: Record<RefreshOutcome, MetricName> = {
   invalid: METRIC.RefreshInvalid,
   'transient-failure': METRIC.RefreshTransientFailure,
   'configuration-error': METRIC.RefreshConfigurationErrors,
+  unreadable: METRIC.TokensUnreadable,
 };
 
 const EXCHANGE_METRIC: Record<ExchangeOutcome, MetricName> = {

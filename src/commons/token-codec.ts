@@ -15,13 +15,35 @@ export type SealedAt = { mallId: string; column: TokenColumn };
 
 export type DataKey = { id: string; key: Buffer };
 
-/** Where data keys come from: KMS (wrapped keys in the database) or TOKEN_ENCRYPTION_KEY. */
+/**
+ * Where data keys come from: KMS (wrapped keys in the database) or TOKEN_ENCRYPTION_KEY. A key that does
+ * not exist rejects with UnknownDataKey (the value cannot be opened, ever); any other rejection (KMS or
+ * the database unavailable, KMS denying) is taken as passing, and surfaces as DataKeyUnavailable.
+ */
 export type DataKeys = {
   /** The key new values are sealed under. */
   current(): Promise<DataKey>;
-  /** A key by its id, to open a value sealed under it; rejects for a key it does not have. */
+  /** A key by its id, to open a value sealed under it. */
   byId(id: string): Promise<Buffer>;
 };
+
+/** No data key has this id (deleted, or another deployment's): what it sealed cannot be opened. */
+export class UnknownDataKey extends Error {
+  override name = 'UnknownDataKey';
+}
+
+/**
+ * The data key could not be had now (KMS unavailable, throttling or denying, the database unreachable):
+ * nothing is wrong with the value, and the caller tries again later (a transient failure). Carries the
+ * cause's message, which names the key id and the KMS error, never key material.
+ */
+export class DataKeyUnavailable extends Error {
+  override name = 'DataKeyUnavailable';
+  readonly transient = true;
+  constructor(what: string, cause: unknown) {
+    super(`${what}: ${(cause as Error)?.message ?? String(cause)}`);
+  }
+}
 
 const PREFIX = 'enc:v1:';
 const IV_BYTES = 12;
@@ -68,7 +90,7 @@ export class TokenCodec {
   /** The stored form of `value` at `at`: sealed under the current key, or plaintext without one. */
   async seal(value: Secret, at: SealedAt): Promise<string> {
     if (!this.#keys) return value.reveal();
-    const { id, key } = await this.#keys.current();
+    const { id, key } = await this.#current(this.#keys);
     if (!KEY_ID.test(id))
       throw new Error(`the data key id ${JSON.stringify(id.slice(0, 64))} is not a key id`);
     const iv = randomBytes(IV_BYTES);
@@ -76,6 +98,25 @@ export class TokenCodec {
     cipher.setAAD(aad(at));
     const body = Buffer.concat([cipher.update(value.reveal(), 'utf8'), cipher.final()]);
     return `${PREFIX}${id}:${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`;
+  }
+
+  /**
+   * That the key new values are sealed under is at hand (fetched and unwrapped once per container, then
+   * cached): called before anything is sent to Cafe24, so a code is never spent while KMS is down.
+   * Rejects with DataKeyUnavailable.
+   */
+  async ready(): Promise<void> {
+    if (this.#keys) await this.#current(this.#keys);
+  }
+
+  async #current(keys: DataKeys): Promise<DataKey> {
+    try {
+      return await keys.current();
+    } catch (error) {
+      throw error instanceof DataKeyUnavailable
+        ? error
+        : new DataKeyUnavailable('the data key to seal tokens with is not available', error);
+    }
   }
 
   /** The token a stored value holds: opened if sealed, as it is if plaintext. */
@@ -95,7 +136,12 @@ export class TokenCodec {
     try {
       key = await this.#keys.byId(id);
     } catch (error) {
-      throw new TokenSealError(at, `its key ${id} is not available (${(error as Error).message})`);
+      if (error instanceof UnknownDataKey) {
+        throw new TokenSealError(at, `its key ${id} is not there (${error.message})`);
+      }
+      throw error instanceof DataKeyUnavailable
+        ? error
+        : new DataKeyUnavailable(`the data key ${id} of mall ${at.mallId} is not available`, error);
     }
     const bytes = Buffer.from(payload, 'base64url');
     if (bytes.length < IV_BYTES + TAG_BYTES) throw new TokenSealError(at, 'it is cut short');
@@ -127,7 +173,7 @@ export function localDataKeys(base64: string): DataKeys {
   return {
     current: async () => ({ id, key }),
     byId: async (wanted) => {
-      if (wanted !== id) throw new Error(`key ${wanted} is not TOKEN_ENCRYPTION_KEY (${id})`);
+      if (wanted !== id) throw new UnknownDataKey(`key ${wanted} is not TOKEN_ENCRYPTION_KEY (${id})`);
       return key;
     },
   };

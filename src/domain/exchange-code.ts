@@ -163,6 +163,13 @@ async function exchangeClaimed(
     return { status: 'retry', codeId: code.id, reason, retryAfterMs: HAND_BACK_MS };
   };
 
+  // Tokens that could not be stored sealed would wait in memory only: the code is not spent for them.
+  try {
+    await deps.codes.ready();
+  } catch (error) {
+    return handBack(`the issued tokens could not be sealed (${describeError(error)}); nothing sent`);
+  }
+
   let attempts = 0;
   for (;;) {
     if (budgetEnd - now() < MIN_REQUEST_MS) return handBack("the invocation's time ran out");

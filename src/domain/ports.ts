@@ -61,6 +61,11 @@ export type ExchangeStoreOutcome = StoreOutcome | 'reinstalled';
 
 /** The code and token tables, as the exchange needs them (Postgres in production, fakes in unit tests). */
 export type CodeStore = {
+  /**
+   * Resolves once the tokens of a code can be stored as the store will store them (sealed: the data key
+   * at hand); rejects while they cannot (KMS unavailable or denying). Asked before a code is sent.
+   */
+  ready(): Promise<void>;
   /** pending → exchanging, atomically: of any number of concurrent callers exactly one gets `claimed`. */
   claim(codeId: string, lifetimeMs: number): Promise<ClaimResult>;
   /**
@@ -155,7 +160,15 @@ export type RefreshClaim =
 
 /** `cafe24.oauth_tokens`, as the refresh needs it (Postgres in production, fakes in unit tests). */
 export type TokenStore = {
-  /** Takes the mall's lease for `leaseMs` and returns the row as it is now (the re-read of rule 7). */
+  /**
+   * Resolves once a pair can be stored as the store will store it (sealed: the data key at hand);
+   * rejects while it cannot (KMS unavailable or denying). Asked before a refresh token is sent.
+   */
+  ready(): Promise<void>;
+  /**
+   * Takes the mall's lease for `leaseMs` and returns the row as it is now (the re-read of rule 7). A row
+   * whose tokens do not open rejects with TokenSealError (or DataKeyUnavailable), the lease given back.
+   */
   claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim>;
   /** `owner` is about to send the refresh token (recorded first, so a lost answer is known as such). */
   markSending(mallId: string, owner: string): Promise<void>;

@@ -2,6 +2,7 @@ import { asFailure, describeError } from '../commons/errors.ts';
 import { isMallId, MALL_ID_RULE } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import type { Secret } from '../commons/secret.ts';
+import { DataKeyUnavailable, TokenSealError } from '../commons/token-codec.ts';
 import type { TokenSet } from '../domain/ports.ts';
 import type { StoreOutcome, TokenRefresher, TokenRow, TokenStash, TokenStore } from './ports.ts';
 import { backoffMs, retryUntil, sleepFor } from './retry.ts';
@@ -72,7 +73,13 @@ export type RefreshResult =
   /** Refreshed at Cafe24 but not stored yet: the pair waits in the stash (rule 8). */
   | { status: 'stashed'; mallId: string; reason: string; attempts: number }
   | { status: 'locked-by-another'; mallId: string; owner: string }
-  | { status: 'missing'; mallId: string };
+  | { status: 'missing'; mallId: string }
+  /**
+   * A stored token did not open (changed, moved to another mall or column, or sealed under a key this
+   * deployment lacks): our data or our configuration, not Cafe24's answer. Nothing was sent and the mall
+   * is not marked invalid; alarmed (TokensUnreadable).
+   */
+  | { status: 'unreadable'; mallId: string; reason: string };
 
 const DEFAULT_MAX_ATTEMPTS = 3;
 const DEFAULT_IN_DOUBT_MS = 60 * 60_000;
@@ -101,7 +108,14 @@ export async function refreshMall(
       const reason = 'too little time left for another token request; nothing more was sent';
       return { status: 'transient-failure', mallId, reason, attempts: state.attempts };
     }
-    const claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
+    let claim: Awaited<ReturnType<TokenStore['claimRefresh']>>;
+    try {
+      claim = await deps.tokens.claimRefresh(mallId, policy.leaseMs);
+    } catch (error) {
+      const unopened = unopenedRow(deps, mallId, error, state.attempts);
+      if (unopened) return unopened;
+      throw error;
+    }
     if (claim.status === 'missing') return { status: 'missing', mallId };
     // The row as this call first found it, before waiting for anyone: a later token is someone's refresh.
     state.seenRefreshToken ??= claim.seenRefreshToken;
@@ -125,6 +139,30 @@ export async function refreshMall(
     }
     if (outcome !== 'again') return outcome;
   }
+}
+
+/**
+ * A row whose tokens did not open: `unreadable` (logged at error, never marked invalid: the data or the
+ * key is ours to fix), or a transient failure while the data key cannot be had. Undefined: another error.
+ */
+function unopenedRow(
+  deps: RefreshDeps,
+  mallId: string,
+  error: unknown,
+  attempts: number,
+): RefreshResult | undefined {
+  if (error instanceof TokenSealError) {
+    deps.log.error('a stored token could not be opened; nothing sent, the mall not marked invalid', {
+      mallId,
+      column: error.column,
+      reason: error.message,
+    });
+    return { status: 'unreadable', mallId, reason: error.message };
+  }
+  if (error instanceof DataKeyUnavailable) {
+    return { status: 'transient-failure', mallId, reason: `not sent: ${error.message}`, attempts };
+  }
+  return undefined;
 }
 
 /** What one refreshMall call remembers across its leases. */
@@ -193,6 +231,14 @@ async function underLease(
     return { status: 'skipped-fresh', mallId, expiresAt: row.expiresAt.toISOString() };
   }
 
+  // Rule 8: the rotated pair must be storable (sealed) before the only live refresh token is spent.
+  try {
+    await deps.tokens.ready();
+  } catch (error) {
+    await deps.tokens.release(mallId, owner);
+    const reason = `not sent: a rotated pair could not be sealed (${describeError(error)})`;
+    return { status: 'transient-failure', mallId, reason, attempts: state.attempts };
+  }
   state.attempts += 1;
   await deps.tokens.markSending(mallId, owner);
   let tokens: TokenSet;

@@ -8,7 +8,7 @@ import { PostgresCodeStore } from '../store/codes.ts';
 import type { Pool } from '../store/pool.ts';
 import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
-import { tokenCodecFor } from './sealing.ts';
+import { tokenCodecFor, warmTokenCodec } from './sealing.ts';
 
 /**
  * Shortens a record's visibility on the exchange queue (SQS_QUEUE_URL) so it returns in seconds.
@@ -47,7 +47,8 @@ export function createExchangeRuntime(config: ConfigFor<'exchange'>): ExchangeRu
     max: config.exchange.poolSize,
     applicationName: 'cafe24-token-exchange',
   });
-  const codec = tokenCodecFor(config);
+  const codec = tokenCodecFor(config, pool);
+  warmTokenCodec(codec, config, logger);
   const deps: ExchangeDeps = {
     codes: new PostgresCodeStore(pool, codec),
     cafe24: createTokenClient(config),

@@ -14,7 +14,6 @@ import { PostgresInstallStore } from '../store/install-states.ts';
 import { PostgresLifecycleStore } from '../store/lifecycle.ts';
 import type { Pool } from '../store/pool.ts';
 import { openPool } from './database.ts';
-import { tokenCodecFor } from './sealing.ts';
 
 export type InstallRuntime = {
   app: Hono;
@@ -51,9 +50,7 @@ export function createInstallRuntime(
   const bucket = config.webhook.stashBucket;
   // (S3 directly: runtime/cafe24.ts would bring the token client and undici into the install's bundle.)
   const stash =
-    bucket === undefined
-      ? undefined
-      : new S3TokenStash({ bucket, aws: config.aws, log: deps.log, codec: tokenCodecFor(config) });
+    bucket === undefined ? undefined : new S3TokenStash({ bucket, aws: config.aws, log: deps.log });
   const handOff = handOffOf(config);
   // Read the signing key now (from Secrets Manager, with the ARN): a broken one is in the log at start-up,
   // not first met by an operator opening the app.
@@ -71,7 +68,7 @@ export function createInstallRuntime(
       ...(stash
         ? {
             dropStashed: async (mallId: string) => {
-              await stash.take('refresh_token', mallId);
+              await stash.drop('refresh_token', mallId);
             },
           }
         : {}),

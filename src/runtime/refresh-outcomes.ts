@@ -10,7 +10,13 @@ export type RefreshMeaning = {
   /** `cafe24-tokens refresh`'s exit code for it (REFRESH_EXIT in src/cli/refresh.ts). */
   exit: 'ok' | 'mallFailed' | 'configuration' | 'transient';
   /** Its group in the CLI's `--due` summary line. */
-  summary: 'refreshed' | 'skipped fresh' | 'invalid' | 'failed transiently' | 'configuration error';
+  summary:
+    | 'refreshed'
+    | 'skipped fresh'
+    | 'invalid'
+    | 'failed transiently'
+    | 'configuration error'
+    | 'unreadable';
 };
 
 /**
@@ -37,6 +43,9 @@ export const REFRESH_OUTCOMES: Readonly<Record<RefreshResult['status'], RefreshM
     exit: 'transient',
     summary: 'failed transiently',
   },
+  // Our data or our key, not Cafe24's: not retried into the DLQ (the schedule publishes the mall again at
+  // its next round, alarmed each time), and the mall stays active for when the row or the key is fixed.
+  unreadable: { metric: 'unreadable', record: 'done', exit: 'mallFailed', summary: 'unreadable' },
   // The pair is safe in the stash; the next refresh of the mall stores it.
   stashed: { metric: 'transient-failure', record: 'retry', exit: 'transient', summary: 'failed transiently' },
   'locked-by-another': {

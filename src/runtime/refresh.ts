@@ -6,7 +6,7 @@ import type { Pool } from '../store/pool.ts';
 import { PostgresTokenStore } from '../store/tokens.ts';
 import { createTokenClient, createTokenStash } from './cafe24.ts';
 import { openPool } from './database.ts';
-import { tokenCodecFor } from './sealing.ts';
+import { tokenCodecFor, warmTokenCodec } from './sealing.ts';
 
 /** Beyond one request's timeout, the lease covers storing the pair (or stashing it) before it ends. */
 export const REFRESH_LEASE_MARGIN_MS = 10_000;
@@ -29,7 +29,8 @@ export function createRefreshRuntime(
   const pool =
     options.pool ??
     openPool(config, { max: options.maxConnections ?? 10, applicationName: 'cafe24-token-refresh' });
-  const codec = tokenCodecFor(config);
+  const codec = tokenCodecFor(config, pool);
+  warmTokenCodec(codec, config, logger);
   const tokens = new PostgresTokenStore(pool, codec);
   const tokenClient = createTokenClient(config);
   const deps: RefreshDeps = {

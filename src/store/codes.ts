@@ -175,6 +175,11 @@ export class PostgresCodeStore implements CodeStore {
     this.#codec = codec;
   }
 
+  /** The data key at hand (fetched from KMS once per container), or DataKeyUnavailable. */
+  ready(): Promise<void> {
+    return this.#codec.ready();
+  }
+
   async claim(codeId: string, lifetimeMs: number): Promise<ClaimResult> {
     const claimed = await this.#pool.query({
       name: 'exchange-claim',

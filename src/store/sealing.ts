@@ -1,13 +1,22 @@
-import type { TokenCodec } from '../commons/token-codec.ts';
+import { isSealed, type TokenCodec, type TokenColumn, TokenSealError } from '../commons/token-codec.ts';
 import type { Pool } from './pool.ts';
 
-// `cafe24-tokens encrypt`: every row holding a plaintext token, sealed in place, batch by batch.
+// `cafe24-tokens encrypt` and `rotate-key`: token rows sealed (again) in place, batch by batch.
 
 /** Rows with a token not yet sealed, after `$1` in mall id order (the run's cursor), at most `$2`. */
 const UNSEALED = `
 select mall_id, access_token, refresh_token
   from cafe24.oauth_tokens
  where (access_token not like 'enc:v1:%' or refresh_token not like 'enc:v1:%')
+   and mall_id > $1
+ order by mall_id
+ limit $2`;
+
+/** Rows with a token not sealed under the data key `$3` (plaintext, another key), after `$1`, at most `$2`. */
+const NOT_UNDER = `
+select mall_id, access_token, refresh_token
+  from cafe24.oauth_tokens
+ where (access_key_id is distinct from $3 or refresh_key_id is distinct from $3)
    and mall_id > $1
  order by mall_id
  limit $2`;
@@ -33,39 +42,61 @@ export async function sealingCounts(pool: Pool): Promise<SealingCounts> {
   return (await pool.query(COUNTS)).rows[0] as SealingCounts;
 }
 
-export type EncryptProgress = { sealed: number; changedMeanwhile: number; batches: number };
+export type SealProgress = {
+  sealed: number;
+  /** Rows a writer changed between the read and the swap: left to it (it sealed them) or the next run. */
+  changedMeanwhile: number;
+  /** Rows whose tokens do not open with this deployment's keys: left as they are, named in `unreadable`. */
+  unreadable: string[];
+  batches: number;
+};
+
+type Row = { mall_id: string; access_token: string; refresh_token: string };
 
 /**
- * Seals every plaintext token with `codec`, `batch` rows a statement, until none is left or `maxBatches`
- * ran. Safe to stop at any moment and run again: each row is sealed by one guarded UPDATE, and a run
- * starts over from the rows still in plaintext.
+ * Seals with `codec` every token that is plaintext (`which: 'plaintext'`, `encrypt`) or not sealed under
+ * the data key `which.notUnder` (`rotate-key`), `batch` rows a statement, until none is left or
+ * `maxBatches` ran. Safe to stop at any moment and run again: each row is sealed by one guarded UPDATE,
+ * and a run starts over from the rows still to do.
  */
-export async function sealPlaintextRows(
+export async function resealRows(
   pool: Pool,
   codec: TokenCodec,
-  options: { batch: number; maxBatches?: number; onBatch?: (progress: EncryptProgress) => void },
-): Promise<EncryptProgress> {
-  if (!codec.sealing) throw new Error('no key to seal with: set TOKEN_ENCRYPTION_KEY (or TOKEN_KMS_KEY_ID)');
-  const progress: EncryptProgress = { sealed: 0, changedMeanwhile: 0, batches: 0 };
+  options: {
+    which: 'plaintext' | { notUnder: string };
+    batch: number;
+    maxBatches?: number;
+    onBatch?: (progress: SealProgress) => void;
+  },
+): Promise<SealProgress> {
+  if (!codec.sealing) throw new Error('no key to seal with: set TOKEN_KMS_KEY_ID (or TOKEN_ENCRYPTION_KEY)');
+  const { which } = options;
+  const progress: SealProgress = { sealed: 0, changedMeanwhile: 0, unreadable: [], batches: 0 };
+  // A value stays as it is when it is sealed already (encrypt) or sealed under the target key (rotate).
+  const keep = (stored: string) =>
+    which === 'plaintext' ? isSealed(stored) : stored.startsWith(`enc:v1:${which.notUnder}:`);
+  const reseal = async (stored: string, mallId: string, column: TokenColumn) =>
+    keep(stored) ? stored : codec.seal(await codec.open(stored, { mallId, column }), { mallId, column });
   let after = '';
   while (options.maxBatches === undefined || progress.batches < options.maxBatches) {
-    const { rows } = await pool.query(UNSEALED, [after, options.batch]);
+    const { rows } =
+      which === 'plaintext'
+        ? await pool.query(UNSEALED, [after, options.batch])
+        : await pool.query(NOT_UNDER, [after, options.batch, which.notUnder]);
     if (rows.length === 0) break;
-    for (const row of rows as Array<{ mall_id: string; access_token: string; refresh_token: string }>) {
+    for (const row of rows as Row[]) {
       const mallId = row.mall_id;
-      // Open (a sealed one stays as it is) and seal again only what is plaintext.
-      const access = row.access_token.startsWith('enc:v1:')
-        ? row.access_token
-        : await codec.seal(await codec.open(row.access_token, { mallId, column: 'access_token' }), {
-            mallId,
-            column: 'access_token',
-          });
-      const refresh = row.refresh_token.startsWith('enc:v1:')
-        ? row.refresh_token
-        : await codec.seal(await codec.open(row.refresh_token, { mallId, column: 'refresh_token' }), {
-            mallId,
-            column: 'refresh_token',
-          });
+      after = mallId;
+      let access: string;
+      let refresh: string;
+      try {
+        access = await reseal(row.access_token, mallId, 'access_token');
+        refresh = await reseal(row.refresh_token, mallId, 'refresh_token');
+      } catch (error) {
+        if (!(error instanceof TokenSealError)) throw error;
+        progress.unreadable.push(mallId);
+        continue;
+      }
       const updated = await pool.query(SEAL_ROW, [
         mallId,
         row.access_token,
@@ -75,10 +106,9 @@ export async function sealPlaintextRows(
       ]);
       if (updated.rowCount === 1) progress.sealed += 1;
       else progress.changedMeanwhile += 1;
-      after = mallId;
     }
     progress.batches += 1;
-    options.onBatch?.({ ...progress });
+    options.onBatch?.({ ...progress, unreadable: [...progress.unreadable] });
   }
   return progress;
 }

@@ -278,22 +278,29 @@ export class PostgresTokenStore implements TokenStore {
     this.#codec = codec;
   }
 
+  /** The data key at hand (fetched from KMS once per container), or DataKeyUnavailable. */
+  ready(): Promise<void> {
+    return this.#codec.ready();
+  }
+
   async claimRefresh(mallId: string, leaseMs: number): Promise<RefreshClaim> {
     const owner = leaseOwner();
     const found = (await this.#pool.query(CLAIM_REFRESH, [mallId, owner, leaseMs])).rows[0];
     if (!found) return { status: 'missing' };
-    const seenRefreshToken = await this.#codec.open(found.seen_refresh_token as string, {
-      mallId,
-      column: 'refresh_token',
-    });
-    if (found.mall_id !== null) {
-      return {
-        status: 'claimed',
-        owner,
-        row: await tokenRow(found, this.#codec, this.#stored),
-        seenRefreshToken,
-      };
+    let seenRefreshToken: Secret;
+    let row: TokenRow | undefined;
+    try {
+      seenRefreshToken = await this.#codec.open(found.seen_refresh_token as string, {
+        mallId,
+        column: 'refresh_token',
+      });
+      if (found.mall_id !== null) row = await tokenRow(found, this.#codec, this.#stored);
+    } catch (error) {
+      // Tokens that do not open: the lease is given back now, not at its expiry.
+      if (found.mall_id !== null) await this.release(mallId, owner).catch(() => {});
+      throw error;
     }
+    if (row) return { status: 'claimed', owner, row, seenRefreshToken };
     return {
       status: 'locked',
       owner: (found.seen_locked_by as string | null) ?? '',

@@ -1,0 +1,104 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { kmsKeyWrapper } from '../aws/kms.ts';
+import { loadConfig } from '../config.ts';
+import { CURRENT_KEY_RECHECK_MS, newDataKeyId } from '../domain/data-keys.ts';
+import { openPool } from '../runtime/database.ts';
+import { tokenCodecFor } from '../runtime/sealing.ts';
+import { PostgresDataKeyStore } from '../store/data-keys.ts';
+import { resealRows } from '../store/sealing.ts';
+
+/** How long a retired key stays before it is deleted: every container has looked twice by then. */
+export const ROTATION_GRACE_MS = 2 * CURRENT_KEY_RECHECK_MS;
+
+/**
+ * `cafe24-tokens rotate-key [--batch N] [--max-batches N] [--grace-seconds N]`: a new data key from KMS
+ * becomes current (the old one retired), every row is sealed again under it, and once no row is sealed
+ * under a retired key (and every container has taken up the new one) the retired key is deleted. Killed
+ * at any point, the next run goes on from there rather than starting another rotation. Prints ids and
+ * counts, never key material. Exit 3: retired keys remain (a row still under one); run it again.
+ */
+export async function rotateKeyCommand(options: {
+  batch?: number;
+  maxBatches?: number;
+  graceSeconds?: number;
+  /** false (`--no-wait`): a retired key younger than the grace is kept, for a later run to delete. */
+  wait?: boolean;
+}): Promise<void> {
+  const config = loadConfig('encrypt');
+  const kmsKeyId = config.sealing.kmsKeyId;
+  if (kmsKeyId === undefined) {
+    throw new Error(
+      'rotate-key rotates the data keys KMS wraps: set TOKEN_KMS_KEY_ID (a TOKEN_ENCRYPTION_KEY is for local runs and is not rotated)',
+    );
+  }
+  const graceMs = options.graceSeconds === undefined ? ROTATION_GRACE_MS : options.graceSeconds * 1000;
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const pool = openPool(config, { max: 2, applicationName: 'cafe24-tokens rotate-key' });
+  try {
+    const keys = new PostgresDataKeyStore(pool);
+    const unfinished = await keys.retired();
+    if (unfinished.length > 0) {
+      say(
+        `resuming the rotation: retired key(s) ${unfinished.map((key) => key.id).join(', ')} not deleted yet`,
+      );
+    } else {
+      const before = await keys.current();
+      const made = await kmsKeyWrapper({ keyId: kmsKeyId, aws: config.aws }).generate();
+      made.plaintext.fill(0);
+      const id = newDataKeyId();
+      await keys.rotateTo({ id, kmsKeyArn: made.keyArn, wrapped: made.wrapped });
+      say(`data key ${id} is current${before ? `; ${before.id} retired` : ''} (under ${made.keyArn})`);
+    }
+    const current = await keys.current();
+    if (!current) throw new Error('cafe24.token_data_keys has no current key');
+    // A codec made now seals under the new key (another process's cache takes it up within a minute).
+    const codec = tokenCodecFor(config, pool);
+    const reseal = async () => {
+      const done = await resealRows(pool, codec, {
+        which: { notUnder: current.id },
+        batch: options.batch ?? 500,
+        ...(options.maxBatches === undefined ? {} : { maxBatches: options.maxBatches }),
+        onBatch: (progress) =>
+          process.stderr.write(`  … ${progress.sealed} row(s) sealed under ${current.id}\n`),
+      });
+      say(
+        `sealed ${done.sealed} row(s) under ${current.id}` +
+          (done.changedMeanwhile > 0
+            ? `; ${done.changedMeanwhile} changed meanwhile (their writer sealed them)`
+            : '') +
+          (done.unreadable.length > 0
+            ? `; ${done.unreadable.length} left as they are, their tokens do not open (${done.unreadable.slice(0, 10).join(', ')}; see cafe24-tokens doctor)`
+            : ''),
+      );
+      return done;
+    };
+    const first = await reseal();
+    if (options.maxBatches !== undefined && first.batches >= options.maxBatches) {
+      say('stopped after --max-batches; run rotate-key again to go on');
+      process.exitCode = 3;
+      return;
+    }
+    // A container that looked before the rotation seals under the retired key until it looks again.
+    const youngest = Math.min(...(await keys.retired()).map((key) => key.retiredMsAgo));
+    if (options.wait !== false && Number.isFinite(youngest) && youngest < graceMs) {
+      const waitMs = graceMs - youngest;
+      say(`waiting ${Math.ceil(waitMs / 1000)} s for running functions to take up ${current.id}`);
+      await sleep(waitMs);
+      await reseal();
+    }
+    const remaining: string[] = [];
+    for (const key of await keys.retired()) {
+      if (key.retiredMsAgo >= graceMs && (await keys.deleteRetired(key.id)))
+        say(`deleted retired key ${key.id}`);
+      else remaining.push(`${key.id} (${key.sealing} row(s) still under it)`);
+    }
+    if (remaining.length > 0) {
+      say(`kept ${remaining.join(', ')}: run rotate-key again`);
+      process.exitCode = 3;
+    } else {
+      say(`done: every token is sealed under ${current.id}, no other data key is left`);
+    }
+  } finally {
+    await pool.end();
+  }
+}

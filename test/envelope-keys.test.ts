@@ -1,0 +1,266 @@
+/**
+ * Envelope encryption with TOKEN_KMS_KEY_ID against the local KMS (the real SDK on KMS's JSON protocol)
+ * and PostgreSQL 17: data keys from GenerateDataKey, wrapped in cafe24.token_data_keys, unwrapped once per
+ * container; KMS down or denying fails exchange and refresh transiently with nothing sent; a warm
+ * container needs no KMS at all; `rotate-key` re-seals every row and deletes the retired key.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalKms, startLocalKms } from '../local/kms.ts';
+import { isSealed, sealedKeyId } from '../src/commons/token-codec.ts';
+import { loadConfig } from '../src/config.ts';
+import { exchangeCode } from '../src/domain/exchange-code.ts';
+import { refreshMall } from '../src/domain/refresh-mall.ts';
+import { createExchangeRuntime } from '../src/runtime/exchange.ts';
+import { createRefreshRuntime } from '../src/runtime/refresh.ts';
+import { tokenCodecFor } from '../src/runtime/sealing.ts';
+import { captureOutput } from './support/capture.ts';
+import { runCli } from './support/cli.ts';
+import { createTestDatabase } from './support/db.ts';
+import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+
+const logs = captureOutput();
+let kms: LocalKms;
+let stack: ExchangeStack;
+
+const calls = (target: string) => kms.calls.filter((call) => call.target === target).length;
+const dataKeys = async () =>
+  (await stack.db.pool.query('select key_id, retired_at from cafe24.token_data_keys order by created_at'))
+    .rows as Array<{ key_id: string; retired_at: Date | null }>;
+const tokenRows = async () =>
+  (await stack.db.pool.query('select * from cafe24.oauth_tokens order by mall_id')).rows as Array<
+    Record<string, string>
+  >;
+
+async function install(mallId: string, deps = stack.runtime.deps): Promise<void> {
+  const { id } = await stack.newCode(mallId);
+  expect(await exchangeCode(deps, id)).toMatchObject({ status: 'exchanged' });
+}
+
+/** Waits for `condition`, polling. */
+async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
+  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+beforeAll(async () => {
+  kms = await startLocalKms();
+  stack = await startExchangeStack({ TOKEN_KMS_KEY_ID: kms.keyArn, AWS_ENDPOINT_URL_KMS: kms.endpoint });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await kms?.stop();
+});
+
+describe('envelope encryption under TOKEN_KMS_KEY_ID', () => {
+  it('seals under a data key from GenerateDataKey, kept wrapped in the database; one KMS call per container', async () => {
+    for (const mallId of ['kmsmall1', 'kmsmall2', 'kmsmall3']) await install(mallId);
+    const keys = await dataKeys();
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.key_id).toMatch(/^kms-[A-Za-z0-9_-]{16}$/);
+    // The runtime fetched its key at start; three exchanges later, still one call.
+    expect(calls('GenerateDataKey')).toBe(1);
+    expect(calls('Decrypt')).toBe(0);
+    const text = JSON.stringify(await tokenRows());
+    for (const row of await tokenRows()) {
+      expect(sealedKeyId(row.access_token!)).toBe(keys[0]!.key_id);
+      expect(sealedKeyId(row.refresh_token!)).toBe(keys[0]!.key_id);
+      expect(row.access_key_id).toBe(keys[0]!.key_id);
+      const issued = stack.sandbox.issuedTokens(row.mall_id!)!;
+      expect(text).not.toContain(issued.accessToken);
+      expect(text).not.toContain(issued.refreshToken);
+    }
+  });
+
+  it('another container opens them with one Decrypt, and refreshes without asking KMS again', async () => {
+    const before = kms.calls.length;
+    const refresh = createRefreshRuntime(loadConfig('refresh', stack.env), { pool: stack.db.pool });
+    for (const mallId of ['kmsmall1', 'kmsmall2', 'kmsmall3']) {
+      expect(await refreshMall(refresh.deps, mallId, { force: true })).toMatchObject({ status: 'refreshed' });
+      const row = (await stack.tokenRow(mallId))!;
+      expect(isSealed(row.refresh_token as string)).toBe(true);
+      expect((await refresh.tokens.read(mallId))!.refreshToken.reveal()).toBe(
+        stack.sandbox.issuedTokens(mallId)!.refreshToken,
+      );
+    }
+    expect(kms.calls.slice(before).map((call) => call.target)).toEqual(['Decrypt']);
+  });
+
+  it('two containers that find no key race for the first: one key, each opens what the other sealed', async () => {
+    const db = await createTestDatabase();
+    try {
+      const config = loadConfig('refresh', { ...stack.env, DATABASE_URL: db.url });
+      const [a, b] = [tokenCodecFor(config, db.pool), tokenCodecFor(config, db.pool)];
+      const { Secret } = await import('../src/commons/secret.ts');
+      const at = { mallId: 'racemall', column: 'refresh_token' } as const;
+      const [fromA, fromB] = await Promise.all([
+        a.seal(new Secret('token-a'), at),
+        b.seal(new Secret('token-b'), at),
+      ]);
+      const { rows } = await db.pool.query('select key_id from cafe24.token_data_keys');
+      expect(rows).toHaveLength(1);
+      expect(sealedKeyId(fromA)).toBe(rows[0].key_id);
+      expect(sealedKeyId(fromB)).toBe(rows[0].key_id);
+      expect((await a.open(fromB, at)).reveal()).toBe('token-b');
+      expect((await b.open(fromA, at)).reveal()).toBe('token-a');
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('a warm container needs no KMS: it exchanges and refreshes while KMS denies everything', async () => {
+    const refresh = createRefreshRuntime(loadConfig('refresh', stack.env), { pool: stack.db.pool });
+    await refresh.tokens.read('kmsmall1');
+    await refresh.tokens.ready();
+    kms.deny(true);
+    try {
+      const before = kms.calls.length;
+      await install('warmmall');
+      expect(await refreshMall(refresh.deps, 'kmsmall1', { force: true })).toMatchObject({
+        status: 'refreshed',
+      });
+      expect(kms.calls.length).toBe(before);
+    } finally {
+      kms.deny(false);
+    }
+  });
+
+  it('KMS denying a cold container: the code is handed back unsent, the refresh is transient, start-up says why', async () => {
+    kms.deny(true);
+    const cold = createExchangeRuntime(loadConfig('exchange', stack.env));
+    const coldRefresh = createRefreshRuntime(loadConfig('refresh', stack.env), { pool: stack.db.pool });
+    try {
+      await until(() => logs.text().includes('the data key to seal tokens with is not available'));
+      expect(logs.text()).toMatch(/AccessDeniedException/);
+      const { id } = await stack.newCode('coldmall');
+      const sentBefore = stack.sandbox.tokenRequests({ mallId: 'coldmall' }).length;
+      expect(await exchangeCode(cold.deps, id)).toMatchObject({
+        status: 'retry',
+        reason: expect.stringMatching(/could not be sealed.*AccessDeniedException.*nothing sent/),
+      });
+      expect(stack.sandbox.tokenRequests({ mallId: 'coldmall' })).toHaveLength(sentBefore);
+      expect((await stack.codeRow(id)).status).toBe('pending');
+
+      const refreshes = stack.sandbox.tokenRequests({ mallId: 'kmsmall1' }).length;
+      const result = await refreshMall(coldRefresh.deps, 'kmsmall1', { force: true });
+      expect(result).toMatchObject({ status: 'transient-failure' });
+      expect(stack.sandbox.tokenRequests({ mallId: 'kmsmall1' })).toHaveLength(refreshes);
+      expect((await stack.tokenRow('kmsmall1'))!.status).toBe('active');
+
+      kms.deny(false);
+      expect(await exchangeCode(cold.deps, id)).toMatchObject({ status: 'exchanged' });
+      expect(await refreshMall(coldRefresh.deps, 'kmsmall1', { force: true })).toMatchObject({
+        status: 'refreshed',
+      });
+    } finally {
+      kms.deny(false);
+      await cold.close();
+    }
+  });
+
+  it('KMS throttling or failing is retried by the SDK within the call, unseen by the exchange', async () => {
+    kms.failNext(2, 'throttle');
+    const cold = createExchangeRuntime(loadConfig('exchange', stack.env));
+    try {
+      const { id } = await stack.newCode('throttledmall');
+      expect(await exchangeCode(cold.deps, id)).toMatchObject({ status: 'exchanged' });
+    } finally {
+      await cold.close();
+    }
+  });
+
+  it('start-up names a missing key (a first deployment, no data key yet)', async () => {
+    const db = await createTestDatabase();
+    const missing = createExchangeRuntime(
+      loadConfig('exchange', { ...stack.env, DATABASE_URL: db.url, TOKEN_KMS_KEY_ID: 'alias/no-such-key' }),
+    );
+    try {
+      await until(() => logs.text().includes('alias/no-such-key'));
+      const line = logs
+        .text()
+        .split('\n')
+        .find((text) => text.includes('alias/no-such-key'))!;
+      expect(line).toMatch(/not available/);
+      expect(line).toMatch(/NotFoundException/);
+    } finally {
+      await missing.close();
+      await db.drop();
+    }
+  });
+});
+
+describe('cafe24-tokens rotate-key', () => {
+  const env = () => ({
+    DATABASE_URL: stack.db.url,
+    TOKEN_KMS_KEY_ID: kms.keyArn,
+    AWS_ENDPOINT_URL_KMS: kms.endpoint,
+  });
+
+  it('re-seals every row under a new data key in batches, resumable, then deletes the retired key', async () => {
+    const [old] = await dataKeys();
+    const malls = (await tokenRows()).length;
+    expect(malls).toBeGreaterThanOrEqual(4);
+    const first = await runCli(
+      ['rotate-key', '--batch', '1', '--max-batches', '2', '--grace-seconds', '0'],
+      env(),
+    );
+    expect(first.code).toBe(3);
+    expect(first.stdout).toMatch(
+      new RegExp(`data key kms-[A-Za-z0-9_-]{16} is current; ${old!.key_id} retired`),
+    );
+    expect(first.stdout).toContain('sealed 2 row(s) under');
+    expect(await dataKeys()).toHaveLength(2);
+
+    // Killed meanwhile (here: stopped by --max-batches), the next run goes on: no third key.
+    const rest = await runCli(['rotate-key', '--grace-seconds', '0'], env());
+    expect(rest.stderr).not.toMatch(/error/i);
+    expect(rest.code).toBe(0);
+    expect(rest.stdout).toContain(`resuming the rotation: retired key(s) ${old!.key_id}`);
+    expect(rest.stdout).toContain(`deleted retired key ${old!.key_id}`);
+    const keys = await dataKeys();
+    expect(keys).toHaveLength(1);
+    expect(keys[0]!.retired_at).toBeNull();
+    for (const row of await tokenRows()) {
+      expect(row.access_key_id).toBe(keys[0]!.key_id);
+      expect(row.refresh_key_id).toBe(keys[0]!.key_id);
+    }
+    // Every reader opens what was re-sealed.
+    const refresh = createRefreshRuntime(loadConfig('refresh', stack.env), { pool: stack.db.pool });
+    expect((await refresh.tokens.read('kmsmall2'))!.refreshToken.reveal()).toBe(
+      stack.sandbox.issuedTokens('kmsmall2')!.refreshToken,
+    );
+    for (const output of [first.stdout, first.stderr, rest.stdout]) {
+      for (const row of await tokenRows()) expect(output).not.toContain(row.refresh_token);
+    }
+  });
+
+  it('the database holds the guarantee: no row is written under a deleted key, no key deleted under a row', async () => {
+    const [current] = await dataKeys();
+    const row = (await stack.tokenRow('kmsmall1'))!;
+    const underDeleted = (row.refresh_token as string).replace(current!.key_id, 'kms-AAAAAAAAAAAAAAAA');
+    await expect(
+      stack.db.pool.query(`update cafe24.oauth_tokens set refresh_token = $1 where mall_id = 'kmsmall1'`, [
+        underDeleted,
+      ]),
+    ).rejects.toMatchObject({ code: '23503' });
+    await expect(
+      stack.db.pool.query('delete from cafe24.token_data_keys where key_id = $1', [current!.key_id]),
+    ).rejects.toMatchObject({ code: '23503' });
+  });
+
+  it('keeps a retired key while the grace for running functions lasts, and says to run again', async () => {
+    const ran = await runCli(['rotate-key', '--grace-seconds', '3600', '--no-wait'], env());
+    expect(ran.code).toBe(3);
+    expect(ran.stdout).toMatch(
+      /kept kms-[A-Za-z0-9_-]{16} \(0 row\(s\) still under it\): run rotate-key again/,
+    );
+    expect(await dataKeys()).toHaveLength(2);
+    const done = await runCli(['rotate-key', '--grace-seconds', '0'], env());
+    expect(done.code).toBe(0);
+    expect(await dataKeys()).toHaveLength(1);
+  });
+
+  it('refuses without TOKEN_KMS_KEY_ID, saying what to set', async () => {
+    const ran = await runCli(['rotate-key'], { DATABASE_URL: stack.db.url });
+    expect(ran.code).toBe(1);
+    expect(ran.stderr).toContain('set TOKEN_KMS_KEY_ID');
+  });
+});
