@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -72,7 +73,13 @@ const BLOB_VERSION = 1;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-export async function startLocalKms(options: { port?: number; hostname?: string } = {}): Promise<LocalKms> {
+/**
+ * `keyFile`: where the first key (its id and master key, mode 600) is kept, so that a restarted local
+ * stack still unwraps the data keys its database kept; without one, a new key each start.
+ */
+export async function startLocalKms(
+  options: { port?: number; hostname?: string; keyFile?: string } = {},
+): Promise<LocalKms> {
   const hostname = options.hostname ?? '127.0.0.1';
   const keys = new Map<string, Key>();
   const aliases = new Map<string, string>();
@@ -121,6 +128,40 @@ export async function startLocalKms(options: { port?: number; hostname?: string 
     const id = /^arn:aws:kms:[^:]*:[^:]*:key\/(.+)$/.exec(reference)?.[1] ?? reference;
     const key = keys.get(id);
     if (!key) throw new KmsRefusal('NotFoundException', `Key '${arnOf('key', id)}' does not exist`);
+    return key;
+  };
+
+  /** The first key from `file`, or a new one written there. */
+  const keptKey = (file: string): Key => {
+    let kept: { id?: unknown; master?: unknown } | undefined;
+    try {
+      kept = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw new Error(`local KMS: its key file ${file} could not be read (${(error as Error).message})`);
+      }
+    }
+    if (kept) {
+      const master = Buffer.from(String(kept.master), 'base64');
+      if (typeof kept.id !== 'string' || master.length !== 32) {
+        throw new Error(`local KMS: its key file ${file} holds no key; remove it to start with a new one`);
+      }
+      const key: Key = {
+        id: kept.id,
+        arn: arnOf('key', kept.id),
+        master,
+        enabled: true,
+        description: 'the local stack key',
+        createdAt: Date.now(),
+      };
+      keys.set(key.id, key);
+      return key;
+    }
+    const key = createKey('the local stack key');
+    writeFileSync(file, JSON.stringify({ id: key.id, master: key.master.toString('base64') }), {
+      mode: 0o600,
+      flag: 'wx',
+    });
     return key;
   };
 
@@ -311,7 +352,7 @@ export async function startLocalKms(options: { port?: number; hostname?: string 
     server.listen(options.port ?? 0, hostname, () => resolveListen());
   });
   const address = server.address() as AddressInfo;
-  const first = createKey('the local stack key');
+  const first = options.keyFile ? keptKey(options.keyFile) : createKey('the local stack key');
   return {
     endpoint: `http://${hostname}:${address.port}`,
     keyId: first.id,

@@ -20,6 +20,7 @@ import { type Cafe24Sandbox, startCafe24Sandbox } from './cafe24-sandbox.ts';
 import { startDemoApp } from './demo-app.ts';
 import { type LocalEventBridge, type ReceivedEvent, startLocalEventBridge } from './eventbridge.ts';
 import { startLocalInstall } from './install.ts';
+import { startLocalKms } from './kms.ts';
 import { type InvokeInfo, type LambdaRunner, startLambdaRunner } from './lambda-runner.ts';
 import { type EmbeddedPostgres, startEmbeddedPostgres } from './postgres.ts';
 import { createQueueWithDlq, type LocalSqs, startLocalSqs } from './sqs.ts';
@@ -88,6 +89,12 @@ export type LocalStackOptions = {
   sweepIntervalMs?: number;
   /** Extra environment for the exchange (timeouts, say). */
   env?: Record<string, string>;
+  /**
+   * How tokens are stored: `kms` (the default) seals them under a data key from the local KMS, as a
+   * deployment with TOKEN_KMS_KEY_ID does; `plaintext` as a deployment without. A TOKEN_ENCRYPTION_KEY in
+   * `env` seals with that key instead.
+   */
+  sealing?: 'kms' | 'plaintext';
   onInvoke?: (info: InvokeInfo) => void;
   onPublished?: (count: number) => void;
   /** Each of the app's events as the local EventBridge receives it (the relay's sweep publishes them). */
@@ -226,7 +233,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(() => eventBridge.stop());
 
+    // KMS as a deployment has it: the data keys wrapped by the local KMS, whose key is kept beside the
+    // database it owns (a restarted stack still opens its tokens).
+    const sealWithKms =
+      (options.sealing ?? 'kms') === 'kms' && options.env?.TOKEN_ENCRYPTION_KEY === undefined;
+    const kms = sealWithKms
+      ? await startLocalKms({
+          ...(options.listen ? { hostname: options.listen } : {}),
+          ...(postgres ? { keyFile: join(postgres.dataDir, 'local-kms-key.json') } : {}),
+        })
+      : undefined;
+    if (kms) stops.push(() => kms.stop());
+
     const env: Record<string, string> = {
+      ...(kms ? { TOKEN_KMS_KEY_ID: kms.keyArn, AWS_ENDPOINT_URL_KMS: kms.endpoint } : {}),
       DATABASE_URL: databaseUrl,
       EVENT_BUS_NAME: 'cafe24-app-events',
       AWS_ENDPOINT_URL_EVENTBRIDGE: eventBridge.endpoint,

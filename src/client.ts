@@ -7,6 +7,7 @@ import { createRefreshRuntime } from './runtime/refresh.ts';
 import { PostgresCallBucket } from './store/api-buckets.ts';
 import type { Pool } from './store/pool.ts';
 
+export { DataKeyUnavailable } from './commons/token-codec.ts';
 export {
   Cafe24ApiError,
   Cafe24ClientDatabaseError,

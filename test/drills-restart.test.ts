@@ -3,6 +3,7 @@
  * pipeline (relay, SQS emulator, Lambda runner, exchange handler, Cafe24 sandbox) on its own embedded
  * PostgreSQL 17, whose data survives the restart on the same port.
  */
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import { type EmbeddedPostgres, startEmbeddedPostgres } from '../local/postgres.
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { captureOutput } from './support/capture.ts';
 import { queueDepth } from './support/sqs.ts';
+import { openedToken } from './support/tokens.ts';
 
 const logs = captureOutput();
 
@@ -103,7 +105,9 @@ it('drill 2: a Postgres restart mid-exchange loses no issued token and sends no 
     );
     expect(tokens.rows).toHaveLength(malls.length);
     for (const token of tokens.rows) {
-      expect(token.access_token).toBe(sandbox.issuedTokens(token.mall_id)!.accessToken);
+      expect(await openedToken(local, token.mall_id, token.access_token)).toBe(
+        sandbox.issuedTokens(token.mall_id)!.accessToken,
+      );
     }
     expect(await runtime.deps.stash.entries()).toEqual([]);
     expect(await queueDepth(sqs.client, sqs.dlqUrl)).toBe(0);

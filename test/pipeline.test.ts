@@ -9,6 +9,7 @@ import { redrive } from '../src/aws/sqs-redrive.ts';
 import { exchangeMessage } from '../src/queue/messages.ts';
 import { captureOutput } from './support/capture.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { openedToken } from './support/tokens.ts';
 
 const logs = captureOutput();
 let db: TestDatabase;
@@ -67,7 +68,11 @@ describe('trigger → relay → SQS → runner → exchange handler', () => {
     const { rows } = await db.pool.query('select access_token from cafe24.oauth_tokens where mall_id = $1', [
       entry!.mall,
     ]);
-    expect(rows[0].access_token).toBe(stack.sandbox.issuedTokens(entry!.mall)!.accessToken);
+    // Sealed at rest (the local stack's KMS), and what Cafe24 issued once opened.
+    expect(rows[0].access_token).toMatch(/^enc:v1:kms-/);
+    expect(await openedToken(stack, entry!.mall, rows[0].access_token)).toBe(
+      stack.sandbox.issuedTokens(entry!.mall)!.accessToken,
+    );
   });
 
   it('exchanges every code inserted while no relay ran, once one starts', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isDeepStrictEqual } from 'node:util';
 import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
@@ -14,9 +15,11 @@ import {
   type Resource,
   readTemplate,
   serverlessFunctions,
+  type Template,
 } from '../scripts/template.ts';
+import { TOKEN_DATA_KEY_CONTEXT } from '../src/aws/kms.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
-import { type Command, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
+import { type Command, commands, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
@@ -64,31 +67,45 @@ const alarms = Object.values(template.Resources)
   .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
   .map((r) => r.Properties as Props & { Dimensions: Array<{ Name: string; Value: unknown }> });
 
+/** Which command each function runs, so its Environment can be held against what the command reads. */
+const functionCommand: Record<string, Command> = {
+  ExchangeFunction: 'exchange',
+  RelayFunction: 'relay',
+  InstallFunction: 'install',
+  RefreshFunction: 'refresh',
+  RefreshScheduleFunction: 'refreshSchedule',
+};
+
 /**
  * Variables of src/config.ts a function deliberately does not declare, with the reason. Everything else
  * the code reads must be in the function's Environment.
  */
 const notDeclared: Record<string, Record<string, string>> = {
   ExchangeFunction: {
-    TOKEN_ENCRYPTION_KEY:
-      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
+    ...localSealingKey('ExchangeFunction'),
     DATABASE_URL: 'PG* variables instead: a URL would carry the password in one more place',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     ...awsRuntime(),
   },
-  RelayFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
+  RelayFunction: {
+    ...localSealingKey('RelayFunction'),
+    DATABASE_URL: 'PG* variables instead',
+    ...awsRuntime(),
+  },
   RefreshFunction: {
-    TOKEN_ENCRYPTION_KEY:
-      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
+    ...localSealingKey('RefreshFunction'),
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'each message names its mall',
     ...awsRuntime(),
   },
-  RefreshScheduleFunction: { DATABASE_URL: 'PG* variables instead', ...awsRuntime() },
+  RefreshScheduleFunction: {
+    ...localSealingKey('RefreshScheduleFunction'),
+    DATABASE_URL: 'PG* variables instead',
+    ...awsRuntime(),
+  },
   InstallFunction: {
-    TOKEN_ENCRYPTION_KEY:
-      'a local key for local runs and tests; deployed sealing is TOKEN_KMS_KEY_ID (not yet wired)',
+    ...localSealingKey('InstallFunction'),
     DATABASE_URL: 'PG* variables instead',
     CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
@@ -100,14 +117,15 @@ const notDeclared: Record<string, Record<string, string>> = {
   },
 };
 
-/** Which command each function runs, so its Environment can be held against what the command reads. */
-const functionCommand: Record<string, Command> = {
-  ExchangeFunction: 'exchange',
-  RelayFunction: 'relay',
-  InstallFunction: 'install',
-  RefreshFunction: 'refresh',
-  RefreshScheduleFunction: 'refreshSchedule',
-};
+/**
+ * TOKEN_ENCRYPTION_KEY, for a function whose command seals tokens (config.ts's `sealing` section): a key in
+ * the environment, for local runs and tests only. Deployed, TOKEN_KMS_KEY_ID seals them with KMS.
+ */
+function localSealingKey(id: string): Record<string, string> {
+  const sections: readonly string[] = commands[functionCommand[id] as Command];
+  if (!sections.includes('sealing')) return {};
+  return { TOKEN_ENCRYPTION_KEY: 'local runs and tests only; deployed, TOKEN_KMS_KEY_ID seals with KMS' };
+}
 
 /** Set by Lambda itself, or meaningful only against a local emulator. */
 function awsRuntime(): Record<string, string> {
@@ -582,6 +600,7 @@ describe('template.yaml', () => {
       METRIC.MallsReinstalled,
       METRIC.WebhookKeysRefused,
       METRIC.MallEventsPublished,
+      METRIC.TokensUnreadable,
     ])
       expect(shown(METRICS_NAMESPACE, name), name).toBe(true);
     expect(body['Fn::Sub']).toContain('"stat": "p50"');
@@ -1073,3 +1092,449 @@ describe('events/', () => {
     });
   });
 });
+
+describe('the token stash bucket', () => {
+  it('lets the functions that read the stash list its bucket: a missing object is NoSuchKey, not 403', () => {
+    for (const id of ['ExchangeFunction', 'RefreshFunction']) {
+      const statements = statementsOf(id);
+      expect(
+        statements.some((statement) => actions(statement).includes('s3:GetObject')),
+        `${id} reads the stash`,
+      ).toBe(true);
+      expect(
+        statements.find((statement) => actions(statement).includes('s3:ListBucket'))?.Resource,
+        `${id} may list the bucket`,
+      ).toEqual({ 'Fn::GetAtt': ['TokenStashBucket', 'Arn'] });
+    }
+  });
+});
+
+describe('the token key (docs/design.md, "Tokens encrypted at rest")', () => {
+  type KeyStatement = Statement & {
+    Sid?: string;
+    Principal: string | { AWS: unknown };
+    Condition?: unknown;
+    NotAction?: unknown;
+    NotPrincipal?: unknown;
+  };
+  const roleArn = (id: string) => getAtt(`${id}Role`, 'Arn');
+  const tokenRoles = [roleArn('ExchangeFunction'), roleArn('RefreshFunction')];
+  const operators = ['arn:aws:iam::123456789012:role/cafe24-ops', 'arn:aws:iam::123456789012:user/alice'];
+  const existingKey = 'arn:aws:kms:ap-northeast-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+  /** The conditions CloudFormation computes for these parameter values (a CommaDelimitedList left empty is [""]). */
+  const conditionsFor = (parameters: Record<string, unknown>) =>
+    Object.fromEntries(
+      ['CreateTokenKey', 'HasTokenKeyOperators'].map((name) => [
+        name,
+        evaluate(template.Conditions?.[name], parameters as Record<string, string>) === true,
+      ]),
+    );
+  /** The stack's key policy as deployed with these operators (the key exists only with TokenKmsKeyArn empty). */
+  const keyPolicy = (operatorArns: string[]): KeyStatement[] => {
+    const parameters = { TokenKmsKeyArn: '', TokenKeyOperatorArns: operatorArns };
+    const policy = props('TokenKey').KeyPolicy as { Statement: unknown[] };
+    return decide(policy.Statement, conditionsFor(parameters), parameters) as KeyStatement[];
+  };
+  const principalsOf = (statement: KeyStatement): unknown[] =>
+    typeof statement.Principal === 'string' ? [statement.Principal] : [statement.Principal.AWS].flat();
+  const keyInUse = { 'Fn::If': ['CreateTokenKey', getAtt('TokenKey', 'Arn'), ref('TokenKmsKeyArn')] };
+  // The context src/aws/kms.ts binds to every data key, as a key policy condition.
+  const withContext = {
+    StringEquals: Object.fromEntries(
+      Object.entries(TOKEN_DATA_KEY_CONTEXT).map(([key, value]) => [`kms:EncryptionContext:${key}`, value]),
+    ),
+  };
+  const throughS3 = { StringEquals: { 'kms:ViaService': { 'Fn::Sub': `s3.\${AWS::Region}.amazonaws.com` } } };
+  /** What opens or makes a token's key (or any data under the key). */
+  const cryptographic = [
+    'kms:Decrypt',
+    'kms:Encrypt',
+    'kms:GenerateDataKey',
+    'kms:GenerateDataKeyWithoutPlaintext',
+    'kms:GenerateDataKeyPair',
+    'kms:GenerateDataKeyPairWithoutPlaintext',
+    'kms:ReEncryptFrom',
+    'kms:ReEncryptTo',
+  ];
+  const grantsAny = (statement: Statement, wanted: string[]) =>
+    actions(statement).some((pattern) => wanted.some((action) => actionMatches(pattern, action)));
+
+  it('is a symmetric key with rotation, kept when the stack is deleted or the key replaced, unless one is given', () => {
+    const key = resource('TokenKey') as Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string };
+    expect(key.Type).toBe('AWS::KMS::Key');
+    expect(key.Condition).toBe('CreateTokenKey');
+    // A deleted key makes every token sealed under it unreadable, for good.
+    expect(key.DeletionPolicy).toBe('Retain');
+    expect(key.UpdateReplacePolicy).toBe('Retain');
+    expect(props('TokenKey')).toMatchObject({
+      KeySpec: 'SYMMETRIC_DEFAULT',
+      KeyUsage: 'ENCRYPT_DECRYPT',
+      EnableKeyRotation: true,
+    });
+    expect(template.Conditions?.CreateTokenKey).toEqual({ 'Fn::Equals': [ref('TokenKmsKeyArn'), ''] });
+    const parameter = template.Parameters?.TokenKmsKeyArn;
+    expect(parameter).toMatchObject({ Type: 'String', Default: '' });
+    expect(parameter?.Description).toMatch(/Empty creates a key for this stack/);
+    expect(parameter?.Description).toMatch(/symmetric.*key policy lets this stack's Exchange and Refresh/s);
+    const pattern = new RegExp(String(parameter?.AllowedPattern));
+    for (const value of ['', existingKey, existingKey.replace('arn:aws:', 'arn:aws-cn:')])
+      expect(value).toMatch(pattern);
+    for (const value of [
+      '1234abcd-12ab-34cd-56ef-1234567890ab',
+      'alias/cafe24-tokens',
+      'arn:aws:kms:ap-northeast-2:123456789012:alias/cafe24-tokens',
+      'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:x',
+      ` ${existingKey}`,
+    ])
+      expect(value, value).not.toMatch(pattern);
+    // The code takes what the parameter lets through.
+    const exchangeEnv = envJson.ExchangeFunction as NodeJS.ProcessEnv;
+    expect(loadConfig('exchange', { ...exchangeEnv, TOKEN_KMS_KEY_ID: existingKey }).sealing.kmsKeyId).toBe(
+      existingKey,
+    );
+    expect(props('TokenKeyAlias')).toEqual({
+      AliasName: { 'Fn::Sub': `alias/\${AWS::StackName}-tokens` },
+      TargetKeyId: ref('TokenKey'),
+    });
+    expect(resource('TokenKeyAlias').Condition).toBe('CreateTokenKey');
+    expect(template.Outputs?.TokenKeyArn?.Value).toEqual(keyInUse);
+  });
+
+  it('lets only the exchange and refresh roles (and the operators named) make and open data keys, with the context or through S3', () => {
+    expect(template.Parameters?.TokenKeyOperatorArns).toMatchObject({
+      Type: 'CommaDelimitedList',
+      Default: '',
+    });
+    const pattern = new RegExp(String(template.Parameters?.TokenKeyOperatorArns?.AllowedPattern));
+    for (const value of ['', ...operators]) expect(value).toMatch(pattern);
+    for (const value of [
+      '*',
+      '123456789012',
+      'arn:aws:iam::123456789012:root',
+      'arn:aws:sts::1:assumed-role/x/y',
+    ])
+      expect(value, value).not.toMatch(pattern);
+
+    for (const named of [[''], operators]) {
+      const statements = keyPolicy(named);
+      const allowed = [...tokenRoles, ...named.filter(Boolean)];
+      const using = statements.filter((s) => grantsAny(s, cryptographic));
+      for (const statement of using) {
+        expect(statement.Effect, statement.Sid).toBe('Allow');
+        expect(allowed, statement.Sid).toEqual(expect.arrayContaining(principalsOf(statement)));
+        expect(actions(statement).sort(), statement.Sid).toEqual(['kms:Decrypt', 'kms:GenerateDataKey']);
+        // Never unconditioned: the code's context, or S3 on the caller's behalf (the stash bucket).
+        expect([withContext, throughS3], statement.Sid).toContainEqual(statement.Condition);
+      }
+      const granted = (principal: unknown, condition: unknown) =>
+        using.some(
+          (s) =>
+            principalsOf(s).some((p) => isDeepStrictEqual(p, principal)) &&
+            isDeepStrictEqual(s.Condition, condition),
+        );
+      for (const principal of allowed) {
+        expect(granted(principal, withContext), JSON.stringify(principal)).toBe(true);
+        expect(granted(principal, throughS3), JSON.stringify(principal)).toBe(true);
+        // doctor asks whether the key exists and is enabled.
+        const describes = statements.some(
+          (s) =>
+            principalsOf(s).some((p) => isDeepStrictEqual(p, principal)) &&
+            grantsAny(s, ['kms:DescribeKey']) &&
+            s.Condition === undefined,
+        );
+        expect(describes, JSON.stringify(principal)).toBe(true);
+      }
+      for (const statement of statements) {
+        expect(statement.NotAction, statement.Sid).toBeUndefined();
+        expect(statement.NotPrincipal, statement.Sid).toBeUndefined();
+        expect(principalsOf(statement), statement.Sid).not.toContain('*');
+      }
+    }
+  });
+
+  it('lets the account administer the key but not seal or open anything with it', () => {
+    const statements = keyPolicy(operators);
+    const root = { 'Fn::Sub': `arn:\${AWS::Partition}:iam::\${AWS::AccountId}:root` };
+    const admin = statements.filter((s) => principalsOf(s).some((p) => isDeepStrictEqual(p, root)));
+    expect(admin).toHaveLength(1);
+    for (const statement of admin) {
+      expect(grantsAny(statement, cryptographic), JSON.stringify(actions(statement))).toBe(false);
+      expect(actions(statement)).not.toContain('kms:*');
+    }
+    // Everything a key's administrator needs, so the account is never locked out of its key.
+    for (const action of [
+      'kms:PutKeyPolicy',
+      'kms:GetKeyPolicy',
+      'kms:DescribeKey',
+      'kms:EnableKeyRotation',
+      'kms:DisableKey',
+      'kms:ScheduleKeyDeletion',
+      'kms:CancelKeyDeletion',
+      'kms:TagResource',
+    ])
+      expect(grantsAny(admin[0] as Statement, [action]), action).toBe(true);
+    // No other principal holds anything but what the roles and operators are given.
+    const others = statements.filter((s) => !admin.includes(s));
+    const known = [...tokenRoles, ...operators];
+    for (const statement of others)
+      expect(known, statement.Sid).toEqual(expect.arrayContaining(principalsOf(statement)));
+  });
+
+  it('gives the relay, the refresh schedule and the install front no use of any key', () => {
+    for (const id of ['RelayFunction', 'RefreshScheduleFunction', 'InstallFunction']) {
+      expect(JSON.stringify(props(id).Policies), id).not.toMatch(/kms:|TokenKey|TokenKmsKeyArn/i);
+      expect(declaredEnv(id).TOKEN_KMS_KEY_ID, id).toBeUndefined();
+      for (const named of [[''], operators])
+        for (const statement of keyPolicy(named))
+          expect(JSON.stringify(principalsOf(statement)), `${id} ${statement.Sid}`).not.toContain(
+            `${id}Role`,
+          );
+    }
+    // Nor through a policy of its own attached to their roles.
+    const iamPolicies = Object.values(template.Resources).filter((r) => /^AWS::IAM::/.test(r.Type));
+    for (const policy of iamPolicies) expect(JSON.stringify(policy)).not.toMatch(/kms:/i);
+    // The install front deletes a removed mall's stashed pair without reading it (it has no key to open it).
+    const stash = statementsOf('InstallFunction').filter((s) => actions(s).some((a) => a.startsWith('s3:')));
+    expect(stash).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 's3:DeleteObject',
+        Resource: { 'Fn::Sub': `\${TokenStashBucket.Arn}/stash/*` },
+      },
+    ]);
+  });
+
+  it('tells exactly the exchange and the refresh which key seals the tokens, and nothing declares a local key', () => {
+    const withKey = functionIds.filter((id) => 'TOKEN_KMS_KEY_ID' in declaredEnv(id));
+    expect(withKey.sort()).toEqual(['ExchangeFunction', 'RefreshFunction']);
+    for (const id of withKey) {
+      expect(declaredEnv(id).TOKEN_KMS_KEY_ID, id).toEqual(keyInUse);
+      expect(variablesOf(functionCommand[id] as Command), id).toContain('TOKEN_KMS_KEY_ID');
+    }
+    // A key in the environment is for local runs only: it is in no function's configuration.
+    expect(JSON.stringify(template)).not.toContain('TOKEN_ENCRYPTION_KEY');
+    for (const id of functionIds)
+      expect(
+        notDeclared[id]?.TOKEN_ENCRYPTION_KEY !== undefined,
+        `${id} reads TOKEN_ENCRYPTION_KEY exactly when its command seals`,
+      ).toBe(variablesOf(functionCommand[id] as Command).includes('TOKEN_ENCRYPTION_KEY'));
+  });
+
+  it('gives the roles an identity policy on a key of yours (TokenKmsKeyArn) only, and none naming the stack’s key', () => {
+    for (const id of ['ExchangeFunction', 'RefreshFunction']) {
+      const policies = props(id).Policies as unknown[];
+      // With the stack's key, the roles' policies name no key: the key policy is their whole grant.
+      const own = { TokenKmsKeyArn: '', TokenKeyOperatorArns: [''] };
+      expect(JSON.stringify(decide(policies, conditionsFor(own), own)), id).not.toMatch(/kms:|TokenKey/);
+      const given = { TokenKmsKeyArn: existingKey, TokenKeyOperatorArns: [''] };
+      const statements = (decide(policies, conditionsFor(given), given) as unknown[]).flatMap((policy) =>
+        typeof policy === 'object' && policy !== null && 'Statement' in policy
+          ? (policy as { Statement: KeyStatement[] }).Statement
+          : [],
+      );
+      const kms = statements.filter((s) => actions(s).some((a) => a.startsWith('kms:')));
+      expect(kms, id).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          Resource: existingKey,
+          Condition: withContext,
+        },
+        {
+          Effect: 'Allow',
+          Action: ['kms:GenerateDataKey', 'kms:Decrypt'],
+          Resource: existingKey,
+          Condition: throughS3,
+        },
+        { Effect: 'Allow', Action: 'kms:DescribeKey', Resource: existingKey },
+      ]);
+    }
+  });
+
+  it('encrypts the stash bucket with the token key, by the stack key’s alias or the key given', () => {
+    const rules = (
+      props('TokenStashBucket').BucketEncryption as { ServerSideEncryptionConfiguration: unknown[] }
+    ).ServerSideEncryptionConfiguration;
+    const alias = (props('TokenKeyAlias').AliasName as { 'Fn::Sub': string })['Fn::Sub'];
+    expect(rules).toEqual([
+      {
+        ServerSideEncryptionByDefault: {
+          SSEAlgorithm: 'aws:kms',
+          KMSMasterKeyID: {
+            'Fn::If': [
+              'CreateTokenKey',
+              { 'Fn::Sub': `arn:\${AWS::Partition}:kms:\${AWS::Region}:\${AWS::AccountId}:${alias}` },
+              ref('TokenKmsKeyArn'),
+            ],
+          },
+        },
+        BucketKeyEnabled: true,
+      },
+    ]);
+    // Who reads or writes stashed objects is who the key lets S3 act for.
+    const readersAndWriters = functionIds.filter((id) =>
+      statementsOf(id).some((s) => actions(s).some((a) => a === 's3:PutObject' || a === 's3:GetObject')),
+    );
+    expect(readersAndWriters.sort()).toEqual(['ExchangeFunction', 'RefreshFunction']);
+  });
+
+  it('has no dependency cycle, though the key policy names the roles and the bucket is encrypted with the key', () => {
+    const named = referencesIn(props('TokenKey').KeyPolicy);
+    expect([...named]).toEqual(expect.arrayContaining(['ExchangeFunctionRole', 'RefreshFunctionRole']));
+    expect(dependencyCycle(template)).toBeUndefined();
+
+    // The two ways to close one, which the check catches: the bucket naming TokenKey itself, a role's
+    // policy naming it.
+    const byKey = structuredClone(template);
+    const encryption = (byKey.Resources.TokenStashBucket?.Properties?.BucketEncryption ?? {}) as {
+      ServerSideEncryptionConfiguration: Array<{ ServerSideEncryptionByDefault: Props }>;
+    };
+    (
+      encryption.ServerSideEncryptionConfiguration[0] as { ServerSideEncryptionByDefault: Props }
+    ).ServerSideEncryptionByDefault.KMSMasterKeyID = keyInUse;
+    expect(dependencyCycle(byKey)).toEqual(
+      expect.arrayContaining(['TokenKey', 'ExchangeFunctionRole', 'TokenStashBucket']),
+    );
+    const byRole = structuredClone(template);
+    (byRole.Resources.RefreshFunction?.Properties?.Policies as unknown[]).push({
+      Statement: [{ Effect: 'Allow', Action: 'kms:Decrypt', Resource: getAtt('TokenKey', 'Arn') }],
+    });
+    expect(dependencyCycle(byRole)).toEqual(expect.arrayContaining(['TokenKey', 'RefreshFunctionRole']));
+  });
+
+  it('alarms when a stored token does not open, and shows it on the dashboard', () => {
+    const alarm = alarms.filter((a) => a.MetricName === METRIC.TokensUnreadable);
+    expect(alarm).toHaveLength(1);
+    expect(alarm[0]).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      Dimensions: [{ Name: 'service', Value: METRICS_SERVICE }],
+      Statistic: 'Sum',
+      Period: 300,
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const description = String(alarm[0]?.AlarmDescription);
+    expect(description).toMatch(/tampered/);
+    expect(description).toMatch(/another mall's row or column/);
+    expect(description).toMatch(/key this deployment does not have/);
+    expect(description).toMatch(/NOT marked invalid/);
+    expect(description).toContain('TOKEN_KMS_KEY_ID');
+    expect(description).toContain('cafe24-tokens doctor');
+    expect(resource('TokensUnreadableAlarm').Type).toBe('AWS::CloudWatch::Alarm');
+    const body = (props('Dashboard').DashboardBody as { 'Fn::Sub': string })['Fn::Sub'];
+    expect(body).toContain(
+      `["${METRICS_NAMESPACE}", "${METRIC.TokensUnreadable}", "service", "${METRICS_SERVICE}"`,
+    );
+  });
+});
+
+/** Does an IAM action pattern (`kms:Get*`, `kms:Describe?ey`) cover `action`? Case-insensitive, as IAM. */
+function actionMatches(pattern: string, action: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return new RegExp(`^${source}$`, 'i').test(action);
+}
+
+/** A template fragment as CloudFormation deploys it: each Fn::If decided (AWS::NoValue dropped), each Ref
+ * to a given parameter replaced by its value; everything else as written. */
+function decide(
+  node: unknown,
+  conditions: Record<string, boolean>,
+  parameters: Record<string, unknown>,
+): unknown {
+  const NONE = Symbol('AWS::NoValue');
+  const walk = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(walk).filter((item) => item !== NONE);
+    if (typeof value !== 'object' || value === null) return value;
+    const entries = Object.entries(value);
+    if (entries.length === 1) {
+      const [[key, argument]] = entries as [[string, unknown]];
+      if (key === 'Ref' && argument === 'AWS::NoValue') return NONE;
+      if (key === 'Ref' && String(argument) in parameters) return parameters[String(argument)];
+      if (key === 'Fn::If') {
+        const [name, whenTrue, whenFalse] = argument as [string, unknown, unknown];
+        if (!(name in conditions)) throw new Error(`decide: no value for condition ${name}`);
+        return walk(conditions[name] ? whenTrue : whenFalse);
+      }
+    }
+    return Object.fromEntries(
+      entries.map(([key, item]) => [key, walk(item)] as const).filter(([, item]) => item !== NONE),
+    );
+  };
+  return walk(node);
+}
+
+/** The logical ids a fragment names: Ref, Fn::GetAtt and Fn::Sub's `${Id}` / `${Id.Attribute}`. */
+function referencesIn(node: unknown, found = new Set<string>()): Set<string> {
+  if (Array.isArray(node)) {
+    for (const item of node) referencesIn(item, found);
+    return found;
+  }
+  if (typeof node !== 'object' || node === null) return found;
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'Ref') found.add(String(value));
+    else if (key === 'Fn::GetAtt') found.add(String([value].flat()[0]).split('.')[0] as string);
+    else if (key === 'Fn::Sub') {
+      const [text, variables] = [value].flat() as [string, Record<string, unknown> | undefined];
+      for (const [, name] of text.matchAll(/\$\{([^}!]+)\}/g)) {
+        const head = (name as string).split('.')[0] as string;
+        if (!(variables && head in variables)) found.add(head);
+      }
+      referencesIn(variables, found);
+    } else referencesIn(value, found);
+  }
+  return found;
+}
+
+/**
+ * A dependency cycle among the resources, as CloudFormation would meet it after the SAM transform, or
+ * undefined. The transform gives each function without a Role a `<Function>Role` that waits for what the
+ * function's Policies (and role settings) name, and the function waits for its role and for everything
+ * else it names; a name SAM makes from a resource's (`InstallHttpApiApiGatewayDefaultStage`) counts as
+ * that resource.
+ */
+function dependencyCycle(t: Template): string[] | undefined {
+  const graph = new Map<string, Set<string>>();
+  const roleKeys = ['Policies', 'PermissionsBoundary', 'AssumeRolePolicyDocument', 'RolePath'];
+  for (const [id, r] of Object.entries(t.Resources)) {
+    const properties = r.Properties ?? {};
+    const dependsOn = [(r as Resource & { DependsOn?: string | string[] }).DependsOn ?? []].flat();
+    if (r.Type === 'AWS::Serverless::Function' && properties.Role === undefined) {
+      const roleProperties = Object.fromEntries(roleKeys.map((key) => [key, properties[key]]));
+      const rest = Object.fromEntries(Object.entries(properties).filter(([key]) => !roleKeys.includes(key)));
+      graph.set(`${id}Role`, referencesIn(roleProperties));
+      graph.set(id, new Set([...referencesIn([rest, t.Globals?.Function]), ...dependsOn, `${id}Role`]));
+    } else graph.set(id, new Set([...referencesIn(properties), ...dependsOn]));
+  }
+  const nodes = [...graph.keys()];
+  const owner = (name: string) => {
+    if (graph.has(name)) return name;
+    if (name.startsWith('AWS::') || name in (t.Parameters ?? {})) return undefined;
+    return nodes.filter((id) => name.startsWith(id)).sort((a, b) => b.length - a.length)[0];
+  };
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done') return undefined;
+    if (state.get(id) === 'open') return path.slice(path.indexOf(id));
+    state.set(id, 'open');
+    path.push(id);
+    for (const name of graph.get(id) ?? []) {
+      const next = owner(name);
+      if (next === undefined) continue;
+      const cycle = visit(next);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const id of nodes) {
+    const cycle = visit(id);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}

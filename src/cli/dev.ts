@@ -173,6 +173,9 @@ function cliEnvironment(stack: LocalStack, external: boolean): string[] {
     'CAFE24_WEBHOOK_API_KEY',
     'CAFE24_REDIRECT_URI',
     'CAFE24_MALL_ID',
+    // The app opens the sealed tokens with the same key (the local KMS stands in for AWS KMS).
+    'TOKEN_KMS_KEY_ID',
+    'AWS_ENDPOINT_URL_KMS',
   ];
   const quote = (value: string) =>
     /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replaceAll("'", "'\\''")}'`;

@@ -1,6 +1,7 @@
 import { mallIdSchema } from '../commons/ids.ts';
 import type { Log } from '../commons/log.ts';
 import { type Secret, scrub } from '../commons/secret.ts';
+import { DataKeyUnavailable, TokenSealError } from '../commons/token-codec.ts';
 import type {
   AdminAnswer,
   AdminMethod,
@@ -109,17 +110,22 @@ export class Cafe24RateLimited extends Cafe24ApiError {
 export class Cafe24MallUnavailable extends Error {
   override name = 'Cafe24MallUnavailable';
   readonly mallId: string;
-  readonly reason: 'invalid' | 'missing' | 'unreachable';
+  /** `unreadable`: its stored tokens do not open with this deployment's key (ours to fix, not the mall's). */
+  readonly reason: 'invalid' | 'missing' | 'unreadable' | 'unreachable';
   readonly result: RefreshResult;
   constructor(result: RefreshResult) {
     const reason =
-      result.status === 'invalid' ? 'invalid' : result.status === 'missing' ? 'missing' : 'unreachable';
+      result.status === 'invalid' || result.status === 'missing' || result.status === 'unreadable'
+        ? result.status
+        : 'unreachable';
     const why =
       reason === 'invalid'
         ? `is invalid: Cafe24 refused its refresh token${'reason' in result ? ` (${result.reason})` : ''}; only a new install brings it back`
         : reason === 'missing'
           ? 'has no tokens: it removed the app, or never installed it'
-          : `has no valid access token just now (${result.status}${'reason' in result ? `: ${result.reason}` : ''})`;
+          : reason === 'unreadable'
+            ? `has tokens this process cannot open (${'reason' in result ? result.reason : 'unreadable'}); check TOKEN_KMS_KEY_ID, the mall is not marked invalid`
+            : `has no valid access token just now (${result.status}${'reason' in result ? `: ${result.reason}` : ''})`;
     super(`mall ${result.mallId} ${why}`);
     this.mallId = result.mallId;
     this.reason = reason;
@@ -291,7 +297,9 @@ async function fromDatabase<T>(work: () => Promise<T>): Promise<T> {
       error instanceof Cafe24ApiError ||
       error instanceof Cafe24MallUnavailable ||
       error instanceof Cafe24NetworkError ||
-      error instanceof Cafe24RequestError
+      error instanceof Cafe24RequestError ||
+      // KMS unavailable or denying: said as such, not as the database.
+      error instanceof DataKeyUnavailable
     ) {
       throw error;
     }
@@ -306,6 +314,9 @@ async function tokenFor(deps: AdminCallDeps, mallId: string): Promise<Secret> {
     return await accessTokenFor(deps.refresh, mallId, deps.settings.minValidityMs);
   } catch (error) {
     if (error instanceof NoAccessToken) throw new Cafe24MallUnavailable(error.result);
+    if (error instanceof TokenSealError) {
+      throw new Cafe24MallUnavailable({ status: 'unreadable', mallId, reason: error.message });
+    }
     throw error;
   }
 }

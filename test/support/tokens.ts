@@ -32,3 +32,19 @@ export function tokenSet(
     ...extra,
   };
 }
+
+/**
+ * The token a row stores, opened as the project opens it (sealed under the stack's key, or plaintext):
+ * what a test compares with what Cafe24 issued.
+ */
+export async function openedToken(
+  stack: { env: Record<string, string>; pool: import('pg').Pool },
+  mallId: string,
+  stored: string,
+  column: 'access_token' | 'refresh_token' = 'access_token',
+): Promise<string> {
+  const { loadConfig } = await import('../../src/config.ts');
+  const { tokenCodecFor } = await import('../../src/runtime/sealing.ts');
+  const codec = tokenCodecFor(loadConfig('encrypt', stack.env), stack.pool);
+  return (await codec.open(stored, { mallId, column })).reveal();
+}
