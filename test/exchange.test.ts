@@ -42,6 +42,11 @@ describe('exchange Lambda on PostgreSQL 17 and the Cafe24 sandbox', () => {
       shop_no: '1',
       code_id: id,
     });
+    // Stored as this pass of the suite stores tokens: sealed under a KMS data key in the `sealed` project.
+    const sealedPass = process.env.TEST_SEALING === 'kms';
+    for (const stored of [token!.stored_access_token, token!.stored_refresh_token]) {
+      expect(String(stored).startsWith('enc:v1:kms-')).toBe(sealedPass);
+    }
     // Cafe24's offset-less timestamps are Korea time: the stored instants are UTC-correct.
     const issuedAt = new Date(`${issued.issuedAt}${KST}`).getTime();
     expect((token!.issued_at as Date).getTime()).toBe(issuedAt);

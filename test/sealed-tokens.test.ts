@@ -16,6 +16,9 @@ import { captureOutput } from './support/capture.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
 
 const logs = captureOutput();
+/** The mall's token row as stored (stack.tokenRow opens the tokens). */
+const storedRow = async (mallId: string): Promise<Record<string, unknown> | undefined> =>
+  (await stack.db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0];
 const KEY = randomBytes(32).toString('base64');
 let stack: ExchangeStack;
 let refresh: RefreshRuntime;
@@ -37,7 +40,7 @@ const refreshRequests = (mallId: string) =>
 describe('sealed at rest', () => {
   it('the exchange stores sealed tokens; readers get the tokens Cafe24 issued', async () => {
     await install('sealedmall');
-    const row = (await stack.tokenRow('sealedmall'))!;
+    const row = (await storedRow('sealedmall'))!;
     const issued = stack.sandbox.issuedTokens('sealedmall')!;
     for (const column of ['access_token', 'refresh_token'] as const) {
       expect(isSealed(row[column] as string), column).toBe(true);
@@ -56,7 +59,7 @@ describe('sealed at rest', () => {
     expect(await refreshMall(refresh.deps, 'sealedrefresh', { force: true })).toMatchObject({
       status: 'refreshed',
     });
-    const row = (await stack.tokenRow('sealedrefresh'))!;
+    const row = (await storedRow('sealedrefresh'))!;
     expect(isSealed(row.refresh_token as string)).toBe(true);
     expect((await refresh.tokens.read('sealedrefresh'))!.refreshToken.reveal()).toBe(
       stack.sandbox.issuedTokens('sealedrefresh')!.refreshToken,
@@ -70,13 +73,13 @@ describe('sealed at rest', () => {
         status: 'invalid',
       });
     });
-    expect((await stack.tokenRow('sealedrefused'))!.status).toBe('invalid');
+    expect((await storedRow('sealedrefused'))!.status).toBe('invalid');
   });
 
   it('a value moved to another mall or column is refused: nothing sent to Cafe24, the mall stays active', async () => {
     await install('victimmall');
     await install('othersealed');
-    const other = (await stack.tokenRow('othersealed'))!;
+    const other = (await storedRow('othersealed'))!;
     await stack.db.pool.query(
       `update cafe24.oauth_tokens set refresh_token = $1 where mall_id = 'victimmall'`,
       [other.refresh_token],
@@ -88,15 +91,15 @@ describe('sealed at rest', () => {
         'the refresh_token of mall victimmall could not be opened: it was changed, or sealed for another mall or column',
     });
     // The lease was given back at once: a fixed row is refreshed without waiting for it to run out.
-    expect((await stack.tokenRow('victimmall'))!.refresh_locked_by).toBeNull();
-    const victim = (await stack.tokenRow('victimmall'))!;
+    expect((await storedRow('victimmall'))!.refresh_locked_by).toBeNull();
+    const victim = (await storedRow('victimmall'))!;
     await stack.db.pool.query(
       `update cafe24.oauth_tokens set refresh_token = $1 where mall_id = 'othersealed'`,
       [victim.access_token],
     );
     await expect(refresh.tokens.read('othersealed')).rejects.toThrow(/refresh_token of mall othersealed/);
     expect(refreshRequests('victimmall')).toHaveLength(0);
-    expect((await stack.tokenRow('victimmall'))!.status).toBe('active');
+    expect((await storedRow('victimmall'))!.status).toBe('active');
   });
 
   it('a plaintext row keeps working and is stored sealed at its next refresh', async () => {
@@ -110,7 +113,7 @@ describe('sealed at rest', () => {
     expect(await refreshMall(refresh.deps, 'plainmall', { force: true })).toMatchObject({
       status: 'refreshed',
     });
-    expect(isSealed((await stack.tokenRow('plainmall'))!.access_token as string)).toBe(true);
+    expect(isSealed((await storedRow('plainmall'))!.access_token as string)).toBe(true);
   });
 
   it('a stashed pair leaves the process sealed (the S3 object), each token for its own column', async () => {

@@ -2,10 +2,12 @@ import type { SQSBatchResponse } from 'aws-lambda';
 import { type Cafe24Sandbox, type SandboxFault, startCafe24Sandbox } from '../../local/cafe24-sandbox.ts';
 import { logger } from '../../src/commons/logger.ts';
 import { Secret } from '../../src/commons/secret.ts';
+import type { TokenCodec } from '../../src/commons/token-codec.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createExchangeHandler } from '../../src/handlers/exchange.ts';
 import { DEFAULT_SETTINGS, type InstallDeps } from '../../src/install/install.ts';
 import { createExchangeRuntime, type ExchangeRuntime } from '../../src/runtime/exchange.ts';
+import { tokenCodecFor } from '../../src/runtime/sealing.ts';
 import { PostgresInstallStore } from '../../src/store/install-states.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { exchangeRecord, lambdaContext, sqsEvent } from './events.ts';
@@ -26,6 +28,10 @@ export type ExchangeStack = {
   /** A fresh code from the sandbox, stored as the callback would. */
   newCode(mallId?: string): Promise<{ id: string; code: string }>;
   codeRow(id: string): Promise<Record<string, unknown>>;
+  /**
+   * The mall's token row, its tokens opened as the project reads them (sealed or not); the values as
+   * stored in `stored_access_token` and `stored_refresh_token`.
+   */
   tokenRow(mallId?: string): Promise<Record<string, unknown> | undefined>;
   /**
    * One SQS event holding an exchange message per code id, to the real handler; a last argument
@@ -45,7 +51,10 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     clientSecret: CLIENT_SECRET,
     redirectUri: REDIRECT_URI,
   });
+  // The sealed pass of the suite (vitest.config.ts, project `sealed`): the same tests, tokens sealed.
+  const kms = await sealingFor(extraEnv);
   const env = {
+    ...kms?.env,
     DATABASE_URL: db.url,
     CAFE24_MALL_ID: MALL,
     CAFE24_CLIENT_ID: CLIENT_ID,
@@ -55,6 +64,7 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     ...extraEnv,
   };
   const runtime = createExchangeRuntime(loadConfig('exchange', env));
+  let codec: TokenCodec | undefined;
   const handler = createExchangeHandler(() => runtime);
   const insertCode = async (code: string, options: { mallId?: string; ageMs?: number } = {}) => {
     const { rows } = await db.pool.query(
@@ -80,7 +90,24 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
         .rows[0];
     },
     async tokenRow(mallId = MALL) {
-      return (await db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0];
+      const row = (await db.pool.query('select * from cafe24.oauth_tokens where mall_id = $1', [mallId]))
+        .rows[0];
+      if (!row) return undefined;
+      codec ??= tokenCodecFor(loadConfig('encrypt', env), db.pool);
+      // Each token as the project reads it (what a test compares with what Cafe24 issued); a value that
+      // does not open is left as it is stored.
+      const open = (column: 'access_token' | 'refresh_token') =>
+        codec!.open(row[column], { mallId: row.mall_id, column }).then(
+          (secret) => secret.reveal(),
+          () => row[column] as string,
+        );
+      return {
+        ...row,
+        access_token: await open('access_token'),
+        refresh_token: await open('refresh_token'),
+        stored_access_token: row.access_token,
+        stored_refresh_token: row.refresh_token,
+      };
     },
     async deliver(...args) {
       const codeIds = args.filter((arg) => typeof arg === 'string');
@@ -99,6 +126,7 @@ export async function startExchangeStack(extraEnv: Record<string, string> = {}):
     async stop() {
       await runtime.close();
       await sandbox.stop();
+      await kms?.stop();
       await db.drop();
     },
   };
@@ -130,5 +158,23 @@ export function installDeps(
     },
     log: logger,
     ...overrides,
+  };
+}
+
+/**
+ * TEST_SEALING=kms (the `sealed` project): a local KMS for the stack and TOKEN_KMS_KEY_ID, as a deployment
+ * seals; undefined otherwise, or where the test configures sealing itself.
+ */
+async function sealingFor(
+  extraEnv: Record<string, string>,
+): Promise<{ env: Record<string, string>; stop(): Promise<void> } | undefined> {
+  if (process.env.TEST_SEALING !== 'kms') return undefined;
+  if (extraEnv.TOKEN_ENCRYPTION_KEY !== undefined || extraEnv.TOKEN_KMS_KEY_ID !== undefined)
+    return undefined;
+  const { startLocalKms } = await import('../../local/kms.ts');
+  const kms = await startLocalKms();
+  return {
+    env: { TOKEN_KMS_KEY_ID: kms.keyArn, AWS_ENDPOINT_URL_KMS: kms.endpoint },
+    stop: () => kms.stop(),
   };
 }
