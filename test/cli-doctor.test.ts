@@ -3,12 +3,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import { startLocalKms } from '../local/kms.ts';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
 import { type DoctorReport, formatReport, runDoctor } from '../src/cli/doctor.ts';
 import { generateLaunchKey, loadLaunchKeys } from '../src/launch/keys.ts';
+import { upsertTokens } from '../src/store/tokens.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
+import { tokenSet } from './support/tokens.ts';
 
 const SECRET = 'doctor-client-secret-7c41e0';
 const SECRET_ARN = 'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-client-AbCdEf';
@@ -248,7 +251,8 @@ describe('cafe24-tokens doctor', () => {
     const text = formatReport(report);
     expect(text).toContain(`! TOKEN_STASH_BUCKET`);
     expect(text).toMatch(/^ +fix: set it in every process that can refresh/m);
-    expect(text).toMatch(/1 warning\.\n$/);
+    // The other warning: no sealing key (the section on sealing below).
+    expect(text).toMatch(/2 warnings\.\n$/);
 
     const withBucket = await runDoctor({
       source: { ...deployed, TOKEN_STASH_BUCKET: 'cafe24-token-stash' },
@@ -594,3 +598,89 @@ async function startFakeEndpoint(status: number, contentType: string, body: stri
 
 const cli = (args: string[], variables: Record<string, string>) =>
   runCli(args, { POWERTOOLS_LOG_LEVEL: 'ERROR', ...variables });
+
+describe('cafe24-tokens doctor: tokens sealed at rest', () => {
+  it('warns that tokens are in plaintext when no key is set, and counts the rows', async () => {
+    const client = await db.pool.connect();
+    try {
+      await upsertTokens(
+        client,
+        'doctorplain',
+        tokenSet({ access: 'doc-a', refresh: 'doc-r', mallId: 'doctorplain' }),
+        null,
+      );
+    } finally {
+      client.release();
+    }
+    const report = await runDoctor({ source: env });
+    expect(find(report, 'token sealing')).toMatchObject({
+      ok: true,
+      warning: true,
+      detail: expect.stringMatching(/^off: tokens are stored in plaintext \(0 of 1 token row\(s\) sealed\)/),
+      fix: expect.stringContaining('TOKEN_KMS_KEY_ID'),
+    });
+    expect(find(report, 'TOKEN_KMS_KEY_ID')).toBeUndefined();
+  });
+
+  it('under KMS: the key there and enabled, the data key opened, the plaintext rows counted; never a key', async (t) => {
+    const kms = await startLocalKms();
+    t.onTestFinished(() => kms.stop());
+    const sealed = { ...env, TOKEN_KMS_KEY_ID: kms.keyArn, AWS_ENDPOINT_URL_KMS: kms.endpoint };
+    let report = await runDoctor({ source: sealed, commands: ['refresh'] });
+    expect(find(report, 'TOKEN_KMS_KEY_ID')).toMatchObject({ ok: true, detail: `${kms.keyArn}, enabled` });
+    expect(find(report, 'token data key')?.detail).toMatch(/^none yet: the first exchange makes one/);
+    expect(find(report, 'token sealing')).toMatchObject({
+      ok: true,
+      warning: true,
+      detail: 'under KMS: 0 of 1 token row(s) sealed, 1 still in plaintext',
+      fix: expect.stringContaining('cafe24-tokens encrypt'),
+    });
+
+    const ran = await runCli(['encrypt'], {
+      DATABASE_URL: db.url,
+      TOKEN_KMS_KEY_ID: kms.keyArn,
+      AWS_ENDPOINT_URL_KMS: kms.endpoint,
+    });
+    expect(ran.code).toBe(0);
+    report = await runDoctor({ source: sealed, commands: ['refresh'] });
+    expect(report.ok).toBe(true);
+    const dataKey = find(report, 'token data key')!;
+    expect(dataKey).toMatchObject({
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`^kms-[A-Za-z0-9_-]{16} current, opened with ${kms.keyArn}$`)),
+    });
+    expect(find(report, 'token sealing')).toEqual({
+      check: 'token sealing',
+      ok: true,
+      detail: 'under KMS: 1 of 1 token row(s) sealed',
+    });
+    const { rows } = await db.pool.query('select wrapped from cafe24.token_data_keys');
+    for (const encoding of ['base64', 'hex'] as const) {
+      expect(JSON.stringify(report)).not.toContain((rows[0].wrapped as Buffer).toString(encoding));
+    }
+
+    kms.disable(kms.keyId);
+    report = await runDoctor({ source: sealed, commands: ['refresh'] });
+    expect(find(report, 'TOKEN_KMS_KEY_ID')).toMatchObject({
+      ok: false,
+      detail: `${kms.keyArn} is disabled (or pending deletion): no token can be sealed or opened`,
+    });
+    kms.enable(kms.keyId);
+    kms.deny(true);
+    report = await runDoctor({ source: sealed, commands: ['refresh'] });
+    expect(find(report, 'TOKEN_KMS_KEY_ID')).toMatchObject({
+      ok: false,
+      detail: expect.stringContaining('AccessDeniedException'),
+      fix: expect.stringContaining('key policy'),
+    });
+    kms.deny(false);
+    report = await runDoctor({
+      source: { ...sealed, TOKEN_KMS_KEY_ID: 'alias/not-there' },
+      commands: ['refresh'],
+    });
+    expect(find(report, 'TOKEN_KMS_KEY_ID')).toMatchObject({
+      ok: false,
+      fix: expect.stringContaining('no such key'),
+    });
+  });
+});

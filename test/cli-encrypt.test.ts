@@ -27,7 +27,7 @@ afterAll(() => stack?.stop());
 
 it('seals in batches, stops when told, and finishes when run again; no plaintext token is left', async () => {
   const env = { DATABASE_URL: stack.db.url, TOKEN_ENCRYPTION_KEY: KEY };
-  expect(await sealingCounts(stack.db.pool)).toEqual({ sealed: 0, plaintext: MALLS.length });
+  expect(await sealingCounts(stack.db.pool)).toEqual({ sealed: 0, plaintext: MALLS.length, local: 0 });
   expect((await runCli(['status'], { DATABASE_URL: stack.db.url })).stdout).toContain(
     'Tokens (5 malls, 5 in plaintext at rest)',
   );

@@ -17,22 +17,10 @@ import { LaunchTokenError } from '../launch/errors.ts';
 import { type LaunchKeys, loadLaunchKeys } from '../launch/keys.ts';
 import { databaseConnection } from '../runtime/database.ts';
 import { migrationState } from '../store/migrate.ts';
+import type { Check } from './doctor-check.ts';
+import { checkSealing } from './doctor-sealing.ts';
 
-export type Check = {
-  /**
-   * What was checked: `config exchange`, `database`, `SQS_QUEUE_URL`, `client secret`, `Cafe24 route`,
-   * `Cafe24 token endpoint`, `TOKEN_STASH_BUCKET`, `launch hand-off`, `launch signing key`, `launch JWKS`.
-   */
-  check: string;
-  ok: boolean;
-  /** A risk worth fixing that does not fail doctor: `ok` stays true. */
-  warning?: true;
-  detail: string;
-  /** What to do, when it failed or warns. */
-  fix?: string;
-  /** A `config <command>` check's problems, one each (`detail` joins them). */
-  problems?: string[];
-};
+export type { Check } from './doctor-check.ts';
 
 export type DoctorReport = { ok: boolean; checks: Check[] };
 
@@ -95,6 +83,7 @@ export async function runDoctor(
     checkClientSecret(source, aws),
     checkCafe24(source),
     checkLaunch(source, aws, wanted),
+    checkSealing(source, aws, wanted),
   ]);
   const all = [
     ...environment,

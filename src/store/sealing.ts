@@ -32,12 +32,18 @@ update cafe24.oauth_tokens
 
 const COUNTS = `
 select count(*) filter (where access_token like 'enc:v1:%' and refresh_token like 'enc:v1:%')::int as sealed,
-       count(*) filter (where access_token not like 'enc:v1:%' or refresh_token not like 'enc:v1:%')::int as plaintext
+       count(*) filter (where access_token not like 'enc:v1:%' or refresh_token not like 'enc:v1:%')::int as plaintext,
+       count(*) filter (where access_token like 'enc:v1:local-%' or refresh_token like 'enc:v1:local-%')::int as local
   from cafe24.oauth_tokens`;
 
-export type SealingCounts = { sealed: number; plaintext: number };
+export type SealingCounts = {
+  sealed: number;
+  plaintext: number;
+  /** Rows with a token sealed with a TOKEN_ENCRYPTION_KEY (local runs), not under a KMS data key. */
+  local: number;
+};
 
-/** How many token rows are sealed, and how many still hold a plaintext token. */
+/** How many token rows are sealed, how many still hold a plaintext token, and how many a local key sealed. */
 export async function sealingCounts(pool: Pool): Promise<SealingCounts> {
   return (await pool.query(COUNTS)).rows[0] as SealingCounts;
 }
