@@ -263,6 +263,11 @@ const sections = {
       }
     },
   },
+  /** The stash bucket, for the operator's commands that look into it (`rotate-key`). */
+  stash: {
+    shape: { TOKEN_STASH_BUCKET: tokenStashBucket },
+    rules: () => [],
+  },
   /** The Admin API client (`cafe24-token-issuer/client`): the API version and our view of the mall's bucket. */
   adminApi: {
     shape: {
@@ -328,7 +333,7 @@ export const commands = {
   /** The Admin API client an app creates: the refresh's needs (it refreshes on demand) and the API's. */
   client: ['database', 'cafe24', 'clientSecret', 'refresh', 'sealing', 'adminApi'],
   /** `encrypt`: seals the token rows still in plaintext with the configured key; `rotate-key` re-seals. */
-  encrypt: ['database', 'sealing'],
+  encrypt: ['database', 'sealing', 'stash'],
   /** `insert-code`: a code row as a callback inserts it, for trying the pipeline by hand. */
   insertCode: ['database'],
   redrive: ['queue', 'dlq'],
@@ -449,6 +454,7 @@ type SectionConfigs = {
   adminApi: AdminApiConfig;
   /** Neither: tokens in plaintext. */
   sealing: { kmsKeyId?: string; encryptionKey?: Secret };
+  stash: { bucket?: string };
   queue: { url: string };
   /** The exchange queue, optional: the install's hand-off and the exchange's requeue use it. */
   exchangeQueue: { queueUrl?: string };
@@ -526,6 +532,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     stashBucket: env.TOKEN_STASH_BUCKET,
   }),
   events: (env) => ({ busName: env.EVENT_BUS_NAME }),
+  stash: (env) => ({ bucket: env.TOKEN_STASH_BUCKET }),
   sealing: (env) => ({
     ...(env.TOKEN_KMS_KEY_ID === undefined ? {} : { kmsKeyId: env.TOKEN_KMS_KEY_ID }),
     ...(env.TOKEN_ENCRYPTION_KEY === undefined

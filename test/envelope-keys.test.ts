@@ -4,8 +4,12 @@
  * container; KMS down or denying fails exchange and refresh transiently with nothing sent; a warm
  * container needs no KMS at all; `rotate-key` re-seals every row and deletes the retired key.
  */
+
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalKms, startLocalKms } from '../local/kms.ts';
+import { startLocalSqs } from '../local/sqs.ts';
+import { S3TokenStash } from '../src/aws/s3-token-stash.ts';
 import { isSealed, sealedKeyId } from '../src/commons/token-codec.ts';
 import { loadConfig } from '../src/config.ts';
 import { exchangeCode } from '../src/domain/exchange-code.ts';
@@ -17,6 +21,7 @@ import { captureOutput } from './support/capture.ts';
 import { runCli } from './support/cli.ts';
 import { createTestDatabase } from './support/db.ts';
 import { type ExchangeStack, startExchangeStack } from './support/exchange-stack.ts';
+import { tokenSet } from './support/tokens.ts';
 
 const logs = captureOutput();
 /** The mall's token row as stored (stack.tokenRow opens the tokens). */
@@ -259,6 +264,54 @@ describe('cafe24-tokens rotate-key', () => {
     const done = await runCli(['rotate-key', '--grace-seconds', '0'], env());
     expect(done.code).toBe(0);
     expect(await dataKeys()).toHaveLength(1);
+  });
+
+  it('keeps a retired key while a stashed pair is sealed under it, and deletes it once the pair is stored', async () => {
+    const emulator = await startLocalSqs(); // fauxqs serves S3 on the same endpoint
+    try {
+      const aws = { AWS_ENDPOINT_URL_S3: emulator.endpoint, AWS_REGION: emulator.region };
+      const s3 = new S3Client({
+        endpoint: emulator.endpoint,
+        region: emulator.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
+      await s3.send(new CreateBucketCommand({ Bucket: 'rotate-stash' }));
+      s3.destroy();
+      const config = loadConfig('refresh', { ...stack.env, ...aws });
+      const stash = new S3TokenStash({
+        bucket: 'rotate-stash',
+        aws: config.aws,
+        log: { info() {}, warn() {}, error() {} },
+        codec: tokenCodecFor(config, stack.db.pool),
+      });
+      // A rotated pair the database refused, stashed under the current key.
+      const tokens = tokenSet({ access: 'stashed-access', refresh: 'stashed-refresh', mallId: 'kmsmall3' });
+      await stash.put({ grant: 'refresh_token', key: 'kmsmall3', mallId: 'kmsmall3', tokens });
+      const env2 = { ...env(), ...aws, TOKEN_STASH_BUCKET: 'rotate-stash' };
+      const kept = await runCli(['rotate-key', '--grace-seconds', '0'], env2);
+      expect(kept.code).toBe(3);
+      expect(kept.stdout).toMatch(
+        /kept kms-[A-Za-z0-9_-]{16} \(0 row\(s\) still under it, 2 stashed value\(s\)/,
+      );
+      expect(await dataKeys()).toHaveLength(2);
+      // The next refresh of the mall stores it (here: taken from the stash, as it does), and opens it.
+      expect(
+        (
+          await new S3TokenStash({
+            bucket: 'rotate-stash',
+            aws: config.aws,
+            log: console,
+            codec: tokenCodecFor(config, stack.db.pool),
+          }).take('refresh_token', 'kmsmall3')
+        )?.tokens.refreshToken.reveal(),
+      ).toBe('stashed-refresh');
+      const done = await runCli(['rotate-key', '--grace-seconds', '0'], env2);
+      expect(done.code).toBe(0);
+      expect(await dataKeys()).toHaveLength(1);
+    } finally {
+      await emulator.stop();
+    }
   });
 
   it('refuses without TOKEN_KMS_KEY_ID, saying what to set', async () => {

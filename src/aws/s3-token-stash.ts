@@ -2,7 +2,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { describeError } from '../commons/errors.ts';
 import type { Log } from '../commons/log.ts';
 import { Secret } from '../commons/secret.ts';
-import { TokenCodec, type TokenColumn } from '../commons/token-codec.ts';
+import { sealedKeyId, TokenCodec, type TokenColumn } from '../commons/token-codec.ts';
 import type { AwsConfig } from '../config.ts';
 import { entryKey, MemoryTokenStash } from '../domain/memory-stash.ts';
 import type { StashEntry, StashGrant, TokenSet, TokenStash } from '../domain/ports.ts';
@@ -123,6 +123,48 @@ export class S3TokenStash implements TokenStash {
     );
     return this.#client;
   }
+}
+
+/**
+ * The data keys the bucket's stashed pairs are sealed under, with how many values each seals (key ids
+ * only: nothing is opened). For `rotate-key`: a retired key still sealing a stashed pair is kept until
+ * the pair is stored, or the pair would be lost.
+ */
+export async function stashedKeyIds(options: {
+  bucket: string;
+  aws: AwsConfig;
+}): Promise<Map<string, number>> {
+  const { S3Client, ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const settings = clientSettings(options.aws, 's3');
+  const s3 = new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings });
+  const found = new Map<string, number>();
+  try {
+    let token: string | undefined;
+    do {
+      const page = await s3.send(
+        new ListObjectsV2Command({ Bucket: options.bucket, Prefix: PREFIX, ContinuationToken: token }),
+      );
+      for (const { Key } of page.Contents ?? []) {
+        let stored: StoredEntry;
+        try {
+          const object = await s3.send(new GetObjectCommand({ Bucket: options.bucket, Key }));
+          stored = JSON.parse(await object.Body!.transformToString()) as StoredEntry;
+        } catch (error) {
+          if ((error as { name?: string }).name === 'NoSuchKey') continue; // stored meanwhile
+          throw error;
+        }
+        for (const value of Object.values(stored.tokens ?? {})) {
+          const secret = (value as { secret?: unknown } | null)?.secret;
+          const id = typeof secret === 'string' ? sealedKeyId(secret) : undefined;
+          if (id !== undefined) found.set(id, (found.get(id) ?? 0) + 1);
+        }
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+  } finally {
+    s3.destroy();
+  }
+  return found;
 }
 
 function objectKey(grant: StashGrant, key: string): string {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { kmsKeyWrapper } from '../aws/kms.ts';
+import { stashedKeyIds } from '../aws/s3-token-stash.ts';
 import { loadConfig } from '../config.ts';
 import { CURRENT_KEY_RECHECK_MS, newDataKeyId } from '../domain/data-keys.ts';
 import { openPool } from '../runtime/database.ts';
@@ -86,11 +87,25 @@ export async function rotateKeyCommand(options: {
       await sleep(waitMs);
       await reseal();
     }
+    // A pair stashed under a retired key (the database refused it) opens only with that key: kept for it.
+    const bucket = config.stash.bucket;
+    const stashed =
+      bucket === undefined ? new Map<string, number>() : await stashedKeyIds({ bucket, aws: config.aws });
+    if (bucket === undefined) {
+      say("TOKEN_STASH_BUCKET unset: the stash was not looked into (set it to the stack's TokenStashBucket)");
+    }
     const remaining: string[] = [];
     for (const key of await keys.retired()) {
-      if (key.retiredMsAgo >= graceMs && (await keys.deleteRetired(key.id)))
+      const inStash = stashed.get(key.id) ?? 0;
+      if (inStash === 0 && key.retiredMsAgo >= graceMs && (await keys.deleteRetired(key.id))) {
         say(`deleted retired key ${key.id}`);
-      else remaining.push(`${key.id} (${key.sealing} row(s) still under it)`);
+      } else {
+        remaining.push(
+          `${key.id} (${key.sealing} row(s) still under it` +
+            (inStash > 0 ? `, ${inStash} stashed value(s) the next refresh or delivery stores` : '') +
+            ')',
+        );
+      }
     }
     if (remaining.length > 0) {
       say(`kept ${remaining.join(', ')}: run rotate-key again`);
