@@ -117,6 +117,29 @@ describe('configuration', () => {
     expect(withKeys.credentialsInEnvironment).toBe(true);
   });
 
+  it('takes TOKEN_KMS_KEY_ID as a key id, key ARN, alias or alias ARN; refuses anything else, and both keys', () => {
+    for (const keyId of [
+      '1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws:kms:ap-northeast-2:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'alias/cafe24-tokens',
+      'arn:aws:kms:ap-northeast-2:111122223333:alias/cafe24-tokens',
+    ]) {
+      expect(loadConfig('refresh', { ...valid, TOKEN_KMS_KEY_ID: keyId }).sealing).toEqual({
+        kmsKeyId: keyId,
+      });
+    }
+    expect(problems({ ...valid, TOKEN_KMS_KEY_ID: 'my key!' }, 'refresh')).toEqual([
+      'TOKEN_KMS_KEY_ID must be a KMS key id, key ARN, alias name (alias/…) or alias ARN',
+    ]);
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const both = problems({ ...valid, TOKEN_KMS_KEY_ID: 'alias/x', TOKEN_ENCRYPTION_KEY: key }, 'refresh');
+    expect(both).toEqual([
+      'set TOKEN_KMS_KEY_ID or TOKEN_ENCRYPTION_KEY, not both (TOKEN_ENCRYPTION_KEY is for local runs without KMS)',
+    ]);
+    expect(both.join()).not.toContain(key);
+    expect(loadConfig('refresh', VALID).sealing).toEqual({});
+  });
+
   it('names a likely misspelling once, and says each problem once', () => {
     const { PGHOST: _, ...rest } = valid;
     const found = problems({ ...rest, DATABSE_URL: 'postgres://u:p@localhost:5432/db' });
