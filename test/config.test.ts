@@ -137,7 +137,7 @@ describe('configuration', () => {
       'set TOKEN_KMS_KEY_ID or TOKEN_ENCRYPTION_KEY, not both (TOKEN_ENCRYPTION_KEY is for local runs without KMS)',
     ]);
     expect(both.join()).not.toContain(key);
-    expect(loadConfig('refresh', VALID).sealing).toEqual({});
+    expect(loadConfig('refresh', valid).sealing).toEqual({});
   });
 
   it('names a likely misspelling once, and says each problem once', () => {
