@@ -195,6 +195,24 @@ describe('envelope encryption under TOKEN_KMS_KEY_ID', () => {
   });
 });
 
+describe('nothing secret in the logs', () => {
+  it('logs no token, no wrapped data key, no value as stored', async () => {
+    const text = logs.text();
+    const { rows } = await stack.db.pool.query('select wrapped from cafe24.token_data_keys');
+    for (const row of rows as Array<{ wrapped: Buffer }>) {
+      for (const encoding of ['base64', 'base64url', 'hex'] as const) {
+        expect(text).not.toContain(row.wrapped.toString(encoding).slice(0, 40));
+      }
+    }
+    for (const row of await tokenRows()) {
+      const issued = stack.sandbox.issuedTokens(row.mall_id!)!;
+      for (const value of [issued.accessToken, issued.refreshToken, row.access_token!, row.refresh_token!]) {
+        expect(text).not.toContain(value);
+      }
+    }
+  });
+});
+
 describe('cafe24-tokens rotate-key', () => {
   const env = () => ({
     DATABASE_URL: stack.db.url,
