@@ -86,16 +86,22 @@ export function envelopeDataKeys(options: {
     return found.id;
   };
 
-  const byId = async (id: string): Promise<Buffer> => {
-    const known = plain.get(id);
-    if (known) return known;
-    const key = await store.byId(id);
-    if (!key) {
-      throw new UnknownDataKey(
-        `no data key ${id} in cafe24.token_data_keys (deleted by rotate-key, or another deployment's)`,
-      );
+  // One look-up per key however many values of a batch ask for it at once.
+  const byId = (id: string): Promise<Buffer> => {
+    let found = plain.get(id);
+    if (!found) {
+      found = store.byId(id).then((key) => {
+        if (!key) {
+          throw new UnknownDataKey(
+            `no data key ${id} in cafe24.token_data_keys (deleted by rotate-key, or another deployment's)`,
+          );
+        }
+        return wrapper.unwrap(key.wrapped, key.kmsKeyArn);
+      });
+      plain.set(id, found);
+      found.catch(() => plain.delete(id));
     }
-    return unwrapped(key);
+    return found;
   };
 
   return {
