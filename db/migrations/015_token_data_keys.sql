@@ -1,5 +1,9 @@
 -- Up Migration
 
+-- Adding the generated columns rewrites cafe24.oauth_tokens (one row per mall): never wait long behind a
+-- running exchange's lock; a migration that times out is run again.
+set local lock_timeout = '10s';
+
 -- Envelope encryption (design: "Tokens encrypted at rest"): data keys wrapped by the KMS key
 -- TOKEN_KMS_KEY_ID. Only KMS can unwrap one; each container unwraps a key once and keeps it in memory.
 -- One key is current (new values are sealed under it); `cafe24-tokens rotate-key` makes a new one

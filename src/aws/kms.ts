@@ -32,6 +32,13 @@ export class KmsError extends Error {
   /** The KMS exception's name (`AccessDeniedException`, …), or the network error's code (`ECONNREFUSED`). */
   readonly code: string;
   readonly transient: boolean;
+  /**
+   * Decrypt refused the blob itself, for good: damaged, made under another encryption context or key, or
+   * its KMS key no longer exists. What the data key sealed cannot be opened (DataKeys' `unopenable`).
+   */
+  get unopenable(): boolean {
+    return this.operation === 'Decrypt' && UNOPENABLE.has(this.code);
+  }
   constructor(operation: string, keyId: string, code: string, transient: boolean, message: string) {
     super(message);
     this.operation = operation;
@@ -40,6 +47,13 @@ export class KmsError extends Error {
     this.transient = transient;
   }
 }
+
+const UNOPENABLE = new Set([
+  'InvalidCiphertextException',
+  'IncorrectKeyException',
+  'NotFoundException',
+  'EmptyCiphertext',
+]);
 
 /** KMS exceptions that say "not now" rather than "no". */
 const TRANSIENT_EXCEPTIONS = new Set([

@@ -72,6 +72,7 @@ export class S3TokenStash implements TokenStash {
     this.#inBucket.delete(entryKey(grant, key));
     const Key = objectKey(grant, key);
     let stored: StoredEntry | undefined;
+    let opened: StashEntry | undefined;
     try {
       const { GetObjectCommand, DeleteObjectCommand } = await import('@aws-sdk/client-s3');
       const s3 = await this.#s3();
@@ -81,6 +82,9 @@ export class S3TokenStash implements TokenStash {
       } catch (error) {
         if ((error as { name?: string }).name !== 'NoSuchKey') throw error;
       }
+      // Opened before it is deleted: a pair that cannot be opened now (KMS unavailable) stays in the
+      // bucket for the next try, rather than being lost with the mall's only live refresh token.
+      if (stored && !local) opened = { ...stored, tokens: await decodeTokens(stored.tokens, this.#codec) };
       // Taken: whoever took it stores it, or puts it back. A copy left behind by a failed delete is
       // harmless: storing it again never replaces a newer pair (the issued_at guard).
       if (stored) await s3.send(new DeleteObjectCommand({ Bucket: this.#options.bucket, Key }));
@@ -89,8 +93,7 @@ export class S3TokenStash implements TokenStash {
       if (local) return local;
       throw error;
     }
-    if (local) return local;
-    return stored ? { ...stored, tokens: await decodeTokens(stored.tokens, this.#codec) } : undefined;
+    return local ?? opened;
   }
 
   /**

@@ -97,10 +97,15 @@ program
   .option('--max-batches <n>', 'stop after this many batches (run again to go on)', positiveInteger)
   .option(
     '--grace-seconds <n>',
-    'keep a retired key this long, for running functions to take up the new one',
+    'keep a retired key this long, for running functions to take up the new one (at least 120)',
     wholeNumber,
   )
   .option('--no-wait', 'do not wait out the grace: keep a retired key for a later run to delete')
+  .option('--new', 'start a new rotation even while an earlier one left retired keys')
+  .option(
+    '--no-stash',
+    'the deployment has no TOKEN_STASH_BUCKET: delete retired keys without looking into one',
+  )
   .action(rotateKeyCommand);
 
 program

@@ -12,11 +12,12 @@ import { resealRows } from '../store/sealing.ts';
 export const ROTATION_GRACE_MS = 2 * CURRENT_KEY_RECHECK_MS;
 
 /**
- * `cafe24-tokens rotate-key [--batch N] [--max-batches N] [--grace-seconds N]`: a new data key from KMS
- * becomes current (the old one retired), every row is sealed again under it, and once no row is sealed
- * under a retired key (and every container has taken up the new one) the retired key is deleted. Killed
- * at any point, the next run goes on from there rather than starting another rotation. Prints ids and
- * counts, never key material. Exit 3: retired keys remain (a row still under one); run it again.
+ * `cafe24-tokens rotate-key [--batch N] [--max-batches N] [--grace-seconds N] [--no-wait] [--new]
+ * [--no-stash]`: a new data key from KMS becomes current (the old one retired), every row is sealed again
+ * under it, and once no row and no stashed pair is sealed under a retired key (and every container has
+ * taken up the new one) the retired key is deleted. Killed at any point, the next run goes on from there
+ * rather than starting another rotation (`--new` starts one all the same). Prints ids and counts, never
+ * key material. Exit 3: retired keys remain; run it again.
  */
 export async function rotateKeyCommand(options: {
   batch?: number;
@@ -24,6 +25,10 @@ export async function rotateKeyCommand(options: {
   graceSeconds?: number;
   /** false (`--no-wait`): a retired key younger than the grace is kept, for a later run to delete. */
   wait?: boolean;
+  /** A new data key even while an earlier rotation left retired keys (a row under one that never opens). */
+  new?: boolean;
+  /** false (`--no-stash`): the deployment has no stash bucket, so none is looked into before deleting. */
+  stash?: boolean;
 }): Promise<void> {
   const config = loadConfig('encrypt');
   const kmsKeyId = config.sealing.kmsKeyId;
@@ -32,13 +37,14 @@ export async function rotateKeyCommand(options: {
       'rotate-key rotates the data keys KMS wraps: set TOKEN_KMS_KEY_ID (a TOKEN_ENCRYPTION_KEY is for local runs and is not rotated)',
     );
   }
-  const graceMs = options.graceSeconds === undefined ? ROTATION_GRACE_MS : options.graceSeconds * 1000;
+  // Never shorter: a running function seals under the key it found current for up to this long.
+  const graceMs = Math.max(ROTATION_GRACE_MS, (options.graceSeconds ?? 0) * 1000);
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const pool = openPool(config, { max: 2, applicationName: 'cafe24-tokens rotate-key' });
   try {
     const keys = new PostgresDataKeyStore(pool);
     const unfinished = await keys.retired();
-    if (unfinished.length > 0) {
+    if (unfinished.length > 0 && options.new !== true) {
       say(
         `resuming the rotation: retired key(s) ${unfinished.map((key) => key.id).join(', ')} not deleted yet`,
       );
@@ -91,13 +97,17 @@ export async function rotateKeyCommand(options: {
     const bucket = config.stash.bucket;
     const stashed =
       bucket === undefined ? new Map<string, number>() : await stashedKeyIds({ bucket, aws: config.aws });
-    if (bucket === undefined) {
-      say("TOKEN_STASH_BUCKET unset: the stash was not looked into (set it to the stack's TokenStashBucket)");
+    const stashUnknown = bucket === undefined && options.stash !== false;
+    if (stashUnknown) {
+      say(
+        "TOKEN_STASH_BUCKET unset: a pair stashed under a retired key would be lost with it, so none is deleted (set it to the stack's TokenStashBucket, or --no-stash where the deployment has none)",
+      );
     }
     const remaining: string[] = [];
     for (const key of await keys.retired()) {
       const inStash = stashed.get(key.id) ?? 0;
-      if (inStash === 0 && key.retiredMsAgo >= graceMs && (await keys.deleteRetired(key.id))) {
+      const deletable = !stashUnknown && inStash === 0 && key.retiredMsAgo >= graceMs;
+      if (deletable && (await keys.deleteRetired(key.id))) {
         say(`deleted retired key ${key.id}`);
       } else {
         remaining.push(

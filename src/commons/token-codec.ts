@@ -25,6 +25,8 @@ export type DataKeys = {
   current(): Promise<DataKey>;
   /** A key by its id, to open a value sealed under it. */
   byId(id: string): Promise<Buffer>;
+  /** Forget which key is current (the database refused a write under it): the next seal looks again. */
+  forgetCurrent?(): void;
 };
 
 /** No data key has this id (deleted, or another deployment's): what it sealed cannot be opened. */
@@ -117,6 +119,11 @@ export class TokenCodec {
         ? error
         : new DataKeyUnavailable('the data key to seal tokens with is not available', error);
     }
+  }
+
+  /** The key values were sealed under was retired and deleted meanwhile: the next seal looks again. */
+  keyRetired(): void {
+    this.#keys?.forgetCurrent?.();
   }
 
   /** The token a stored value holds: opened if sealed, as it is if plaintext. */

@@ -2,7 +2,7 @@ import { Secret } from '../commons/secret.ts';
 import type { TokenCodec } from '../commons/token-codec.ts';
 import type { ClaimResult, CodeStatus, CodeStore, ExchangeStoreOutcome, TokenSet } from '../domain/ports.ts';
 import type { Pool } from './pool.ts';
-import { PLAINTEXT, upsertTokensSql, upsertTokensValues } from './tokens.ts';
+import { PLAINTEXT, upsertTokensSql, upsertTokensValues, writeSealed } from './tokens.ts';
 
 // The exchange's hot statements run as named (prepared) statements: parsed and planned once per connection.
 
@@ -222,11 +222,13 @@ export class PostgresCodeStore implements CodeStore {
   }
 
   async recordSuccess(code: { id: string; mallId: string }, tokens: TokenSet): Promise<ExchangeStoreOutcome> {
-    const { rows } = await this.#pool.query({
-      name: 'exchange-store',
-      text: STORE_EXCHANGED,
-      values: [...(await upsertTokensValues(this.#codec, code.mallId, tokens, code.id)), NEWER_KEPT],
-    });
+    const { rows } = await writeSealed(this.#codec, async () =>
+      this.#pool.query({
+        name: 'exchange-store',
+        text: STORE_EXCHANGED,
+        values: [...(await upsertTokensValues(this.#codec, code.mallId, tokens, code.id)), NEWER_KEPT],
+      }),
+    );
     if (rows[0]?.stored === true) return rows[0].event === 'reinstalled' ? 'reinstalled' : 'stored';
     if (rows[0]?.marked === true) return 'newer-token-kept';
     // Not marked: exchanged by another delivery meanwhile, or stamped by a removal (rule 11).

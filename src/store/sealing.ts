@@ -1,4 +1,10 @@
-import { isSealed, type TokenCodec, type TokenColumn, TokenSealError } from '../commons/token-codec.ts';
+import {
+  isSealed,
+  sealedKeyId,
+  type TokenCodec,
+  type TokenColumn,
+  TokenSealError,
+} from '../commons/token-codec.ts';
 import type { Pool } from './pool.ts';
 
 // `cafe24-tokens encrypt` and `rotate-key`: token rows sealed (again) in place, batch by batch.
@@ -80,7 +86,7 @@ export async function resealRows(
   const progress: SealProgress = { sealed: 0, changedMeanwhile: 0, unreadable: [], batches: 0 };
   // A value stays as it is when it is sealed already (encrypt) or sealed under the target key (rotate).
   const keep = (stored: string) =>
-    which === 'plaintext' ? isSealed(stored) : stored.startsWith(`enc:v1:${which.notUnder}:`);
+    which === 'plaintext' ? isSealed(stored) : sealedKeyId(stored) === which.notUnder;
   const reseal = async (stored: string, mallId: string, column: TokenColumn) =>
     keep(stored) ? stored : codec.seal(await codec.open(stored, { mallId, column }), { mallId, column });
   let after = '';

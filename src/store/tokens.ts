@@ -211,6 +211,28 @@ export async function upsertTokens(
 /** Tokens as they are, where no key is configured. */
 export const PLAINTEXT = new TokenCodec(undefined);
 
+/** The foreign keys of migration 015: a value sealed under a data key that is no longer there. */
+const RETIRED_KEY_CONSTRAINTS = new Set([
+  'oauth_tokens_access_key_id_fkey',
+  'oauth_tokens_refresh_key_id_fkey',
+]);
+
+/**
+ * Runs `write` (which seals as it goes); when the database refuses it because the data key it sealed
+ * under was deleted by `rotate-key` meanwhile, the codec looks which key is current and `write` runs once
+ * more, sealed under that one.
+ */
+export async function writeSealed<T>(codec: TokenCodec, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const { code, constraint } = error as { code?: string; constraint?: string };
+    if (code !== '23503' || !RETIRED_KEY_CONSTRAINTS.has(constraint ?? '')) throw error;
+    codec.keyRetired();
+    return write();
+  }
+}
+
 /**
  * UPSERT_TOKENS's parameters, $1 … $12 (a statement that embeds it takes its own from $13), the two
  * tokens in their stored form (sealed by `codec` when it has a key).
@@ -323,13 +345,15 @@ export class PostgresTokenStore implements TokenStore {
   }
 
   async storeRefreshed(mallId: string, tokens: TokenSet, owner: string | undefined): Promise<StoreOutcome> {
-    return withTransaction(this.#pool, async (client) => {
-      const values = (await upsertTokensValues(this.#codec, mallId, tokens, null)).slice(0, 11);
-      const { rows } = await client.query(STORE_REFRESHED, values);
-      if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
-      if (rows[0].stored === true) return 'stored';
-      return rows[0].present === true ? 'newer-token-kept' : 'removed';
-    });
+    return writeSealed(this.#codec, () =>
+      withTransaction(this.#pool, async (client) => {
+        const values = (await upsertTokensValues(this.#codec, mallId, tokens, null)).slice(0, 11);
+        const { rows } = await client.query(STORE_REFRESHED, values);
+        if (owner !== undefined) await client.query(RELEASE, [mallId, owner]);
+        if (rows[0].stored === true) return 'stored';
+        return rows[0].present === true ? 'newer-token-kept' : 'removed';
+      }),
+    );
   }
 
   async markInvalid(mallId: string, owner: string, refused: Secret, reason: string): Promise<boolean> {
