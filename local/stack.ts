@@ -89,6 +89,8 @@ export type LocalStackOptions = {
   sweepIntervalMs?: number;
   /** Extra environment for the exchange (timeouts, say). */
   env?: Record<string, string>;
+  /** false: the database is migrated already, by a role the stack does not connect as (db/roles.sql). */
+  migrate?: boolean;
   /**
    * How tokens are stored: `kms` (the default) seals them under a data key from the local KMS, as a
    * deployment with TOKEN_KMS_KEY_ID does; `plaintext` as a deployment without. A TOKEN_ENCRYPTION_KEY in
@@ -175,7 +177,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       stops.push(() => postgres!.stop());
       databaseUrl = postgres.url();
     }
-    await migrate({ connectionString: databaseUrl });
+    if (options.migrate !== false) await migrate({ connectionString: databaseUrl });
 
     // Bound before the sandbox starts: the redirect URI it accepts names the install front's port.
     const install = options.install ? await startLocalInstall(options.install) : undefined;

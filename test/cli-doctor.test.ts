@@ -251,8 +251,8 @@ describe('cafe24-tokens doctor', () => {
     const text = formatReport(report);
     expect(text).toContain(`! TOKEN_STASH_BUCKET`);
     expect(text).toMatch(/^ +fix: set it in every process that can refresh/m);
-    // The other warning: no sealing key (the section on sealing below).
-    expect(text).toMatch(/2 warnings\.\n$/);
+    // The others: no sealing key (the section on sealing below), and the test's superuser connection.
+    expect(text).toMatch(/3 warnings\.\n$/);
 
     const withBucket = await runDoctor({
       source: { ...deployed, TOKEN_STASH_BUCKET: 'cafe24-token-stash' },

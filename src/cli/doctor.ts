@@ -132,6 +132,7 @@ async function checkDatabase(source: NodeJS.ProcessEnv | undefined, aws: Aws): P
       ok: true,
       detail: `PostgreSQL ${state.serverVersion} at ${where}`,
     });
+    checks.push(roleCheck(state.role));
     checks.push(
       state.pending.length === 0
         ? {
@@ -155,6 +156,31 @@ async function checkDatabase(source: NodeJS.ProcessEnv | undefined, aws: Aws): P
     });
   }
   return checks;
+}
+
+/** The functions need no DDL: a superuser or the schema's owner can drop what holds every mall's tokens. */
+function roleCheck(role: { name: string; superuser: boolean; owner: boolean }): Check {
+  const fix =
+    'connect the functions and your app as the runtime role (db/roles.sql: cafe24_runtime); the migrator or the master user only for `cafe24-tokens migrate`';
+  if (role.superuser) {
+    return {
+      check: 'database role',
+      ok: true,
+      warning: true,
+      detail: `${role.name} is a superuser: it may drop or alter the tables, and turn off their triggers`,
+      fix,
+    };
+  }
+  if (role.owner) {
+    return {
+      check: 'database role',
+      ok: true,
+      warning: true,
+      detail: `${role.name} owns the cafe24 schema: it may drop or alter the tables, and turn off their triggers`,
+      fix,
+    };
+  }
+  return { check: 'database role', ok: true, detail: `${role.name}: no DDL, the data only (least privilege)` };
 }
 
 function describeDatabase(database: DatabaseConfig): string {

@@ -57,6 +57,12 @@ export async function enableAwsLambdaRelay(
 
 const APPLIED_MIGRATIONS = `select name from cafe24.migrations order by run_on, id`;
 const SERVER_VERSION = `show server_version`;
+/** Who this connection is: a superuser, or a member of the role that owns the schema (and may drop it). */
+const CONNECTED_ROLE = `
+select current_user as name, r.rolsuper as superuser,
+       coalesce((select pg_has_role(current_user, n.nspowner, 'USAGE')
+                   from pg_namespace n where n.nspname = 'cafe24'), false) as owner
+  from pg_roles r where r.rolname = current_user`;
 
 export type MigrationState = {
   serverVersion: string;
@@ -64,6 +70,8 @@ export type MigrationState = {
   applied: string[];
   /** Files of db/migrations not applied yet. */
   pending: string[];
+  /** The role connected: a superuser, or one that owns the `cafe24` schema, may run DDL. */
+  role: { name: string; superuser: boolean; owner: boolean };
 };
 
 /** Reaches the database (one session, bounded by `connectTimeoutMs`) and compares its migrations with db/migrations. */
@@ -83,6 +91,11 @@ export async function migrationState(
   await client.connect();
   try {
     const version = await client.query<{ server_version: string }>(SERVER_VERSION);
+    const role = (await client.query<MigrationState['role']>(CONNECTED_ROLE)).rows[0] ?? {
+      name: 'unknown',
+      superuser: false,
+      owner: false,
+    };
     let applied: string[] = [];
     try {
       applied = (await client.query<{ name: string }>(APPLIED_MIGRATIONS)).rows.map((row) => row.name);
@@ -94,6 +107,7 @@ export async function migrationState(
       serverVersion: version.rows[0]?.server_version ?? 'unknown',
       applied,
       pending: files.filter((file) => !applied.includes(file)),
+      role,
     };
   } finally {
     await client.end().catch(() => {});
