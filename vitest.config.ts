@@ -3,18 +3,17 @@ import { defineConfig } from 'vitest/config';
 /**
  * The pipeline's tests once more with tokens sealed under KMS (the local KMS stand-in, TOKEN_KMS_KEY_ID),
  * as a deployment runs (issue 20): test/support/exchange-stack.ts seals when TEST_SEALING=kms. The tests
- * that start the whole local stack (pipeline, drills-restart, stack-restart, npm start) seal by default.
+ * that start the whole local stack (pipeline, drills-restart, stack-restart, database roles, npm start)
+ * seal by default. The CLI's refresh (test/refresh.test.ts) runs the same store and codec as these.
  */
 const SEALED = [
   'test/exchange.test.ts',
-  'test/refresh.test.ts',
   'test/refresh-handler.test.ts',
   'test/refresh-on-demand.test.ts',
   'test/drills.test.ts',
   'test/lifecycle.test.ts',
   'test/lost-codes.test.ts',
   'test/token-stash.test.ts',
-  'test/admin-client.test.ts',
 ];
 
 export default defineConfig({

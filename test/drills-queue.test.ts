@@ -82,7 +82,7 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
       const total = 3 * RELAY_CONCURRENCY * CLAIM_SIZE;
       const entries = await insertCodes(Array.from({ length: total }, (_, i) => `crash${i}`));
       const ids = entries.map((e) => e.id);
-      // Each relay transaction's COMMIT waits 100 ms (a deferred trigger, once per transaction), so much of
+      // Each relay transaction's COMMIT waits 300 ms (a deferred trigger, once per transaction), so much of
       // a batch's life lies between SQS accepting it and the commit: a kill lands in the crash window,
       // where a batch is sent but its rows not yet gone from the outbox.
       await stack.db.pool.query(`
@@ -90,7 +90,7 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
         begin
           if current_setting('test.slept', true) is distinct from 'yes' then
             perform set_config('test.slept', 'yes', true);
-            perform pg_sleep(0.1);
+            perform pg_sleep(0.3);
           end if;
           return null;
         end $$;
@@ -166,7 +166,7 @@ describe('drill 1: the relay process SIGKILLed mid-batch, then restarted', () =>
       expect([...perCode.keys()].sort()).toEqual([...ids].sort());
       const duplicated = [...perCode].filter(([, n]) => n > 1);
       expect(duplicated.every(([, n]) => n === 2)).toBe(true);
-      // With the 100 ms commit the kill all but always catches batches in the window.
+      // With the 300 ms commit the kill all but always catches batches in the window.
       expect(duplicated.length, 'the kill caught sent but unmarked batches').toBeGreaterThan(0);
       expect(duplicated.length).toBeLessThanOrEqual(RELAY_CONCURRENCY * CLAIM_SIZE);
       for (const [id] of duplicated) expect(unmarkedAtKill.has(id)).toBe(true);
