@@ -105,10 +105,16 @@ const sections = {
     },
     rules: () => [],
   },
-  /** Only where a code is exchanged or a callback served: a refresh sends no redirect URI. */
+  /**
+   * Only where a code is exchanged or a callback served: a refresh sends no redirect URI. Unset, the
+   * install front derives each install's from the host it was reached at (`<origin>/callback`) and keeps it
+   * with the code, and the exchange sends the code's.
+   */
   redirect: {
     shape: {
-      CAFE24_REDIRECT_URI: url('the redirect URI registered in Cafe24 Developers, character for character'),
+      CAFE24_REDIRECT_URI: optionalUrl(
+        'the redirect URI registered in Cafe24 Developers, character for character',
+      ),
     },
     rules: () => [],
   },
@@ -438,7 +444,7 @@ export type AwsConfig = {
 type SectionConfigs = {
   database: DatabaseConfig;
   cafe24: Cafe24Config;
-  redirect: { uri: string };
+  redirect: { uri?: string };
   clientSecret: ClientSecretConfig;
   exchange: ExchangeConfig;
   codes: { lifetimeMs: number; expiryMarginMs: number };

@@ -380,3 +380,54 @@ it('logs no code, state, cookie or secret', () => {
   for (const value of [...handled].filter((v) => v.length >= 6)) expect(text).not.toContain(value);
   expect(text).not.toContain(CLIENT_SECRET);
 });
+
+describe('without CAFE24_REDIRECT_URI: one deploy, on the HTTP API’s own host', () => {
+  const API = 'https://a1b2c3d4e5.execute-api.ap-northeast-2.amazonaws.com';
+  let first: ExchangeStack;
+  beforeAll(async () => {
+    // Cafe24 Developers holds <InstallEndpoint>/callback, as the first deploy's outputs print it.
+    first = await startExchangeStack(
+      { CAFE24_REDIRECT_URI: '' },
+      { registeredRedirectUri: `${API}/callback` },
+    );
+  });
+  afterAll(() => first?.stop());
+
+  const frontOf = () => {
+    const base = installDeps(first, SCOPES);
+    return createInstallApp({ ...base, settings: { ...base.settings, redirectUri: undefined } });
+  };
+
+  it('sends Cafe24 <host>/callback, serves the callback there, and the exchange sends the same one', async () => {
+    const front = frontOf();
+    const started = await front.request(`${API}/install?${launchQuery()}`);
+    expect(started.status).toBe(302);
+    const location = new URL(started.headers.get('location') ?? '');
+    expect(location.searchParams.get('redirect_uri')).toBe(`${API}/callback`);
+    const state = location.searchParams.get('state') ?? '';
+    const cookie = (started.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    expect(cookie.startsWith(`${COOKIE}=`)).toBe(true);
+    const code = first.sandbox.issueCode(MALL);
+    handled.add(state);
+    handled.add(code);
+    const finished = await front.request(`${API}/callback?${new URLSearchParams({ code, state })}`, {
+      headers: { cookie, 'accept-language': 'en-US' },
+    });
+    expect(finished.status).toBe(200);
+    const { rows } = await first.db.pool.query(
+      'select redirect_uri, status from cafe24.oauth_authorization_codes where mall_id = $1',
+      [MALL],
+    );
+    // Kept with the code; the sandbox refuses a token request whose redirect_uri is not the registered one.
+    expect(rows).toEqual([{ redirect_uri: `${API}/callback`, status: 'exchanged' }]);
+    expect((await first.tokenRow(MALL))?.status).toBe('active');
+  });
+
+  it('a code stored with no redirect URI fails before anything is sent, naming what to set', async () => {
+    const id = await first.insertCode('code-without-redirect', { mallId: 'noredirect' });
+    expect(await first.handler({ codeId: Number(id) })).toMatchObject({ status: 'failed' });
+    const row = await first.codeRow(id);
+    expect(row.last_error).toMatch(/no redirect URI to send: .*CAFE24_REDIRECT_URI is unset/);
+    expect(first.sandbox.tokenRequests({ mallId: 'noredirect' })).toHaveLength(0);
+  });
+});

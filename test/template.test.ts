@@ -21,6 +21,7 @@ import { TOKEN_DATA_KEY_CONTEXT } from '../src/aws/kms.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
 import { type Command, commands, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
+import { DERIVED_CALLBACK_PATH } from '../src/install/install.ts';
 import { parseMessageBody } from '../src/queue/messages.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -392,9 +393,27 @@ describe('template.yaml', () => {
     expect(fallback).toEqual({
       'Fn::Sub': `https://\${InstallHttpApi}.execute-api.\${AWS::Region}.\${AWS::URLSuffix}/install`,
     });
-    expect(outputs.Cafe24RedirectUri?.Value).toEqual(ref('Cafe24RedirectUri'));
-    expect(declaredEnv('InstallFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
-    expect(declaredEnv('ExchangeFunction').CAFE24_REDIRECT_URI).toEqual(ref('Cafe24RedirectUri'));
+    // One deploy: with no Cafe24RedirectUri the front serves <its URL>/callback, and the output says so.
+    expect(template.Parameters?.Cafe24RedirectUri?.Default).toBe('');
+    for (const [parameters, expected] of [
+      [{ Cafe24RedirectUri: '', InstallDomainName: '' }, `https://${API_HOST}/callback`],
+      [
+        { Cafe24RedirectUri: '', InstallDomainName: 'cafe24.example.com' },
+        'https://cafe24.example.com/callback',
+      ],
+      [
+        { Cafe24RedirectUri: 'https://cafe24.example.com/oauth', InstallDomainName: '' },
+        'https://cafe24.example.com/oauth',
+      ],
+    ] as const) {
+      expect(evaluate(outputs.Cafe24RedirectUri?.Value, withApi(parameters))).toBe(expected);
+    }
+    expect(DERIVED_CALLBACK_PATH).toBe('/callback');
+    for (const id of ['InstallFunction', 'ExchangeFunction']) {
+      expect(declaredEnv(id).CAFE24_REDIRECT_URI, id).toEqual({
+        'Fn::If': ['HasRedirectUri', ref('Cafe24RedirectUri'), { Ref: 'AWS::NoValue' }],
+      });
+    }
     expect(INSTALL_RESERVED_PATHS).toContain('/install');
   });
 
@@ -940,8 +959,26 @@ describe('the launch hand-off (docs/design.md, "The app\'s entry")', () => {
       'https://cafe24.example.com:8443/oauth/cafe24/callback',
       'https://abc123.execute-api.ap-northeast-2.amazonaws.com/callback?x',
     ])
-      expect(evaluate(issuer?.Value, { Cafe24RedirectUri: uri }), uri).toBe(new URL(uri).origin);
+      expect(evaluate(issuer?.Value, withApi({ Cafe24RedirectUri: uri, InstallDomainName: '' })), uri).toBe(
+        new URL(uri).origin,
+      );
+    // Without one, the origin the front is reached at: the API's own, or the custom domain.
+    expect(evaluate(issuer?.Value, withApi({ Cafe24RedirectUri: '', InstallDomainName: '' }))).toBe(
+      `https://${API_HOST}`,
+    );
+    expect(
+      evaluate(issuer?.Value, withApi({ Cafe24RedirectUri: '', InstallDomainName: 'cafe24.example.com' })),
+    ).toBe('https://cafe24.example.com');
   });
+});
+
+/** The HTTP API's id and region a test deploys to, for the outputs on the API's own host. */
+const API_HOST = 'a1b2c3d4e5.execute-api.ap-northeast-2.amazonaws.com';
+const withApi = (parameters: Record<string, string>): Record<string, string> => ({
+  ...parameters,
+  InstallHttpApi: 'a1b2c3d4e5',
+  'AWS::Region': 'ap-northeast-2',
+  'AWS::URLSuffix': 'amazonaws.com',
 });
 
 /** Rule and output functions over parameter values, as CloudFormation evaluates them (the ones used here). */
@@ -949,6 +986,18 @@ function evaluate(expression: unknown, parameters: Record<string, string>): unkn
   if (typeof expression !== 'object' || expression === null) return expression;
   if (Array.isArray(expression)) return expression.map((item) => evaluate(item, parameters));
   const [[name, argument]] = Object.entries(expression) as [[string, unknown]];
+  if (name === 'Fn::If') {
+    // Only the branch the condition picks is evaluated, as CloudFormation does.
+    const [condition, whenTrue, whenFalse] = argument as [string, unknown, unknown];
+    const holds = evaluate(template.Conditions?.[condition], parameters);
+    return evaluate(holds ? whenTrue : whenFalse, parameters);
+  }
+  if (name === 'Fn::Sub' && typeof argument === 'string') {
+    return argument.replace(/\$\{([^}]+)\}/g, (_, variable: string) => {
+      if (!(variable in parameters)) throw new Error(`no value for \${${variable}}`);
+      return parameters[variable] as string;
+    });
+  }
   const args = evaluate(argument, parameters) as unknown[];
   switch (name) {
     case 'Ref':

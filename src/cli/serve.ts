@@ -1,5 +1,6 @@
 import { logger } from '../commons/logger.ts';
 import { loadConfig } from '../config.ts';
+import { DERIVED_CALLBACK_PATH } from '../install/install.ts';
 import { listen } from '../install/node-server.ts';
 import { createInstallRuntime } from '../runtime/install.ts';
 
@@ -11,10 +12,13 @@ export async function serveCommand(options: ServeOptions): Promise<void> {
   const runtime = createInstallRuntime(config);
   const listening = await listen(runtime.app, options);
   const base = `http://${options.host.includes(':') ? `[${options.host}]` : options.host}:${listening.port}`;
-  const callbackPath = new URL(config.redirect.uri).pathname;
+  const registered = config.redirect.uri;
+  const callbackPath = registered === undefined ? DERIVED_CALLBACK_PATH : new URL(registered).pathname;
   process.stdout.write(
     `install front on ${base}\n  App URL       ${base}/install\n  callback      ${base}${callbackPath}` +
-      `  (registered redirect URI: ${config.redirect.uri})\n` +
+      (registered === undefined
+        ? '  (no CAFE24_REDIRECT_URI: <the host it is reached at>/callback, which must be the one registered)\n'
+        : `  (registered redirect URI: ${registered})\n`) +
       `  hand-off      ${config.exchangeQueue.queueUrl ? 'SQS, at once' : 'the relay (no SQS_QUEUE_URL)'}\n`,
   );
   await new Promise<void>((resolve) => {

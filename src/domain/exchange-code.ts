@@ -11,8 +11,8 @@ export type ExchangeDeps = {
   cafe24: TokenIssuer;
   stash: TokenStash;
   log: Log;
-  /** The app's registered redirect URI, for codes stored without one. */
-  redirectUri: string;
+  /** The app's registered redirect URI, for codes stored without one (CAFE24_REDIRECT_URI). */
+  redirectUri: string | undefined;
   policy: ExchangePolicy;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -142,6 +142,14 @@ async function exchangeClaimed(
   };
 
   if (code.code.reveal().trim() === '') return finish('failed', 'the code row holds an empty code', 0);
+  const redirectUri = code.redirectUri ?? deps.redirectUri;
+  if (redirectUri === undefined) {
+    return finish(
+      'failed',
+      'no redirect URI to send: the code row has none and CAFE24_REDIRECT_URI is unset (set it to the one registered in Cafe24 Developers)',
+      0,
+    );
+  }
   if (!isMallId(code.mallId)) return finish('failed', `mall_id ${MALL_ID_RULE}`, 0);
   const claimedAt = now();
   const ageS = ((deps.policy.codeLifetimeMs - code.remainingMs) / 1000).toFixed(1);
@@ -190,7 +198,7 @@ async function exchangeClaimed(
       tokens = await deps.cafe24.exchangeCode({
         mallId: code.mallId,
         code: code.code,
-        redirectUri: code.redirectUri ?? deps.redirectUri,
+        redirectUri,
         // The request never outlasts the invocation (it may outlast the code: sent in time, answered late).
         timeoutMs: budgetEnd - now(),
       });

@@ -51,6 +51,8 @@ export interface InstallStore {
     browserHash: Buffer;
     mallId: string;
     launcher: Launcher;
+    /** The redirect URI sent to Cafe24 with this state: the code it brings back is exchanged with it. */
+    redirectUri: string;
     ttlMs: number;
   }): Promise<void>;
   consumeStateAndStoreCode(

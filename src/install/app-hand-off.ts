@@ -8,8 +8,11 @@ import type { InstallOutcome } from './install.ts';
  * goes into the URL: an app reads them from the verified token only.
  */
 export type AppHandOff = {
-  /** The URL to send the operator to. The token in it is a secret: never log it. */
-  url(mallId: string, launcher: Launcher, outcome: LaunchOutcome): Promise<string>;
+  /**
+   * The URL to send the operator to. The token in it is a secret: never log it. `origin`: the front's,
+   * as this request reached it (the tokens' `iss` where no issuer is configured).
+   */
+  url(mallId: string, launcher: Launcher, outcome: LaunchOutcome, origin: string): Promise<string>;
   /** The public keys, for `GET /.well-known/jwks.json`. */
   jwks(): Promise<LaunchKeys['jwks']>;
 };
@@ -18,14 +21,17 @@ export function appHandOff(options: {
   returnUrl: string;
   /** The signing key (read on first use: it may come from Secrets Manager). */
   keys: () => Promise<LaunchKeys>;
-  /** The front's origin: the tokens' `iss`, where the app finds the JWKS. */
-  issuer: string;
+  /**
+   * The front's origin: the tokens' `iss`, where the app finds the JWKS (CAFE24_REDIRECT_URI's); unset,
+   * the origin each request reached the front at.
+   */
+  issuer: string | undefined;
   /** The app's Cafe24 client id: the tokens' `aud`. */
   audience: string;
   now?: () => number;
 }): AppHandOff {
   return {
-    async url(mallId, launcher, outcome) {
+    async url(mallId, launcher, outcome, origin) {
       const token = await signLaunchToken(
         await options.keys(),
         {
@@ -39,7 +45,7 @@ export function appHandOff(options: {
           is_multi_shop: launcher.isMultiShop,
           outcome,
         },
-        { issuer: options.issuer, audience: options.audience, nowMs: (options.now ?? Date.now)() },
+        { issuer: options.issuer ?? origin, audience: options.audience, nowMs: (options.now ?? Date.now)() },
       );
       // Appended to APP_RETURN_URL as written: its own query keeps its bytes (the token is URL-safe).
       const separator = options.returnUrl.includes('?') ? '&' : '?';

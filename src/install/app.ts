@@ -2,7 +2,13 @@ import { type Context, Hono } from 'hono';
 import { getCookie, setCookie } from 'hono/cookie';
 import { describeError } from '../commons/errors.ts';
 import { type AppHandOff, launchOutcomeOf } from './app-hand-off.ts';
-import { type CallbackQuery, finishInstall, type InstallDeps, startInstall } from './install.ts';
+import {
+  type CallbackQuery,
+  DERIVED_CALLBACK_PATH,
+  finishInstall,
+  type InstallDeps,
+  startInstall,
+} from './install.ts';
 import {
   contentSecurityPolicy,
   errorPage,
@@ -43,11 +49,13 @@ const JWKS_MAX_AGE_SECONDS = 300;
  * `startInstall` / `finishInstall` and their outcomes to the app's hand-off or to pages.
  */
 export function createInstallApp(deps: InstallDeps, options: InstallAppOptions = {}): Hono {
-  const redirectUri = new URL(deps.settings.redirectUri);
-  const callbackPath = redirectUri.pathname;
+  const configured = deps.settings.redirectUri === undefined ? undefined : new URL(deps.settings.redirectUri);
+  const callbackPath = configured?.pathname ?? DERIVED_CALLBACK_PATH;
   // `Secure` (and the `__Host-` prefix: no subdomain can set or shadow it) wherever the app is on HTTPS.
-  const secure = redirectUri.protocol === 'https:';
-  const prefix = secure ? ('host' as const) : undefined;
+  const cookieOptions = (c: Context) => {
+    const secure = (configured?.protocol ?? `${originOf(c).split(':')[0]}:`) === 'https:';
+    return { secure, prefix: secure ? ('host' as const) : undefined };
+  };
 
   const { handOff } = options;
   const csp = contentSecurityPolicy(options.frameAncestors ?? []);
@@ -76,13 +84,16 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
 
   app.get('/install', async (c) => {
     const query = rawQuery(c);
-    const started = await startInstall(deps, query, getCookie(c, COOKIE, prefix));
+    const { secure, prefix } = cookieOptions(c);
+    const started = await startInstall(deps, query, getCookie(c, COOKIE, prefix), originOf(c));
     if (started.kind === 'refused') {
       // The language only picks the page's words: an unverified query may choose that much.
       return html(c, launchRefusedPage(started.reason, context(languageOf(unverifiedLang(query)))));
     }
     if (started.kind === 'launched') {
-      if (handOff) return c.redirect(await handOff.url(started.mallId, started.launcher, 'launched'), 303);
+      if (handOff) {
+        return c.redirect(await handOff.url(started.mallId, started.launcher, 'launched', originOf(c)), 303);
+      }
       return html(c, launchedPage(started.mallId, context(languageOf(started.launcher.lang))));
     }
     setCookie(c, COOKIE, started.browser, {
@@ -97,9 +108,12 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
   });
 
   app.get(callbackPath, async (c) => {
+    const { prefix } = cookieOptions(c);
     const outcome = await finishInstall(deps, callbackQuery(c), getCookie(c, COOKIE, prefix));
     const told = handOff ? launchOutcomeOf(outcome) : undefined;
-    if (handOff && told) return c.redirect(await handOff.url(told.mallId, told.launcher, told.outcome), 303);
+    if (handOff && told) {
+      return c.redirect(await handOff.url(told.mallId, told.launcher, told.outcome, originOf(c)), 303);
+    }
     // The launch's language, kept with the state; an install started before it was kept, the browser's.
     const launched = 'launcher' in outcome ? outcome.launcher?.lang : undefined;
     const lang = launched ? languageOf(launched) : browserLanguage(c);
@@ -115,6 +129,18 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
     return html(c, errorPage(context(browserLanguage(c))));
   });
   return app;
+}
+
+/**
+ * The origin a request reached the front at: on Lambda the HTTP API's (or the custom domain's) host over
+ * https; on Node its Host, https where a proxy in front says so (X-Forwarded-Proto). Only names the
+ * redirect URI when none is configured, which Cafe24 refuses unless it is the one registered.
+ */
+function originOf(c: Context): string {
+  const url = new URL(c.req.url);
+  const forwarded = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  const protocol = forwarded === 'https' || forwarded === 'http' ? `${forwarded}:` : url.protocol;
+  return `${protocol}//${url.host}`;
 }
 
 function html(c: Context, page: Page) {

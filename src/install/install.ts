@@ -21,7 +21,11 @@ import { sleepFor } from '../domain/retry.ts';
 
 export type InstallSettings = {
   clientId: string;
-  redirectUri: string;
+  /**
+   * CAFE24_REDIRECT_URI; unset, each install's is derived from the origin the front was reached at
+   * (`<origin>/callback`, DERIVED_CALLBACK_PATH): a first deploy's HTTP API host, before any domain.
+   */
+  redirectUri: string | undefined;
   /** `https://{mall_id}.cafe24api.com`; `{mall_id}` is substituted. */
   apiBaseUrl: string;
   scopes: string[];
@@ -43,6 +47,13 @@ export type InstallDeps = {
 };
 
 export const STATE_TTL_MS = 10 * 60_000;
+/** The callback's path where no CAFE24_REDIRECT_URI says it. */
+export const DERIVED_CALLBACK_PATH = '/callback';
+
+/** The redirect URI an install started at `origin` sends Cafe24. */
+export function redirectUriFor(settings: InstallSettings, origin: string): string {
+  return settings.redirectUri ?? `${origin}${DERIVED_CALLBACK_PATH}`;
+}
 export const DEFAULT_SETTINGS = {
   stateTtlMs: STATE_TTL_MS,
   outcomeWaitMs: 8_000,
@@ -69,6 +80,7 @@ export async function startInstall(
   deps: InstallDeps,
   rawQuery: string,
   browser: string | undefined,
+  origin: string,
 ): Promise<InstallStart> {
   const secret = await deps.clientSecret();
   const verified = verifyAppLaunch(rawQuery, secret.reveal(), (deps.now ?? Date.now)());
@@ -89,17 +101,19 @@ export async function startInstall(
   }
   const state = randomToken();
   const binding = browser !== undefined && TOKEN_PATTERN.test(browser) ? browser : randomToken();
+  const redirectUri = redirectUriFor(deps.settings, origin);
   await deps.store.createState({
     stateHash: sha256(state),
     browserHash: sha256(binding),
     mallId,
     launcher,
+    redirectUri,
     ttlMs: deps.settings.stateTtlMs,
   });
   deps.log.info('install started', { mallId });
   return {
     kind: 'redirect',
-    location: authorizeUrl(deps.settings, mallId, state),
+    location: authorizeUrl(deps.settings, mallId, state, redirectUri),
     browser: binding,
     mallId,
     launcher,
@@ -118,13 +132,18 @@ export function canOpen(access: MallAccess | undefined, scopes: readonly string[
 }
 
 /** `{api base}/api/v2/oauth/authorize?response_type=code&client_id&state&redirect_uri&scope`. */
-export function authorizeUrl(settings: InstallSettings, mallId: string, state: string): string {
+export function authorizeUrl(
+  settings: InstallSettings,
+  mallId: string,
+  state: string,
+  redirectUri: string,
+): string {
   const base = mallApiBase(settings.apiBaseUrl, mallId);
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: settings.clientId,
     state,
-    redirect_uri: settings.redirectUri,
+    redirect_uri: redirectUri,
     scope: settings.scopes.join(','),
   });
   return `${base}/api/v2/oauth/authorize?${query}`;

@@ -97,7 +97,7 @@ function handOffOf(config: ConfigFor<'install'>): AppHandOff | undefined {
   let parsed: { text: string; keys: LaunchKeys } | undefined;
   return appHandOff({
     returnUrl,
-    issuer: new URL(config.redirect.uri).origin,
+    issuer: config.redirect.uri === undefined ? undefined : new URL(config.redirect.uri).origin,
     audience: config.cafe24.clientId,
     keys: async () => {
       const text = (await source()).reveal();

@@ -11,8 +11,8 @@ import type { Pool } from './pool.ts';
 import { withTransaction } from './transaction.ts';
 
 const CREATE_STATE = `
-insert into cafe24.install_states (state_hash, mall_id, browser_hash, expires_at, launch)
-values ($1, $2, $3, now() + $4 * interval '1 millisecond', $5)`;
+insert into cafe24.install_states (state_hash, mall_id, browser_hash, expires_at, launch, redirect_uri)
+values ($1, $2, $3, now() + $4 * interval '1 millisecond', $5, $6)`;
 
 // One conditional UPDATE: of callbacks racing on one state, exactly one gets the row back; the others
 // wait for its lock, re-check `used_at is null` and find nothing.
@@ -20,7 +20,7 @@ const CONSUME_STATE = `
 update cafe24.install_states
    set used_at = now()
  where state_hash = $1 and browser_hash = $2 and used_at is null and expires_at > now()
-returning mall_id, launch`;
+returning mall_id, launch, redirect_uri`;
 
 const DESCRIBE_STATE = `
 select browser_hash = $2 as same_browser, used_at is not null as used, expires_at <= now() as expired
@@ -28,7 +28,7 @@ select browser_hash = $2 as same_browser, used_at is not null as used, expires_a
  where state_hash = $1`;
 
 const INSERT_CODE = `
-insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2)
+insert into cafe24.oauth_authorization_codes (mall_id, code, redirect_uri) values ($1, $2, $3)
 returning id::text`;
 
 const CODE_OUTCOME = `
@@ -70,6 +70,7 @@ export class PostgresInstallStore implements InstallStore {
     browserHash: Buffer;
     mallId: string;
     launcher: Launcher;
+    redirectUri: string;
     ttlMs: number;
   }): Promise<void> {
     await this.#pool.query(CREATE_STATE, [
@@ -78,6 +79,7 @@ export class PostgresInstallStore implements InstallStore {
       state.browserHash,
       state.ttlMs,
       JSON.stringify(state.launcher),
+      state.redirectUri,
     ]);
   }
 
@@ -93,7 +95,8 @@ export class PostgresInstallStore implements InstallStore {
         return { ok: false as const, reason: await refusal(client, stateHash, browserHash) };
       }
       // The mall comes from the state row, never from the callback's query.
-      const inserted = await client.query(INSERT_CODE, [row.mall_id, code]);
+      // With the redirect URI the install sent Cafe24: the exchange sends the same one.
+      const inserted = await client.query(INSERT_CODE, [row.mall_id, code, row.redirect_uri]);
       return { ...consumedState(row), codeId: inserted.rows[0].id as string };
     });
   }

@@ -44,12 +44,16 @@ export type ExchangeStack = {
 };
 
 /** Embedded PostgreSQL 17 database + Cafe24 sandbox + the real exchange handler, wired by env. */
-export async function startExchangeStack(extraEnv: Record<string, string> = {}): Promise<ExchangeStack> {
+export async function startExchangeStack(
+  extraEnv: Record<string, string> = {},
+  /** The redirect URI registered in the sandbox's Cafe24 Developers (default REDIRECT_URI). */
+  options: { registeredRedirectUri?: string } = {},
+): Promise<ExchangeStack> {
   const db = await createTestDatabase();
   const sandbox = await startCafe24Sandbox({
     clientId: CLIENT_ID,
     clientSecret: CLIENT_SECRET,
-    redirectUri: REDIRECT_URI,
+    redirectUri: options.registeredRedirectUri ?? REDIRECT_URI,
   });
   // The sealed pass of the suite (vitest.config.ts, project `sealed`): the same tests, tokens sealed.
   const kms = await sealingFor(extraEnv);
