@@ -73,6 +73,12 @@ const sections = {
       PGPASSWORD: optionalText,
       PGPASSWORD_SECRET_ARN: secretArn,
       PGDATABASE: optionalText,
+      // TLS to the database, as libpq means it: RDS for PostgreSQL 15+ refuses connections without it.
+      PGSSLMODE: unsetIfBlank(
+        z.enum(['disable', 'require', 'verify-ca', 'verify-full'], {
+          error: 'must be disable, require (encrypted, the server unchecked), verify-ca or verify-full',
+        }),
+      ),
     },
     rules: (source: Source) => [
       ...(!present(source.DATABASE_URL) && !present(source.PGHOST)
@@ -367,6 +373,8 @@ export type DatabaseConfig = {
   /** Read from Secrets Manager instead of PGPASSWORD (an RDS-managed secret, say). */
   passwordSecretArn?: string;
   database?: string;
+  /** PGSSLMODE; unset, as pg decides (no TLS unless the URL asks for it). */
+  sslMode?: 'disable' | 'require' | 'verify-ca' | 'verify-full';
 };
 
 export type Cafe24Config = {
@@ -477,6 +485,7 @@ const build: { [S in SectionName]: (env: EnvOf<S>) => SectionConfigs[S] } = {
     password: env.PGPASSWORD === undefined ? undefined : new Secret(env.PGPASSWORD),
     passwordSecretArn: env.PGPASSWORD_SECRET_ARN,
     database: env.PGDATABASE,
+    sslMode: env.PGSSLMODE,
   }),
   cafe24: (env) => ({
     mallId: env.CAFE24_MALL_ID,

@@ -146,7 +146,7 @@ function awsRuntime(): Record<string, string> {
 }
 
 /** Read by the runtime or libraries rather than src/config.ts. */
-const runtimeVariables = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME'];
+const runtimeVariables = ['NODE_OPTIONS', 'POWERTOOLS_SERVICE_NAME', 'NODE_EXTRA_CA_CERTS'];
 
 describe('template.yaml', () => {
   it('is a SAM template whose functions run Node 24 on arm64 with source maps and a service name', () => {
@@ -1033,6 +1033,15 @@ describe('environment', () => {
     expect(declared.filter((key) => !configKeys.includes(key) && !runtimeVariables.includes(key))).toEqual(
       [],
     );
+  });
+
+  it('connects every function to the database over TLS, the server checked against the RDS authorities', () => {
+    const env = (globals.Environment as { Variables: Record<string, unknown> }).Variables;
+    expect(env.PGSSLMODE).toBe('verify-full');
+    // Lambda's Node runtimes ship the RDS certificate authorities there, and load them only when told.
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+    // The local stack's PostgreSQL (env.json, sam local invoke) speaks no TLS.
+    for (const id of functionIds) expect(envJson[id]?.PGSSLMODE, id).toBe('disable');
   });
 
   it('env.json declares exactly what the template declares, per function', () => {

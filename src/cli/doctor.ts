@@ -180,7 +180,11 @@ function roleCheck(role: { name: string; superuser: boolean; owner: boolean }): 
       fix,
     };
   }
-  return { check: 'database role', ok: true, detail: `${role.name}: no DDL, the data only (least privilege)` };
+  return {
+    check: 'database role',
+    ok: true,
+    detail: `${role.name}: no DDL, the data only (least privilege)`,
+  };
 }
 
 function describeDatabase(database: DatabaseConfig): string {

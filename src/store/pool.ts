@@ -32,7 +32,26 @@ export function clientConfig(
     user: database.user,
     password: database.password?.reveal() ?? readPassword,
     database: database.database,
+    ...(database.sslMode === undefined ? {} : { ssl: sslFor(database.sslMode) }),
   };
+}
+
+/**
+ * PGSSLMODE as libpq reads it: `require` encrypts without checking the server's certificate, `verify-ca`
+ * and `verify-full` check it against Node's trust store (on Lambda, NODE_EXTRA_CA_CERTS adds the RDS
+ * certificate authorities: /var/runtime/ca-cert.pem), `verify-full` the host name too.
+ */
+export function sslFor(mode: NonNullable<DatabaseConfig['sslMode']>): pg.ClientConfig['ssl'] {
+  switch (mode) {
+    case 'disable':
+      return false;
+    case 'require':
+      return { rejectUnauthorized: false };
+    case 'verify-ca':
+      return { rejectUnauthorized: true, checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return { rejectUnauthorized: true };
+  }
 }
 
 /**
