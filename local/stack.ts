@@ -61,6 +61,9 @@ function readOnFirstUse<T extends object>(load: () => T): Readonly<T> {
 }
 
 /** Local stand-ins for the app's Cafe24 credentials; the sandbox accepts exactly these. */
+/** The local KMS key's alias: env.json's TOKEN_KMS_KEY_ID. */
+export const LOCAL_KMS_ALIAS = 'alias/cafe24-token-issuer-local';
+
 export const LOCAL_APP = {
   mallId: 'localmall',
   clientId: 'local-client-id',
@@ -80,6 +83,8 @@ export type LocalStackOptions = {
   acceptUnknownCodes?: boolean;
   sandboxPort?: number;
   sqsPort?: number;
+  /** The local KMS's port (default: any free one). */
+  kmsPort?: number;
   /** Listen on this address too (`0.0.0.0` lets `sam local invoke`'s containers reach the stack). */
   listen?: string;
   visibilityTimeoutSeconds?: number;
@@ -242,10 +247,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const kms = sealWithKms
       ? await startLocalKms({
           ...(options.listen ? { hostname: options.listen } : {}),
+          ...(options.kmsPort === undefined ? {} : { port: options.kmsPort }),
           ...(postgres ? { keyFile: join(postgres.dataDir, 'local-kms-key.json') } : {}),
         })
       : undefined;
     if (kms) stops.push(() => kms.stop());
+    // The name env.json gives TOKEN_KMS_KEY_ID (`sam local invoke`), as an alias names a key in KMS.
+    kms?.alias(LOCAL_KMS_ALIAS, kms.keyId);
 
     const env: Record<string, string> = {
       ...(kms ? { TOKEN_KMS_KEY_ID: kms.keyArn, AWS_ENDPOINT_URL_KMS: kms.endpoint } : {}),

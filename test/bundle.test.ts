@@ -15,10 +15,13 @@ import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cafe24Sandbox, startCafe24Sandbox } from '../local/cafe24-sandbox.ts';
+import { type LocalKms, startLocalKms } from '../local/kms.ts';
 import { type LocalSqs, startLocalSqs } from '../local/sqs.ts';
+import { LOCAL_KMS_ALIAS, type LocalStack, startLocalStack } from '../local/stack.ts';
 import { buildFunctions, type FunctionBundle } from '../scripts/build.ts';
 import { createTestDatabase, pgVariables, type TestDatabase } from './support/db.ts';
 import { type FakeSecretsManager, startFakeSecretsManager } from './support/secrets-manager.ts';
+import { openedToken } from './support/tokens.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const envJson = JSON.parse(readFileSync(join(root, 'env.json'), 'utf8')) as Record<
@@ -31,6 +34,9 @@ const CLIENT_ID = 'bundle-client-id';
 const CLIENT_SECRET = 'bundle-client-secret-7d2a91';
 const REDIRECT_URI = 'https://app.example.com/cafe24/callback';
 const MANUAL_MALL = 'manualmall';
+/** The deployed path: the client secret read from Secrets Manager by its ARN (env.json has the local value). */
+const SECRET_ARN =
+  'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-token-issuer/client-secret-AbCdEf';
 const REGION = 'ap-northeast-2';
 
 /** What Lambda (and sam local invoke) sets beside the function's own variables. */
@@ -74,6 +80,7 @@ let bundles: Map<string, FunctionBundle>;
 let db: TestDatabase;
 let sandbox: Cafe24Sandbox;
 let secrets: FakeSecretsManager;
+let kms: LocalKms;
 let logs = '';
 
 beforeAll(async () => {
@@ -85,6 +92,7 @@ beforeAll(async () => {
     ...(hasRelay ? ['RelayFunction'] : []),
     'RefreshFunction',
     'RefreshScheduleFunction',
+    'InstallFunction',
   ];
   bundles = new Map(
     (await buildFunctions({ outdir: join(workdir, 'dist'), only })).map((b) => [b.logicalId, b]),
@@ -95,14 +103,18 @@ beforeAll(async () => {
     clientSecret: CLIENT_SECRET,
     redirectUri: REDIRECT_URI,
   });
+  // The key env.json names by its alias, as `npm start`'s local KMS serves it.
+  kms = await startLocalKms();
+  kms.alias(LOCAL_KMS_ALIAS, kms.keyId);
   secrets = await startFakeSecretsManager({
-    [envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN as string]: JSON.stringify({
+    [SECRET_ARN]: JSON.stringify({
       client_secret: CLIENT_SECRET,
     }),
   });
 });
 
 afterAll(async () => {
+  await kms?.stop();
   await secrets?.stop();
   await sandbox?.stop();
   await db?.drop();
@@ -113,7 +125,14 @@ afterAll(async () => {
 function functionEnv(logicalId: string, overrides: Record<string, string>): Record<string, string> {
   const declared = envJson[logicalId];
   if (!declared) throw new Error(`env.json has no ${logicalId}`);
-  const env = { ...declared, ...pgVariables(db.url), ...overrides };
+  // As deployed: the secret by its ARN; the local KMS where env.json says host.docker.internal.
+  const deployed: Record<string, string> = {
+    ...('CAFE24_CLIENT_SECRET' in declared
+      ? { CAFE24_CLIENT_SECRET: '', CAFE24_CLIENT_SECRET_ARN: SECRET_ARN }
+      : {}),
+    ...('AWS_ENDPOINT_URL_KMS' in declared ? { AWS_ENDPOINT_URL_KMS: kms.endpoint } : {}),
+  };
+  const env = { ...declared, ...pgVariables(db.url), ...deployed, ...overrides };
   // Values change, the set of variables does not: the bundle sees what the template declares.
   expect(Object.keys(env).sort()).toEqual(Object.keys(declared).sort());
   return env;
@@ -242,7 +261,7 @@ describe('the exchange bundle', () => {
     expect(await codeStatus(id)).toBe('exchanged');
     expect(await tokenCodeId('onemall')).toBe(id);
     expect(sandbox.tokenRequests({ code })).toHaveLength(1);
-    expect(secrets.requests).toContain(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN);
+    expect(secrets.requests).toContain(SECRET_ARN);
 
     // The same message again (a duplicate delivery): acknowledged, and the code is not sent twice.
     const again = await exchange<SQSBatchResponse>(withCodeIds(eventFile('exchange-sqs-one.json'), [id]));
@@ -442,7 +461,24 @@ describe('the refresh bundles', () => {
     const { rows } = await db.pool.query('select refresh_token from cafe24.oauth_tokens where mall_id = $1', [
       mallId,
     ]);
-    expect(rows[0]?.refresh_token).toBe(sandbox.issuedTokens(mallId)?.refreshToken);
+    // Stored sealed under the local KMS's key, and what Cafe24 issued once opened.
+    const stored = rows[0]?.refresh_token as string;
+    expect(stored).toMatch(/^enc:v1:kms-/);
+    expect(
+      await openedToken(
+        {
+          env: {
+            DATABASE_URL: db.url,
+            TOKEN_KMS_KEY_ID: LOCAL_KMS_ALIAS,
+            AWS_ENDPOINT_URL_KMS: kms.endpoint,
+          },
+          pool: db.pool,
+        },
+        mallId,
+        stored,
+        'refresh_token',
+      ),
+    ).toBe(sandbox.issuedTokens(mallId)?.refreshToken);
     // A duplicate delivery is harmless: the mall is fresh now, nothing is sent.
     expect(await invoke<SQSBatchResponse>('RefreshFunction', event, refreshEnv(), 60_000)).toEqual({
       ok: true,
@@ -455,4 +491,122 @@ describe('the refresh bundles', () => {
 it('logs no code, token or client secret', () => {
   expect(logs.length).toBeGreaterThan(0);
   for (const secret of [CLIENT_SECRET, ...sandbox.knownSecrets()]) expect(logs).not.toContain(secret);
+});
+
+/**
+ * `sam local invoke <Function> -e events/<file> --env-vars env.json` against `npm start -- --listen
+ * 0.0.0.0`, with no AWS account: each bundle with env.json's values exactly, but for what Docker's
+ * `host.docker.internal` would resolve to (the local stack's ports, which a test picks freely) and the
+ * database (this test's). The secrets are the sandbox's stand-ins; the tokens are sealed under the local KMS.
+ */
+describe('as sam local invoke runs them, against the local stack', () => {
+  let stack: LocalStack;
+  let samDb: TestDatabase;
+  /** env.json's host.docker.internal:<the port npm start uses> → where this test's stack listens. */
+  let rewrite: (value: string) => string;
+
+  beforeAll(async () => {
+    samDb = await createTestDatabase();
+    stack = await startLocalStack({ databaseUrl: samDb.url, sweepIntervalMs: 60_000 });
+    const at = (url: string) => new URL(url).host;
+    const ports: Record<string, string> = {
+      'host.docker.internal:4566': at(stack.sqs.endpoint),
+      'host.docker.internal:8787': at(stack.sandbox.baseUrl.replace('{mall_id}', 'x')),
+      'host.docker.internal:4599': at(stack.env.AWS_ENDPOINT_URL_KMS as string),
+    };
+    rewrite = (value) => value.replace(/host\.docker\.internal:\d+/g, (host) => ports[host] ?? host);
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await samDb?.drop();
+  });
+
+  /** env.json's variables for `id`, as the container would see them. */
+  const samEnv = (id: string) => ({
+    ...Object.fromEntries(Object.entries(envJson[id] ?? {}).map(([key, value]) => [key, rewrite(value)])),
+    ...pgVariables(samDb.url),
+    ...lambdaEnv,
+    AWS_REGION: stack.sqs.region,
+  });
+  const statusOf = async (mallId: string) =>
+    (await samDb.pool.query('select status from cafe24.oauth_tokens where mall_id = $1', [mallId])).rows[0]
+      ?.status as string | undefined;
+
+  it('env.json names the local stack’s queues, sandbox and KMS key', () => {
+    // The same queue on the same emulator (fauxqs names its own host sqs.<region>.localhost).
+    const queue = (url: string) => `${new URL(url).port}${new URL(url).pathname}`;
+    expect(queue(rewrite(envJson.ExchangeFunction?.SQS_QUEUE_URL as string))).toBe(queue(stack.sqs.queueUrl));
+    expect(queue(rewrite(envJson.RefreshScheduleFunction?.REFRESH_QUEUE_URL as string))).toBe(
+      queue(stack.refreshQueue.queueUrl),
+    );
+    expect(rewrite(envJson.ExchangeFunction?.CAFE24_API_BASE_URL as string)).toBe(stack.sandbox.baseUrl);
+  });
+
+  it('each function runs on its event file: exchange, relay, refresh schedule, refresh, install', async () => {
+    await stack.stopRelay(); // the bundles do the relay's and the exchange's work here
+    const mall = envJson.ExchangeFunction?.CAFE24_MALL_ID as string;
+    await samDb.pool.query('insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2)', [
+      mall,
+      stack.sandbox.issueCode(mall),
+    ]);
+    const exchanged = await invoke<{ status: string }>(
+      'ExchangeFunction',
+      eventFile('exchange-manual.json'),
+      samEnv('ExchangeFunction'),
+      75_000,
+    );
+    expect(exchanged).toMatchObject({ ok: true, result: { status: 'exchanged' } });
+    expect(await statusOf(mall)).toBe('active');
+    const stored = (
+      await samDb.pool.query('select refresh_token from cafe24.oauth_tokens where mall_id = $1', [mall])
+    ).rows[0].refresh_token as string;
+    expect(stored).toMatch(/^enc:v1:kms-/);
+
+    // The relay: a code inserted now reaches the exchange queue (the stack's runner exchanges it).
+    await samDb.pool.query('insert into cafe24.oauth_authorization_codes (mall_id, code) values ($1, $2)', [
+      'samrelaymall',
+      stack.sandbox.issueCode('samrelaymall'),
+    ]);
+    const relayed = await invoke(
+      'RelayFunction',
+      eventFile('relay-scheduled.json'),
+      samEnv('RelayFunction'),
+      8_000,
+    );
+    expect(relayed).toMatchObject({ ok: true });
+    await expect.poll(() => statusOf('samrelaymall'), { timeout: 15_000 }).toBe('active');
+
+    // The schedule publishes the due mall; the refresh (its event file names the same mall) refreshes it.
+    await samDb.pool.query(
+      `update cafe24.oauth_tokens set expires_at = now() + interval '5 minutes' where mall_id = $1`,
+      [mall],
+    );
+    const refreshes = () =>
+      stack.sandbox.tokenRequests({ mallId: mall }).filter((r) => r.grantType === 'refresh_token');
+    const before = refreshes();
+    const scheduled = await invoke(
+      'RefreshScheduleFunction',
+      eventFile('refresh-schedule.json'),
+      samEnv('RefreshScheduleFunction'),
+      60_000,
+    );
+    expect(scheduled).toMatchObject({ ok: true });
+    const refreshed = await invoke<SQSBatchResponse>(
+      'RefreshFunction',
+      eventFile('refresh-sqs-one.json'),
+      samEnv('RefreshFunction'),
+      60_000,
+    );
+    expect(refreshed).toEqual({ ok: true, result: { batchItemFailures: [] } });
+    // Refreshed once, by this bundle or by the stack's runner that took the schedule's message first.
+    expect(refreshes()).toHaveLength(before.length + 1);
+
+    const health = await invoke<{ statusCode: number }>(
+      'InstallFunction',
+      eventFile('install-healthz.json'),
+      samEnv('InstallFunction'),
+      20_000,
+    );
+    expect(health).toMatchObject({ ok: true, result: { statusCode: 200 } });
+  });
 });

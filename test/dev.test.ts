@@ -15,7 +15,8 @@ const run = promisify(execFile);
 describe('npm start (cafe24-tokens dev)', () => {
   it('runs the whole pipeline: a plain INSERT is exchanged and shown; Ctrl-C stops it cleanly', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'cafe24-dev-'));
-    const [pgPort, sqsPort, sandboxPort, installPort] = [
+    const [pgPort, sqsPort, sandboxPort, installPort, kmsPort] = [
+      await freePort(),
       await freePort(),
       await freePort(),
       await freePort(),
@@ -33,6 +34,8 @@ describe('npm start (cafe24-tokens dev)', () => {
       String(sandboxPort),
       '--install-port',
       String(installPort),
+      '--kms-port',
+      String(kmsPort),
       '--data-dir',
       dataDir,
       '--refresh-seconds',
@@ -278,10 +281,10 @@ describe('npm start (cafe24-tokens dev)', () => {
 
 /** `dev` on free ports and `dataDir`, with this environment minus any external database. */
 async function devArguments(dataDir: string) {
-  const ports = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
   const args = ['src/cli/main.ts', 'dev', '--data-dir', dataDir];
-  for (const [flag, port] of ['--pg-port', '--sqs-port', '--sandbox-port', '--install-port'].map(
+  for (const [flag, port] of ['--pg-port', '--sqs-port', '--sandbox-port', '--install-port', '--kms-port'].map(
     (flag, index) => [flag, ports[index]] as const,
   ))
     args.push(flag, String(port));

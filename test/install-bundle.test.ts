@@ -40,6 +40,8 @@ await writeFile(resultFile, JSON.stringify(result));
 process.exit(0);
 `;
 
+const SECRET_ARN =
+  'arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-token-issuer/client-secret-AbCdEf';
 let workdir: string;
 let bundle: FunctionBundle;
 let db: TestDatabase;
@@ -54,7 +56,7 @@ beforeAll(async () => {
     buildFunctions({ outdir: join(workdir, 'dist'), only: ['InstallFunction'] }),
     createTestDatabase(),
     startLocalSqs({ region: REGION }),
-    startFakeSecretsManager({ [declared.CAFE24_CLIENT_SECRET_ARN as string]: CLIENT_SECRET }),
+    startFakeSecretsManager({ [SECRET_ARN]: CLIENT_SECRET }),
   ])) as [[FunctionBundle], TestDatabase, LocalSqs, FakeSecretsManager];
 });
 
@@ -69,6 +71,9 @@ function lambdaEnv(): Record<string, string> {
   return {
     ...declared,
     ...pgVariables(db.url),
+    // As deployed: the client secret read from Secrets Manager by its ARN (env.json has the local value).
+    CAFE24_CLIENT_SECRET: '',
+    CAFE24_CLIENT_SECRET_ARN: SECRET_ARN,
     CAFE24_REDIRECT_URI: REDIRECT_URI,
     CAFE24_API_BASE_URL: 'https://{mall_id}.cafe24api.com',
     SQS_QUEUE_URL: sqs.queueUrl,

@@ -352,10 +352,12 @@ describe('the packed package, installed into an app', () => {
     expect(migrations.length).toBeGreaterThan(0);
     for (const migration of migrations) expect(paths).toContain(migration);
     expect(paths).toContain('db/optional/aws-lambda-relay.sql');
+    // The least-privilege roles an app's database is set up with (docs/deploy.md, step 3).
+    expect(paths).toContain('db/roles.sql');
 
     const stray = paths.filter(
       (path) =>
-        !/^(lib\/.+\.(js|d\.ts|js\.map)|bin\/[^/]+\.js|db\/(migrations|optional)\/[^/]+\.sql|README\.md|LICENSE(\.md)?|package\.json)$/.test(
+        !/^(lib\/.+\.(js|d\.ts|js\.map)|bin\/[^/]+\.js|db\/(migrations\/|optional\/)?[^/]+\.sql|README\.md|LICENSE(\.md)?|package\.json)$/.test(
           path,
         ),
     );

@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { Ajv } from 'ajv';
 import formats from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { DEPLOYED, DEPLOYED_REFRESH } from '../local/stack.ts';
+import { DEPLOYED, DEPLOYED_REFRESH, LOCAL_APP, LOCAL_KMS_ALIAS } from '../local/stack.ts';
 import {
   deployedSettings,
   functionEnvironment,
@@ -19,6 +19,7 @@ import {
 } from '../scripts/template.ts';
 import { TOKEN_DATA_KEY_CONTEXT } from '../src/aws/kms.ts';
 import { METRIC, METRICS_NAMESPACE, METRICS_SERVICE } from '../src/commons/metrics.ts';
+import { Secret } from '../src/commons/secret.ts';
 import { type Command, commands, INSTALL_RESERVED_PATHS, loadConfig, variablesOf } from '../src/config.ts';
 import { LISTEN_MARGIN_MS } from '../src/handlers/relay.ts';
 import { DERIVED_CALLBACK_PATH } from '../src/install/install.ts';
@@ -81,40 +82,58 @@ const functionCommand: Record<string, Command> = {
  * Variables of src/config.ts a function deliberately does not declare, with the reason. Everything else
  * the code reads must be in the function's Environment.
  */
+/**
+ * Declared empty in the template (so SAM passes them to `sam local invoke`) and filled only by env.json:
+ * the sandbox's stand-in secrets and the local emulators. A deployment holds none of them.
+ */
+const LOCAL_ONLY: Record<string, readonly string[]> = {
+  ExchangeFunction: [
+    'CAFE24_CLIENT_SECRET',
+    'AWS_ENDPOINT_URL_SQS',
+    'AWS_ENDPOINT_URL_S3',
+    'AWS_ENDPOINT_URL_KMS',
+  ],
+  RelayFunction: ['AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_EVENTBRIDGE'],
+  RefreshFunction: ['CAFE24_CLIENT_SECRET', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_KMS'],
+  RefreshScheduleFunction: ['AWS_ENDPOINT_URL_SQS'],
+  InstallFunction: [
+    'CAFE24_CLIENT_SECRET',
+    'CAFE24_WEBHOOK_API_KEY',
+    'AWS_ENDPOINT_URL_SQS',
+    'AWS_ENDPOINT_URL_S3',
+  ],
+};
+
 const notDeclared: Record<string, Record<string, string>> = {
   ExchangeFunction: {
     ...localSealingKey('ExchangeFunction'),
     DATABASE_URL: 'PG* variables instead: a URL would carry the password in one more place',
-    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
-    ...awsRuntime(),
+    ...awsRuntime('ExchangeFunction'),
   },
   RelayFunction: {
     ...localSealingKey('RelayFunction'),
     DATABASE_URL: 'PG* variables instead',
-    ...awsRuntime(),
+    ...awsRuntime('RelayFunction'),
   },
   RefreshFunction: {
     ...localSealingKey('RefreshFunction'),
     DATABASE_URL: 'PG* variables instead',
-    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'each message names its mall',
-    ...awsRuntime(),
+    ...awsRuntime('RefreshFunction'),
   },
   RefreshScheduleFunction: {
     ...localSealingKey('RefreshScheduleFunction'),
     DATABASE_URL: 'PG* variables instead',
-    ...awsRuntime(),
+    ...awsRuntime('RefreshScheduleFunction'),
   },
   InstallFunction: {
     ...localSealingKey('InstallFunction'),
     DATABASE_URL: 'PG* variables instead',
-    CAFE24_CLIENT_SECRET: 'never in configuration: CAFE24_CLIENT_SECRET_ARN, read from Secrets Manager',
     CAFE24_MALL_ID: 'the mall comes from the signed launch, then from the state',
     CAFE24_CONNECT_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
     CAFE24_REQUEST_TIMEOUT_MS: 'the install never calls Cafe24 server to server',
-    CAFE24_WEBHOOK_API_KEY: 'never in configuration: CAFE24_WEBHOOK_API_KEY_ARN, read from Secrets Manager',
     LAUNCH_SIGNING_KEY: 'never in configuration: LAUNCH_SIGNING_KEY_ARN, read from Secrets Manager',
-    ...awsRuntime(),
+    ...awsRuntime('InstallFunction'),
   },
 };
 
@@ -129,8 +148,8 @@ function localSealingKey(id: string): Record<string, string> {
 }
 
 /** Set by Lambda itself, or meaningful only against a local emulator. */
-function awsRuntime(): Record<string, string> {
-  return {
+function awsRuntime(id: string): Record<string, string> {
+  const runtime: Record<string, string> = {
     AWS_REGION: 'set by Lambda',
     AWS_ACCESS_KEY_ID: 'the execution role, set by Lambda',
     AWS_PROFILE: 'the execution role',
@@ -143,6 +162,8 @@ function awsRuntime(): Record<string, string> {
     AWS_ENDPOINT_URL_EVENTBRIDGE: 'a local emulator only',
     AWS_ENDPOINT_URL_KMS: 'a local emulator only',
   };
+  for (const name of LOCAL_ONLY[id] ?? []) delete runtime[name];
+  return runtime;
 }
 
 /** Read by the runtime or libraries rather than src/config.ts. */
@@ -283,8 +304,11 @@ describe('template.yaml', () => {
   it('never puts the client secret in configuration, and may read exactly the one secret it names', () => {
     const text = JSON.stringify(template);
     expect(text).not.toMatch(/resolve:secretsmanager|resolve:ssm-secure/);
-    for (const id of functionIds)
-      expect(Object.keys(declaredEnv(id)), id).not.toContain('CAFE24_CLIENT_SECRET');
+    // Declared only as the empty literal env.json fills for `sam local invoke`: never a value, never a Ref.
+    for (const id of functionIds) {
+      for (const name of ['CAFE24_CLIENT_SECRET', 'CAFE24_WEBHOOK_API_KEY', 'LAUNCH_SIGNING_KEY'])
+        expect(declaredEnv(id)[name] ?? '', `${id}.${name}`).toBe('');
+    }
     expect(declaredEnv('ExchangeFunction').CAFE24_CLIENT_SECRET_ARN).toEqual(ref('ClientSecretArn'));
     expect(template.Parameters?.ClientSecretArn?.NoEcho).toBeUndefined();
     expect(template.Parameters?.DatabasePassword?.NoEcho).toBe(true);
@@ -1052,35 +1076,46 @@ describe('environment', () => {
         expect(typeof value, `${id}.${key}`).toBe('string');
       // Literal values in the template are what env.json says too (no drift in timeouts and the like).
       for (const [key, value] of Object.entries(declaredEnv(id))) {
-        if (typeof value === 'string' && !key.startsWith('PG'))
+        if (typeof value === 'string' && !key.startsWith('PG') && !(LOCAL_ONLY[id] ?? []).includes(key))
           expect(envJson[id]?.[key], `${id}.${key}`).toBe(value);
       }
     }
   });
 
-  it('env.json configures each function completely, as its code reads it', () => {
-    const exchange = envJson.ExchangeFunction as NodeJS.ProcessEnv;
-    const config = loadConfig('exchange', exchange);
-    expect(config.clientSecret).toEqual({ arn: exchange.CAFE24_CLIENT_SECRET_ARN });
-    expect(config.cafe24.apiBaseUrl).toContain('{mall_id}');
+  it('env.json configures each function completely for `sam local invoke`, with no AWS account', () => {
+    // The sandbox's stand-in secret as a value (no Secrets Manager to read it from), the local emulators'
+    // endpoints, the local KMS key by its alias: what `npm start -- --listen 0.0.0.0` serves.
+    const secret = { value: new Secret(LOCAL_APP.clientSecret) };
+    const exchange = loadConfig('exchange', envJson.ExchangeFunction as NodeJS.ProcessEnv);
+    expect(exchange.clientSecret).toEqual(secret);
+    expect(exchange.cafe24.apiBaseUrl).toContain('{mall_id}');
+    expect(exchange.sealing).toEqual({ kmsKeyId: LOCAL_KMS_ALIAS });
+    expect(exchange.aws.endpoints).toMatchObject({
+      sqs: 'http://host.docker.internal:4566',
+      kms: 'http://host.docker.internal:4599',
+    });
     const relay = loadConfig('relay', envJson.RelayFunction as NodeJS.ProcessEnv);
     expect(relay.database.host).toBe('host.docker.internal');
     expect(relay.queue.url).toBe(envJson.RelayFunction?.SQS_QUEUE_URL);
     const install = loadConfig('install', envJson.InstallFunction as NodeJS.ProcessEnv);
-    expect(install.clientSecret).toEqual({ arn: envJson.InstallFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(install.clientSecret).toEqual(secret);
+    expect(install.webhook.key).toEqual({ value: new Secret(LOCAL_APP.webhookApiKey) });
     expect(install.install.scopes.length).toBeGreaterThan(0);
     expect(install.exchangeQueue.queueUrl).toBe(envJson.InstallFunction?.SQS_QUEUE_URL);
     const refresh = loadConfig('refresh', envJson.RefreshFunction as NodeJS.ProcessEnv);
-    expect(refresh.clientSecret).toEqual({ arn: envJson.RefreshFunction?.CAFE24_CLIENT_SECRET_ARN });
+    expect(refresh.clientSecret).toEqual(secret);
     expect(refresh.refresh).toMatchObject({ aheadMs: 1_200_000, concurrency: 10 });
     const schedule = loadConfig('refreshSchedule', envJson.RefreshScheduleFunction as NodeJS.ProcessEnv);
     expect(schedule.refreshQueue.url).toBe(envJson.RefreshScheduleFunction?.REFRESH_QUEUE_URL);
     expect(schedule.refreshSchedule).toEqual({ aheadMs: 1_200_000, roundMs: 240_000 });
+    // No ARN of an account's: nothing in env.json needs AWS credentials.
+    expect(JSON.stringify(envJson)).not.toMatch(/arn:aws/);
   });
 
   it('has parameter defaults and patterns the code accepts', () => {
     const arnPattern = new RegExp(String(template.Parameters?.ClientSecretArn?.AllowedPattern));
-    expect(envJson.ExchangeFunction?.CAFE24_CLIENT_SECRET_ARN).toMatch(arnPattern);
+    expect('arn:aws:secretsmanager:ap-northeast-2:123456789012:secret:cafe24-AbCdEf').toMatch(arnPattern);
+    expect('').not.toMatch(arnPattern);
     const scopesPattern = new RegExp(String(template.Parameters?.Cafe24Scopes?.AllowedPattern));
     expect(envJson.InstallFunction?.CAFE24_SCOPES).toMatch(scopesPattern);
     expect('mall.read_order, mall.read_product').not.toMatch(scopesPattern);

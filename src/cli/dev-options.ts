@@ -11,6 +11,7 @@ export type DevPlaces = {
   sqsPort: number;
   sandboxPort: number;
   installPort: number;
+  kmsPort?: number;
   /** The embedded PostgreSQL's data directory; undefined with an external database. */
   dataDir: string | undefined;
   listen?: string;
@@ -30,6 +31,7 @@ export async function devOptionProblems(options: DevPlaces): Promise<string[]> {
     ['--sqs-port', options.sqsPort],
     ['--sandbox-port', options.sandboxPort],
     ['--install-port', options.installPort],
+    ...(options.kmsPort === undefined ? [] : [['--kms-port', options.kmsPort] as [string, number]]),
   ];
   const range = `give one from ${LOWEST_UNPRIVILEGED_PORT} to 65535`;
   for (const [flag, port] of ports) {

@@ -24,6 +24,8 @@ export type DevOptions = {
   sqsPort: number;
   sandboxPort: number;
   installPort: number;
+  /** The local KMS (env.json names it for `sam local invoke`). */
+  kmsPort: number;
   dataDir?: string;
   listen?: string;
   /** How often the refresh schedule runs, in seconds (deployed: every 5 minutes). */
@@ -56,6 +58,7 @@ export async function devCommand(options: DevOptions): Promise<void> {
     { port: options.sqsPort, what: 'the SQS emulator (--sqs-port)' },
     { port: options.sandboxPort, what: 'the Cafe24 sandbox (--sandbox-port)' },
     { port: options.installPort, what: 'the install front (--install-port)' },
+    { port: options.kmsPort, what: 'the local KMS (--kms-port)' },
   ]);
   if (taken.length > 0) {
     throw new Error(
@@ -79,6 +82,7 @@ export async function devCommand(options: DevOptions): Promise<void> {
     ...(options.listen ? { listen: options.listen } : {}),
     sandboxPort: options.sandboxPort,
     sqsPort: options.sqsPort,
+    kmsPort: options.kmsPort,
     sweepIntervalMs: 10_000,
     install: { port: options.installPort },
     refreshScheduleIntervalMs: (options.refreshSeconds ?? 30) * 1000,

@@ -211,6 +211,7 @@ program
   .option('--pg-port <port>', 'embedded PostgreSQL port', positiveInteger, 54320)
   .option('--sqs-port <port>', 'SQS emulator port', positiveInteger, 4566)
   .option('--sandbox-port <port>', 'Cafe24 sandbox port', positiveInteger, 8787)
+  .option('--kms-port <port>', 'local KMS port (env.json: sam local invoke)', positiveInteger, 4599)
   .option('--install-port <port>', 'install front port (the redirect URI names it)', positiveInteger, 3000)
   .option('--data-dir <dir>', 'where the embedded PostgreSQL keeps its data (default .local/postgres)')
   .option(
