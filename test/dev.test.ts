@@ -284,9 +284,13 @@ async function devArguments(dataDir: string) {
   const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const { DATABASE_URL: _, PGHOST: __, ...env } = process.env;
   const args = ['src/cli/main.ts', 'dev', '--data-dir', dataDir];
-  for (const [flag, port] of ['--pg-port', '--sqs-port', '--sandbox-port', '--install-port', '--kms-port'].map(
-    (flag, index) => [flag, ports[index]] as const,
-  ))
+  for (const [flag, port] of [
+    '--pg-port',
+    '--sqs-port',
+    '--sandbox-port',
+    '--install-port',
+    '--kms-port',
+  ].map((flag, index) => [flag, ports[index]] as const))
     args.push(flag, String(port));
   return { env, args };
 }
