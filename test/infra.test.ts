@@ -26,16 +26,12 @@ type Props = Record<string, unknown>;
 type Attributes = Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: unknown };
 
 /** The main stack's parameters this stack must output, so that describe-stacks hands them over. */
-const HANDED_OVER = [
-  'SubnetIds',
-  'SecurityGroupIds',
-  'DatabaseHost',
-  'DatabasePort',
-  'DatabaseName',
-  'DatabasePasswordSecretArn',
-];
-/** Outputs for the reader only: none may share a name with a main-stack parameter. */
-const INFORMATIONAL = ['VpcId', 'DatabaseMasterUser'];
+const HANDED_OVER = ['SubnetIds', 'SecurityGroupIds', 'DatabaseHost', 'DatabasePort', 'DatabaseName'];
+/**
+ * Outputs for the reader only: none may share a name with a main-stack parameter. The master's secret
+ * above all: the functions connect as the runtime role, with its own secret.
+ */
+const INFORMATIONAL = ['VpcId', 'DatabaseMasterUser', 'DatabaseMasterSecretArn'];
 
 const ref = (name: string) => ({ Ref: name });
 const getAtt = (logicalId: string, attribute: string) => ({ 'Fn::GetAtt': [logicalId, attribute] });
@@ -292,7 +288,7 @@ describe('infra/network.yaml', () => {
     expect(value('SecurityGroupIds')).toEqual(getAtt('FunctionsSecurityGroup', 'GroupId'));
     expect(value('DatabaseHost')).toEqual(getAtt('Database', 'Endpoint.Address'));
     expect(value('DatabasePort')).toEqual(getAtt('Database', 'Endpoint.Port'));
-    expect(value('DatabasePasswordSecretArn')).toEqual(getAtt('Database', 'MasterUserSecret.SecretArn'));
+    expect(value('DatabaseMasterSecretArn')).toEqual(getAtt('Database', 'MasterUserSecret.SecretArn'));
     const database = stackOf(network).props('Database');
     expect(value('DatabaseName')).toEqual(database.DBName);
     expect(value('DatabaseMasterUser')).toEqual(database.MasterUsername);

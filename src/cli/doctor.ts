@@ -144,7 +144,7 @@ async function checkDatabase(source: NodeJS.ProcessEnv | undefined, aws: Aws): P
             check: 'migrations',
             ok: false,
             detail: `${state.pending.length} not applied: ${state.pending.join(', ')}`,
-            fix: 'run `cafe24-tokens migrate` with this configuration (docs/deploy.md, step 4)',
+            fix: 'run `cafe24-tokens migrate` with this configuration (docs/deploy.md, step 3)',
           },
     );
   } catch (error) {
