@@ -57,6 +57,14 @@ alter default privileges for role cafe24_migrator in schema cafe24
     grant select, insert, update, delete on tables to cafe24_runtime;
 alter default privileges for role cafe24_migrator in schema cafe24
     grant usage, select on sequences to cafe24_runtime;
+-- Which migrations ran: the runtime role reads it (doctor), and changes none of it.
+do $migrations$
+begin
+    if to_regclass('cafe24.migrations') is not null then
+        revoke insert, update, delete, truncate on cafe24.migrations from cafe24_runtime;
+    end if;
+end
+$migrations$;
 -- Nothing else may create objects where the functions look for theirs.
 revoke create on schema public from public;
 revoke create on schema cafe24 from public;

@@ -86,10 +86,16 @@ describe('db/roles.sql', () => {
       'truncate cafe24.oauth_tokens',
       'create schema intruder',
       'create or replace function cafe24.notify_authorization_code() returns trigger language plpgsql as $$ begin return new; end $$',
+      // Nor rewrite which migrations ran (it may read them: doctor does).
+      'delete from cafe24.migrations',
+      "update cafe24.migrations set name = 'x'",
     ];
     for (const statement of statements) {
       await expect(stack.pool.query(statement), statement).rejects.toMatchObject({ code: '42501' });
     }
+    expect(
+      (await stack.pool.query('select count(*)::int as n from cafe24.migrations')).rows[0].n,
+    ).toBeGreaterThan(10);
   });
 
   it('doctor says the runtime role is least privilege, and warns of the migrator and a superuser', async () => {

@@ -490,7 +490,7 @@ describe('infra/network.yaml', () => {
     expect(database.AutoMinorVersionUpgrade).toBe(true);
     expect(database.CopyTagsToSnapshot).toBe(true);
     expect(parameter(database.MultiAZ)).toMatchObject({ Default: 'false' });
-    expect(parameter(database.DBInstanceClass)).toMatchObject({ Default: 'db.t4g.micro' });
+    expect(parameter(database.DBInstanceClass)).toMatchObject({ Default: 'db.t4g.small' });
     expect(String(parameter(database.DBInstanceClass).Description)).toMatch(/max_connections/);
     expect(parameter(database.AllocatedStorage)).toMatchObject({ Default: 20 });
     expect(parameter(database.BackupRetentionPeriod)).toMatchObject({ Default: 7 });

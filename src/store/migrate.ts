@@ -15,7 +15,9 @@ export async function migrate(
   options: { log?: (line: string) => void; dir?: string } = {},
 ): Promise<string[]> {
   const applied = await runner({
-    databaseUrl: connection,
+    // No migration waits long behind a running exchange's or refresh's lock: one that times out is run
+    // again, the pipeline never stalls behind it.
+    databaseUrl: { ...connection, options: `${connection.options ?? ''} -c lock_timeout=10s`.trim() },
     dir: options.dir ?? MIGRATIONS_DIR,
     direction: 'up',
     migrationsTable: 'migrations',
