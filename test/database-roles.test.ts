@@ -5,6 +5,7 @@
  * table, nor turn off a trigger. `doctor` says which kind of role it connects as.
  */
 import { readFileSync } from 'node:fs';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalStack, startLocalStack } from '../local/stack.ts';
 import { runDoctor } from '../src/cli/doctor.ts';
@@ -96,6 +97,36 @@ describe('db/roles.sql', () => {
     expect(
       (await stack.pool.query('select count(*)::int as n from cafe24.migrations')).rows[0].n,
     ).toBeGreaterThan(10);
+  });
+
+  it('runs as an RDS master would: no superuser, CREATEROLE, the owner of the database', async () => {
+    // RDS's master (rds_superuser) is no superuser; PostgreSQL 16+ gives the creator of a role ADMIN on
+    // it, so the master that made the two roles may hand them on: as a role of that kind would be here.
+    const name = `rdsmaster_${db.name.slice(-6)}`;
+    await db.pool.query(`create role ${name} login createrole createdb password 'rds-master-pw'`);
+    await db.pool.query(`grant cafe24_migrator, cafe24_runtime to ${name} with admin option`);
+    await db.pool.query(`create database ${name} owner ${name} template template0`);
+    const masterUrl = as(db.url, name, 'rds-master-pw').replace(/\/[^/]*$/, `/${name}`);
+    const master = new pg.Client({ connectionString: masterUrl });
+    await master.connect();
+    try {
+      expect((await master.query('select rolsuper from pg_roles where rolname = current_user')).rows).toEqual(
+        [{ rolsuper: false }],
+      );
+      await master.query(ROLES_SQL);
+      await migrate({ connectionString: as(masterUrl, 'cafe24_migrator', 'migrator-pw-3e1') });
+      const owners = await master.query(
+        "select distinct tableowner from pg_tables where schemaname = 'cafe24'",
+      );
+      expect(owners.rows).toEqual([{ tableowner: 'cafe24_migrator' }]);
+    } finally {
+      await master.end();
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.query(`drop owned by ${name}`).catch(() => {});
+      await admin.end();
+    }
   });
 
   it('doctor says the runtime role is least privilege, and warns of the migrator and a superuser', async () => {
