@@ -368,6 +368,21 @@ describe('cafe24-tokens rotate-key', () => {
     expect(row.refresh_key_id).toBe(after!.key_id);
   });
 
+  it('runs one at a time: a second rotate-key while one holds the lock changes nothing', async () => {
+    const holder = await stack.db.pool.connect();
+    try {
+      await holder.query("select pg_advisory_lock(hashtext('cafe24-tokens rotate-key'))");
+      const keys = await dataKeys();
+      const second = await runCli(['rotate-key', '--no-stash'], env());
+      expect(second.code).toBe(3);
+      expect(second.stdout).toContain('another rotate-key is running');
+      expect(await dataKeys()).toEqual(keys);
+    } finally {
+      await holder.query("select pg_advisory_unlock(hashtext('cafe24-tokens rotate-key'))");
+      holder.release();
+    }
+  });
+
   it('refuses without TOKEN_KMS_KEY_ID, saying what to set', async () => {
     const ran = await runCli(['rotate-key'], { DATABASE_URL: stack.db.url });
     expect(ran.code).toBe(1);

@@ -409,6 +409,10 @@ describe('template.yaml', () => {
       ],
     });
     expect(props('InstallDomainMapping')).toMatchObject({ ApiId: ref('InstallHttpApi'), Stage: '$default' });
+    // With a domain, the API's own host is off: one host, one redirect URI.
+    expect(props('InstallHttpApi').DisableExecuteApiEndpoint).toEqual({
+      'Fn::If': ['HasInstallDomain', true, false],
+    });
     const outputs = template.Outputs ?? {};
     const [, custom, fallback] = (outputs.Cafe24AppUrl?.Value as { 'Fn::If': [string, unknown, unknown] })[
       'Fn::If'
@@ -1061,7 +1065,16 @@ describe('environment', () => {
 
   it('connects every function to the database over TLS, the server checked against the RDS authorities', () => {
     const env = (globals.Environment as { Variables: Record<string, unknown> }).Variables;
-    expect(env.PGSSLMODE).toBe('verify-full');
+    expect(env.PGSSLMODE).toEqual(ref('DatabaseSslMode'));
+    expect(template.Parameters?.DatabaseSslMode).toMatchObject({
+      Default: 'verify-full',
+      AllowedValues: ['verify-full', 'verify-ca', 'require'],
+    });
+    // Each value is one the code reads (and none turns TLS off).
+    for (const mode of template.Parameters?.DatabaseSslMode?.AllowedValues as string[])
+      expect(
+        loadConfig('status', { DATABASE_URL: 'postgres://h/db', PGSSLMODE: mode }).database.sslMode,
+      ).toBe(mode);
     // Lambda's Node runtimes ship the RDS certificate authorities there, and load them only when told.
     expect(env.NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
     // The local stack's PostgreSQL (env.json, sam local invoke) speaks no TLS.

@@ -40,9 +40,21 @@ export async function rotateKeyCommand(options: {
   // Never shorter: a running function seals under the key it found current for up to this long.
   const graceMs = Math.max(ROTATION_GRACE_MS, (options.graceSeconds ?? 0) * 1000);
   const say = (line: string) => process.stdout.write(`${line}\n`);
-  const pool = openPool(config, { max: 2, applicationName: 'cafe24-tokens rotate-key' });
+  const pool = openPool(config, { max: 3, applicationName: 'cafe24-tokens rotate-key' });
+  const keys = new PostgresDataKeyStore(pool);
+  const lock = await keys.holdRotationLock().catch(async (error: unknown) => {
+    await pool.end();
+    throw error;
+  });
+  if (!lock) {
+    say(
+      'another rotate-key is running (it holds the rotation lock): let it finish, then run again if need be',
+    );
+    process.exitCode = 3;
+    await pool.end();
+    return;
+  }
   try {
-    const keys = new PostgresDataKeyStore(pool);
     const unfinished = await keys.retired();
     if (unfinished.length > 0 && options.new !== true) {
       say(
@@ -124,6 +136,7 @@ export async function rotateKeyCommand(options: {
       say(`done: every token is sealed under ${current.id}, no other data key is left`);
     }
   } finally {
+    await lock.release();
     await pool.end();
   }
 }

@@ -34,6 +34,9 @@ delete from cafe24.token_data_keys k
    and not exists (select 1 from cafe24.oauth_tokens t where t.access_key_id = k.key_id)
    and not exists (select 1 from cafe24.oauth_tokens t where t.refresh_key_id = k.key_id)`;
 
+/** One `rotate-key` at a time, for as long as its session holds this. */
+const TRY_ROTATION_LOCK = `select pg_try_advisory_lock(hashtext('cafe24-tokens rotate-key')) as held`;
+
 const KEYS = `select count(*)::int as keys, count(*) filter (where retired_at is not null)::int as retired,
        min(key_id) filter (where retired_at is null) as current_id,
        min(kms_key_arn) filter (where retired_at is null) as current_kms_key_arn
@@ -75,6 +78,25 @@ export class PostgresDataKeyStore implements DataKeyStore {
     const current = await this.current();
     if (!current) throw new Error('cafe24.token_data_keys has no current key right after one was added');
     return current;
+  }
+
+  /**
+   * The rotation's lock, held by a session of its own until `release`; undefined while another
+   * `rotate-key` holds it.
+   */
+  async holdRotationLock(): Promise<{ release(): Promise<void> } | undefined> {
+    const client = await this.#pool.connect();
+    try {
+      if ((await client.query(TRY_ROTATION_LOCK)).rows[0].held === true) {
+        // Ending the session lets the lock go (a killed run leaves none behind).
+        return { release: async () => client.release(true) };
+      }
+    } catch (error) {
+      client.release(true);
+      throw error;
+    }
+    client.release();
+    return undefined;
   }
 
   /** `rotate-key`'s first step: `key` is current from now on, the one before it retired. */
