@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { round } from './stats.ts';
+import { resultStamp, round } from './stats.ts';
 
 const PARTS = ['cold-start', 'floor', 'latency', 'burst', 'capacity', 'refresh', 'relay'] as const;
 type Part = (typeof PARTS)[number];
@@ -550,10 +550,7 @@ async function main(): Promise<number> {
     errors,
   };
   await mkdir(resultsDir, { recursive: true });
-  const stamp = startedAt
-    .toISOString()
-    .replaceAll(':', '-')
-    .replace(/\.\d+Z$/, 'Z');
+  const stamp = resultStamp(startedAt);
   const json = `${JSON.stringify(report, null, 2)}\n`;
   await writeFile(join(resultsDir, `${stamp}.json`), json);
   await writeFile(join(resultsDir, 'latest.json'), json);

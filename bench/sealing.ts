@@ -58,7 +58,7 @@ import { clientConfig, createPool } from '../src/store/pool.ts';
 import { sealingCounts } from '../src/store/sealing.ts';
 import { sleep, startBenchEnvironment } from './environment.ts';
 import { type LatencyResult, measureLatency } from './latency.ts';
-import { round, type Summary, summarize } from './stats.ts';
+import { resultStamp, round, type Summary, summarize } from './stats.ts';
 
 // The numbers, not a log line per exchange.
 logger.setLogLevel('ERROR');
@@ -651,10 +651,7 @@ async function main(): Promise<void> {
     latency,
   };
   await mkdir(resultsDir, { recursive: true });
-  const stamp = startedAt
-    .toISOString()
-    .replaceAll(':', '-')
-    .replace(/\.\d+Z$/, 'Z');
+  const stamp = resultStamp(startedAt);
   await writeFile(join(resultsDir, `sealing-${stamp}.json`), `${JSON.stringify(report, null, 2)}\n`);
   console.log(`\nwritten: bench/results/sealing-${stamp}.json`);
 }

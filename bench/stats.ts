@@ -62,3 +62,11 @@ export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; valu
   const value = await fn();
   return { ms: performance.now() - started, value };
 }
+
+/** A run's name in bench/results/: its start, to the second, with no character a file system refuses. */
+export function resultStamp(startedAt: Date): string {
+  return startedAt
+    .toISOString()
+    .replaceAll(':', '-')
+    .replace(/\.\d+Z$/, 'Z');
+}

@@ -1,7 +1,7 @@
 import type { KMSClient } from '@aws-sdk/client-kms';
 import type { AwsConfig } from '../config.ts';
 import type { KeyWrapper } from '../domain/data-keys.ts';
-import { type AwsService, clientSettings } from './clients.ts';
+import { clientSettings } from './clients.ts';
 
 /** The KMS side of envelope encryption (domain/data-keys.ts): data keys under one KMS key. */
 export type KmsKeyWrapper = KeyWrapper & {
@@ -206,10 +206,10 @@ export function kmsKeyWrapper(options: {
  * over it; the region and the credentials for a local endpoint as for every other client.
  */
 function kmsClientSettings(aws: AwsConfig, endpoint: string | undefined) {
-  const configured: AwsConfig['endpoints'] & { kms?: string } = aws.endpoints;
-  const endpoints = { ...configured, kms: endpoint ?? configured.kms };
-  const service: string = 'kms';
-  return clientSettings({ ...aws, endpoints }, service as AwsService);
+  return clientSettings(
+    { ...aws, endpoints: { ...aws.endpoints, kms: endpoint ?? aws.endpoints.kms } },
+    'kms',
+  );
 }
 
 /** A KmsError naming the operation, the key and KMS's error; never the request (it may hold a wrapped key). */

@@ -119,11 +119,7 @@ export class S3TokenStash implements TokenStash {
   }
 
   #s3(): Promise<S3Client> {
-    const settings = clientSettings(this.#options.aws, 's3');
-    // A local endpoint serves every bucket under one host: path-style addressing.
-    this.#client ??= import('@aws-sdk/client-s3').then(
-      ({ S3Client }) => new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings }),
-    );
+    this.#client ??= s3Client(this.#options.aws);
     return this.#client;
   }
 }
@@ -137,9 +133,8 @@ export async function stashedKeyIds(options: {
   bucket: string;
   aws: AwsConfig;
 }): Promise<Map<string, number>> {
-  const { S3Client, ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
-  const settings = clientSettings(options.aws, 's3');
-  const s3 = new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings });
+  const { ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const s3 = await s3Client(options.aws);
   const found = new Map<string, number>();
   try {
     let token: string | undefined;
@@ -168,6 +163,13 @@ export async function stashedKeyIds(options: {
     s3.destroy();
   }
   return found;
+}
+
+/** The stash's S3 client; a local endpoint serves every bucket under one host: path-style addressing. */
+async function s3Client(aws: AwsConfig): Promise<S3Client> {
+  const { S3Client } = await import('@aws-sdk/client-s3');
+  const settings = clientSettings(aws, 's3');
+  return new S3Client({ ...settings, forcePathStyle: 'endpoint' in settings });
 }
 
 function objectKey(grant: StashGrant, key: string): string {

@@ -30,18 +30,14 @@ const mallId = (value: string) => {
   return parsed.data;
 };
 
-const positiveInteger = (value: string) => {
+/** An option's whole number, at least `min`; `what` is the refusal's wording. */
+const integerFrom = (min: number, what: string) => (value: string) => {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 1)
-    throw new InvalidArgumentError('must be a positive whole number');
+  if (!Number.isInteger(number) || number < min) throw new InvalidArgumentError(`must be ${what}`);
   return number;
 };
-
-const wholeNumber = (value: string) => {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number');
-  return number;
-};
+const positiveInteger = integerFrom(1, 'a positive whole number');
+const wholeNumber = integerFrom(0, 'a whole number');
 
 const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;

@@ -53,7 +53,7 @@ export function createInstallApp(deps: InstallDeps, options: InstallAppOptions =
   const callbackPath = configured?.pathname ?? DERIVED_CALLBACK_PATH;
   // `Secure` (and the `__Host-` prefix: no subdomain can set or shadow it) wherever the app is on HTTPS.
   const cookieOptions = (c: Context) => {
-    const secure = (configured?.protocol ?? `${originOf(c).split(':')[0]}:`) === 'https:';
+    const secure = (configured ?? new URL(originOf(c))).protocol === 'https:';
     return { secure, prefix: secure ? ('host' as const) : undefined };
   };
 
