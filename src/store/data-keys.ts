@@ -37,10 +37,7 @@ delete from cafe24.token_data_keys k
 /** One `rotate-key` at a time, for as long as its session holds this. */
 const TRY_ROTATION_LOCK = `select pg_try_advisory_lock(hashtext('cafe24-tokens rotate-key')) as held`;
 
-const KEYS = `select count(*)::int as keys, count(*) filter (where retired_at is not null)::int as retired,
-       min(key_id) filter (where retired_at is null) as current_id,
-       min(kms_key_arn) filter (where retired_at is null) as current_kms_key_arn
-  from cafe24.token_data_keys`;
+const RETIRED_COUNT = `select count(*)::int as retired from cafe24.token_data_keys where retired_at is not null`;
 
 type Row = { key_id: string; kms_key_arn: string; wrapped: Buffer };
 const wrappedKey = (row: Row): WrappedDataKey => ({
@@ -50,12 +47,6 @@ const wrappedKey = (row: Row): WrappedDataKey => ({
 });
 
 export type RetiredDataKey = { id: string; retiredMsAgo: number; sealing: number };
-export type DataKeyCounts = {
-  keys: number;
-  retired: number;
-  currentId: string | undefined;
-  currentKmsKeyArn: string | undefined;
-};
 
 export class PostgresDataKeyStore implements DataKeyStore {
   readonly #pool: Pool;
@@ -127,13 +118,8 @@ export class PostgresDataKeyStore implements DataKeyStore {
     }
   }
 
-  async counts(): Promise<DataKeyCounts> {
-    const row = (await this.#pool.query(KEYS)).rows[0];
-    return {
-      keys: row.keys,
-      retired: row.retired,
-      currentId: row.current_id ?? undefined,
-      currentKmsKeyArn: row.current_kms_key_arn ?? undefined,
-    };
+  /** How many retired keys are not deleted yet (an unfinished rotation). */
+  async retiredCount(): Promise<number> {
+    return (await this.#pool.query(RETIRED_COUNT)).rows[0].retired as number;
   }
 }
